@@ -1,0 +1,149 @@
+"""LLVM dialect → LLVM IR → object code → a self-contained shared library.
+
+Large constants (the weights) do not go through LLVM IR text: they are cut
+out of the module before translation and written as one binary blob that an
+assembler file pulls in with `.incbin`, so compile time does not grow with
+the weights' size.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qc.errors import ToolError
+from qc.mlir import ir
+
+from .targets import Target, _init_llvm
+
+RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
+
+# Globals at least this large are outlined into the weights blob.
+OUTLINE_MIN_BYTES = 256
+
+
+@dataclass(frozen=True)
+class Blob:
+    symbol: str
+    offset: int
+    size: int
+
+
+def outline_weights(module: ir.Module, min_bytes: int = OUTLINE_MIN_BYTES) -> tuple[bytes, list[Blob]]:
+    """Moves the data of large constant llvm.mlir.globals into one blob.
+
+    Each global keeps its symbol, loses its initializer and becomes an
+    external declaration; the blob is defined by the assembler file from
+    `weights_asm`. Entries are 64-byte aligned for vector loads.
+    """
+    chunks, blobs, offset = [], [], 0
+    for op in module.body.operations:
+        if op.operation.name != "llvm.mlir.global" or "value" not in op.attributes:
+            continue
+        if "constant" not in op.attributes:
+            continue
+        attr = op.attributes["value"]
+        if not isinstance(attr, ir.DenseElementsAttr):
+            continue
+        dense = attr
+        data = _dense_bytes(dense)
+        if data is None or len(data) < min_bytes:
+            continue
+        sym = ir.StringAttr(op.attributes["sym_name"]).value
+        pad = (-offset) % 64
+        chunks.append(b"\0" * pad)
+        offset += pad
+        blobs.append(Blob(sym, offset, len(data)))
+        chunks.append(data)
+        offset += len(data)
+        del op.attributes["value"]
+        op.attributes["linkage"] = ir.Attribute.parse("#llvm.linkage<external>")
+    return b"".join(chunks), blobs
+
+
+def _dense_bytes(dense) -> bytes | None:
+    ety = ir.ShapedType(dense.type).element_type
+    n = int(np.prod(ir.ShapedType(dense.type).shape))
+    if isinstance(ety, ir.IntegerType) and ety.width == 1:
+        return None  # i1 is stored one byte per element: leave it to LLVM
+    arr = np.array(dense)
+    if dense.is_splat:
+        arr = np.full(n, arr.ravel()[0] if arr.size else dense.get_splat_value().value, arr.dtype)
+    return np.ascontiguousarray(arr).tobytes()
+
+
+def weights_asm(blob_path: str, blobs: list[Blob]) -> str:
+    lines = ['\t.section .rodata.qc_weights,"a"', "\t.balign 64"]
+    for b in blobs:
+        lines += [
+            f"\t.globl {b.symbol}",
+            f"\t.hidden {b.symbol}",
+            f"\t.type {b.symbol}, %object",
+            f"\t.size {b.symbol}, {b.size}",
+            "\t.balign 64",
+            f"{b.symbol}:",
+            f'\t.incbin "{blob_path}", {b.offset}, {b.size}',
+        ]
+    lines.append('\t.section .note.GNU-stack,"",%progbits')
+    return "\n".join(lines) + "\n"
+
+
+def _target_machine(target: Target, opt: int = 3):
+    import llvmlite.binding as llvm
+
+    _init_llvm()
+    tgt = llvm.Target.from_triple(target.triple)
+    return tgt.create_target_machine(
+        cpu=target.cpu, features=target.features, opt=opt, reloc="pic", codemodel="default"
+    )
+
+
+def optimize(llvm_ir: str, target: Target, opt: int = 3):
+    """Parses LLVM IR and runs LLVM's O3 pipeline for the target."""
+    import llvmlite.binding as llvm
+
+    tm = _target_machine(target, opt)
+    mod = llvm.parse_assembly(llvm_ir)
+    mod.triple = target.triple
+    mod.data_layout = str(tm.target_data)
+    mod.verify()
+    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=opt))
+    pb.getModulePassManager().run(mod, pb)
+    return tm, mod
+
+
+def emit_asm(llvm_ir: str, target: Target) -> str:
+    tm, mod = optimize(llvm_ir, target)
+    return tm.emit_assembly(mod)
+
+
+def emit_object(llvm_ir: str, target: Target) -> bytes:
+    tm, mod = optimize(llvm_ir, target)
+    return tm.emit_object(mod)
+
+
+def run_tool(cmd: list[str], hint: str = "") -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise ToolError(cmd, f"error: '{cmd[0]}' not found", "install a C toolchain (e.g. apt-get install gcc)") from None
+    if proc.returncode != 0:
+        raise ToolError(cmd, proc.stderr or proc.stdout, hint)
+
+
+def link_shared(target: Target, out: str, objects: list[str], sources: list[str], workdir: str) -> None:
+    """Links model object(s), the generated metadata and the C runtime into
+    one .so that exports only the qc_* API."""
+    vscript = os.path.join(workdir, "exports.map")
+    with open(vscript, "w") as f:
+        f.write("{ global: qc_*; local: qc_model; *; };\n")  # qc_model: the raw entry
+    cmd = [
+        target.cc, "-shared", "-fPIC", "-O2", "-std=c11", "-fvisibility=hidden",
+        f"-I{RUNTIME_DIR}", "-o", out, *objects, *sources,
+        f"-Wl,--version-script={vscript}", "-Wl,-z,noexecstack", "-lm",
+    ]
+    run_tool(cmd, "rerun with --dump-ir DIR to keep the intermediate files")

@@ -1,0 +1,267 @@
+"""The `qc` command line.
+
+    qc compile model.onnx -o model.so        ONNX → native shared library
+    qc run model.so --inputs in.npz          run it, print or save the outputs
+    qc bench model.so                        latency over repeated runs
+    qc opt file.mlir -p 'qc-bufferize'       run passes on MLIR (for lit tests)
+
+Every user error is one line on stderr and exit code 1; `--debug` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+
+import click
+
+from .errors import OptionError, QcError
+
+EMITS = ("input", "linalg", "bufferized", "affine", "scf", "llvm-dialect", "llvm-ir", "asm", "obj", "so")
+
+
+def _fail(msg: str) -> None:
+    click.echo(f"qc: error: {msg}", err=True)
+    sys.exit(1)
+
+
+def handle_errors(fn):
+    """Turns every user-facing failure into one line and exit code 1."""
+
+    @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
+    @functools.wraps(fn)
+    def wrapper(*args, debug=False, **kwargs):
+        debug = debug or bool(os.environ.get("QC_DEBUG"))
+        try:
+            return fn(*args, **kwargs)
+        except QcError as e:
+            if debug:
+                raise
+            _fail(str(e))
+        except Exception as e:  # errors from the runtime, numpy and file I/O
+            from qc.runtime import InputError, LoadError, RunError
+
+            if debug:
+                raise
+            if isinstance(e, (InputError, LoadError, RunError, OSError)):
+                _fail(str(e))
+            _fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)")
+
+    return wrapper
+
+
+def parse_input_shapes(values) -> dict[str, list[int]]:
+    shapes = {}
+    for v in values:
+        name, sep, dims = v.rpartition("=")
+        if not sep or not name:
+            raise OptionError(f"--input-shape '{v}': expected NAME=D0,D1,... (e.g. x=1,3,224,224)")
+        try:
+            ds = [int(d) for d in dims.split(",")] if dims.strip() else []
+        except ValueError:
+            raise OptionError(f"--input-shape '{v}': dims must be integers, e.g. {name}=1,3,224,224") from None
+        if any(d <= 0 for d in ds):
+            raise OptionError(f"--input-shape '{v}': dims must be positive")
+        shapes[name] = ds
+    return shapes
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qc", prog_name="qc")
+def main():
+    """qc: compile ONNX models to native code for CPUs, and run them."""
+
+
+@main.command("compile")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Output file. Default: MODEL with .so for --emit so, stdout for textual stages.")
+@click.option("--emit", type=click.Choice(EMITS), default="so", show_default=True,
+              help="Stop after this stage and write its output.")
+@click.option("--target", default="host", show_default=True, help="Target to generate code for.")
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=D0,D1,...",
+              help="Bind the dims of an input (repeatable).")
+@click.option("--dump-ir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write every stage's output to DIR, numbered in order.")
+@click.option("--print-pipeline", is_flag=True, help="Print the pass pipeline for the target and exit.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+@handle_errors
+def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_pipeline, quiet):
+    """Compile an ONNX model (.onnx, or .onnxtxt in ONNX's text format)."""
+    from .session import compile_model
+    from .targets import resolve
+
+    if print_pipeline:
+        from qc.passes.pipelines import default_pipeline
+
+        click.echo(default_pipeline(resolve(target)).describe())
+        return
+    textual = emit not in ("obj", "so")
+    if output is None and not textual:
+        stem = os.path.splitext(os.path.basename(model))[0]
+        output = stem + (".so" if emit == "so" else ".o")
+    progress = None
+    if not quiet and not textual:
+        progress = lambda msg: click.echo(f"qc: {msg}", err=True)  # noqa: E731
+    start = time.perf_counter()
+    res = compile_model(model, output, emit=emit, target=target,
+                        input_shapes=parse_input_shapes(input_shapes), dump_ir=dump_ir, progress=progress)
+    if res.text is not None:
+        click.echo(res.text, nl=not res.text.endswith("\n"))
+    elif not quiet:
+        click.echo(f"qc: wrote {res.output} in {time.perf_counter() - start:.2f} s", err=True)
+
+
+def _load_inputs(model, path):
+    import numpy as np
+
+    from qc.runtime import InputError
+
+    if path is None:
+        return random_inputs(model)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(f"--inputs {path}: cannot read as .npz/.npy: {e}") from None
+    if isinstance(data, np.ndarray):
+        data = {"arr_0": data}
+    feeds = {k: data[k] for k in data.keys()}
+    names = [t.name for t in model.inputs]
+    if list(feeds) == ["arr_0"] and len(names) == 1 and names[0] != "arr_0":
+        feeds = {names[0]: feeds["arr_0"]}  # an unnamed array feeds a single-input model
+    return feeds
+
+
+def random_inputs(model, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for t in model.inputs:
+        if np.issubdtype(t.dtype, np.floating):
+            feeds[t.name] = rng.standard_normal(t.shape).astype(t.dtype)
+        elif t.dtype == np.bool_:
+            feeds[t.name] = rng.integers(0, 2, t.shape).astype(bool)
+        else:
+            info = np.iinfo(t.dtype)
+            feeds[t.name] = rng.integers(max(info.min, -100), min(info.max, 100), t.shape).astype(t.dtype)
+    return feeds
+
+
+def _summary(arr) -> str:
+    import numpy as np
+
+    head = np.array2string(arr.ravel()[:6], precision=5, separator=", ")
+    if arr.size == 0:
+        return "empty"
+    if arr.dtype == np.bool_:
+        return f"true={int(arr.sum())} of {arr.size}  first={head}"
+    a = arr.astype(np.float64)
+    return f"min={a.min():.6g} max={a.max():.6g} mean={a.mean():.6g}  first={head}"
+
+
+@main.command("run")
+@click.argument("library", type=click.Path(dir_okay=False))
+@click.option("--inputs", "inputs_path", type=click.Path(dir_okay=False),
+              help=".npz with one array per input name (default: random inputs, seed 0).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Save outputs to this .npz, by output name.")
+@handle_errors
+def run_cmd(library, inputs_path, output):
+    """Run a compiled model and print each output."""
+    import numpy as np
+
+    from qc.runtime import load
+
+    model = load(library)
+    feeds = _load_inputs(model, inputs_path)
+    outs = model.run(feeds)
+    for name, arr in outs.items():
+        click.echo(f"{name}: {arr.dtype}{list(arr.shape)}  {_summary(arr)}")
+    if output:
+        np.savez(output, **outs)
+        click.echo(f"qc: saved {len(outs)} output(s) to {output}", err=True)
+
+
+@main.command("bench")
+@click.argument("library", type=click.Path(dir_okay=False))
+@click.option("--inputs", "inputs_path", type=click.Path(dir_okay=False),
+              help=".npz with one array per input (default: random inputs, seed 0).")
+@click.option("--runs", default=50, show_default=True, type=click.IntRange(min=1), help="Timed runs.")
+@click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
+@handle_errors
+def bench_cmd(library, inputs_path, runs, warmup):
+    """Measure a compiled model's latency (median and min over --runs)."""
+    import statistics
+
+    from qc.runtime import load
+
+    model = load(library)
+    feeds = _load_inputs(model, inputs_path)
+    for _ in range(warmup):
+        model.run(feeds)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        model.run(feeds)
+        times.append((time.perf_counter() - t0) * 1e3)
+    click.echo(f"{library}: median {statistics.median(times):.4f} ms  min {min(times):.4f} ms  "
+               f"({runs} runs, {warmup} warm-up, 1 thread)")
+
+
+@main.command("opt")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True), default="-")
+@click.option("-p", "--pass-pipeline", "pipeline", default="", help="Passes: qc-* by name, others upstream.")
+@click.option("--split-input-file", is_flag=True, help="Run each '// -----' chunk separately.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (default stdout).")
+@click.option("--list-passes", is_flag=True, help="List qc's passes and exit.")
+@handle_errors
+def opt_cmd(file, pipeline, split_input_file, output, list_passes):
+    """Run passes on an MLIR file (qc's passes and upstream ones)."""
+    from qc import passes
+
+    if list_passes:
+        for name in passes.names():
+            doc = (passes.get(name).__doc__ or "").strip().splitlines()[0]
+            click.echo(f"{name:24s} {doc}")
+        return
+    from qc.mlir import MLIRError, ir, new_context
+
+    text = sys.stdin.read() if file == "-" else open(file, encoding="utf-8").read()
+    chunks = text.split("// -----") if split_input_file else [text]
+    plist = passes.parse_pipeline(pipeline) if pipeline else []
+    outs = []
+    for chunk in chunks:
+        with new_context(), ir.Location.unknown():
+            try:
+                module = ir.Module.parse(chunk)
+            except MLIRError as e:
+                from qc.passes.base import _diag
+
+                raise QcError(f"{file}: cannot parse MLIR: {_diag(e)}") from None
+            for p in plist:
+                p.apply(module)
+            outs.append(str(module))
+    result = "\n// -----\n".join(outs)
+    if output:
+        with open(output, "w") as f:
+            f.write(result)
+    else:
+        click.echo(result)
+
+
+@main.command("targets")
+@handle_errors
+def targets_cmd():
+    """List the targets qc can generate code for."""
+    from .targets import PRESETS, resolve
+
+    for name in PRESETS:
+        t = resolve(name)
+        click.echo(f"{t.name:10s} {t.triple:28s} cpu={t.cpu}  features={t.features[:60]}...")
+
+
+# The function is named compile_cmd to avoid shadowing the builtin.
+compile_cmd.name = "compile"

@@ -1,0 +1,226 @@
+"""One compilation: ONNX → MLIR stages → LLVM IR → asm/object → shared library.
+
+Every stage can be the last (`emit`) and every stage's output can be written
+to a dump directory (`dump_ir`), numbered in order:
+00-input.mlir, 01-linalg.mlir, ..., NN-model.ll, NN-model.s, model.o.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from qc.errors import OptionError
+
+from . import backend
+from .targets import Target, resolve
+
+MLIR_STAGES_BEFORE = ("input",)
+BACKEND_STAGES = ("llvm-ir", "asm", "obj", "so")
+
+
+def emit_choices(pipeline=None) -> list[str]:
+    from qc.passes.pipelines import default_pipeline
+
+    p = pipeline or default_pipeline()
+    return [*MLIR_STAGES_BEFORE, *p.stage_names, *BACKEND_STAGES]
+
+
+@dataclass
+class CompileResult:
+    emit: str
+    output: str | None = None  # the file written, if any
+    text: str | None = None  # the IR / assembly, for textual emits without an output file
+    timings: dict[str, float] = field(default_factory=dict)
+    op_counts: dict[str, int] = field(default_factory=dict)
+    weights_bytes: int = 0
+
+
+class _Dumper:
+    def __init__(self, directory: str | None):
+        self.dir = directory
+        self.n = 0
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+
+    def write(self, stem: str, ext: str, content: str | bytes) -> None:
+        if not self.dir:
+            return
+        path = os.path.join(self.dir, f"{self.n:02d}-{stem}.{ext}")
+        self.n += 1
+        mode = "wb" if isinstance(content, bytes) else "w"
+        with open(path, mode) as f:
+            f.write(content)
+
+
+def compile_model(
+    model,
+    output: str | os.PathLike | None = None,
+    *,
+    emit: str = "so",
+    target: str | Target = "host",
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    dump_ir: str | os.PathLike | None = None,
+    pipeline=None,
+    progress: Callable[[str], None] | None = None,
+) -> CompileResult:
+    """Compiles an ONNX model (path, or onnx.ModelProto).
+
+    emit: the stage to stop at (see `emit_choices()`); "so" by default.
+    output: the file to write; textual emits without one return `.text`.
+    """
+    from qc.frontends.onnx import ENTRY, import_model
+    from qc.mlir import new_context, print_module, translate_to_llvm_ir
+    from qc.passes.pipelines import default_pipeline
+
+    tgt = resolve(target)
+    pipe = pipeline or default_pipeline(tgt)
+    choices = emit_choices(pipe)
+    if emit not in choices:
+        raise OptionError(f"unknown --emit stage '{emit}'; stages: {', '.join(choices)}")
+    if emit in ("obj", "so") and output is None:
+        raise OptionError(f"--emit {emit} needs an output file (-o)")
+    say = progress or (lambda _msg: None)
+    dump = _Dumper(os.fspath(dump_ir) if dump_ir else None)
+    result = CompileResult(emit)
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result.timings[name] = now - clock
+        clock = now
+
+    def finish_text(text: str) -> CompileResult:
+        if output is not None:
+            Path(output).write_text(text)
+            result.output = os.fspath(output)
+        else:
+            result.text = text
+        return result
+
+    with new_context() as ctx:
+        from qc.mlir import ir
+
+        with ir.Location.unknown(ctx):
+            say("importing ONNX")
+            imported = import_model(model, input_shapes)
+            module = imported.module
+            result.op_counts = dict(imported.op_counts)
+            lap("import")
+            dump.write("input", "mlir", print_module(module, elide_large=True))
+            if emit == "input":
+                return finish_text(print_module(module))
+
+            def after(stage, mod):
+                lap(stage.name)
+                dump.write(stage.name, "mlir", print_module(mod, elide_large=True))
+                say(f"stage {stage.name} done")
+
+            pipe.run(module, until=emit if emit in pipe.stage_names else None, after_stage=after)
+            if emit in pipe.stage_names:
+                return finish_text(print_module(module))
+
+            blob, blobs = backend.outline_weights(module)
+            result.weights_bytes = len(blob)
+            dump.write("weights", "txt", "".join(f"{b.symbol} offset={b.offset} bytes={b.size}\n" for b in blobs))
+            llvm_ir = translate_to_llvm_ir(module)
+            lap("translate")
+    dump.write("model", "ll", llvm_ir)
+    if emit == "llvm-ir":
+        return finish_text(llvm_ir)
+
+    say(f"generating code for {tgt.triple} ({tgt.cpu})")
+    if emit == "asm" or dump.dir:
+        asm = backend.emit_asm(llvm_ir, tgt)
+        dump.write("model", "s", asm)
+        if emit == "asm":
+            lap("codegen")
+            return finish_text(asm)
+    obj = backend.emit_object(llvm_ir, tgt)
+    lap("codegen")
+    if emit == "obj":
+        Path(output).write_bytes(obj)
+        _write_header(Path(output).with_suffix(".h"))
+        result.output = os.fspath(output)
+        return result
+
+    work = dump.dir or tempfile.mkdtemp(prefix="qc-")
+    try:
+        obj_path = os.path.join(work, "model.o")
+        Path(obj_path).write_bytes(obj)
+        blob_path = os.path.join(work, "weights.bin")
+        Path(blob_path).write_bytes(blob)
+        asm_path = os.path.join(work, "weights.s")
+        Path(asm_path).write_text(backend.weights_asm(os.path.abspath(blob_path), blobs))
+        desc_path = os.path.join(work, "qc_model_desc.c")
+        Path(desc_path).write_text(model_desc_c(imported.inputs, imported.outputs, tgt.triple, ENTRY))
+        say("linking")
+        out = os.path.abspath(os.fspath(output))
+        tmp_out = out + ".tmp"
+        backend.link_shared(tgt, tmp_out, [obj_path, asm_path],
+                            [desc_path, str(backend.RUNTIME_DIR / "qc_runtime.c")], work)
+        os.replace(tmp_out, out)  # never leave a half-written library behind
+        lap("link")
+        result.output = out
+    finally:
+        if not dump.dir:
+            shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _write_header(path: Path) -> None:
+    shutil.copyfile(backend.RUNTIME_DIR / "qc_runtime.h", path)
+
+
+def _c_string(s: str) -> str:
+    out = []
+    for byte in s.encode("utf-8"):
+        ch = chr(byte)
+        if ch in '"\\' or not 32 <= byte < 127:
+            out.append(f"\\{byte:03o}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def model_desc_c(inputs, outputs, triple: str, entry: str) -> str:
+    """The generated C description of one model: metadata and the entry trampoline."""
+    from qc.runtime.dtypes import code_of
+
+    lines = ['#include "qc_model_desc.h"', ""]
+    n_args = len(inputs) + len(outputs)
+    lines.append(f"extern void {entry}({', '.join(['void *'] * n_args) or 'void'});")
+    tables = []
+    for kind, specs in (("in", inputs), ("out", outputs)):
+        entries = []
+        for i, s in enumerate(specs):
+            shape_name = "0"
+            if s.shape:
+                shape_name = f"{kind}{i}_shape"
+                lines.append(f"static const int64_t {shape_name}[] = {{{', '.join(str(d) for d in s.shape)}}};")
+            nbytes = s.dtype.itemsize
+            for d in s.shape:
+                nbytes *= d
+            entries.append(
+                f"  {{{_c_string(s.name)}, {code_of(s.dtype)}, {len(s.shape)}, {shape_name}, {nbytes}, {s.dtype.itemsize}}},"
+            )
+        if specs:
+            tables.append(f"static const qc_tensor_desc {kind}puts[] = {{\n" + "\n".join(entries) + "\n};")
+    lines += ["", *tables, ""]
+    args = [f"in[{i}]" for i in range(len(inputs))] + [f"out[{i}]" for i in range(len(outputs))]
+    lines.append("static void invoke(void *const *in, void *const *out) {")
+    lines.append("  (void)in; (void)out;")
+    lines.append(f"  {entry}({', '.join(args)});")
+    lines.append("}")
+    lines.append("")
+    lines.append("const qc_model_desc qc_model_description = {")
+    lines.append(f"  {len(inputs)}, {len(outputs)}, {'inputs' if inputs else '0'}, {'outputs' if outputs else '0'},")
+    lines.append(f"  {_c_string(triple)}, invoke,")
+    lines.append("};")
+    return "\n".join(lines) + "\n"

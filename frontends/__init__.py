@@ -1,0 +1,1 @@
+"""Frontends: model formats → MLIR on tensors."""

@@ -1,0 +1,208 @@
+"""Loading and running a compiled model from Python (ctypes; needs only numpy).
+
+    model = qc.load("model.so")
+    outputs = model(x=x)              # or model.run({"x": x})
+
+Every input is checked against the model's metadata (name, dtype, shape)
+before the native code sees it; a mismatch raises `InputError` naming the
+input, what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import struct
+from typing import Mapping, NamedTuple
+
+import numpy as np
+
+from .dtypes import DTYPES, numpy_dtype
+
+
+class LoadError(Exception):
+    """The file is not a loadable qc model library."""
+
+
+class InputError(ValueError):
+    """Inputs do not match the model's metadata."""
+
+
+class RunError(RuntimeError):
+    """The runtime rejected a call."""
+
+
+class TensorInfo(NamedTuple):
+    name: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+
+_ELF_MACHINES = {62: "x86_64", 183: "aarch64", 243: "riscv64"}
+
+
+def elf_arch(path: str) -> str:
+    """The architecture of an ELF shared library, from its header."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        raise LoadError(f"{path}: not a shared library (no ELF header)")
+    if head[4] != 2:
+        raise LoadError(f"{path}: a 32-bit library; qc models are 64-bit")
+    endian = "<" if head[5] == 1 else ">"
+    (e_type, machine) = struct.unpack(endian + "HH", head[16:20])
+    if e_type != 3:
+        raise LoadError(f"{path}: not a shared library (ELF type {e_type})")
+    return _ELF_MACHINES.get(machine, f"machine {machine}")
+
+
+def host_arch() -> str:
+    m = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
+
+
+class Model:
+    """A compiled model library, loaded into this process."""
+
+    def __init__(self, path: str | os.PathLike):
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise LoadError(f"{path}: no such file")
+        arch = elf_arch(path)
+        if arch != host_arch():
+            raise LoadError(f"{path}: built for {arch}, this machine is {host_arch()}")
+        try:
+            lib = ctypes.CDLL(os.path.abspath(path), mode=os.RTLD_LOCAL)
+        except OSError as e:
+            raise LoadError(f"{path}: cannot load: {e}") from None
+        try:
+            lib.qc_abi_version.restype = ctypes.c_int32
+            version = lib.qc_abi_version()
+        except AttributeError:
+            raise LoadError(f"{path}: not a qc model library (no qc_abi_version)") from None
+        if version != 1:
+            raise LoadError(f"{path}: model ABI version {version}, this runtime reads version 1")
+        self.path = path
+        self._lib = lib
+        self._declare(lib)
+        self.inputs = self._tensors("input", lib.qc_num_inputs())
+        self.outputs = self._tensors("output", lib.qc_num_outputs())
+        self.target_triple = lib.qc_target_triple().decode()
+        self._ctx = lib.qc_context_create()
+        if not self._ctx:
+            raise MemoryError("qc_context_create failed")
+        n_in, n_out = len(self.inputs), len(self.outputs)
+        self._in_ptrs = (ctypes.c_void_p * max(n_in, 1))()
+        self._out_ptrs = (ctypes.c_void_p * max(n_out, 1))()
+        self._input_index = {t.name: i for i, t in enumerate(self.inputs)}
+
+    @staticmethod
+    def _declare(lib) -> None:
+        i32, i64, cp, vp = ctypes.c_int32, ctypes.c_int64, ctypes.c_char_p, ctypes.c_void_p
+        for kind in ("input", "output"):
+            getattr(lib, f"qc_{kind}_name").restype = cp
+            getattr(lib, f"qc_{kind}_dtype").restype = i32
+            getattr(lib, f"qc_{kind}_rank").restype = i32
+            getattr(lib, f"qc_{kind}_shape").restype = ctypes.POINTER(i64)
+            for fn in ("name", "dtype", "rank", "shape"):
+                getattr(lib, f"qc_{kind}_{fn}").argtypes = [i32]
+        lib.qc_num_inputs.restype = i32
+        lib.qc_num_outputs.restype = i32
+        lib.qc_target_triple.restype = cp
+        lib.qc_context_create.restype = vp
+        lib.qc_context_destroy.argtypes = [vp]
+        lib.qc_run.restype = ctypes.c_int
+        lib.qc_run.argtypes = [vp, vp, vp, vp, vp]
+        lib.qc_last_error.restype = cp
+        lib.qc_last_error.argtypes = [vp]
+
+    def _tensors(self, kind: str, n: int) -> list[TensorInfo]:
+        out = []
+        for i in range(n):
+            name = getattr(self._lib, f"qc_{kind}_name")(i).decode()
+            code = getattr(self._lib, f"qc_{kind}_dtype")(i)
+            if code not in DTYPES:
+                raise LoadError(f"{self.path}: {kind} '{name}' has unknown element type code {code}")
+            rank = getattr(self._lib, f"qc_{kind}_rank")(i)
+            shp = getattr(self._lib, f"qc_{kind}_shape")(i)
+            out.append(TensorInfo(name, numpy_dtype(code), tuple(shp[j] for j in range(rank))))
+        return out
+
+    def __repr__(self) -> str:
+        sig = lambda ts: ", ".join(f"{t.name}: {t.dtype}{list(t.shape)}" for t in ts)  # noqa: E731
+        return f"<qc.Model {self.path} ({sig(self.inputs)}) -> ({sig(self.outputs)})>"
+
+    def _check(self, info: TensorInfo, value) -> np.ndarray:
+        if not isinstance(value, np.ndarray):
+            try:
+                value = np.asarray(value, dtype=info.dtype)
+            except (TypeError, ValueError) as e:
+                raise InputError(f"input '{info.name}': cannot convert to {info.dtype}: {e}") from None
+        if value.dtype != info.dtype:
+            raise InputError(
+                f"input '{info.name}': expected dtype {info.dtype}, got {value.dtype} "
+                f"(convert with .astype(np.{info.dtype.name}))"
+            )
+        if value.shape != info.shape:
+            raise InputError(f"input '{info.name}': expected shape {list(info.shape)}, got {list(value.shape)}")
+        if not value.flags.c_contiguous or value.ctypes.data % max(info.dtype.itemsize, 1):
+            value = np.ascontiguousarray(value).copy()  # the ABI takes dense, aligned C-order buffers
+        return value
+
+    def run(self, feeds: Mapping[str, object]) -> dict[str, np.ndarray]:
+        """Runs the model on named inputs; returns outputs by name (new arrays)."""
+        if self._ctx is None:
+            raise RunError("model is closed")
+        if not isinstance(feeds, Mapping):
+            raise InputError("inputs must be a mapping of input name to array")
+        missing = [t.name for t in self.inputs if t.name not in feeds]
+        unknown = [k for k in feeds if k not in self._input_index]
+        if unknown:
+            raise InputError(f"unknown input(s) {', '.join(map(repr, unknown))}; "
+                             f"model inputs: {', '.join(t.name for t in self.inputs)}")
+        if missing:
+            raise InputError(f"missing input(s) {', '.join(map(repr, missing))}")
+        keep = []
+        for i, info in enumerate(self.inputs):
+            arr = self._check(info, feeds[info.name])
+            keep.append(arr)
+            self._in_ptrs[i] = arr.ctypes.data
+        outs = {}
+        for i, info in enumerate(self.outputs):
+            arr = np.empty(info.shape, info.dtype)
+            outs[info.name] = arr
+            self._out_ptrs[i] = arr.ctypes.data
+        status = self._lib.qc_run(self._ctx, self._in_ptrs, None, self._out_ptrs, None)
+        if status != 0:
+            raise RunError(self._lib.qc_last_error(self._ctx).decode())
+        return outs
+
+    def __call__(self, *args, **kwargs) -> dict[str, np.ndarray]:
+        """model(x, y) positionally, or model(x=x, y=y) by input name."""
+        if args:
+            if len(args) > len(self.inputs):
+                raise InputError(f"model takes {len(self.inputs)} input(s), got {len(args)}")
+            for info, a in zip(self.inputs, args):
+                if info.name in kwargs:
+                    raise InputError(f"input '{info.name}' given twice")
+                kwargs[info.name] = a
+        return self.run(kwargs)
+
+    def close(self) -> None:
+        if getattr(self, "_ctx", None):
+            self._lib.qc_context_destroy(self._ctx)
+            self._ctx = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def load(path: str | os.PathLike) -> Model:
+    return Model(path)

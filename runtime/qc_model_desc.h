@@ -1,0 +1,29 @@
+/* Internal: the description of one compiled model, generated per model by qc
+ * (qc_model_desc.c) and read by the runtime (qc_runtime.c). Not part of the ABI. */
+#ifndef QC_MODEL_DESC_H
+#define QC_MODEL_DESC_H
+
+#include <stdint.h>
+
+typedef struct {
+  const char *name;
+  int32_t dtype;
+  int32_t rank;
+  const int64_t *shape;
+  int64_t bytes;
+  int32_t elem_size;
+} qc_tensor_desc;
+
+typedef struct {
+  int32_t num_inputs;
+  int32_t num_outputs;
+  const qc_tensor_desc *inputs;
+  const qc_tensor_desc *outputs;
+  const char *target_triple;
+  /* Calls the generated entry with one pointer per input, then per output. */
+  void (*invoke)(void *const *inputs, void *const *outputs);
+} qc_model_desc;
+
+extern const qc_model_desc qc_model_description __attribute__((visibility("hidden")));
+
+#endif

@@ -1,0 +1,103 @@
+/* The qc runtime: the model ABI (qc_runtime.h) over one generated model
+ * description. Checks every argument it can, and reports errors by status
+ * and message instead of crashing. */
+#include "qc_runtime.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qc_model_desc.h"
+
+#define D qc_model_description
+
+struct qc_context {
+  char error[256];
+};
+
+int32_t qc_abi_version(void) { return QC_ABI_VERSION; }
+const char *qc_target_triple(void) { return D.target_triple; }
+int32_t qc_num_inputs(void) { return D.num_inputs; }
+int32_t qc_num_outputs(void) { return D.num_outputs; }
+
+static const qc_tensor_desc *input_desc(int32_t i) {
+  return (i >= 0 && i < D.num_inputs) ? &D.inputs[i] : NULL;
+}
+static const qc_tensor_desc *output_desc(int32_t i) {
+  return (i >= 0 && i < D.num_outputs) ? &D.outputs[i] : NULL;
+}
+
+#define META(kind, field, type, none)                       \
+  type qc_##kind##_##field(int32_t i) {                   \
+    const qc_tensor_desc *t = kind##_desc(i);               \
+    return t ? t->field : (none);                           \
+  }
+META(input, name, const char *, NULL)
+META(input, dtype, int32_t, 0)
+META(input, rank, int32_t, -1)
+META(input, shape, const int64_t *, NULL)
+META(input, bytes, int64_t, -1)
+META(output, name, const char *, NULL)
+META(output, dtype, int32_t, 0)
+META(output, rank, int32_t, -1)
+META(output, shape, const int64_t *, NULL)
+META(output, bytes, int64_t, -1)
+
+qc_context *qc_context_create(void) {
+  qc_context *ctx = (qc_context *)calloc(1, sizeof(qc_context));
+  return ctx;
+}
+
+void qc_context_destroy(qc_context *ctx) { free(ctx); }
+
+static qc_status fail(qc_context *ctx, qc_status s, const char *fmt, ...) {
+  if (ctx) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+    va_end(ap);
+  }
+  return s;
+}
+
+static qc_status check(qc_context *ctx, const char *kind, const qc_tensor_desc *t, int32_t n,
+                       const void *const *bufs, const int64_t *bytes) {
+  if (n > 0 && !bufs) return fail(ctx, QC_ERROR_NULL, "%s array is NULL", kind);
+  for (int32_t i = 0; i < n; i++) {
+    if (!bufs[i]) return fail(ctx, QC_ERROR_NULL, "%s %d ('%s') is NULL", kind, i, t[i].name);
+    if (bytes && bytes[i] != t[i].bytes)
+      return fail(ctx, QC_ERROR_SIZE, "%s %d ('%s') has %lld bytes, expected %lld", kind, i,
+                  t[i].name, (long long)bytes[i], (long long)t[i].bytes);
+    if ((uintptr_t)bufs[i] % (uintptr_t)t[i].elem_size)
+      return fail(ctx, QC_ERROR_ALIGN, "%s %d ('%s') is not aligned to %d bytes", kind, i,
+                  t[i].name, t[i].elem_size);
+  }
+  return QC_OK;
+}
+
+qc_status qc_run(qc_context *ctx, const void *const *inputs, const int64_t *input_bytes,
+                 void *const *outputs, const int64_t *output_bytes) {
+  if (!ctx) return QC_ERROR_NULL;
+  ctx->error[0] = '\0';
+  qc_status s = check(ctx, "input", D.inputs, D.num_inputs, inputs, input_bytes);
+  if (s != QC_OK) return s;
+  s = check(ctx, "output", D.outputs, D.num_outputs, (const void *const *)outputs, output_bytes);
+  if (s != QC_OK) return s;
+  D.invoke((void *const *)inputs, outputs);
+  return QC_OK;
+}
+
+const char *qc_last_error(const qc_context *ctx) { return ctx ? ctx->error : "context is NULL"; }
+
+const char *qc_status_string(qc_status status) {
+  switch (status) {
+    case QC_OK: return "ok";
+    case QC_ERROR_NULL: return "null pointer";
+    case QC_ERROR_SIZE: return "wrong buffer size";
+    case QC_ERROR_ALIGN: return "misaligned buffer";
+    case QC_ERROR_ALLOC: return "out of memory";
+    case QC_ERROR_ARGUMENT: return "bad argument";
+  }
+  return "unknown status";
+}
