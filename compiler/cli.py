@@ -86,10 +86,12 @@ def main():
               help="Bind the dims of an input (repeatable).")
 @click.option("--dump-ir", type=click.Path(file_okay=False), metavar="DIR",
               help="Write every stage's output to DIR, numbered in order.")
+@click.option("--print-constants", is_flag=True,
+              help="Print large constants of MLIR stages in full (default: elided, not re-parseable).")
 @click.option("--print-pipeline", is_flag=True, help="Print the pass pipeline for the target and exit.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 @handle_errors
-def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_pipeline, quiet):
+def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_constants, print_pipeline, quiet):
     """Compile an ONNX model (.onnx, or .onnxtxt in ONNX's text format)."""
     from .session import compile_model
     from .targets import resolve
@@ -108,7 +110,8 @@ def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_pipeli
         progress = lambda msg: click.echo(f"qc: {msg}", err=True)  # noqa: E731
     start = time.perf_counter()
     res = compile_model(model, output, emit=emit, target=target,
-                        input_shapes=parse_input_shapes(input_shapes), dump_ir=dump_ir, progress=progress)
+                        input_shapes=parse_input_shapes(input_shapes), dump_ir=dump_ir, progress=progress,
+                        elide_constants=not print_constants)
     if res.text is not None:
         click.echo(res.text, nl=not res.text.endswith("\n"))
     elif not quiet:

@@ -68,11 +68,14 @@ def compile_model(
     dump_ir: str | os.PathLike | None = None,
     pipeline=None,
     progress: Callable[[str], None] | None = None,
+    elide_constants: bool = True,
 ) -> CompileResult:
     """Compiles an ONNX model (path, or onnx.ModelProto).
 
     emit: the stage to stop at (see `emit_choices()`); "so" by default.
     output: the file to write; textual emits without one return `.text`.
+    elide_constants: print large constants of textual MLIR emits as
+    `dense_resource<__elided__>` (readable, but not parseable again).
     """
     from qc.frontends.onnx import ENTRY, import_model
     from qc.mlir import new_context, print_module, translate_to_llvm_ir
@@ -115,7 +118,7 @@ def compile_model(
             lap("import")
             dump.write("input", "mlir", print_module(module, elide_large=True))
             if emit == "input":
-                return finish_text(print_module(module))
+                return finish_text(print_module(module, elide_large=elide_constants))
 
             def after(stage, mod):
                 lap(stage.name)
@@ -124,7 +127,7 @@ def compile_model(
 
             pipe.run(module, until=emit if emit in pipe.stage_names else None, after_stage=after)
             if emit in pipe.stage_names:
-                return finish_text(print_module(module))
+                return finish_text(print_module(module, elide_large=elide_constants))
 
             blob, blobs = backend.outline_weights(module)
             result.weights_bytes = len(blob)

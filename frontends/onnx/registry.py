@@ -22,11 +22,29 @@ def importer(*op_types: str):
     return register
 
 
-def load_all() -> dict[str, Callable]:
-    """Imports every op-family module (each registers itself) once."""
-    from . import elementwise, math_ops, shape_ops, softmax  # noqa: F401
+# Modules of this package that are not op families.
+_NOT_OP_FAMILIES = {"attrs", "builder", "importer", "registry"}
+_loaded = False
 
+
+def load_all() -> dict[str, Callable]:
+    """Imports every op-family module of this package (each registers itself) once."""
+    global _loaded
+    if not _loaded:
+        import importlib
+        import pkgutil
+
+        for info in pkgutil.iter_modules(_package_path()):
+            if info.name not in _NOT_OP_FAMILIES and not info.name.startswith("_"):
+                importlib.import_module(f"{__package__}.{info.name}")
+        _loaded = True
     return IMPORTERS
+
+
+def _package_path() -> list[str]:
+    import os
+
+    return [os.path.dirname(__file__)]
 
 
 def supported_ops() -> list[str]:

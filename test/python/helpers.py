@@ -1,0 +1,58 @@
+"""Shared by the numerics tests: build, compile and run models; reference runs."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+import qc
+
+ONNX_TYPE = {np.dtype(k): v for k, v in {
+    np.float32: TensorProto.FLOAT, np.float64: TensorProto.DOUBLE, np.int8: TensorProto.INT8,
+    np.uint8: TensorProto.UINT8, np.int32: TensorProto.INT32, np.int64: TensorProto.INT64,
+    np.bool_: TensorProto.BOOL, np.float16: TensorProto.FLOAT16,
+}.items()}
+
+
+def make_model(nodes, inputs: dict, outputs: dict, initializers: dict | None = None, opset: int = 17):
+    """A model from nodes; inputs/outputs map name -> (dtype, shape)."""
+    ins = [helper.make_tensor_value_info(n, ONNX_TYPE[np.dtype(d)], s) for n, (d, s) in inputs.items()]
+    outs = [helper.make_tensor_value_info(n, ONNX_TYPE[np.dtype(d)], s) for n, (d, s) in outputs.items()]
+    inits = [onnx.numpy_helper.from_array(np.asarray(v), n) for n, v in (initializers or {}).items()]
+    graph = helper.make_graph(nodes, "test", ins, outs, inits)
+    # IR version 8 keeps the model loadable by the onnxruntime used as the reference.
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+def compile_and_run(model: onnx.ModelProto, feeds: dict, tmp_path, **options) -> dict:
+    lib = os.path.join(tmp_path, "model.so")
+    qc.compile(model, lib, **options)
+    with qc.load(lib) as m:
+        return m.run(feeds)
+
+
+def ort_run(model: onnx.ModelProto, feeds: dict) -> dict:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, feeds)))
+
+
+def check_against_ort(model, feeds, tmp_path, rtol=1e-5, atol=1e-6, **options) -> dict:
+    got = compile_and_run(model, feeds, tmp_path, **options)
+    want = ort_run(model, feeds)
+    assert set(got) == set(want)
+    for name in want:
+        assert got[name].dtype == want[name].dtype, name
+        assert got[name].shape == want[name].shape, name
+        if np.issubdtype(want[name].dtype, np.floating):
+            np.testing.assert_allclose(got[name], want[name], rtol=rtol, atol=atol, err_msg=name)
+        else:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    return got
