@@ -1,0 +1,95 @@
+"""Whole-model latency: qc vs onnxruntime, single-threaded, same process.
+
+    python benchmarks/models.py [--runs N] [MODEL.onnx ...]
+
+Default models: the examples (run examples/make_models.py first), plus a
+compile-time probe: an MLP with 16 MB of weights, to show that compile time
+does not grow with the size of the weights. Prints the median of N runs for
+each engine, measured alternately in the same process, and qc's speed as a
+ratio (> 1: qc is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def big_mlp(path: str) -> None:
+    """1 x 2048 → 2048 → 2048 (ReLU): 2 x 16 MiB of float32 weights."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+    ws = {f"w{i}": (rng.standard_normal((2048, 2048)) * 0.02).astype(np.float32) for i in range(2)}
+    nodes = [helper.make_node("MatMul", ["x", "w0"], ["h"]), helper.make_node("Relu", ["h"], ["a"]),
+             helper.make_node("MatMul", ["a", "w1"], ["y"])]
+    g = helper.make_graph(nodes, "big_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2048])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2048])],
+                          [numpy_helper.from_array(v, k) for k, v in ws.items()])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+
+
+def bench_pair(fns: dict, runs: int) -> dict:
+    """Median seconds per call; engines interleaved run by run so that machine
+    noise hits both alike."""
+    for fn in fns.values():
+        for _ in range(3):
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(runs):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def main() -> None:
+    import onnxruntime as ort
+
+    import qc
+    from qc.cli import random_inputs
+    from qc.session import compile_model
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="*")
+    ap.add_argument("--runs", type=int, default=50)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="qc-bench-")
+    models = args.models
+    if not models:
+        models = [os.path.join(ROOT, "examples", f"{n}.onnx") for n in ("mlp", "attention")]
+        big = os.path.join(work, "big_mlp.onnx")
+        big_mlp(big)
+        models.append(big)
+
+    print(f"{'model':14s} {'weights':>9s} {'compile':>8s} {'qc ms':>9s} {'ort ms':>9s} {'qc/ort speed':>12s}")
+    for path in models:
+        name = os.path.splitext(os.path.basename(path))[0]
+        lib = os.path.join(work, name + ".so")
+        t0 = time.perf_counter()
+        res = compile_model(path, lib)
+        compile_s = time.perf_counter() - t0
+        model = qc.load(lib)
+        feeds = random_inputs(model)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        t = bench_pair({"qc": lambda: model.run(feeds), "ort": lambda: sess.run(None, feeds)}, args.runs)
+        print(f"{name:14s} {res.weights_bytes / 2**20:7.1f}MB {compile_s:7.2f}s {t['qc'] * 1e3:9.4f} "
+              f"{t['ort'] * 1e3:9.4f} {t['ort'] / t['qc']:11.2f}x")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
