@@ -20,7 +20,7 @@ import click
 
 from .errors import OptionError, QcError
 
-EMITS = ("input", "linalg", "bufferized", "affine", "scf", "llvm-dialect", "llvm-ir", "asm", "obj", "so")
+EMITS = ("input", "linalg", "bufferized", "gemm", "affine", "scf", "llvm-dialect", "llvm-ir", "asm", "obj", "so")
 
 
 def _fail(msg: str) -> None:

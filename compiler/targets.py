@@ -19,6 +19,17 @@ class Target:
     cc: str  # C compiler driver that compiles the runtime and links for this target
 
     @property
+    def vector_bits(self) -> int:
+        """Width of the widest f32 vector registers the features allow."""
+        feats = set(self.features.split(","))
+        if self.arch == "x86_64":
+            if "+avx512f" in feats:
+                return 512
+            if "+avx2" in feats or "+avx" in feats:
+                return 256
+        return 128
+
+    @property
     def arch(self) -> str:
         return self.triple.split("-")[0]
 

@@ -15,6 +15,7 @@ from qc.errors import OptionError
 _REGISTRY = {
     "qc-bufferize": "bufferize:Bufferize",
     "qc-linalg-cleanup": "linalg_cleanup:LinalgCleanup",
+    "qc-lower-gemm": "lower_gemm:LowerGemm",
     "qc-lower-to-affine": "lower_to_affine:LowerToAffine",
     "qc-lower-to-llvm": "lower_to_llvm:LowerToLLVM",
     "qc-lower-to-scf": "lower_to_scf:LowerToScf",

@@ -104,3 +104,16 @@ class Pipeline:
             lines.extend(f"    {p}" for p in s.passes)
         return "\n".join(lines)
 
+
+
+def collect_ops(root: ir.Operation, names: tuple[str, ...]) -> list:
+    """The ops under `root` with one of `names`, in pre-order, as OpViews."""
+    found = []
+
+    def visit(op):
+        if op.name in names:
+            found.append(op.opview)
+        return ir.WalkResult.ADVANCE
+
+    root.walk(visit, ir.WalkOrder.PRE_ORDER)
+    return found

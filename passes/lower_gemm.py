@@ -1,0 +1,406 @@
+"""qc-lower-gemm: f32 linalg.matmul / batch_matmul on memrefs → a register-
+blocked, cache-blocked, vectorized GEMM.
+
+C[M, N] += A[M, K] · B[K, N] is computed in MR x NR register tiles: the tile
+of C lives in MR * NR/VL vector registers across the whole k loop, and each k
+step broadcasts MR scalars of A and loads NR/VL vectors of B, then does
+MR * NR/VL fused multiply-adds (the BLIS micro-kernel). Around it, the loop
+order kc → ic → j → i keeps a KC x NR panel of B in L1 while MC rows of A
+(MC x KC) stay in L2.
+
+A constant B (a weight) is packed at compile time into panels
+Bp[N/NR][K][NR], zero-padded to a multiple of NR, so the micro-kernel reads B
+contiguously and needs no masks. A B computed at run time is read in place
+(row stride N), with masked loads on the last partial panel. Shapes are
+static, so the tails (M % MR rows, N % NR columns) get their own smaller
+micro-kernels instead of run-time checks.
+
+Each GEMM shape becomes one private function; the matmul is replaced by a call
+to it (through memref.cast to a dynamic-offset strided layout, which also lets
+batch_matmul call it on subviews). The calls are then inlined: the model's
+entry uses the bare-pointer calling convention, which strided memref
+arguments of internal functions could not use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qc.errors import PassFailed
+from qc.mlir import ir
+
+from .base import Pass, collect_ops, run_upstream
+
+
+@dataclass(frozen=True)
+class GemmTiles:
+    mr: int  # rows of the register tile
+    nr: int  # columns of the register tile (a multiple of vl)
+    vl: int  # f32 lanes per vector register
+    kc: int  # depth of a cache block (B panel KC x NR stays in L1)
+    mc: int  # rows of a cache block (A block MC x KC stays in L2)
+
+
+@dataclass(frozen=True)
+class LowerGemm(Pass):
+    """Needs bufferized IR with static-shape f32 linalg.matmul / batch_matmul.
+    Leaves func.call to private GEMM functions built from scf.for, vector.fma
+    and vector loads/stores; matmuls it cannot handle (other types, dynamic
+    shapes, non-unit inner strides) are left for the generic loop lowering."""
+
+    name = "qc-lower-gemm"
+    mr: int = 6
+    nr: int = 16
+    vector_bits: int = 256
+    kc: int = 256
+    mc: int = 72
+    pack_constants: bool = True
+
+    def tiles(self) -> GemmTiles:
+        vl = self.vector_bits // 32
+        if self.nr % vl or self.mr < 1 or self.nr < vl or self.kc < 1 or self.mc < self.mr:
+            raise PassFailed(self.name, f"bad tile sizes mr={self.mr} nr={self.nr} for {vl} lanes "
+                                        "(nr must be a multiple of the lanes, mc >= mr)")
+        return GemmTiles(self.mr, self.nr, vl, self.kc, self.mc - self.mc % self.mr)
+
+    def apply(self, module: ir.Module) -> None:
+        tiles = self.tiles()
+        lowering = _GemmLowering(module, tiles, self.pack_constants)
+        for fn in list(module.body.operations):
+            if fn.operation.name != "func.func":
+                continue
+            for op in collect_ops(fn.operation, ("linalg.matmul", "linalg.batch_matmul")):
+                lowering.lower(op)
+        if lowering.made:
+            run_upstream(self.name, "inline,symbol-dce,canonicalize,cse", module)
+
+
+def _unit_inner_stride(ty: ir.MemRefType) -> bool:
+    strides, _ = ty.get_strides_and_offset()
+    return strides[-1] == 1
+
+
+class _GemmLowering:
+    def __init__(self, module: ir.Module, tiles: GemmTiles, pack_constants: bool):
+        self.module = module
+        self.t = tiles
+        self.pack_constants = pack_constants
+        self.symbols = ir.SymbolTable(module.operation)
+        self.made: set[str] = set()
+        self.packed_globals: dict[str, str] = {}
+
+    # -- matching ---------------------------------------------------------------
+    def lower(self, op) -> None:
+        ins = list(op.inputs)
+        outs = list(op.outputs)
+        if len(ins) != 2 or len(outs) != 1:
+            return
+        a, b, c = ins[0], ins[1], outs[0]
+        tys = [v.type for v in (a, b, c)]
+        if not all(isinstance(t, ir.MemRefType) for t in tys):
+            return  # still on tensors: nothing to do before bufferization
+        if not all(t.has_static_shape and isinstance(t.element_type, ir.F32Type) for t in tys):
+            return
+        if not all(_unit_inner_stride(t) for t in tys):
+            return
+        batched = op.operation.name == "linalg.batch_matmul"
+        shape_a, shape_b = list(tys[0].shape), list(tys[1].shape)
+        if batched:
+            bsz, m, k = shape_a
+            n = shape_b[2]
+        else:
+            m, k = shape_a
+            n = shape_b[1]
+            bsz = 0
+        packed = None
+        if self.pack_constants and not batched:
+            packed = self._packed_constant(b, k, n)
+        fname = self._kernel(m, n, k, packed is not None)
+        with ir.InsertionPoint(op.operation), op.location:
+            self._emit_call(fname, a, packed if packed is not None else b, c, bsz, m, n, k, packed is not None)
+        op.operation.erase()
+
+    def _packed_constant(self, b: ir.Value, k: int, n: int):
+        """If B is a constant global, a get_global of its packed copy."""
+        owner = getattr(b.owner, "operation", b.owner)  # an OpView, or a Block for arguments
+        if not isinstance(owner, ir.Operation) or owner.name != "memref.get_global":
+            return None
+        sym = ir.FlatSymbolRefAttr(owner.attributes["name"]).value
+        glob = self.symbols[sym]
+        if "constant" not in glob.attributes or "initial_value" not in glob.attributes:
+            return None
+        attr = glob.attributes["initial_value"]
+        if not isinstance(attr, ir.DenseElementsAttr):
+            return None
+        nr = self.t.nr
+        npanels = -(-n // nr)
+        packed_name = self.packed_globals.get(sym)
+        if packed_name is None:
+            if attr.is_splat:
+                data = np.full((k, n), float(attr.get_splat_value().value), np.float32)
+            else:
+                data = np.array(attr).reshape(k, n)
+            padded = np.zeros((k, npanels * nr), np.float32)
+            padded[:, :n] = data
+            # Bp[p, kk, j] = B[kk, p * NR + j]
+            bp = np.ascontiguousarray(padded.reshape(k, npanels, nr).transpose(1, 0, 2))
+            packed_name = f"{sym}_packed{nr}"
+            ty = ir.MemRefType.get([npanels, k, nr], ir.F32Type.get())
+            dense = ir.DenseElementsAttr.get(bp, type=ir.F32Type.get())
+            with ir.InsertionPoint(self.module.body), ir.Location.unknown():
+                g = ir.Operation.create(
+                    "memref.global",
+                    attributes={
+                        "sym_name": ir.StringAttr.get(packed_name),
+                        "sym_visibility": ir.StringAttr.get("private"),
+                        "type": ir.TypeAttr.get(ty),
+                        "initial_value": dense,
+                        "constant": ir.UnitAttr.get(),
+                        "alignment": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64),
+                    },
+                )
+            g.move_before(self.module.body.operations[0])
+            self.packed_globals[sym] = packed_name
+        ty = ir.MemRefType.get([npanels, k, nr], ir.F32Type.get())
+        with ir.InsertionPoint(owner), owner.location:
+            return ir.Operation.create(
+                "memref.get_global", results=[ty],
+                attributes={"name": ir.FlatSymbolRefAttr.get(packed_name)}).result
+
+    # -- the call site ----------------------------------------------------------
+    def _emit_call(self, fname, a, b, c, bsz, m, n, k, packed) -> None:
+        from qc.mlir import func, memref
+
+        a_ty, b_ty, c_ty = _arg_types(m, n, k, self.t.nr, packed)
+        if not bsz:
+            args = [memref.cast(a_ty, a), b if packed else memref.cast(b_ty, b), memref.cast(c_ty, c)]
+            func.CallOp([], ir.FlatSymbolRefAttr.get(fname), args)
+            return
+        from qc.mlir import arith
+        from mlir.dialects import scf
+
+        idx = ir.IndexType.get()
+        lo = arith.ConstantOp(idx, 0).result
+        hi = arith.ConstantOp(idx, bsz).result
+        one = arith.ConstantOp(idx, 1).result
+        loop = scf.ForOp(lo, hi, one)
+        with ir.InsertionPoint(loop.body):
+            i = loop.induction_variable
+            views = [_batch_slice(v, i) for v in (a, b, c)]
+            func.CallOp([], ir.FlatSymbolRefAttr.get(fname),
+                        [memref.cast(t, v) for t, v in zip((a_ty, b_ty, c_ty), views)])
+            scf.YieldOp([])
+
+    # -- the kernel function ----------------------------------------------------
+    def _kernel(self, m, n, k, packed) -> str:
+        t = self.t
+        name = f"qc_sgemm_{m}x{n}x{k}_{'p' if packed else 'r'}{t.mr}x{t.nr}"
+        if name in self.made:
+            return name
+        text = gemm_function(name, m, n, k, t, packed)
+        parsed = ir.Module.parse(text)
+        self.module.body.append(parsed.body.operations[0])
+        self.made.add(name)
+        return name
+
+
+def _batch_slice(v: ir.Value, i: ir.Value) -> ir.Value:
+    """v[i] of a rank-3 memref, as a rank-2 strided view."""
+    from qc.mlir import memref
+
+    ty = ir.MemRefType(v.type)
+    _, r, cols = ty.shape
+    strides, _ = ty.get_strides_and_offset()
+    dyn = ir.ShapedType.get_dynamic_stride_or_offset()
+    layout = ir.StridedLayoutAttr.get(dyn, [strides[1], strides[2]])
+    out_ty = ir.MemRefType.get([r, cols], ty.element_type, layout)
+    return memref.SubViewOp(out_ty, v, [i], [], [],
+                            static_offsets=[dyn, 0, 0], static_sizes=[1, r, cols],
+                            static_strides=[1, 1, 1]).result
+
+
+def _arg_types(m, n, k, nr, packed):
+    dyn = ir.ShapedType.get_dynamic_stride_or_offset()
+    f32 = ir.F32Type.get()
+
+    def strided(r, c):
+        return ir.MemRefType.get([r, c], f32, ir.StridedLayoutAttr.get(dyn, [dyn, 1]))
+
+    b = ir.MemRefType.get([-(-n // nr), k, nr], f32) if packed else strided(k, n)
+    return strided(m, k), b, strided(m, n)
+
+
+def _type_text(m, n, k, nr, packed):
+    s = lambda r, c: f"memref<{r}x{c}xf32, strided<[?, 1], offset: ?>>"  # noqa: E731
+    b = f"memref<{-(-n // nr)}x{k}x{nr}xf32>" if packed else s(k, n)
+    return s(m, k), b, s(m, n)
+
+
+class _Emitter:
+    """Builds MLIR text with fresh SSA names."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.n = 0
+        self.consts: dict[int, str] = {}
+        self.indent = 2
+
+    def fresh(self, stem="v") -> str:
+        self.n += 1
+        return f"%{stem}{self.n}"
+
+    def emit(self, line: str) -> None:
+        self.lines.append("  " * self.indent + line)
+
+    def idx(self, value: int) -> str:
+        if value not in self.consts:
+            name = f"%c{value}"
+            self.consts[value] = name
+        return self.consts[value]
+
+    def add(self, a: str, offset: int) -> str:
+        if offset == 0:
+            return a
+        r = self.fresh("i")
+        self.emit(f"{r} = arith.addi {a}, {self.idx(offset)} : index")
+        return r
+
+
+def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool) -> str:
+    """The MLIR text of one GEMM function for static sizes."""
+    e = _Emitter()
+    a_ty, b_ty, c_ty = _type_text(m, n, k, t.nr, packed)
+    vec = f"vector<{t.vl}xf32>"
+    mask_ty = f"vector<{t.vl}xi1>"
+    m_main, n_main = m - m % t.mr, n - n % t.nr
+    m_tail, n_tail = m % t.mr, n % t.nr
+    zero_vec = "%zero"
+
+    def kernel(rows: int, cols: int, i0: str, j0: str, k0: str, k1: str) -> None:
+        """C[i0:i0+rows, j0:j0+cols] += A[i0:, k0:k1] · B[k0:k1, j0:]: one register tile."""
+        nvec = -(-cols // t.vl)
+        lanes = [min(t.vl, cols - c * t.vl) for c in range(nvec)]
+        masks = {}
+        for c, ln in enumerate(lanes):
+            if ln < t.vl:
+                mk = e.fresh("mask")
+                e.emit(f"{mk} = vector.constant_mask [{ln}] : {mask_ty}")
+                masks[c] = mk
+        rows_i = [e.add(i0, r) for r in range(rows)]
+        cols_j = [e.add(j0, c * t.vl) for c in range(nvec)]
+        acc = {}
+        for r in range(rows):
+            for c in range(nvec):
+                v = e.fresh("acc")
+                if c in masks:
+                    e.emit(f"{v} = vector.maskedload %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {zero_vec} "
+                           f": {c_ty}, {mask_ty}, {vec} into {vec}")
+                else:
+                    e.emit(f"{v} = vector.load %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
+                acc[r, c] = v
+        keys = [(r, c) for r in range(rows) for c in range(nvec)]
+        res = e.fresh("res")
+        kv = e.fresh("k")
+        iter_args = ", ".join(f"%x{r}_{c} = {acc[r, c]}" for r, c in keys)
+        e.emit(f"{res}:{len(keys)} = scf.for {kv} = {k0} to {k1} step {e.idx(1)} iter_args({iter_args}) "
+               f"-> ({', '.join([vec] * len(keys))}) {{")
+        e.indent += 1
+        bvals = []
+        for c in range(nvec):
+            bv = e.fresh("b")
+            if packed:
+                e.emit(f"{bv} = vector.load %B[%jp, {kv}, {e.idx(c * t.vl)}] : {b_ty}, {vec}")
+            elif c in masks:
+                e.emit(f"{bv} = vector.maskedload %B[{kv}, {cols_j[c]}], {masks[c]}, {zero_vec} "
+                       f": {b_ty}, {mask_ty}, {vec} into {vec}")
+            else:
+                e.emit(f"{bv} = vector.load %B[{kv}, {cols_j[c]}] : {b_ty}, {vec}")
+            bvals.append(bv)
+        new = {}
+        for r in range(rows):
+            av = e.fresh("a")
+            e.emit(f"{av} = memref.load %A[{rows_i[r]}, {kv}] : {a_ty}")
+            ab = e.fresh("ab")
+            e.emit(f"{ab} = vector.broadcast {av} : f32 to {vec}")
+            for c in range(nvec):
+                nv = e.fresh("f")
+                e.emit(f"{nv} = vector.fma {ab}, {bvals[c]}, %x{r}_{c} : {vec}")
+                new[r, c] = nv
+        e.emit(f"scf.yield {', '.join(new[key] for key in keys)} : {', '.join([vec] * len(keys))}")
+        e.indent -= 1
+        e.emit("}")
+        for i, (r, c) in enumerate(keys):
+            if c in masks:
+                e.emit(f"vector.maskedstore %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {res}#{i} "
+                       f": {c_ty}, {mask_ty}, {vec}")
+            else:
+                e.emit(f"vector.store {res}#{i}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
+
+    def for_loop(var: str, lo: str, hi: str, step: int, body) -> None:
+        e.emit(f"scf.for {var} = {lo} to {hi} step {e.idx(step)} {{")
+        e.indent += 1
+        body()
+        e.indent -= 1
+        e.emit("}")
+
+    def panel_base(j0: str) -> None:
+        # %jp: which packed panel of B holds columns j0 .. j0+NR-1.
+        if packed:
+            e.emit(f"%jp = arith.divui {j0}, {e.idx(t.nr)} : index")
+
+    def kc_body() -> None:
+        e.emit(f"%kend = arith.minui %kc0, {e.idx(max(k - t.kc, 0))} : index")
+        e.emit(f"%k1 = arith.addi %kend, {e.idx(min(t.kc, k))} : index")
+        # k1 = min(kc0 + KC, K) written as min(kc0, K - KC) + KC when K >= KC.
+        if m_main:
+            def ic_body():
+                e.emit(f"%iend = affine.min affine_map<(d0) -> (d0 + {t.mc}, {m_main})>(%ic)")
+
+                def j_body():
+                    panel_base("%j0")
+                    for_loop("%i0", "%ic", "%iend", t.mr, lambda: kernel(t.mr, t.nr, "%i0", "%j0", "%kc0", "%k1"))
+
+                if n_main:
+                    for_loop("%j0", e.idx(0), e.idx(n_main), t.nr, j_body)
+                if n_tail:
+                    def tail():
+                        panel_base(e.idx(n_main))
+                        for_loop("%i0", "%ic", "%iend", t.mr,
+                                 lambda: kernel(t.mr, n_tail, "%i0", e.idx(n_main), "%kc0", "%k1"))
+                    e.emit("scf.execute_region {")
+                    e.indent += 1
+                    tail()
+                    e.emit("scf.yield")
+                    e.indent -= 1
+                    e.emit("}")
+
+            for_loop("%ic", e.idx(0), e.idx(m_main), t.mc, ic_body)
+        if m_tail:
+            def mt_body():
+                panel_base("%j0")
+                kernel(m_tail, t.nr, e.idx(m_main), "%j0", "%kc0", "%k1")
+
+            if n_main:
+                for_loop("%j0", e.idx(0), e.idx(n_main), t.nr, mt_body)
+            if n_tail:
+                e.emit("scf.execute_region {")
+                e.indent += 1
+                panel_base(e.idx(n_main))
+                kernel(m_tail, n_tail, e.idx(m_main), e.idx(n_main), "%kc0", "%k1")
+                e.emit("scf.yield")
+                e.indent -= 1
+                e.emit("}")
+
+    e.indent = 2
+    body_start = len(e.lines)
+    for_loop("%kc0", e.idx(0), e.idx(k), t.kc, kc_body)
+    body = e.lines[body_start:]
+    consts = [f"    {name} = arith.constant {v} : index" for v, name in sorted(e.consts.items())]
+    head = [
+        f"func.func private @{name}(%A: {a_ty}, %B: {b_ty}, %C: {c_ty}) {{",
+        *consts,
+        f"    {zero_vec} = arith.constant dense<0.0> : {vec}",
+    ]
+    return "\n".join([*head, *body, "    return", "}"]) + "\n"
