@@ -94,7 +94,7 @@ def _batched_contraction(x: b.T, y: b.T, batch, m, k, n) -> b.T:
 def _transpose(x: b.T) -> b.T:
     m, n = x.shape
     init = b.empty([n, m], x.dtype)
-    return b.T(linalg.transpose(x.value, outs=[init], permutation=[1, 0]), x.dtype)
+    return b.T(linalg.transpose(x.value, outs=[init], permutation=[1, 0]).results[0], x.dtype)
 
 
 @importer("Gemm")
@@ -117,6 +117,10 @@ def import_gemm(ctx, node):
         raise UnsupportedOp(node, f"element types {ty}, {wb.dtype} are not supported", MATMUL_TYPES)
     if x.rank != 2 or (y.rank if y is not None else wb.ndim) != 2:
         raise UnsupportedOp(node, "Gemm needs 2-D A and B")
+    if not b.is_float(ty) and not (alpha.is_integer() and beta.is_integer()):
+        # A fractional scale of an integer product would round; ONNX leaves how unspecified.
+        raise UnsupportedOp(node, f"alpha={alpha:g}, beta={beta:g} on {ty} inputs",
+                            "integral alpha and beta for integer Gemm")
 
     if trans_a:
         x = _transpose(x)
@@ -133,28 +137,48 @@ def import_gemm(ctx, node):
         raise UnsupportedOp(node, f"inner dims differ: A' is {[m, k]}, B' is {[k2, n]}")
     scale_after = alpha != 1.0 and wb is None
 
-    init = None
-    has_c = len(node.input) > 2 and node.input[2] and beta != 0.0
-    if has_c:
-        cc = ctx.const(node.input[2])
-        if cc is not None:
-            c = b.constant((cc * beta).astype(ty) if beta != 1.0 else cc)
-            cbeta = 1.0
-        else:
-            c, cbeta = ctx.get(node.input[2]), beta
-        try:
-            np.broadcast_shapes(c.shape, (m, n))
-        except ValueError:
-            raise UnsupportedOp(node, f"C of shape {list(c.shape)} does not broadcast to {[m, n]}") from None
-        if not scale_after:
-            init = _broadcast_to(c, (m, n), cbeta)
+    c = _scaled_c(ctx, node, beta, ty, (m, n))
+    # The product accumulates into its init. A runtime C of the output's shape
+    # would be that init itself once the identity broadcast folds away, and
+    # bufferization would then accumulate into the caller's input buffer; such
+    # a C (and any C when alpha scales the product afterwards) is added last.
+    c_is_caller_buffer = (c is not None and beta == 1.0 and ctx.const(node.input[2]) is None
+                          and c.shape == (m, n))
+    add_c_after = c is not None and (scale_after or c_is_caller_buffer)
+    init = _broadcast_to(c, (m, n)) if c is not None and not add_c_after else None
     out = matmul_2d(x, y, init)
     if scale_after:
         out = _scale(out, alpha)
-        if has_c:
-            out = b.elementwise([out, _broadcast_to(c, (m, n), cbeta)], ty,
-                                lambda p, q: _add(ty)(p, q))
+    if add_c_after:
+        out = b.elementwise([out, c], ty, _add(ty))
     return [out]
+
+
+def _scaled_c(ctx, node, beta: float, ty, out_shape) -> b.T | None:
+    """beta * C, or None without C (or with beta = 0); a constant C is scaled at compile time."""
+    if len(node.input) < 3 or not node.input[2] or beta == 0.0:
+        return None
+    cc = ctx.const(node.input[2])
+    if cc is not None:
+        if cc.dtype != ty:
+            raise UnsupportedOp(node, f"C has element type {cc.dtype}, A has {ty}")
+        c = b.constant((cc * beta).astype(ty) if beta != 1.0 else cc)
+    else:
+        c = ctx.get(node.input[2])
+        if c.dtype != ty:
+            raise UnsupportedOp(node, f"C has element type {c.dtype}, A has {ty}")
+        if beta != 1.0:
+            c = _scale(c, beta)
+    if c.rank > 2 or not _broadcasts_to(c.shape, out_shape):
+        raise UnsupportedOp(node, f"C of shape {list(c.shape)} does not broadcast to {list(out_shape)}")
+    return c
+
+
+def _broadcasts_to(shape, target) -> bool:
+    try:
+        return tuple(np.broadcast_shapes(shape, target)) == tuple(target)
+    except ValueError:
+        return False
 
 
 def _add(dtype):
@@ -170,9 +194,6 @@ def _scale(x: b.T, factor: float) -> b.T:
     return b.elementwise([x], x.dtype, lambda v: _mul(x.dtype)(v, s))
 
 
-def _broadcast_to(c: b.T, shape, factor: float) -> b.T:
-    """factor * c, broadcast to `shape`: the matmul's initial accumulator."""
-    if factor == 1.0:
-        return b.broadcast_to(c, shape)
-    s = b.scalar(factor, c.dtype)
-    return b.broadcast_to(c, shape, lambda v: _mul(c.dtype)(v, s))
+def _broadcast_to(c: b.T, shape) -> b.T:
+    """c broadcast to `shape`: the matmul's initial accumulator."""
+    return b.broadcast_to(c, shape)
