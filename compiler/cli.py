@@ -217,7 +217,7 @@ def bench_cmd(library, inputs_path, runs, warmup):
 @main.command("opt")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True), default="-")
 @click.option("-p", "--pass-pipeline", "pipeline", default="", help="Passes: qc-* by name, others upstream.")
-@click.option("--split-input-file", is_flag=True, help="Run each '// -----' chunk separately.")
+@click.option("--split-input-file", "-split-input-file", is_flag=True, help="Run each '// -----' chunk separately.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (default stdout).")
 @click.option("--list-passes", is_flag=True, help="List qc's passes and exit.")
 @handle_errors

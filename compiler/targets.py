@@ -57,15 +57,56 @@ def host() -> Target:
     )
 
 
-PRESETS = ("host",)
+# name -> (triple, cpu, features, C compiler)
+_PRESETS = {
+    "x86-64-v3": ("x86_64-unknown-linux-gnu", "x86-64-v3", "", "cc"),  # AVX2 + FMA
+    "x86-64-v4": ("x86_64-unknown-linux-gnu", "x86-64-v4", "", "cc"),  # AVX-512
+    "aarch64": ("aarch64-unknown-linux-gnu", "generic", "+neon", "aarch64-linux-gnu-gcc"),
+    "aarch64-dotprod": ("aarch64-unknown-linux-gnu", "cortex-a76", "+neon,+dotprod", "aarch64-linux-gnu-gcc"),
+}
+PRESETS = ("host", *_PRESETS)
 
 
 def resolve(name: str = "host") -> Target:
+    """A preset name, or a raw `triple[:cpu[:features]]`."""
     if isinstance(name, Target):
         return name
     if name == "host":
         return host()
-    raise OptionError(f"unknown target '{name}'; targets: {', '.join(PRESETS)}")
+    if name in _PRESETS:
+        triple, cpu, features, cc = _PRESETS[name]
+        return Target(name, triple, cpu, _features(triple, cpu, features), cc)
+    if name.count("-") >= 2 and ":" in name or name.count("-") >= 2:
+        triple, _, rest = name.partition(":")
+        cpu, _, features = rest.partition(":")
+        _check_triple(name, triple)
+        return Target(name, triple, cpu or "generic", _features(triple, cpu or "generic", features), "cc")
+    raise OptionError(f"unknown target '{name}'; targets: {', '.join(PRESETS)}, or TRIPLE[:CPU[:FEATURES]]")
+
+
+def _check_triple(name: str, triple: str) -> None:
+    import llvmlite.binding as llvm
+
+    _init_llvm()
+    try:
+        llvm.Target.from_triple(triple)
+    except RuntimeError:
+        raise OptionError(f"unknown target '{name}': LLVM has no target for triple '{triple}'") from None
+
+
+def _features(triple: str, cpu: str, extra: str) -> str:
+    """The CPU's own features (as LLVM knows them) plus `extra`, so that
+    `vector_bits` can read them."""
+    feats = _CPU_FEATURES.get(cpu, "")
+    return ",".join(f for f in (feats, extra) if f)
+
+
+# Features implied by the x86 micro-architecture levels (for vector_bits; LLVM
+# derives the full set from the CPU name itself).
+_CPU_FEATURES = {
+    "x86-64-v3": "+avx,+avx2,+fma",
+    "x86-64-v4": "+avx,+avx2,+fma,+avx512f,+avx512bw,+avx512dq,+avx512vl",
+}
 
 
 _llvm_ready = False

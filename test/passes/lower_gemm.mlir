@@ -1,0 +1,61 @@
+// RUN: qc opt %s -split-input-file -p 'qc-lower-gemm{mr=4 nr=8 kc=8 mc=8}' | FileCheck %s
+
+// A constant B is packed at compile time into NR-wide panels (21 columns ->
+// 3 panels of 8, zero-padded), and the matmul becomes register-tiled loops:
+// 4 rows x 1 vector of C held in iter_args across the k loop.
+// The unpacked original is no longer used and is removed.
+// CHECK:       memref.global "private" constant @w_packed8 : memref<3x20x8xf32> = dense<
+// CHECK-NOT:   memref.global "private" constant @w :
+// CHECK-LABEL: func.func @constant_b
+// CHECK-SAME:    %[[A:.+]]: memref<13x20xf32>, %[[C:.+]]: memref<13x21xf32>
+// CHECK:         %[[BP:.+]] = memref.get_global @w_packed8 : memref<3x20x8xf32>
+// CHECK-NOT:     linalg.matmul
+// CHECK:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c8
+// CHECK:         %{{.+}}:4 = scf.for {{.+}} iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK:           vector.load %[[BP]][{{.+}}] : memref<3x20x8xf32>, vector<8xf32>
+// CHECK:           vector.broadcast %{{.+}} : f32 to vector<8xf32>
+// CHECK:           vector.fma
+// The 21 % 8 = 5 tail columns are written through a mask.
+// CHECK:         vector.constant_mask [5] : vector<8xi1>
+// CHECK:         vector.maskedstore
+func.func @constant_b(%a: memref<13x20xf32>, %c: memref<13x21xf32>) {
+  %b = memref.get_global @w : memref<20x21xf32>
+  linalg.matmul ins(%a, %b : memref<13x20xf32>, memref<20x21xf32>) outs(%c : memref<13x21xf32>)
+  return
+}
+memref.global "private" constant @w : memref<20x21xf32> = dense<1.0>
+
+// -----
+
+// A run-time B is read in place with its row stride; the tail is masked.
+// CHECK-LABEL: func.func @runtime_b
+// CHECK-SAME:    %[[B:[a-z0-9]+]]: memref<16x12xf32>
+// CHECK:         vector.maskedload %[[B]]
+// CHECK-NOT:     linalg.matmul
+func.func @runtime_b(%a: memref<5x16xf32>, %b: memref<16x12xf32>, %c: memref<5x12xf32>) {
+  linalg.matmul ins(%a, %b : memref<5x16xf32>, memref<16x12xf32>) outs(%c : memref<5x12xf32>)
+  return
+}
+
+// -----
+
+// batch_matmul: one loop over the batch, each step on rank-2 subviews.
+// CHECK-LABEL: func.func @batched
+// CHECK:         scf.for %[[I:.+]] = %c0 to %c3 step %c1
+// CHECK:           memref.subview %{{.+}}[%[[I]], 0, 0] [1, 8, 16] [1, 1, 1]
+// CHECK:           vector.fma
+// CHECK-NOT:     linalg.batch_matmul
+func.func @batched(%a: memref<3x8x16xf32>, %b: memref<3x16x8xf32>, %c: memref<3x8x8xf32>) {
+  linalg.batch_matmul ins(%a, %b : memref<3x8x16xf32>, memref<3x16x8xf32>) outs(%c : memref<3x8x8xf32>)
+  return
+}
+
+// -----
+
+// Not f32: left alone for the generic loop lowering.
+// CHECK-LABEL: func.func @f64_untouched
+// CHECK:         linalg.matmul
+func.func @f64_untouched(%a: memref<4x4xf64>, %b: memref<4x4xf64>, %c: memref<4x4xf64>) {
+  linalg.matmul ins(%a, %b : memref<4x4xf64>, memref<4x4xf64>) outs(%c : memref<4x4xf64>)
+  return
+}
