@@ -71,7 +71,7 @@ class LowerGemm(Pass):
         for fn in list(module.body.operations):
             if fn.operation.name != "func.func":
                 continue
-            for op in collect_ops(fn.operation, ("linalg.matmul", "linalg.batch_matmul")):
+            for op in collect_ops(fn.operation, ("linalg.matmul", "linalg.batch_matmul", "linalg.generic")):
                 lowering.lower(op)
         if lowering.made:
             run_upstream(self.name, "inline,symbol-dce,canonicalize,cse", module)
@@ -97,17 +97,23 @@ class _GemmLowering:
         outs = list(op.outputs)
         if len(ins) != 2 or len(outs) != 1:
             return
-        a, b, c = ins[0], ins[1], outs[0]
-        tys = [v.type for v in (a, b, c)]
+        tys = [v.type for v in (*ins, *outs)]
         if not all(isinstance(t, ir.MemRefType) for t in tys):
             return  # still on tensors: nothing to do before bufferization
         if not all(t.has_static_shape and isinstance(t.element_type, ir.F32Type) for t in tys):
             return
-        if not all(_unit_inner_stride(t) for t in tys):
-            return
-        batched = op.operation.name == "linalg.batch_matmul"
-        shape_a, shape_b = list(tys[0].shape), list(tys[1].shape)
-        if batched:
+        if op.operation.name == "linalg.generic":
+            groups = _contraction_groups(op)
+            if groups is None or not all(_row_major(t) for t in tys):
+                return
+            with ir.InsertionPoint(op.operation), op.location:
+                a, b, c = (_collapse(v, g) for v, g in zip((*ins, *outs), groups))
+        else:
+            if not all(_unit_inner_stride(t) for t in tys):
+                return
+            a, b, c = ins[0], ins[1], outs[0]
+        shape_a, shape_b = list(ir.MemRefType(a.type).shape), list(ir.MemRefType(b.type).shape)
+        if len(shape_a) == 3:
             bsz, m, k = shape_a
             n = shape_b[2]
         else:
@@ -115,7 +121,7 @@ class _GemmLowering:
             n = shape_b[1]
             bsz = 0
         packed = None
-        if self.pack_constants and not batched:
+        if self.pack_constants and not bsz:
             packed = self._packed_constant(b, k, n)
         fname = self._kernel(m, n, k, packed is not None)
         with ir.InsertionPoint(op.operation), op.location:
@@ -125,6 +131,9 @@ class _GemmLowering:
     def _packed_constant(self, b: ir.Value, k: int, n: int):
         """If B is a constant global, a get_global of its packed copy."""
         owner = getattr(b.owner, "operation", b.owner)  # an OpView, or a Block for arguments
+        # Reshapes of a row-major constant keep its data order: look through them.
+        while isinstance(owner, ir.Operation) and owner.name in ("memref.collapse_shape", "memref.expand_shape"):
+            owner = getattr(owner.operands[0].owner, "operation", owner.operands[0].owner)
         if not isinstance(owner, ir.Operation) or owner.name != "memref.get_global":
             return None
         sym = ir.FlatSymbolRefAttr(owner.attributes["name"]).value
@@ -164,7 +173,7 @@ class _GemmLowering:
             g.move_before(self.module.body.operations[0])
             self.packed_globals[sym] = packed_name
         ty = ir.MemRefType.get([npanels, k, nr], ir.F32Type.get())
-        with ir.InsertionPoint(owner), owner.location:
+        with ir.InsertionPoint(b.owner.operation if hasattr(b.owner, "operation") else b.owner), ir.Location.unknown():
             return ir.Operation.create(
                 "memref.get_global", results=[ty],
                 attributes={"name": ir.FlatSymbolRefAttr.get(packed_name)}).result
@@ -204,6 +213,96 @@ class _GemmLowering:
         self.module.body.append(parsed.body.operations[0])
         self.made.add(name)
         return name
+
+
+def _row_major(ty: ir.MemRefType) -> bool:
+    """Dense row-major (identity or equivalent strided layout): any dims collapse."""
+    strides, _ = ty.get_strides_and_offset()
+    expect, acc = [], 1
+    for d in reversed(ty.shape):
+        expect.append(acc)
+        acc *= d
+    return list(strides) == list(reversed(expect))
+
+
+def _contraction_groups(op):
+    """For a linalg.generic computing C[batch, M.., N..] += A[batch, M.., K..] * B[batch, K.., N..],
+    the operand dims to collapse into (batch, m, k), (batch, k, n), (batch, m, n)
+    (without the batch group when there is none); None if it is not one.
+
+    Reshapes folded into a matmul by elementwise fusion produce such generics
+    (e.g. a MatMul followed by a Reshape that splits heads).
+    """
+    iters = [str(a) for a in op.iterator_types]
+    ks = [i for i, it in enumerate(iters) if "reduction" in it]
+    if not ks:
+        return None
+    maps = [ir.AffineMapAttr(a).value for a in op.indexing_maps]
+    dims = []
+    for m in maps:
+        ds = []
+        for e in m.results:
+            if not isinstance(e, ir.AffineDimExpr):
+                return None
+            ds.append(e.position)
+        dims.append(ds)
+    da, db, dc = dims
+    if not _is_mul_add(op):
+        return None
+    parallel = [i for i in range(len(iters)) if i not in ks]
+    if sorted(dc) != parallel:
+        return None
+    batch = [d for d in dc if d in da and d in db]
+    ms = [d for d in dc if d in da and d not in db]
+    ns = [d for d in dc if d in db and d not in da]
+    if not ms or not ns or len(batch) + len(ms) + len(ns) != len(dc):
+        return None
+    k_order = [d for d in da if d in ks]  # reduction dims, in A's order (B must agree)
+    if da != batch + ms + k_order or db != batch + k_order + ns or dc != batch + ms + ns:
+        return None  # transposed operands: left to the loop lowering
+    if sorted(k_order) != ks:
+        return None
+
+    nk = len(ks)
+    return (_regroup(len(batch), len(ms), nk), _regroup(len(batch), nk, len(ns)),
+            _regroup(len(batch), len(ms), len(ns)))
+
+
+def _regroup(nb: int, n1: int, n2: int) -> list[list[int]]:
+    out = [list(range(nb))] if nb else []
+    out.append(list(range(nb, nb + n1)))
+    out.append(list(range(nb + n1, nb + n1 + n2)))
+    return out
+
+
+def _is_mul_add(op) -> bool:
+    """The payload is acc + a * b (in either operand order)."""
+    block = op.regions[0].blocks[0]
+    body = [o for o in block.operations]
+    if len(body) != 3 or [o.operation.name for o in body] != ["arith.mulf", "arith.addf", "linalg.yield"]:
+        return False
+    a, b, acc = block.arguments
+    mul, add, yld = body
+
+    def same_pair(x, y, p, q):
+        return (x == p and y == q) or (x == q and y == p)
+
+    return (same_pair(mul.operands[0], mul.operands[1], a, b)
+            and same_pair(add.operands[0], add.operands[1], mul.result, acc)
+            and yld.operands[0] == add.result)
+
+
+def _collapse(v: ir.Value, groups: list[list[int]]) -> ir.Value:
+    from qc.mlir import memref
+
+    ty = ir.MemRefType(v.type)
+    if all(len(g) == 1 for g in groups):
+        return v
+    shape = [int(np.prod([ty.shape[i] for i in g])) for g in groups]
+    out_ty = ir.MemRefType.get(shape, ty.element_type)
+    return memref.CollapseShapeOp(out_ty, v, ir.ArrayAttr.get(
+        [ir.ArrayAttr.get([ir.IntegerAttr.get(ir.IntegerType.get_signless(64), i) for i in g]) for g in groups]
+    )).result
 
 
 def _batch_slice(v: ir.Value, i: ir.Value) -> ir.Value:

@@ -59,3 +59,45 @@ func.func @f64_untouched(%a: memref<4x4xf64>, %b: memref<4x4xf64>, %c: memref<4x
   linalg.matmul ins(%a, %b : memref<4x4xf64>, memref<4x4xf64>) outs(%c : memref<4x4xf64>)
   return
 }
+
+// -----
+
+// A contraction that elementwise fusion made out of MatMul + Reshape (heads
+// split from N, and merged back into K): its dims collapse into one 2-D GEMM.
+// CHECK-LABEL: func.func @reshaped_contraction
+// CHECK-DAG:     %[[A2:.+]] = memref.collapse_shape %{{.+}} {{\[}}[0], [1, 2]] : memref<16x4x8xf32> into memref<16x32xf32>
+// CHECK-DAG:     %[[C2:.+]] = memref.collapse_shape %{{.+}} {{\[}}[0], [1, 2]] : memref<16x2x8xf32> into memref<16x16xf32>
+// CHECK-NOT:     linalg.generic
+// CHECK:         vector.fma
+#a = affine_map<(m, n1, n2, k1, k2) -> (m, k1, k2)>
+#b = affine_map<(m, n1, n2, k1, k2) -> (k1, k2, n1, n2)>
+#c = affine_map<(m, n1, n2, k1, k2) -> (m, n1, n2)>
+func.func @reshaped_contraction(%a: memref<16x4x8xf32>, %b: memref<4x8x2x8xf32>, %c: memref<16x2x8xf32>) {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%a, %b : memref<16x4x8xf32>, memref<4x8x2x8xf32>) outs(%c : memref<16x2x8xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A transposed operand (B indexed [n, k]) is not this kernel's layout: left alone.
+// CHECK-LABEL: func.func @transposed_b_untouched
+// CHECK:         linalg.generic
+#ta = affine_map<(m, n, k) -> (m, k)>
+#tb = affine_map<(m, n, k) -> (n, k)>
+#tc = affine_map<(m, n, k) -> (m, n)>
+func.func @transposed_b_untouched(%a: memref<8x16xf32>, %b: memref<8x16xf32>, %c: memref<8x8xf32>) {
+  linalg.generic {indexing_maps = [#ta, #tb, #tc], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<8x16xf32>, memref<8x16xf32>) outs(%c : memref<8x8xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
