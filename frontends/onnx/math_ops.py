@@ -61,8 +61,13 @@ def import_matmul(ctx, node):
     final = batch + ((m,) if x.rank > 1 else ()) + ((n,) if y.rank > 1 else ())
 
     if len(ys) == 2:
+        # [..., M, K] x [K, N]: every leading dim of x is more rows of one 2-D product.
+        lead = [list(range(len(xs) - 1)), [len(xs) - 1]]
         rows = int(np.prod(xs[:-1]))
-        out = matmul_2d(b.reshape(x2, (rows, k)), y2)
+        x_rows = b.collapse(x2, lead, (rows, k)) if len(xs) > 2 else x2
+        out = matmul_2d(x_rows, y2)
+        if len(xs) > 2:
+            out = b.expand(out, lead, (*xs[:-1], n))
         return [b.reshape(out, final)]
     if len(xs) == 3 and xs[:-2] == ys[:-2]:
         init = b.filled((*batch, m, n), x.dtype, 0)

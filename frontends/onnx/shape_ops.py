@@ -74,7 +74,45 @@ def import_reshape(ctx, node):
         dims[dims.index(-1)] = total // known
     if int(np.prod(dims)) != total:
         raise UnsupportedOp(node, f"cannot reshape {list(x.shape)} ({total} elements) to {dims}")
-    return [b.reshape(x, dims)]
+    return [view(x, dims)]
+
+
+def view(x: b.T, shape) -> b.T:
+    """x reshaped to `shape` as one tensor.collapse_shape or expand_shape where
+    the reshape only merges or only splits adjacent dims, else as a
+    collapse-then-expand pair (b.reshape). Either way a view, never a copy."""
+    shape = tuple(int(d) for d in shape)
+    if shape == x.shape:
+        return x
+    if len(shape) < x.rank:
+        groups = _adjacent_groups(x.shape, shape)
+        if groups:
+            return b.collapse(x, groups, shape)
+    elif len(shape) > x.rank:
+        groups = _adjacent_groups(shape, x.shape)
+        if groups:
+            return b.expand(x, groups, shape)
+    return b.reshape(x, shape)
+
+
+def _adjacent_groups(fine, coarse) -> list[list[int]] | None:
+    """Runs of consecutive dims of `fine` whose products are the dims of
+    `coarse` (trailing 1s join the last run), or None if there are none."""
+    groups, i = [], 0
+    for d in coarse:
+        group, size = [], 1
+        while i < len(fine) and (not group or size < d):
+            size *= fine[i]
+            group.append(i)
+            i += 1
+        if size != d or not group:
+            return None
+        groups.append(group)
+    rest = list(range(i, len(fine)))
+    if not groups or any(fine[j] != 1 for j in rest):
+        return None
+    groups[-1].extend(rest)
+    return groups
 
 
 @importer("Flatten")
@@ -86,7 +124,7 @@ def import_flatten(ctx, node):
     if axis < 0:
         axis += x.rank
     outer = int(np.prod(x.shape[:axis]))
-    return [b.reshape(x, (outer, int(np.prod(x.shape)) // outer))]
+    return [view(x, (outer, int(np.prod(x.shape)) // outer))]
 
 
 @importer("Transpose")
@@ -100,4 +138,4 @@ def import_transpose(ctx, node):
         return [x]
     out_shape = [x.shape[p] for p in perm]
     init = b.empty(out_shape, x.dtype)
-    return [b.T(linalg.transpose(x.value, outs=[init], permutation=perm), x.dtype)]
+    return [b.T(linalg.transpose(x.value, outs=[init], permutation=perm).results[0], x.dtype)]

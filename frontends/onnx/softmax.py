@@ -38,7 +38,16 @@ def import_softmax(ctx, node):
 
 def softmax(x: b.T, dims: list[int]) -> b.T:
     neg_inf = float("-inf")
-    mx = b.reduce(x, dims, neg_inf, lambda e, acc: arith.MaximumFOp(e, acc).result)
-    ex = b.elementwise([x, mx], x.dtype, lambda v, m: math.ExpOp(arith.SubFOp(v, m).result).result)
-    sm = b.reduce(ex, dims, 0.0, lambda e, acc: arith.AddFOp(e, acc).result)
-    return b.elementwise([ex, sm], x.dtype, lambda v, s: arith.DivFOp(v, s).result)
+    mx = b.reduce(x, dims, neg_inf, lambda e, acc: arith.MaximumFOp(e, acc).result, keepdims=False)
+    ex = _with_reduced(x, mx, dims, lambda v, m: math.ExpOp(arith.SubFOp(v, m).result).result)
+    sm = b.reduce(ex, dims, 0.0, lambda e, acc: arith.AddFOp(e, acc).result, keepdims=False)
+    return _with_reduced(ex, sm, dims, lambda v, s: arith.DivFOp(v, s).result)
+
+
+def _with_reduced(x: b.T, r: b.T, dims: list[int], fn) -> b.T:
+    """fn(x, r) elementwise, with r (x reduced over `dims`) read along the kept dims."""
+    kept = [d for d in range(x.rank) if d not in dims]
+    ident = b.identity_map(x.rank)
+    (res,) = b.generic([x.value, r.value], [b.empty(x.shape, x.dtype)], [ident, b.dims_map(x.rank, kept), ident],
+                       [b.PARALLEL] * x.rank, lambda v, red, _out: fn(v, red))
+    return b.T(res, x.dtype)

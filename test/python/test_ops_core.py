@@ -414,6 +414,10 @@ RESHAPES = [
     ((1, 7), [7]),  # drop a unit dim
     ((7,), [1, 7, 1]),  # add unit dims
     ((1,), []),  # to rank 0
+    ((2, 1, 3, 1), [2, 3]),  # a collapse that absorbs unit dims, one trailing
+    ((2, 3), [1, 2, 1, 3]),  # an expand that adds unit dims between
+    ((2, 6), [4, 3]),  # same rank, neither a collapse nor an expand
+    ((2, 3, 4), [3, 8]),  # lower rank, but not a merge of adjacent dims
 ]
 
 
