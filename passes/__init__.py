@@ -14,6 +14,7 @@ from qc.errors import OptionError
 # CLI name -> "module:Class", sorted by name.
 _REGISTRY = {
     "qc-bufferize": "bufferize:Bufferize",
+    "qc-conv-to-gemm": "conv_to_gemm:ConvToGemm",
     "qc-linalg-cleanup": "linalg_cleanup:LinalgCleanup",
     "qc-lower-gemm": "lower_gemm:LowerGemm",
     "qc-lower-to-affine": "lower_to_affine:LowerToAffine",

@@ -1,6 +1,8 @@
 from dataclasses import dataclass
 
-from .base import Pass, run_upstream
+from qc.mlir import ir, linalg
+
+from .base import Pass, collect_ops, run_upstream
 
 
 @dataclass(frozen=True)
@@ -12,6 +14,10 @@ class Bufferize(Pass):
     is the model ABI: the caller owns every input and output buffer. Results
     are written straight into the out-parameters (hoist-static-allocs), so a
     model does not copy its outputs; intermediates stay memref.alloc.
+
+    Copies that bufferization inserts (tensor.pad into a strided subview, an
+    output that is an input) become linalg.copy, so they are lowered to loops
+    that LLVM vectorizes instead of per-element calls to a runtime helper.
     """
 
     name = "qc-bufferize"
@@ -27,3 +33,7 @@ class Bufferize(Pass):
             "canonicalize",
             module,
         )
+        for copy in collect_ops(module.operation, ("memref.copy",)):
+            with ir.InsertionPoint(copy.operation), copy.location:
+                linalg.copy(copy.operands[0], outs=[copy.operands[1]])
+            copy.operation.erase()

@@ -4,8 +4,9 @@ Each stage is an `--emit` / `--dump-ir` point; the order of stages is the
 order of the tuple, and each constraint between them is noted.
 """
 
-from .base import Pipeline, Stage
+from .base import Pipeline, Stage, Upstream
 from .bufferize import Bufferize
+from .conv_to_gemm import ConvToGemm
 from .linalg_cleanup import LinalgCleanup
 from .lower_gemm import LowerGemm
 from .lower_to_affine import LowerToAffine
@@ -19,7 +20,10 @@ def default_pipeline(target=None) -> Pipeline:
     return Pipeline(
         "default",
         (
-            Stage("linalg", (LinalgCleanup(),)),  # on tensors: fusion works on SSA values
+            # On tensors: fusion works on SSA values. Convolutions become GEMMs
+            # after it: elementwise fusion would fold the im2col copy back into
+            # a convolution-shaped generic.
+            Stage("linalg", (LinalgCleanup(), ConvToGemm(), Upstream("canonicalize,cse"))),
             Stage("bufferized", (Bufferize(),)),  # fixes the ABI: outputs become out-params
             # After bufferization: the GEMM kernels address buffers, and packed
             # constant weights become new globals.

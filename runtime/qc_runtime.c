@@ -101,3 +101,40 @@ const char *qc_status_string(qc_status status) {
   }
   return "unknown status";
 }
+
+/* Strided copy between two memrefs of any rank, called by generated code for a
+ * memref.copy whose layouts are not both contiguous (the MLIR lowering's
+ * runtime entry; same name and arguments as MLIR's C runner utils). */
+typedef struct {
+  int64_t rank;
+  void *descriptor; /* {base, data, offset, sizes[rank], strides[rank]} */
+} qc_unranked_memref;
+
+void memrefCopy(int64_t elem_size, qc_unranked_memref *src, qc_unranked_memref *dst) {
+  int64_t rank = src->rank;
+  char **sd = (char **)src->descriptor, **dd = (char **)dst->descriptor;
+  const int64_t *s_meta = (const int64_t *)(sd + 2), *d_meta = (const int64_t *)(dd + 2);
+  const int64_t *sizes = s_meta + 1, *s_strides = s_meta + 1 + rank, *d_strides = d_meta + 1 + rank;
+  char *s = sd[1] + s_meta[0] * elem_size, *d = dd[1] + d_meta[0] * elem_size;
+  int64_t total = 1;
+  for (int64_t i = 0; i < rank; i++) total *= sizes[i];
+  if (total == 0) return;
+  if (rank == 0) {
+    memcpy(d, s, (size_t)elem_size);
+    return;
+  }
+  int64_t idx[16] = {0};
+  if (rank > 16) return; /* generated code never has rank > 16 */
+  for (int64_t n = 0; n < total; n++) {
+    int64_t so = 0, doff = 0;
+    for (int64_t i = 0; i < rank; i++) {
+      so += idx[i] * s_strides[i];
+      doff += idx[i] * d_strides[i];
+    }
+    memcpy(d + doff * elem_size, s + so * elem_size, (size_t)elem_size);
+    for (int64_t i = rank - 1; i >= 0; i--) {
+      if (++idx[i] < sizes[i]) break;
+      idx[i] = 0;
+    }
+  }
+}
