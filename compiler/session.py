@@ -147,12 +147,6 @@ def compile_model(
             return finish_text(asm)
     obj = backend.emit_object(llvm_ir, tgt)
     lap("codegen")
-    if emit == "obj":
-        Path(output).write_bytes(obj)
-        _write_header(Path(output).with_suffix(".h"))
-        result.output = os.fspath(output)
-        return result
-
     work = dump.dir or tempfile.mkdtemp(prefix="qc-")
     try:
         obj_path = os.path.join(work, "model.o")
@@ -166,9 +160,13 @@ def compile_model(
         say("linking")
         out = os.path.abspath(os.fspath(output))
         tmp_out = out + ".tmp"
-        backend.link_shared(tgt, tmp_out, [obj_path, asm_path],
-                            [desc_path, str(backend.RUNTIME_DIR / "qc_runtime.c")], work)
+        # obj: one relocatable object with the weights and the runtime, for an
+        # application's own link; so: the shared library.
+        link = backend.link_object if emit == "obj" else backend.link_shared
+        link(tgt, tmp_out, [obj_path, asm_path], [desc_path, str(backend.RUNTIME_DIR / "qc_runtime.c")], work)
         os.replace(tmp_out, out)  # never leave a half-written library behind
+        if emit == "obj":
+            _write_header(Path(out).with_suffix(".h"))
         lap("link")
         result.output = out
     finally:

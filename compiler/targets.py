@@ -1,9 +1,17 @@
 """Targets: the triple, CPU and features code is generated for, and the C
-toolchain that builds the runtime and links the library for it."""
+toolchain that builds the runtime and links the library for it.
+
+A target is a preset name (`qc targets` lists them) or a raw
+`TRIPLE[:CPU[:FEATURES]]`. Three ISAs are first-class: x86-64 (AVX2,
+AVX-512), AArch64 (NEON) and RISC-V 64 (RVV 1.0). For a foreign ISA the
+runtime is cross-compiled and the library linked with the Debian cross
+toolchain (`gcc-aarch64-linux-gnu`, `gcc-riscv64-linux-gnu`).
+"""
 
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 from dataclasses import dataclass
 
@@ -17,17 +25,8 @@ class Target:
     cpu: str
     features: str
     cc: str  # C compiler driver that compiles the runtime and links for this target
-
-    @property
-    def vector_bits(self) -> int:
-        """Width of the widest f32 vector registers the features allow."""
-        feats = set(self.features.split(","))
-        if self.arch == "x86_64":
-            if "+avx512f" in feats:
-                return 512
-            if "+avx2" in feats or "+avx" in feats:
-                return 256
-        return 128
+    abi: str = ""  # LLVM target ABI name; "" = LLVM's default for the triple
+    description: str = ""
 
     @property
     def arch(self) -> str:
@@ -37,9 +36,75 @@ class Target:
     def is_native(self) -> bool:
         return self.arch == normalize_arch(platform.machine())
 
+    @property
+    def feature_set(self) -> set[str]:
+        return {f for f in self.features.split(",") if f}
+
+    @property
+    def vector_bits(self) -> int:
+        """Width of one f32 vector register the features guarantee (RISC-V:
+        the minimum VLEN, from +zvlNb or implied by +v)."""
+        feats = self.feature_set
+        if self.arch == "x86_64":
+            if "+avx512f" in feats:
+                return 512
+            if "+avx2" in feats or "+avx" in feats:
+                return 256
+        if self.arch == "riscv64":
+            return self.rvv_vlen or 64  # without RVV: a pair of f32 in a scalar register
+        return 128
+
+    @property
+    def vector_registers(self) -> int:
+        """How many of those vector registers the ISA has."""
+        if self.arch == "x86_64":
+            return 32 if "+avx512f" in self.feature_set else 16
+        return 32  # AArch64 v0-v31, RVV v0-v31 (v0 doubles as the mask register)
+
+    @property
+    def rvv_vlen(self) -> int:
+        """The RISC-V vector length (bits) the code assumes as a minimum; 0
+        without the V extension. A library built for VLEN N runs on any
+        VLEN >= N; under qemu it needs `-cpu rv64,v=true,vlen=N`."""
+        if self.arch != "riscv64":
+            return 0
+        feats = self.feature_set
+        zvl = [int(m.group(1)) for f in feats if (m := re.fullmatch(r"\+zvl(\d+)b", f))]
+        if zvl:
+            return max(zvl)
+        return 128 if "+v" in feats else 0  # V implies Zvl128b
+
+    def summary(self) -> str:
+        """One line for `qc targets` and for the library's target record."""
+        vec = f"{self.vector_registers} x {self.vector_bits}-bit"
+        if self.rvv_vlen:
+            vec = f"{self.vector_registers} x VLEN {self.rvv_vlen}"
+        return f"{self.triple} cpu={self.cpu} features={self.features or '-'} vectors={vec}"
+
 
 def normalize_arch(machine: str) -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine.lower(), machine.lower())
+
+
+# The C compiler that builds and links for an ISA that is not this machine's.
+CROSS_CC = {
+    "x86_64": "x86_64-linux-gnu-gcc",
+    "aarch64": "aarch64-linux-gnu-gcc",
+    "riscv64": "riscv64-linux-gnu-gcc",
+}
+
+# The Debian package that brings each cross compiler (and its sysroot).
+CROSS_PACKAGE = {
+    "x86_64": "gcc-x86-64-linux-gnu",
+    "aarch64": "gcc-aarch64-linux-gnu",
+    "riscv64": "gcc-riscv64-linux-gnu",
+}
+
+
+def c_compiler(arch: str) -> str:
+    if arch == normalize_arch(platform.machine()):
+        return shutil.which("cc") or shutil.which("gcc") or shutil.which("clang") or "cc"
+    return CROSS_CC.get(arch, f"{arch}-linux-gnu-gcc")
 
 
 def host() -> Target:
@@ -47,24 +112,38 @@ def host() -> Target:
     import llvmlite.binding as llvm
 
     _init_llvm()
-    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang") or "cc"
+    triple = llvm.get_process_triple()
+    arch = triple.split("-")[0]
     return Target(
         name="host",
-        triple=llvm.get_process_triple(),
+        triple=triple,
         cpu=llvm.get_host_cpu_name(),
         features=llvm.get_host_cpu_features().flatten(),
-        cc=cc,
+        cc=c_compiler(arch),
+        abi=_default_abi(arch),
+        description="this machine",
     )
 
 
-# name -> (triple, cpu, features, C compiler)
+# The Linux RISC-V ABI profile: Debian's riscv64 port (and its cross
+# toolchain) is rv64gc with the lp64d calling convention.
+_RV64GC = "+m,+a,+f,+d,+c"
+
+# name -> (triple, cpu, features, what it is)
 _PRESETS = {
-    "x86-64-v3": ("x86_64-unknown-linux-gnu", "x86-64-v3", "", "cc"),  # AVX2 + FMA
-    "x86-64-v4": ("x86_64-unknown-linux-gnu", "x86-64-v4", "", "cc"),  # AVX-512
-    "aarch64": ("aarch64-unknown-linux-gnu", "generic", "+neon", "aarch64-linux-gnu-gcc"),
-    "aarch64-dotprod": ("aarch64-unknown-linux-gnu", "cortex-a76", "+neon,+dotprod", "aarch64-linux-gnu-gcc"),
+    "x86-64-v3": ("x86_64-unknown-linux-gnu", "x86-64-v3", "", "AVX2 + FMA"),
+    "x86-64-v4": ("x86_64-unknown-linux-gnu", "x86-64-v4", "", "AVX-512"),
+    "x86-64-v4-vnni": ("x86_64-unknown-linux-gnu", "x86-64-v4", "+avx512vnni", "AVX-512 + VNNI"),
+    "aarch64": ("aarch64-unknown-linux-gnu", "generic", "+neon", "NEON"),
+    "aarch64-dotprod": ("aarch64-unknown-linux-gnu", "cortex-a76", "+neon,+dotprod", "NEON + dot product"),
+    "riscv64-rvv128": ("riscv64-unknown-linux-gnu", "generic-rv64", f"{_RV64GC},+v,+zvl128b", "RVV 1.0, VLEN 128"),
+    "riscv64-rvv256": ("riscv64-unknown-linux-gnu", "generic-rv64", f"{_RV64GC},+v,+zvl256b", "RVV 1.0, VLEN 256"),
 }
 PRESETS = ("host", *_PRESETS)
+
+
+def _unknown(name: str, why: str = "") -> OptionError:
+    return OptionError(f"unknown target '{name}'{why}; targets: {', '.join(PRESETS)}, or TRIPLE[:CPU[:FEATURES]]")
 
 
 def resolve(name: str = "host") -> Target:
@@ -74,14 +153,28 @@ def resolve(name: str = "host") -> Target:
     if name == "host":
         return host()
     if name in _PRESETS:
-        triple, cpu, features, cc = _PRESETS[name]
-        return Target(name, triple, cpu, _features(triple, cpu, features), cc)
-    if name.count("-") >= 2 and ":" in name or name.count("-") >= 2:
-        triple, _, rest = name.partition(":")
-        cpu, _, features = rest.partition(":")
-        _check_triple(name, triple)
-        return Target(name, triple, cpu or "generic", _features(triple, cpu or "generic", features), "cc")
-    raise OptionError(f"unknown target '{name}'; targets: {', '.join(PRESETS)}, or TRIPLE[:CPU[:FEATURES]]")
+        triple, cpu, features, what = _PRESETS[name]
+        return _make(name, triple, cpu, features, what)
+    triple, _, rest = name.partition(":")
+    if triple.count("-") < 2:  # a triple has at least arch-vendor-os
+        raise _unknown(name)
+    cpu, _, features = rest.partition(":")
+    _check_triple(name, triple)
+    arch = triple.split("-")[0]
+    if arch == "riscv64":
+        features = ",".join(f for f in (_RV64GC, features) if f)
+    return _make(name, triple, cpu or ("generic-rv64" if arch == "riscv64" else "generic"), features, "")
+
+
+def _make(name: str, triple: str, cpu: str, features: str, what: str) -> Target:
+    arch = triple.split("-")[0]
+    return Target(name, triple, cpu, _features(cpu, features), c_compiler(arch), _default_abi(arch), what)
+
+
+def _default_abi(arch: str) -> str:
+    # LLVM would pick soft-float lp64 for a bare riscv64 triple; the Linux
+    # toolchain's objects are lp64d, and GNU ld refuses to mix the two.
+    return "lp64d" if arch == "riscv64" else ""
 
 
 def _check_triple(name: str, triple: str) -> None:
@@ -91,10 +184,10 @@ def _check_triple(name: str, triple: str) -> None:
     try:
         llvm.Target.from_triple(triple)
     except RuntimeError:
-        raise OptionError(f"unknown target '{name}': LLVM has no target for triple '{triple}'") from None
+        raise _unknown(name, f" (LLVM has no target for triple '{triple}')") from None
 
 
-def _features(triple: str, cpu: str, extra: str) -> str:
+def _features(cpu: str, extra: str) -> str:
     """The CPU's own features (as LLVM knows them) plus `extra`, so that
     `vector_bits` can read them."""
     feats = _CPU_FEATURES.get(cpu, "")
