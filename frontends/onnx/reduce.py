@@ -107,6 +107,9 @@ def _highest(dt):
 def _fold(x: b.T, axes, keepdims, init, combine: Callable, pre: Callable | None = None) -> b.T:
     """acc = combine(pre(e), acc) over `axes`, starting from `init`."""
     step = combine if pre is None else (lambda e, acc: combine(pre(e), acc))
+    if not axes:
+        # noop_with_empty_axes (or a rank-0 input): one step per element, no loop-carried value
+        return b.elementwise([x], x.dtype, lambda e: step(e, b.scalar(init, x.dtype)))
     out = b.reduce(x, axes, init, step, keepdims=False)
     return _keep_dims(out, x.shape, axes) if keepdims else out
 

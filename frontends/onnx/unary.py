@@ -328,30 +328,37 @@ POW_EXP_TYPES = "float32, float64, int32, int64"
 def import_pow(ctx, node):
     """y = x ** e, numpy-broadcast.
 
-    A constant scalar exponent of 1, 2, 3 or 0.5 becomes x, x*x, x*x*x or
-    sqrt(x): no libm call. Otherwise the exponent is converted to the base's
-    float type and math.powf computes it. Integer bases go through f64, as
-    onnxruntime's std::pow does, and the result is truncated back.
+    A constant scalar exponent stays out of the operands: 1, 2, 3 and 0.5
+    become x, x*x, x*x*x and sqrt(x) (no libm call), any other value is a
+    constant in the payload. Otherwise the exponent is converted to the
+    base's float type and math.powf computes it. Integer bases go through
+    f64, as onnxruntime's std::pow does, and the result is truncated back.
     """
-    x, e = ctx.get(node.input[0]), ctx.get(node.input[1])
+    x = ctx.get(node.input[0])
+    exp_const = ctx.const(node.input[1])
+    e_dtype = exp_const.dtype if exp_const is not None else ctx.get(node.input[1]).dtype
     allowed = (*FLOATS, np.dtype(np.int32), np.dtype(np.int64))
     if x.dtype not in allowed:
         raise UnsupportedOp(node, f"base type {x.dtype} is not supported", POW_BASE_TYPES)
-    if e.dtype not in allowed:
-        raise UnsupportedOp(node, f"exponent type {e.dtype} is not supported", POW_EXP_TYPES)
-    special = _special_pow(ctx, node, x)
-    if special is not None:
-        return [special]
+    if e_dtype not in allowed:
+        raise UnsupportedOp(node, f"exponent type {e_dtype} is not supported", POW_EXP_TYPES)
     dt = x.dtype
     work = dt if dt in FLOATS else np.dtype(np.float64)
 
-    def body(a, p):
+    def pow_payload(a, p, p_dtype):
         fa = a if dt == work else arith.SIToFPOp(b.mlir_type(work), a).result
-        fp = _convert_float(p, e.dtype, work)
-        r = math.PowFOp(fa, fp).result
+        r = math.PowFOp(fa, _convert_float(p, p_dtype, work)).result
         return r if dt == work else arith.FPToSIOp(b.mlir_type(dt), r).result
 
-    return [b.elementwise([x, e], dt, body)]
+    # A higher-rank exponent would change the output shape: keep it an operand.
+    if exp_const is not None and exp_const.size == 1 and exp_const.ndim <= x.rank:
+        p = np.asarray(exp_const).ravel()[0]
+        special = _special_pow(x, float(p))
+        if special is not None:
+            return [special]
+        return [_map(x, lambda a: pow_payload(a, b.scalar(p, e_dtype), e_dtype))]
+    e = ctx.get(node.input[1])
+    return [b.elementwise([x, e], dt, lambda a, q: pow_payload(a, q, e_dtype))]
 
 
 def _convert_float(v: ir.Value, src, dst) -> ir.Value:
@@ -366,11 +373,8 @@ def _convert_float(v: ir.Value, src, dst) -> ir.Value:
     return arith.TruncFOp(ty, v).result
 
 
-def _special_pow(ctx, node, x: b.T) -> b.T | None:
-    exp = ctx.const(node.input[1])
-    if exp is None or exp.size != 1 or exp.ndim > x.rank:
-        return None  # a higher-rank exponent would change the output shape
-    p = float(np.asarray(exp).ravel()[0])
+def _special_pow(x: b.T, p: float) -> b.T | None:
+    """x ** p for the exponents that need no powf, else None."""
     dt = x.dtype
     mul = arith.MulFOp if b.is_float(dt) else arith.MulIOp
     if p == 1.0:
