@@ -205,4 +205,13 @@ class Model:
 
 
 def load(path: str | os.PathLike) -> Model:
+    """A model library for this machine, loaded into this process; one for
+    another ISA runs under qemu-user (qc.runtime.qemu) when qemu and the
+    target's cross toolchain are installed, else a LoadError says what to install."""
+    if os.path.isfile(path):
+        arch = elf_arch(os.fspath(path))
+        if arch != host_arch():
+            from .qemu import load_foreign
+
+            return load_foreign(os.fspath(path), arch, host_arch())
     return Model(path)
