@@ -79,11 +79,18 @@ def import_batchnorm(ctx, node):
         mul_t, add_t = b.constant(mul.astype(np.float32)), b.constant(add.astype(np.float32))
     else:
         mul_t, add_t = _bn_factors(*tensors, eps)
-    # The parameters line up with dim 1 and on: [C, 1, ..., 1] (spatial) broadcasts.
-    trailing = x.rank - 1 - mul_t.rank
-    pshape = (*mul_t.shape, *([1] * trailing))
-    mul_t, add_t = b.reshape(mul_t, pshape), b.reshape(add_t, pshape)
-    return [b.elementwise([x, mul_t, add_t], x.dtype, lambda v, m, c: _add(_mul(v, m), c))]
+    return [channel_mul_add(x, mul_t, add_t)]
+
+
+def channel_mul_add(x: b.T, mul: b.T, add: b.T) -> b.T:
+    """x * mul + add with the parameters indexing dims 1.. of x: (d1) per
+    channel, (d1, ..., dn) for BatchNormalization-7 with spatial=0."""
+    rank = x.rank
+    pmap = b.dims_map(rank, list(range(1, 1 + mul.rank)))
+    (y,) = b.generic([x.value, mul.value, add.value], [b.empty(x.shape, x.dtype)],
+                     [b.identity_map(rank), pmap, pmap, b.identity_map(rank)], [b.PARALLEL] * rank,
+                     lambda v, m, c, _o: _add(_mul(v, m), c))
+    return b.T(y, x.dtype)
 
 
 def _bn_factors(scale: b.T, bias: b.T, mean: b.T, var: b.T, eps: float):
@@ -148,8 +155,7 @@ def import_instancenorm(ctx, node):
         check_f32(node, what, t)
         if t.shape != (c,):
             raise UnsupportedOp(node, f"{what} has shape {list(t.shape)}, expected [{c}]")
-    ones = [1] * (x.rank - 2)
-    return [_affine(node, y, b.reshape(scale, (c, *ones)), b.reshape(bias, (c, *ones)), (c, *ones))]
+    return [channel_mul_add(y, scale, bias)]
 
 
 @importer("LayerNormalization")
