@@ -166,6 +166,13 @@ def _summary(arr) -> str:
     return f"min={a.min():.6g} max={a.max():.6g} mean={a.mean():.6g}  first={head}"
 
 
+def _say_emulated(model) -> None:
+    """A library for another ISA runs under qemu-user: say so, with the command."""
+    emulator = getattr(model, "emulator", None)
+    if emulator is not None:
+        click.echo(f"qc: running under {emulator.describe()} ({model.target_triple} code on this machine)", err=True)
+
+
 @main.command("run")
 @click.argument("library", type=click.Path(dir_okay=False))
 @click.option("--inputs", "inputs_path", type=click.Path(dir_okay=False),
@@ -179,6 +186,7 @@ def run_cmd(library, inputs_path, output):
     from qc.runtime import load
 
     model = load(library)
+    _say_emulated(model)
     feeds = _load_inputs(model, inputs_path)
     outs = model.run(feeds)
     for name, arr in outs.items():
@@ -202,16 +210,21 @@ def bench_cmd(library, inputs_path, runs, warmup):
     from qc.runtime import load
 
     model = load(library)
+    _say_emulated(model)
     feeds = _load_inputs(model, inputs_path)
     for _ in range(warmup):
         model.run(feeds)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        model.run(feeds)
-        times.append((time.perf_counter() - t0) * 1e3)
+    emulated = hasattr(model, "time_runs")
+    if emulated:  # timed inside the emulated process: the pipe to it is not the model's time
+        times = [t * 1e3 for t in model.time_runs(feeds, runs)]
+    else:
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            model.run(feeds)
+            times.append((time.perf_counter() - t0) * 1e3)
     click.echo(f"{library}: median {statistics.median(times):.4f} ms  min {min(times):.4f} ms  "
-               f"({runs} runs, {warmup} warm-up, 1 thread)")
+               f"({runs} runs, {warmup} warm-up, 1 thread{', emulated time under qemu' if emulated else ''})")
 
 
 @main.command("opt")
@@ -261,9 +274,13 @@ def targets_cmd():
     """List the targets qc can generate code for."""
     from .targets import PRESETS, resolve
 
+    row = "{:16s} {:27s} {:14s} {:14s} {}"
+    click.echo(row.format("target", "triple", "cpu", "vector regs", "features"))
     for name in PRESETS:
         t = resolve(name)
-        click.echo(f"{t.name:10s} {t.triple:28s} cpu={t.cpu}  features={t.features[:60]}...")
+        feats = t.features if len(t.features) <= 60 else t.features[:57] + "..."
+        click.echo(row.format(t.name, t.triple, t.cpu, t.vectors, f"{t.description}: {feats}"))
+    click.echo("or TRIPLE[:CPU[:FEATURES]], e.g. riscv64-unknown-linux-gnu:generic-rv64:+v,+zvl512b")
 
 
 # The function is named compile_cmd to avoid shadowing the builtin.

@@ -51,7 +51,7 @@ class Target:
             if "+avx2" in feats or "+avx" in feats:
                 return 256
         if self.arch == "riscv64":
-            return self.rvv_vlen or 64  # without RVV: a pair of f32 in a scalar register
+            return self.rvv_vlen or 128  # without RVV, LLVM splits 128-bit vectors into scalars
         return 128
 
     @property
@@ -74,12 +74,10 @@ class Target:
             return max(zvl)
         return 128 if "+v" in feats else 0  # V implies Zvl128b
 
-    def summary(self) -> str:
-        """One line for `qc targets` and for the library's target record."""
-        vec = f"{self.vector_registers} x {self.vector_bits}-bit"
-        if self.rvv_vlen:
-            vec = f"{self.vector_registers} x VLEN {self.rvv_vlen}"
-        return f"{self.triple} cpu={self.cpu} features={self.features or '-'} vectors={vec}"
+    @property
+    def vectors(self) -> str:
+        """The vector register file, for `qc targets`: '32 x 128-bit'."""
+        return f"{self.vector_registers} x {self.vector_bits}-bit"
 
 
 def normalize_arch(machine: str) -> str:

@@ -4,6 +4,10 @@ Each stage is an `--emit` / `--dump-ir` point; the order of stages is the
 order of the tuple, and each constraint between them is noted.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 from .base import Pipeline, Stage, Upstream
 from .bufferize import Bufferize
 from .conv_to_gemm import ConvToGemm
@@ -14,9 +18,63 @@ from .lower_to_llvm import LowerToLLVM
 from .lower_to_scf import LowerToScf
 
 
+@dataclass(frozen=True)
+class GemmTile:
+    """The GEMM register tile for one ISA: MR rows x NR columns of C stay in
+    registers for the whole k loop, as MR * NR/VL vectors of `vector_bits`."""
+
+    mr: int
+    nr: int
+    vector_bits: int  # the kernel's vector: one register, or an RVV register group
+    kc: int  # B panel KC x NR: KC * NR = 4096 floats = 16 KiB, half of a 32 KiB L1D
+    budget: str  # why this tile: the register count it needs, of the registers there are
+
+    def pass_(self) -> LowerGemm:
+        return LowerGemm(mr=self.mr, nr=self.nr, vector_bits=self.vector_bits, kc=self.kc)
+
+
+def _tile(mr: int, nr: int, vector_bits: int, budget: str) -> GemmTile:
+    return GemmTile(mr, nr, vector_bits, 4096 // nr, budget)
+
+
+# Per k step the micro-kernel loads NR/VL vectors of B, takes MR scalars of A
+# and does MR * NR/VL FMAs into the accumulators; the table fits accumulators,
+# B vectors and A into each ISA's register file without spills (checked in
+# test/codegen/gemm_*: no stack access between the FMAs and the loop branch).
+
+AVX2 = _tile(6, 16, 256, "16 ymm: 6x2 accumulators + 2 B + 1 broadcast A = 15 (8x16 spills: 16+2+1 > 16)")
+AVX512 = _tile(12, 32, 512, "32 zmm: 12x2 accumulators + 2 B + 1 broadcast A = 27, "
+                            "the shape of BLIS's Skylake-X 32x12 SGEMM kernel, transposed")
+SSE = _tile(6, 8, 128, "16 xmm: 6x2 accumulators + 2 B + 1 broadcast A = 15")
+NEON = _tile(6, 16, 128, "32 q: 6x4 accumulators + 4 B + A scalars in the rest (fmla by element "
+                         "multiplies by an s register lane: no broadcast)")
+
+
+def rvv_tile(vlen: int) -> GemmTile:
+    """RVV at LMUL 2: a vector is a group of 2 registers, VL = 2*VLEN/32
+    lanes, so one vfmacc does twice the work of LMUL 1 for the same issue."""
+    bits = 2 * vlen
+    return _tile(6, 2 * bits // 32, bits,
+                 f"32 v (VLEN {vlen}) as 16 groups at LMUL 2: 6x2 accumulator groups + 2 B groups = 14; "
+                 "v0-v1 stay free for tail masks; A is a scalar f register (vfmacc.vf)")
+
+
+def gemm_tile(target=None) -> GemmTile:
+    """The register tile for a target (AVX2 when no target is given)."""
+    if target is None:
+        return AVX2
+    if target.arch == "riscv64":
+        return rvv_tile(target.rvv_vlen) if target.rvv_vlen else SSE
+    if target.arch == "aarch64":
+        return NEON
+    if target.arch == "x86_64":
+        return {512: AVX512, 256: AVX2}.get(target.vector_bits, SSE)
+    return SSE  # another ISA: assume 16 registers of 128 bits
+
+
 def default_pipeline(target=None) -> Pipeline:
-    """The pipeline for a target: register tiles follow its vector width."""
-    bits = target.vector_bits if target is not None else 256
+    """The pipeline for a target: the GEMM register tile follows its vector
+    registers (`gemm_tile`)."""
     return Pipeline(
         "default",
         (
@@ -27,7 +85,7 @@ def default_pipeline(target=None) -> Pipeline:
             Stage("bufferized", (Bufferize(),)),  # fixes the ABI: outputs become out-params
             # After bufferization: the GEMM kernels address buffers, and packed
             # constant weights become new globals.
-            Stage("gemm", (LowerGemm(nr=2 * bits // 32, vector_bits=bits),)),
+            Stage("gemm", (gemm_tile(target).pass_(),)),
             Stage("affine", (LowerToAffine(),)),  # the remaining linalg ops become loops
             Stage("scf", (LowerToScf(),)),  # deallocation after the last pass that adds allocs
             Stage("llvm-dialect", (LowerToLLVM(),)),
