@@ -13,7 +13,6 @@ compile-time constant, because qc's shapes are static.
 
 from __future__ import annotations
 
-import math as pymath
 from typing import Sequence
 
 import numpy as np
@@ -414,10 +413,10 @@ def import_pad(ctx, node):
     crop_hi = [max(-p, 0) for p in after]
     kept = [d - lo - hi for d, lo, hi in zip(x.shape, crop_lo, crop_hi)]
     _check_nonempty(node, kept, "cropped input")
-    x = slice_of(x, crop_lo, kept)
     lo, hi = [max(p, 0) for p in before], [max(p, 0) for p in after]
     if not any(lo) and not any(hi):
-        return [x]
+        return [slice_of(x, crop_lo, kept)]
+    x = extract_slice(x, crop_lo, kept)  # padding copies it anyway
     if mode == "constant":
         return [_pad_constant(x, lo, hi, _pad_value(ctx, node, x, value))]
     for d in range(x.rank):
@@ -441,8 +440,8 @@ def _pad_value(ctx, node, x: b.T, attr_value) -> ir.Value:
     v = ctx.get(node.input[2])
     if v.dtype != x.dtype or int(np.prod(v.shape)) != 1:
         raise UnsupportedOp(node, f"constant_value is {v.dtype}{list(v.shape)}", f"one {x.dtype} element")
-    zero = arith.ConstantOp(ir.IndexType.get(), 0).result
-    return tensor.ExtractOp(v.value, [zero] * v.rank).result
+    zeros = [arith.ConstantOp(ir.IndexType.get(), 0).result for _ in range(v.rank)]
+    return tensor.ExtractOp(v.value, zeros).result
 
 
 def _pad_constant(x: b.T, lo: list[int], hi: list[int], value: ir.Value) -> b.T:
@@ -454,9 +453,10 @@ def _pad_constant(x: b.T, lo: list[int], hi: list[int], value: ir.Value) -> b.T:
 
 
 def _pad_indexed(x: b.T, lo: list[int], hi: list[int], mode: str) -> b.T:
-    """out[i] = x[src(i)] per dim, j = i - lo:
+    """out[i] = x[src(i)] per dim of size d, with j = i - lo:
     edge src = clamp(j, 0, d-1); reflect src = min(|j|, 2(d-1) - |j|);
-    wrap src = j mod d. Read with tensor.extract inside one generic."""
+    wrap src = j mod d. Read with tensor.extract inside one generic; a bound
+    is only applied on a side that is padded."""
     out_shape = [d + p + q for d, p, q in zip(x.shape, lo, hi)]
     rank = x.rank
     idx = ir.IndexType.get()
@@ -465,19 +465,26 @@ def _pad_indexed(x: b.T, lo: list[int], hi: list[int], mode: str) -> b.T:
         return arith.ConstantOp(idx, v).result
 
     def source(dim: int) -> ir.Value:
-        i = linalg.IndexOp(dim).result
-        d, p = x.shape[dim], lo[dim]
-        if p == 0 and hi[dim] == 0:
-            return i
+        j = linalg.IndexOp(dim).result
+        d, p, q = x.shape[dim], lo[dim], hi[dim]
+        if p == 0 and q == 0:
+            return j
         if mode == "wrap":
             # Shift by a multiple of d first so the remainder's operand is >= 0.
             shift = d * -(-p // d) - p
-            return arith.RemUIOp(arith.AddIOp(i, c(shift)).result, c(d)).result
-        j = arith.SubIOp(i, c(p)).result
-        if mode == "edge":
-            return arith.MinSIOp(arith.MaxSIOp(j, c(0)).result, c(d - 1)).result
-        a = arith.MaxSIOp(j, arith.SubIOp(c(0), j).result).result  # |j|
-        return arith.MinSIOp(a, arith.SubIOp(c(2 * (d - 1)), a).result).result
+            return arith.RemUIOp(arith.AddIOp(j, c(shift)).result, c(d)).result
+        if p:
+            j = arith.SubIOp(j, c(p)).result
+            if mode == "edge":
+                j = arith.MaxSIOp(j, c(0)).result
+            else:
+                j = arith.MaxSIOp(j, arith.SubIOp(c(0), j).result).result  # |j|
+        if q:
+            if mode == "edge":
+                j = arith.MinSIOp(j, c(d - 1)).result
+            else:
+                j = arith.MinSIOp(j, arith.SubIOp(c(2 * (d - 1)), j).result).result
+        return j
 
     def body(_out):
         coords = [source(dim) for dim in range(rank)]
@@ -520,19 +527,21 @@ def import_range(ctx, node):
     dtype = start.dtype
     if dtype not in RANGE_TYPES:
         raise UnsupportedOp(node, f"element type {dtype} is not supported", "float32, float64, int32, int64")
-    s, lim, dl = (v.ravel()[0].item() for v in (start, limit, delta))
+    if limit.dtype != dtype or delta.dtype != dtype:
+        raise UnsupportedOp(node, f"inputs have different element types ({dtype}, {limit.dtype}, {delta.dtype})")
+    s, lim, dl = (v.ravel()[0] for v in (start, limit, delta))
     if dl == 0:
         raise UnsupportedOp(node, "delta is 0")
-    n = max(int(pymath.ceil((lim - s) / dl)), 0)
+    # The count in the inputs' own type, as onnxruntime and shape inference compute it.
+    n = max(int(np.ceil((lim - s) / dl)), 0)
     _check_nonempty(node, [n], "output")
 
     def body(_out):
-        i = arith.IndexCastOp(ir.IntegerType.get_signless(64), linalg.IndexOp(0).result).result
+        i = linalg.IndexOp(0).result
         if b.is_float(dtype):
-            fi = arith.SIToFPOp(b.mlir_type(dtype), i).result
-            return arith.AddFOp(b.scalar(s, dtype), arith.MulFOp(fi, b.scalar(dl, dtype)).result).result
-        if dtype != np.int64:
-            i = arith.TruncIOp(b.mlir_type(dtype), i).result
+            fi = arith.SIToFPOp(b.mlir_type(dtype), arith.IndexCastOp(ir.IntegerType.get_signless(64), i).result)
+            return arith.AddFOp(b.scalar(s, dtype), arith.MulFOp(fi.result, b.scalar(dl, dtype)).result).result
+        i = arith.IndexCastOp(b.mlir_type(dtype), i).result
         return arith.AddIOp(b.scalar(s, dtype), arith.MulIOp(i, b.scalar(dl, dtype)).result).result
 
     (res,) = b.generic([], [b.empty([n], dtype)], [b.identity_map(1)], [b.PARALLEL], body)
