@@ -2,7 +2,7 @@
 
 All inputs broadcast together (numpy rules) into one linalg.generic whose
 payload folds them left to right; one input is returned as it is. Mean is
-the sum times 1/N.
+the sum divided by N.
 """
 
 from __future__ import annotations
