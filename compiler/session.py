@@ -196,7 +196,9 @@ def model_desc_c(inputs, outputs, triple: str, entry: str) -> str:
 
     lines = ['#include "qc_model_desc.h"', ""]
     n_args = len(inputs) + len(outputs)
-    lines.append(f"extern void {entry}({', '.join(['void *'] * n_args) or 'void'});")
+    # The entry's C wrapper takes one memref descriptor per argument:
+    # {allocated, aligned, offset, sizes[rank], strides[rank]}.
+    lines.append(f"extern void _mlir_ciface_{entry}({', '.join(['void *'] * n_args) or 'void'});")
     tables = []
     for kind, specs in (("in", inputs), ("out", outputs)):
         entries = []
@@ -214,10 +216,24 @@ def model_desc_c(inputs, outputs, triple: str, entry: str) -> str:
         if specs:
             tables.append(f"static const qc_tensor_desc {kind}puts[] = {{\n" + "\n".join(entries) + "\n};")
     lines += ["", *tables, ""]
-    args = [f"in[{i}]" for i in range(len(inputs))] + [f"out[{i}]" for i in range(len(outputs))]
     lines.append("static void invoke(void *const *in, void *const *out) {")
     lines.append("  (void)in; (void)out;")
-    lines.append(f"  {entry}({', '.join(args)});")
+    args = []
+    for kind, specs in (("in", inputs), ("out", outputs)):
+        for i, spec in enumerate(specs):
+            ptr, rank = f"{kind}[{i}]", len(spec.shape)
+            strides, acc = [], 1
+            for d in reversed(spec.shape):
+                strides.insert(0, acc)
+                acc *= d
+            fields = "void *allocated, *aligned; int64_t offset;"
+            init = f"{ptr}, {ptr}, 0"
+            if rank:
+                fields += f" int64_t sizes[{rank}], strides[{rank}];"
+                init += f", {{{', '.join(map(str, spec.shape))}}}, {{{', '.join(map(str, strides))}}}"
+            lines.append(f"  struct {{ {fields} }} {kind}{i} = {{{init}}};")
+            args.append(f"&{kind}{i}")
+    lines.append(f"  _mlir_ciface_{entry}({', '.join(args)});")
     lines.append("}")
     lines.append("")
     lines.append("const qc_model_desc qc_model_description = {")

@@ -20,6 +20,7 @@ _REGISTRY = {
     "qc-lower-to-affine": "lower_to_affine:LowerToAffine",
     "qc-lower-to-llvm": "lower_to_llvm:LowerToLLVM",
     "qc-lower-to-scf": "lower_to_scf:LowerToScf",
+    "qc-outline-ops": "outline_ops:OutlineOps",
 }
 
 

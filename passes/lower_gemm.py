@@ -17,9 +17,7 @@ micro-kernels instead of run-time checks.
 
 Each GEMM shape becomes one private function; the matmul is replaced by a call
 to it (through memref.cast to a dynamic-offset strided layout, which also lets
-batch_matmul call it on subviews). The calls are then inlined: the model's
-entry uses the bare-pointer calling convention, which strided memref
-arguments of internal functions could not use.
+batch_matmul call it on subviews).
 """
 
 from __future__ import annotations
@@ -78,7 +76,7 @@ class LowerGemm(Pass):
             for op in collect_ops(fn.operation, ("linalg.matmul", "linalg.batch_matmul", "linalg.generic")):
                 lowering.lower(op)
         if lowering.made:
-            run_upstream(self.name, "inline,symbol-dce,canonicalize,cse", module)
+            run_upstream(self.name, "symbol-dce,canonicalize,cse", module)
 
 
 def _unit_inner_stride(ty: ir.MemRefType) -> bool:

@@ -1,5 +1,7 @@
 from dataclasses import dataclass
 
+from qc.mlir import ir
+
 from .base import Pass, run_upstream
 
 
@@ -7,21 +9,36 @@ from .base import Pass, run_upstream
 class LowerToLLVM(Pass):
     """scf/memref/arith/math/vector → the LLVM dialect.
 
-    Needs a function without memref results. With the bare-pointer calling
-    convention a static memref argument becomes one `ptr`, so the entry is
-    `void qc_model(ptr in0, ..., ptr out0, ...)`: the runtime passes plain
-    buffers, no memref descriptors.
+    Needs functions without memref results. Memref arguments use the standard
+    descriptor convention; the entry (`entry`) also gets a C wrapper,
+    `_mlir_ciface_<entry>(descriptor *...)`, which the runtime calls with one
+    descriptor per input, then per output. Every other function is internal
+    and noinline: they are the loop nests qc-outline-ops split off, and inlining
+    them back would rebuild the one huge function that LLVM's loop passes
+    handle slowly.
     """
 
     name = "qc-lower-to-llvm"
+    entry: str = "qc_model"
 
     def apply(self, module):
+        symbols = ir.SymbolTable(module.operation)
+        if self.entry in symbols:
+            symbols[self.entry].attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
         run_upstream(
             self.name,
             "convert-vector-to-scf,convert-scf-to-cf,expand-strided-metadata,lower-affine,"
             "convert-vector-to-llvm,convert-math-to-llvm,convert-math-to-libm,finalize-memref-to-llvm,"
-            "convert-arith-to-llvm,convert-ub-to-llvm,convert-cf-to-llvm,"
-            "convert-func-to-llvm{use-bare-ptr-memref-call-conv},"
+            "convert-arith-to-llvm,convert-ub-to-llvm,convert-cf-to-llvm,convert-func-to-llvm,"
             "reconcile-unrealized-casts,canonicalize",
             module,
         )
+        noinline = ir.ArrayAttr.get([ir.StringAttr.get("noinline")])
+        internal = ir.Attribute.parse("#llvm.linkage<internal>")
+        for op in module.body.operations:
+            if op.operation.name != "llvm.func" or not op.regions[0].blocks:
+                continue  # declarations (libm, malloc) have no body
+            name = ir.StringAttr(op.attributes["sym_name"]).value
+            if name not in (self.entry, f"_mlir_ciface_{self.entry}"):
+                op.attributes["passthrough"] = noinline
+                op.attributes["linkage"] = internal  # not part of the library's API

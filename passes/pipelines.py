@@ -16,6 +16,7 @@ from .lower_gemm import LowerGemm
 from .lower_to_affine import LowerToAffine
 from .lower_to_llvm import LowerToLLVM
 from .lower_to_scf import LowerToScf
+from .outline_ops import OutlineOps
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,10 @@ def default_pipeline(target=None) -> Pipeline:
             Stage("linalg", (LinalgCleanup(), ConvToGemm(), Upstream("canonicalize,cse"))),
             Stage("bufferized", (Bufferize(),)),  # fixes the ABI: outputs become out-params
             # After bufferization: the GEMM kernels address buffers, and packed
-            # constant weights become new globals.
-            Stage("gemm", (gemm_tile(target).pass_(),)),
+            # constant weights become new globals. Then every remaining loop
+            # nest gets its own function: LLVM's loop passes are slow on one
+            # huge function.
+            Stage("gemm", (gemm_tile(target).pass_(), OutlineOps())),
             Stage("affine", (LowerToAffine(),)),  # the remaining linalg ops become loops
             Stage("scf", (LowerToScf(),)),  # deallocation after the last pass that adds allocs
             Stage("llvm-dialect", (LowerToLLVM(),)),
