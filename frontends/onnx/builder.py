@@ -164,9 +164,12 @@ def reshape(x: T, shape: Sequence[int]) -> T:
     if shape == x.shape:
         return x
     n = int(np.prod(x.shape))
+    if x.rank == 0:
+        # A scalar has no dims to collapse: expand it straight to all-ones dims.
+        return expand(x, [], shape)
     flat = x
     if x.rank != 1:
-        flat = collapse(x, [list(range(x.rank))] if x.rank else [], [n])
+        flat = collapse(x, [list(range(x.rank))], [n])
     if len(shape) == 1:
         return flat
     if len(shape) == 0:

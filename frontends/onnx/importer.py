@@ -239,6 +239,12 @@ def _import_graph(model: onnx.ModelProto) -> ImportedModel:
                     )
                 rets.append(v.value)
             func.ReturnOp(rets)
+    # A frontend bug must not reach the passes as invalid IR (or abort there).
+    try:
+        ok = module.operation.verify()
+    except ir.MLIRError as e:
+        raise AssertionError(f"the ONNX importer built invalid IR: {e}") from e
+    assert ok, "the ONNX importer built invalid IR"
     return result
 
 
