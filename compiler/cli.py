@@ -278,7 +278,10 @@ def targets_cmd():
     click.echo(row.format("target", "triple", "cpu", "vector regs", "features"))
     for name in PRESETS:
         t = resolve(name)
-        feats = t.features if len(t.features) <= 60 else t.features[:57] + "..."
+        feats = t.features
+        if name == "host":  # LLVM's detected list is long: the enabled ones, abridged
+            feats = ",".join(f for f in feats.split(",") if f.startswith("+"))
+            feats = feats if len(feats) <= 60 else feats[:57] + "..."
         click.echo(row.format(t.name, t.triple, t.cpu, t.vectors, f"{t.description}: {feats}"))
     click.echo("or TRIPLE[:CPU[:FEATURES]], e.g. riscv64-unknown-linux-gnu:generic-rv64:+v,+zvl512b")
 

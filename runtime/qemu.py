@@ -23,7 +23,9 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import resource
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -154,7 +156,8 @@ class _Runner:
         self.emulator = emulator
         self._stderr = tempfile.TemporaryFile()
         cmd = [*emulator.command(), runner(emulator.arch), os.path.abspath(path), "--serve"]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                                      preexec_fn=_no_core_files)
         self._error = b""
         self.meta = self._read_metadata()
         self._in_bytes = [_nbytes(t) for t in self.meta["input"]]
@@ -185,8 +188,9 @@ class _Runner:
         _stop(proc)
         self._stderr.seek(0)
         said = " ".join(self._stderr.read().decode(errors="replace").split())
-        return (f"{self.path}: {what} under {self.emulator.describe()} "
-                f"(exit status {proc.returncode}): {said or 'no message'}")
+        code = proc.returncode
+        how = f"killed by {signal.Signals(-code).name}: {signal.strsignal(-code)}" if code < 0 else f"exit status {code}"
+        return f"{self.path}: {what} under {self.emulator.describe()} ({how}){': ' + said if said else ''}"
 
     def exchange(self, request: bytes, reply_bytes: int) -> bytes | None:
         """Sends a request; the reply, or None with the runner's error message kept."""
@@ -231,6 +235,13 @@ class _Runner:
                 pass
             _stop(proc)
         self._stderr.close()
+
+
+def _no_core_files() -> None:
+    # qemu-user dies of the guest's fatal signal (SIGILL without the vector
+    # unit); where the core limit allows, that leaves a core file of qemu in
+    # the working directory.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _nbytes(t: TensorInfo) -> int:
