@@ -124,8 +124,8 @@ def insert_unit_dims(x: b.T, out_shape: Sequence[int], new_dims: Sequence[int]) 
 
 
 def _check_nonempty(node, shape: Sequence[int], what: str) -> None:
-    if 0 in shape:
-        raise UnsupportedOp(node, f"the {what} would have a zero-sized dim {list(shape)}",
+    if any(d <= 0 for d in shape):
+        raise UnsupportedOp(node, f"the {what} would have an empty or negative dim {list(shape)}",
                             "non-empty tensors")
 
 

@@ -499,6 +499,24 @@ def test_element_types(dtype, tmp_path):
     check_against_ort(build(nodes, feeds, outs, inits, opset=13), feeds, tmp_path)
 
 
+def test_chained_views(tmp_path):
+    # Views and copies meeting: strided Split chunks feed a generic (Relu)
+    # and a Concat with a constant part (a class token), whose result is
+    # reversed by a negative-step Slice and gathered along its last axis.
+    rng = np.random.default_rng(41)
+    feeds = {"x": rand(rng, (2, 6, 4)), "i": np.array([1, 0, 1], I64)}
+    nodes = [
+        helper.make_node("Split", ["x"], ["a", "b"], axis=2, num_outputs=2),
+        helper.make_node("Relu", ["a"], ["r"]),
+        helper.make_node("Concat", ["cls", "r"], ["c"], axis=1),
+        helper.make_node("Slice", ["c", "st", "en", "ax", "sp"], ["s"]),
+        helper.make_node("Gather", ["s", "i"], ["g"], axis=-1),
+    ]
+    inits = {"cls": rand(rng, (2, 1, 2)), "st": np.array([-1], I64), "en": np.array([INT64_MIN], I64),
+             "ax": np.array([1], I64), "sp": np.array([-2], I64)}
+    check_against_ort(build(nodes, feeds, ["b", "c", "g"], inits, opset=18), feeds, tmp_path)
+
+
 # --- Unsupported forms -----------------------------------------------------------
 
 X = np.zeros((2, 3), F32)
@@ -517,6 +535,11 @@ def test_slice_empty_result(tmp_path):
     model = make_model(nodes, {"x": (F32, X.shape)}, {"y": (F32, X.shape)}, inits)
     with pytest.raises(qc.UnsupportedOp, match=r"node 'slice0' \(Slice\): axis 1: \[2:3:-1\] selects nothing"):
         qc.compile(model, emit="input")
+
+
+def test_pad_crop_past_the_data():
+    # Cropping both rows leaves nothing, though the end pad makes the output non-empty again.
+    expect_unsupported("Pad", {"x": X}, {"p": np.array([-2, 0, 3, 0], I64)}, match="empty or negative dim")
 
 
 def test_pad_wrap_before_opset19():
