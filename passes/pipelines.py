@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .base import Pipeline, Stage, Upstream
+from .bool_memory import BoolMemory
 from .bufferize import Bufferize
 from .conv_to_gemm import ConvToGemm
 from .linalg_cleanup import LinalgCleanup
@@ -44,8 +45,9 @@ def _tile(mr: int, nr: int, vector_bits: int, budget: str) -> GemmTile:
 # test/codegen/gemm_*: no stack access between the FMAs and the loop branch).
 
 AVX2 = _tile(6, 16, 256, "16 ymm: 6x2 accumulators + 2 B + 1 broadcast A = 15 (8x16 spills: 16+2+1 > 16)")
-AVX512 = _tile(12, 32, 512, "32 zmm: 12x2 accumulators + 2 B + 1 broadcast A = 27, "
-                            "the shape of BLIS's Skylake-X 32x12 SGEMM kernel, transposed")
+AVX512 = _tile(10, 32, 512, "32 zmm: 10x2 accumulators + 2 B + 1 broadcast A = 23; MR is bounded by the 16 "
+                            "general registers, one per row address of A: at 10 the k loop is only loads and FMAs, "
+                            "at 12 it recomputes addresses (14 more instructions per k step)")
 SSE = _tile(6, 8, 128, "16 xmm: 6x2 accumulators + 2 B + 1 broadcast A = 15")
 NEON = _tile(6, 16, 128, "32 q: 6x4 accumulators + 4 B + A scalars in the rest (fmla by element "
                          "multiplies by an s register lane: no broadcast)")
@@ -89,7 +91,10 @@ def default_pipeline(target=None) -> Pipeline:
             # nest gets its own function: LLVM's loop passes are slow on one
             # huge function.
             Stage("gemm", (gemm_tile(target).pass_(), OutlineOps())),
-            Stage("affine", (LowerToAffine(),)),  # the remaining linalg ops become loops
+            # The remaining linalg ops become loops; then bool buffers become
+            # bytes (the ABI's bool, and LLVM lowering rejects memrefs of i1),
+            # once only loads and stores touch them.
+            Stage("affine", (LowerToAffine(), BoolMemory())),
             Stage("scf", (LowerToScf(),)),  # deallocation after the last pass that adds allocs
             Stage("llvm-dialect", (LowerToLLVM(),)),
         ),
