@@ -11,14 +11,10 @@ compared with rtol 1e-5, integers and booleans exactly.
 
 Bool tensors between ops stay in registers: the lowering fuses a comparison
 into the op that consumes it. Bool tensors in memory (graph inputs and
-outputs) do not compile yet; test_bool_io below records that.
+outputs) are one byte per element (qc-bool-memory); test_bool_io checks them.
 """
 
 from __future__ import annotations
-
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -486,8 +482,6 @@ def test_clip_bound_must_be_scalar():
 
 # --- bool tensors in memory -------------------------------------------------------
 
-# The MLIR build's MemRefToLLVM asserts on i1 (and i2) memref element types.
-I1_MEMREF_BUG = "Assertion `integralElementType.getWidth() >= 8' failed"
 BOOL_IO_CASES = {
     # bool graph output
     "less-out": ("Less", {"a": (F32, (5,)), "b": (F32, (5,))}, (BOOL, (5,))),
@@ -500,28 +494,11 @@ BOOL_IO_CASES = {
 
 @pytest.mark.parametrize("case", sorted(BOOL_IO_CASES))
 def test_bool_io(case, tmp_path):
-    """Bool graph inputs/outputs end to end: one byte per element at the ABI.
-
-    Runs in a child process: the failure today is an assertion that aborts
-    the MLIR process, which would take pytest down with it. That known
-    failure is reported as xfail; any other failure fails the test, and a
-    fixed lowering makes it pass.
-    """
+    """Bool graph inputs/outputs end to end: one byte per element at the ABI."""
     op, inputs, (odt, oshape) = BOOL_IO_CASES[case]
-    script = textwrap.dedent(f"""
-        import numpy as np, onnx
-        from helpers import check_against_ort, make_model
-        from onnx import helper
-        rng = np.random.default_rng(170)
-        inputs = {{ {", ".join(f"{n!r}: (np.{np.dtype(d).name}, {s})" for n, (d, s) in inputs.items())} }}
-        feeds = {{n: (rng.integers(0, 2, s).astype(d) if d == np.bool_ else rng.uniform(-1, 1, s).astype(d))
-                 for n, (d, s) in inputs.items()}}
-        node = helper.make_node({op!r}, list(inputs), ["y"])
-        model = make_model([node], inputs, {{"y": (np.{np.dtype(odt).name}, {oshape})}})
-        check_against_ort(model, feeds, {str(tmp_path)!r})
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=__file__.rsplit("/", 1)[0], timeout=120)
-    if proc.returncode != 0 and I1_MEMREF_BUG in proc.stderr:
-        pytest.xfail(f"memref<...xi1> loads/stores abort in finalize-memref-to-llvm ({I1_MEMREF_BUG})")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    rng = np.random.default_rng(170)
+    feeds = {n: (rng.integers(0, 2, s).astype(d) if d == BOOL else rng.uniform(-1, 1, s).astype(d))
+             for n, (d, s) in inputs.items()}
+    node = helper.make_node(op, list(inputs), ["y"])
+    model = make_model([node], inputs, {"y": (odt, oshape)})
+    check_against_ort(model, feeds, tmp_path)
