@@ -85,7 +85,7 @@ def _examples():
 EXAMPLES = _examples()
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", [*TARGETS, "aarch64-dotprod"])
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_model(name, target, tmp_path):
     model, feeds = EXAMPLES[name](np.random.default_rng(list(EXAMPLES).index(name)))  # make_models.py's seeds
