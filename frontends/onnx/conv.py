@@ -296,9 +296,9 @@ def _transpose_pads(node, a: dict, spatial_in, kernel, strides, dilations, out_p
     mode = auto_pad_mode(node, a)
     target = None
     if "output_shape" in a:
-        target = [int(v) for v in a["output_shape"]][-n:]
-        if len(a["output_shape"]) not in (n, n + 2):
-            raise UnsupportedOp(node, f"output_shape {list(a['output_shape'])} must list the {n} spatial sizes")
+        target = [int(v) for v in a["output_shape"]]
+        if len(target) != n:
+            raise UnsupportedOp(node, f"output_shape {target} must list the {n} spatial sizes")
     elif mode in ("SAME_UPPER", "SAME_LOWER"):
         target = [i * s for i, s in zip(spatial_in, strides)]
     if target is None:
