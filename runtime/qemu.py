@@ -65,20 +65,26 @@ class Emulator:
 
 
 def section(path: str, name: str) -> bytes | None:
-    """The contents of one section of a 64-bit little-endian ELF file."""
+    """The contents of one section of a 64-bit little-endian ELF file (None
+    if it has no such section), read without loading the whole file."""
     with open(path, "rb") as f:
-        data = f.read()
-    if data[:6] != b"\x7fELF\x02\x01":
-        return None
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-    headers = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize) for i in range(shnum)]
-    strtab_off, strtab_size = headers[shstrndx][4], headers[shstrndx][5]
-    strtab = data[strtab_off:strtab_off + strtab_size]
-    for sh_name, _type, _flags, _addr, offset, size in headers:
-        end = strtab.find(b"\0", sh_name)
-        if strtab[sh_name:end].decode(errors="replace") == name:
-            return data[offset:offset + size]
+        head = f.read(64)
+        if len(head) < 64 or head[:6] != b"\x7fELF\x02\x01":
+            return None
+        shoff, = struct.unpack_from("<Q", head, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", head, 0x3A)
+        f.seek(shoff)
+        table = f.read(shentsize * shnum)
+        if shentsize < 40 or len(table) < shentsize * shnum or shstrndx >= shnum:
+            return None
+        # Elf64_Shdr: name, type (u32), flags, addr, offset, size (u64), ...
+        headers = [struct.unpack_from("<IIQQQQ", table, i * shentsize) for i in range(shnum)]
+        f.seek(headers[shstrndx][4])
+        names = f.read(headers[shstrndx][5])
+        for sh_name, _type, _flags, _addr, offset, size in headers:
+            if names[sh_name:names.find(b"\0", sh_name)] == name.encode():
+                f.seek(offset)
+                return f.read(size)
     return None
 
 
@@ -95,8 +101,9 @@ def qemu_cpu(arch: str, record: dict[str, str]) -> str:
     """The -cpu for a library: RVV code needs the vector unit at the VLEN it
     was generated for (without `v=true` its first vector instruction is
     SIGILL)."""
-    if arch == "riscv64" and int(record.get("vlen", 0)):
-        return f"rv64,v=true,vext_spec=v1.0,vlen={record['vlen']}"
+    vlen = record.get("vlen", "")
+    if arch == "riscv64" and vlen.isdigit():
+        return f"rv64,v=true,vext_spec=v1.0,vlen={vlen}"
     return ""
 
 
@@ -116,8 +123,16 @@ def emulator_for(path: str, arch: str, host: str) -> Emulator:
 
 
 def _cache_dir() -> Path:
+    """~/.cache/qc/runner, or a directory in /tmp where the home is read-only."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "qc" / "runner"
+    for d in (Path(base) / "qc" / "runner", Path(tempfile.gettempdir()) / f"qc-runner-{os.getuid()}"):
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(d, os.W_OK) and d.stat().st_uid == os.getuid():  # not another user's /tmp directory
+            return d
+    raise LoadError(f"cannot build qc_runner: neither {base}/qc/runner nor {tempfile.gettempdir()} is writable")
 
 
 def runner(arch: str) -> str:
@@ -129,7 +144,6 @@ def runner(arch: str) -> str:
     exe = _cache_dir() / f"qc_runner-{arch}-{digest}"
     if exe.is_file():
         return str(exe)
-    exe.parent.mkdir(parents=True, exist_ok=True)
     # Concurrent first uses (parallel tests) each build a copy, then rename it in place.
     fd, tmp = tempfile.mkstemp(prefix=exe.name + ".", dir=exe.parent)
     os.close(fd)
