@@ -76,7 +76,7 @@ class LowerGemm(Pass):
             for op in collect_ops(fn.operation, ("linalg.matmul", "linalg.batch_matmul", "linalg.generic")):
                 lowering.lower(op)
         if lowering.made:
-            run_upstream(self.name, "symbol-dce,canonicalize,cse", module)
+            run_upstream(self.name, "canonicalize,cse,symbol-dce", module)  # dce after the dead get_globals go
 
 
 def _unit_inner_stride(ty: ir.MemRefType) -> bool:
@@ -124,10 +124,13 @@ class _GemmLowering:
         packed = None
         if self.pack_constants and not bsz:
             packed = self._packed_constant(b, k, n)
-        fname = self._kernel(m, n, k, packed is not None)
+        # Static row strides let LLVM fold the row addressing of A and C into
+        # constant offsets (a dynamic stride costs address arithmetic per row).
+        rows = tuple(ir.MemRefType(v.type).get_strides_and_offset()[0][-2] for v in (a, b, c))
+        fname = self._kernel(m, n, k, packed is not None, rows)
         with ir.InsertionPoint(op.operation), op.location:
             self._emit_call(fname, a, packed if packed is not None else b, c, bsz, m, n, k, packed is not None,
-                            a_batched)
+                            a_batched, rows)
         op.operation.erase()
 
     def _packed_constant(self, b: ir.Value, k: int, n: int):
@@ -181,10 +184,10 @@ class _GemmLowering:
                 attributes={"name": ir.FlatSymbolRefAttr.get(packed_name)}).result
 
     # -- the call site ----------------------------------------------------------
-    def _emit_call(self, fname, a, b, c, bsz, m, n, k, packed, a_batched=True) -> None:
+    def _emit_call(self, fname, a, b, c, bsz, m, n, k, packed, a_batched, rows) -> None:
         from qc.mlir import func, memref
 
-        a_ty, b_ty, c_ty = _arg_types(m, n, k, self.t.nr, packed)
+        a_ty, b_ty, c_ty = _arg_types(m, n, k, self.t.nr, packed, rows)
         if not bsz:
             args = [memref.cast(a_ty, a), b if packed else memref.cast(b_ty, b), memref.cast(c_ty, c)]
             func.CallOp([], ir.FlatSymbolRefAttr.get(fname), args)
@@ -206,15 +209,17 @@ class _GemmLowering:
             scf.YieldOp([])
 
     # -- the kernel function ----------------------------------------------------
-    def _kernel(self, m, n, k, packed) -> str:
+    def _kernel(self, m, n, k, packed, rows) -> str:
         t = self.t
         # Packing costs one pass over B; measured here, it pays once B is reused by
         # many row tiles (512^3: 2.4x faster) but not for a conv's 64 filter rows.
         pack_rt = self.pack_runtime and not packed and m >= PACK_RUNTIME_MIN_ROWS
         name = f"qc_sgemm_{m}x{n}x{k}_{'p' if packed else 'q' if pack_rt else 'r'}{t.mr}x{t.nr}"
+        if rows != (k, n, n):
+            name += "_s" + "_".join(map(str, rows))
         if name in self.made:
             return name
-        text = gemm_function(name, m, n, k, t, packed, pack_rt)
+        text = gemm_function(name, m, n, k, t, packed, pack_rt, rows)
         parsed = ir.Module.parse(text)
         self.module.body.append(parsed.body.operations[0])
         self.made.add(name)
@@ -327,21 +332,22 @@ def _batch_slice(v: ir.Value, i: ir.Value) -> ir.Value:
                             static_strides=[1, 1, 1]).result
 
 
-def _arg_types(m, n, k, nr, packed):
+def _arg_types(m, n, k, nr, packed, rows):
+    """The kernel's argument types: row strides static, offsets dynamic (batch slices)."""
     dyn = ir.ShapedType.get_dynamic_stride_or_offset()
     f32 = ir.F32Type.get()
 
-    def strided(r, c):
-        return ir.MemRefType.get([r, c], f32, ir.StridedLayoutAttr.get(dyn, [dyn, 1]))
+    def strided(r, c, stride):
+        return ir.MemRefType.get([r, c], f32, ir.StridedLayoutAttr.get(dyn, [stride, 1]))
 
-    b = ir.MemRefType.get([-(-n // nr), k, nr], f32) if packed else strided(k, n)
-    return strided(m, k), b, strided(m, n)
+    b = ir.MemRefType.get([-(-n // nr), k, nr], f32) if packed else strided(k, n, rows[1])
+    return strided(m, k, rows[0]), b, strided(m, n, rows[2])
 
 
-def _type_text(m, n, k, nr, packed):
-    s = lambda r, c: f"memref<{r}x{c}xf32, strided<[?, 1], offset: ?>>"  # noqa: E731
-    b = f"memref<{-(-n // nr)}x{k}x{nr}xf32>" if packed else s(k, n)
-    return s(m, k), b, s(m, n)
+def _type_text(m, n, k, nr, packed, rows):
+    s = lambda r, c, st: f"memref<{r}x{c}xf32, strided<[{st}, 1], offset: ?>>"  # noqa: E731
+    b = f"memref<{-(-n // nr)}x{k}x{nr}xf32>" if packed else s(k, n, rows[1])
+    return s(m, k, rows[0]), b, s(m, n, rows[2])
 
 
 class _Emitter:
@@ -374,7 +380,8 @@ class _Emitter:
         return r
 
 
-def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool, pack_runtime: bool) -> str:
+def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool, pack_runtime: bool,
+                  rows: tuple[int, int, int]) -> str:
     """The MLIR text of one GEMM function for static sizes.
 
     packed: B arrives packed (a constant packed at compile time).
@@ -384,7 +391,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool,
     have rows thousands of floats apart).
     """
     e = _Emitter()
-    a_ty, b_ty, c_ty = _type_text(m, n, k, t.nr, packed)
+    a_ty, b_ty, c_ty = _type_text(m, n, k, t.nr, packed, rows)
     npanels = -(-n // t.nr)
     bp_name, bp_ty = ("%B", b_ty) if packed else ("%Bp", f"memref<{npanels}x{k}x{t.nr}xf32>")
     panels = packed or pack_runtime

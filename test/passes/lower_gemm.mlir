@@ -1,18 +1,19 @@
 // RUN: qc opt %s -split-input-file -p 'qc-lower-gemm{mr=4 nr=8 kc=8 mc=8}' | FileCheck %s
 
 // A constant B is packed at compile time into NR-wide panels (21 columns ->
-// 3 panels of 8, zero-padded), and the matmul becomes register-tiled loops:
-// 4 rows x 1 vector of C held in iter_args across the k loop.
-// The unpacked original is no longer used and is removed.
+// 3 panels of 8, zero-padded), and the matmul becomes a call to a GEMM
+// function of register-tiled loops: 4 rows x 1 vector of C held in iter_args
+// across the k loop. The unpacked original is no longer used and is removed.
 // CHECK:       memref.global "private" constant @w_packed8 : memref<3x20x8xf32> = dense<
 // CHECK-NOT:   memref.global "private" constant @w :
 // CHECK-LABEL: func.func @constant_b
-// CHECK-SAME:    %[[A:.+]]: memref<13x20xf32>, %[[C:.+]]: memref<13x21xf32>
 // CHECK:         %[[BP:.+]] = memref.get_global @w_packed8 : memref<3x20x8xf32>
+// CHECK:         call @[[K:qc_sgemm_13x21x20_p4x8]](%{{.+}}, %[[BP]], %{{.+}})
 // CHECK-NOT:     linalg.matmul
+// CHECK:       func.func private @[[K]](%{{.+}}: memref<13x20xf32, strided<[20, 1], offset: ?>>, %[[PB:.+]]: memref<3x20x8xf32>, %{{.+}}: memref<13x21xf32, strided<[21, 1], offset: ?>>)
 // CHECK:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c8
 // CHECK:         %{{.+}}:4 = scf.for {{.+}} iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
-// CHECK:           vector.load %[[BP]][{{.+}}] : memref<3x20x8xf32>, vector<8xf32>
+// CHECK:           vector.load %[[PB]][{{.+}}] : memref<3x20x8xf32>, vector<8xf32>
 // CHECK:           vector.broadcast %{{.+}} : f32 to vector<8xf32>
 // CHECK:           vector.fma
 // The 21 % 8 = 5 tail columns are written through a mask.
@@ -27,11 +28,13 @@ memref.global "private" constant @w : memref<20x21xf32> = dense<1.0>
 
 // -----
 
-// A run-time B is read in place with its row stride; the tail is masked.
+// A run-time B with few rows of A to reuse it is read in place with its row
+// stride; the tail is masked.
 // CHECK-LABEL: func.func @runtime_b
-// CHECK-SAME:    %[[B:[a-z0-9]+]]: memref<16x12xf32>
-// CHECK:         vector.maskedload %[[B]]
+// CHECK:         call @[[K:qc_sgemm_5x12x16_r4x8]]
 // CHECK-NOT:     linalg.matmul
+// CHECK:       func.func private @[[K]](%{{.+}}, %[[B:.+]]: memref<16x12xf32, strided<[12, 1], offset: ?>>,
+// CHECK:         vector.maskedload %[[B]]
 func.func @runtime_b(%a: memref<5x16xf32>, %b: memref<16x12xf32>, %c: memref<5x12xf32>) {
   linalg.matmul ins(%a, %b : memref<5x16xf32>, memref<16x12xf32>) outs(%c : memref<5x12xf32>)
   return
@@ -43,7 +46,7 @@ func.func @runtime_b(%a: memref<5x16xf32>, %b: memref<16x12xf32>, %c: memref<5x1
 // CHECK-LABEL: func.func @batched
 // CHECK:         scf.for %[[I:.+]] = %c0 to %c3 step %c1
 // CHECK:           memref.subview %{{.+}}[%[[I]], 0, 0] [1, 8, 16] [1, 1, 1]
-// CHECK:           vector.fma
+// CHECK:           call @qc_sgemm_8x8x16_r4x8
 // CHECK-NOT:     linalg.batch_matmul
 func.func @batched(%a: memref<3x8x16xf32>, %b: memref<3x16x8xf32>, %c: memref<3x8x8xf32>) {
   linalg.batch_matmul ins(%a, %b : memref<3x8x16xf32>, memref<3x16x8xf32>) outs(%c : memref<3x8x8xf32>)
@@ -68,7 +71,7 @@ func.func @f64_untouched(%a: memref<4x4xf64>, %b: memref<4x4xf64>, %c: memref<4x
 // CHECK-DAG:     %[[A2:.+]] = memref.collapse_shape %{{.+}} {{\[}}[0], [1, 2]] : memref<16x4x8xf32> into memref<16x32xf32>
 // CHECK-DAG:     %[[C2:.+]] = memref.collapse_shape %{{.+}} {{\[}}[0], [1, 2]] : memref<16x2x8xf32> into memref<16x16xf32>
 // CHECK-NOT:     linalg.generic
-// CHECK:         vector.fma
+// CHECK:         call @qc_sgemm_16x16x32
 #a = affine_map<(m, n1, n2, k1, k2) -> (m, k1, k2)>
 #b = affine_map<(m, n1, n2, k1, k2) -> (k1, k2, n1, n2)>
 #c = affine_map<(m, n1, n2, k1, k2) -> (m, n1, n2)>
