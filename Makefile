@@ -32,7 +32,7 @@ cross-tools:
 test: $(STAMP) cross-tools
 	$(PY) examples/make_models.py
 	$(VENV)/bin/lit -sv test
-	$(PY) -m pytest -q test/python
+	$(PY) -m pytest -q -n auto test/python
 
 bench: $(STAMP)
 	$(PY) examples/make_models.py
