@@ -20,12 +20,33 @@ import click
 
 from .errors import OptionError, QcError
 
-EMITS = ("input", "linalg", "bufferized", "gemm", "affine", "scf", "llvm-dialect", "llvm-ir", "asm", "obj", "so")
+# The stages between input and llvm-ir are the pipeline's, so --emit is checked
+# by compile_model against the pipeline (importing it here would load MLIR for
+# every command); a bad value is then one line and exit code 1.
+EMIT_HELP = ("Stop after this stage and write its output: input, a pipeline stage "
+             "(see --print-pipeline), llvm-ir, asm, obj (also writes a .h) or so.")
 
 
 def _fail(msg: str) -> None:
-    click.echo(f"qc: error: {msg}", err=True)
+    one_line = " ".join(msg.split())  # a message from a library may span lines
+    click.echo(f"qc: error: {one_line}", err=True)
     sys.exit(1)
+
+
+def check_writable(path: str, what: str = "-o") -> None:
+    """Fails before any work is done if `path` cannot be written."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OptionError(f"{what} {path}: is a directory; give a file name")
+    if not os.path.isdir(parent):
+        raise OptionError(f"{what} {path}: directory {parent} does not exist")
+    import tempfile
+
+    try:  # os.access says yes to root even on read-only file systems
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as e:
+        raise OptionError(f"{what} {path}: cannot write to {parent}: {e.strerror}") from None
 
 
 def handle_errors(fn):
@@ -37,6 +58,11 @@ def handle_errors(fn):
         debug = debug or bool(os.environ.get("QC_DEBUG"))
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:
+            # The reader of stdout went away (`qc targets | head`): nothing to
+            # report. stdout is pointed at /dev/null so the exit flush is quiet.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except QcError as e:
             if debug:
                 raise
@@ -76,15 +102,14 @@ def main():
 
 
 @main.command("compile")
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
+@click.argument("model")
+@click.option("-o", "--output", metavar="FILE",
               help="Output file. Default: MODEL with .so for --emit so, stdout for textual stages.")
-@click.option("--emit", type=click.Choice(EMITS), default="so", show_default=True,
-              help="Stop after this stage and write its output.")
+@click.option("--emit", default="so", show_default=True, metavar="STAGE", help=EMIT_HELP)
 @click.option("--target", default="host", show_default=True, help="Target to generate code for.")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=D0,D1,...",
               help="Bind the dims of an input (repeatable).")
-@click.option("--dump-ir", type=click.Path(file_okay=False), metavar="DIR",
+@click.option("--dump-ir", metavar="DIR",
               help="Write every stage's output to DIR, numbered in order.")
 @click.option("--print-constants", is_flag=True,
               help="Print large constants of MLIR stages in full (default: elided, not re-parseable).")
@@ -105,6 +130,10 @@ def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_consta
     if output is None and not textual:
         stem = os.path.splitext(os.path.basename(model))[0]
         output = stem + (".so" if emit == "so" else ".o")
+    if output is not None:
+        check_writable(output)
+    if dump_ir and os.path.exists(dump_ir) and not os.path.isdir(dump_ir):
+        raise OptionError(f"--dump-ir {dump_ir}: exists and is not a directory")
     progress = None
     if not quiet and not textual:
         progress = lambda msg: click.echo(f"qc: {msg}", err=True)  # noqa: E731
@@ -125,13 +154,20 @@ def _load_inputs(model, path):
 
     if path is None:
         return random_inputs(model)
+    if not os.path.isfile(path):
+        what = "is a directory" if os.path.isdir(path) else "no such file"
+        raise InputError(f"--inputs {path}: {what}")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):
+        raise InputError(f"--inputs {path}: not an .npz or .npy file (write one with numpy.savez)")
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise InputError(f"--inputs {path}: cannot read as .npz/.npy: {e}") from None
-    if isinstance(data, np.ndarray):
-        data = {"arr_0": data}
-    feeds = {k: data[k] for k in data.keys()}
+        if isinstance(data, np.ndarray):
+            data = {"arr_0": data}
+        feeds = {k: data[k] for k in data.keys()}
+    except (OSError, ValueError, EOFError) as e:  # a damaged archive, object arrays
+        raise InputError(f"--inputs {path}: cannot read: {e}") from None
     names = [t.name for t in model.inputs]
     if list(feeds) == ["arr_0"] and len(names) == 1 and names[0] != "arr_0":
         feeds = {names[0]: feeds["arr_0"]}  # an unnamed array feeds a single-input model
@@ -174,10 +210,10 @@ def _say_emulated(model) -> None:
 
 
 @main.command("run")
-@click.argument("library", type=click.Path(dir_okay=False))
-@click.option("--inputs", "inputs_path", type=click.Path(dir_okay=False),
+@click.argument("library")
+@click.option("--inputs", "inputs_path", metavar="FILE",
               help=".npz with one array per input name (default: random inputs, seed 0).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Save outputs to this .npz, by output name.")
+@click.option("-o", "--output", metavar="FILE", help="Save outputs to this .npz, by output name.")
 @handle_errors
 def run_cmd(library, inputs_path, output):
     """Run a compiled model and print each output."""
@@ -185,6 +221,8 @@ def run_cmd(library, inputs_path, output):
 
     from qc.runtime import load
 
+    if output:
+        check_writable(output)
     model = load(library)
     _say_emulated(model)
     feeds = _load_inputs(model, inputs_path)
@@ -197,8 +235,8 @@ def run_cmd(library, inputs_path, output):
 
 
 @main.command("bench")
-@click.argument("library", type=click.Path(dir_okay=False))
-@click.option("--inputs", "inputs_path", type=click.Path(dir_okay=False),
+@click.argument("library")
+@click.option("--inputs", "inputs_path", metavar="FILE",
               help=".npz with one array per input (default: random inputs, seed 0).")
 @click.option("--runs", default=50, show_default=True, type=click.IntRange(min=1), help="Timed runs.")
 @click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
@@ -228,10 +266,10 @@ def bench_cmd(library, inputs_path, runs, warmup):
 
 
 @main.command("opt")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True), default="-")
+@click.argument("file", default="-")
 @click.option("-p", "--pass-pipeline", "pipeline", default="", help="Passes: qc-* by name, others upstream.")
 @click.option("--split-input-file", "-split-input-file", is_flag=True, help="Run each '// -----' chunk separately.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (default stdout).")
+@click.option("-o", "--output", metavar="FILE", help="Output file (default stdout).")
 @click.option("--list-passes", is_flag=True, help="List qc's passes and exit.")
 @handle_errors
 def opt_cmd(file, pipeline, split_input_file, output, list_passes):
@@ -245,7 +283,9 @@ def opt_cmd(file, pipeline, split_input_file, output, list_passes):
         return
     from qc.mlir import MLIRError, ir, new_context
 
-    text = sys.stdin.read() if file == "-" else open(file, encoding="utf-8").read()
+    if output:
+        check_writable(output)
+    text = sys.stdin.read() if file == "-" else _read_text(file)
     chunks = text.split("// -----") if split_input_file else [text]
     plist = passes.parse_pipeline(pipeline) if pipeline else []
     outs = []
@@ -266,6 +306,18 @@ def opt_cmd(file, pipeline, split_input_file, output, list_passes):
             f.write(result)
     else:
         click.echo(result)
+
+
+def _read_text(path: str) -> str:
+    if os.path.isdir(path):
+        raise OptionError(f"{path}: is a directory, expected an MLIR file")
+    if not os.path.exists(path):
+        raise OptionError(f"{path}: no such file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError:
+        raise OptionError(f"{path}: not a text file (MLIR is UTF-8 text)") from None
 
 
 @main.command("targets")

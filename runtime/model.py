@@ -54,7 +54,39 @@ def elf_arch(path: str) -> str:
     (e_type, machine) = struct.unpack(endian + "HH", head[16:20])
     if e_type != 3:
         raise LoadError(f"{path}: not a shared library (ELF type {e_type})")
+    _check_complete(path, endian)
     return _ELF_MACHINES.get(machine, f"machine {machine}")
+
+
+_PT_LOAD = 1
+
+
+def _check_complete(path: str, endian: str) -> None:
+    """Fails if the file ends before the data its ELF headers describe.
+
+    dlopen maps the loadable segments without checking the file's size, so
+    touching a page past the end of a truncated library raises SIGBUS inside
+    dlopen; this check turns that crash into an error.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if len(head) < 64:
+            raise LoadError(f"{path}: truncated shared library ({size} bytes, no complete ELF header)")
+        e_phoff, e_shoff = struct.unpack(endian + "QQ", head[32:48])
+        e_phentsize, e_phnum, e_shentsize, e_shnum = struct.unpack(endian + "HHHH", head[54:62])
+        needed = max(e_phoff + e_phentsize * e_phnum, e_shoff + e_shentsize * e_shnum)
+        if e_phentsize >= 56 and e_phoff + e_phentsize * e_phnum <= size:
+            f.seek(e_phoff)
+            table = f.read(e_phentsize * e_phnum)
+            for i in range(e_phnum):
+                ph = table[i * e_phentsize:(i + 1) * e_phentsize]
+                p_type, _flags, p_offset = struct.unpack(endian + "IIQ", ph[:16])
+                (p_filesz,) = struct.unpack(endian + "Q", ph[32:40])
+                if p_type == _PT_LOAD:
+                    needed = max(needed, p_offset + p_filesz)
+    if needed > size:
+        raise LoadError(f"{path}: truncated shared library ({size} bytes, its headers describe {needed})")
 
 
 def host_arch() -> str:
@@ -67,6 +99,8 @@ class Model:
 
     def __init__(self, path: str | os.PathLike):
         path = os.fspath(path)
+        if os.path.isdir(path):
+            raise LoadError(f"{path}: is a directory, expected a model library (.so)")
         if not os.path.isfile(path):
             raise LoadError(f"{path}: no such file")
         arch = elf_arch(path)
@@ -135,10 +169,7 @@ class Model:
 
     def _check(self, info: TensorInfo, value) -> np.ndarray:
         if not isinstance(value, np.ndarray):
-            try:
-                value = np.asarray(value, dtype=info.dtype)
-            except (TypeError, ValueError) as e:
-                raise InputError(f"input '{info.name}': cannot convert to {info.dtype}: {e}") from None
+            value = _convert(info, value)
         if value.dtype != info.dtype:
             raise InputError(
                 f"input '{info.name}': expected dtype {info.dtype}, got {value.dtype} "
@@ -158,11 +189,14 @@ class Model:
             raise InputError("inputs must be a mapping of input name to array")
         missing = [t.name for t in self.inputs if t.name not in feeds]
         unknown = [k for k in feeds if k not in self._input_index]
-        if unknown:
-            raise InputError(f"unknown input(s) {', '.join(map(repr, unknown))}; "
-                             f"model inputs: {', '.join(t.name for t in self.inputs)}")
-        if missing:
-            raise InputError(f"missing input(s) {', '.join(map(repr, missing))}")
+        if unknown or missing:
+            problems = []
+            if unknown:
+                problems.append(f"unknown input(s) {', '.join(map(repr, unknown))}")
+            if missing:
+                problems.append(f"missing input(s) {', '.join(map(repr, missing))}")
+            raise InputError(f"{' and '.join(problems)}; model inputs: "
+                             f"{', '.join(f'{t.name} {t.dtype}{list(t.shape)}' for t in self.inputs)}")
         keep = []
         for i, info in enumerate(self.inputs):
             arr = self._check(info, feeds[info.name])
@@ -202,6 +236,22 @@ class Model:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _convert(info: TensorInfo, value) -> np.ndarray:
+    """A list or scalar as an array of the input's dtype, if no value changes
+    kind: [1.5] for an int32 input is an error, not a silent 1."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"input '{info.name}': cannot convert to an array: {e}") from None
+    if arr.dtype == object or not np.can_cast(arr.dtype, info.dtype, casting="same_kind"):
+        raise InputError(f"input '{info.name}': expected {info.dtype} values, got {arr.dtype}")
+    if np.issubdtype(info.dtype, np.integer) and arr.size:
+        lim = np.iinfo(info.dtype)
+        if arr.min() < lim.min or arr.max() > lim.max:
+            raise InputError(f"input '{info.name}': values out of range for {info.dtype}")
+    return arr.astype(info.dtype)
 
 
 def load(path: str | os.PathLike) -> Model:

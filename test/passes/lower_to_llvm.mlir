@@ -1,23 +1,33 @@
 // RUN: qc opt %s -p qc-lower-to-llvm --split-input-file | FileCheck %s
 
-// Bare-pointer convention: each static memref argument becomes one !llvm.ptr
-// (no descriptor structs, no extra offset/size/stride arguments), so the
-// entry is `void qc_model(float *x, float *out)` for the C runtime. An
-// intermediate buffer becomes malloc/free; element addresses are
-// getelementptr with row-major offsets (i * 8 + j).
+// Memref arguments use the standard descriptor convention: a rank-2 memref is
+// (allocated ptr, aligned ptr, offset, size0, size1, stride0, stride1). The
+// entry also gets a C wrapper taking one pointer per descriptor, in argument
+// order (inputs, then outputs): that is the only signature the runtime calls,
+// and it has pointer arguments only. An intermediate buffer becomes
+// malloc/free; element addresses are getelementptr on the aligned pointer with
+// row-major offsets (i * 8 + j).
 // CHECK-DAG:     llvm.func @malloc(i64) -> !llvm.ptr
 // CHECK-DAG:     llvm.func @free(!llvm.ptr)
 // CHECK-LABEL: llvm.func @qc_model
-// CHECK-SAME:    (%[[X:[^:]+]]: !llvm.ptr, %[[OUT:[^:]+]]: !llvm.ptr) {
-// CHECK-NOT:     llvm.struct
+// CHECK-SAME:    (%{{[^:]+}}: !llvm.ptr, %[[X:[^:]+]]: !llvm.ptr, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64,
+// CHECK-SAME:     %{{[^:]+}}: !llvm.ptr, %[[OUT:[^:]+]]: !llvm.ptr, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64)
+// CHECK-SAME:    attributes {llvm.emit_c_interface}
 // CHECK:         %[[TMP:.+]] = llvm.call @malloc
-// CHECK:         %[[ROW:.+]] = llvm.mul %[[I:.+]], %[[C8:.+]] overflow<nsw, nuw> : i64
+// CHECK:         %[[ROW:.+]] = llvm.mul %{{.+}}, %{{.+}} overflow<nsw, nuw> : i64
 // CHECK-NEXT:    %[[IDX:.+]] = llvm.add %[[ROW]], %{{.+}} overflow<nsw, nuw> : i64
 // CHECK-NEXT:    %[[P:.+]] = llvm.getelementptr inbounds|nuw %[[X]][%[[IDX]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT:    llvm.load %[[P]] : !llvm.ptr -> f32
-// CHECK:         llvm.store %{{.+}}, %{{.+}} : f32, !llvm.ptr
+// CHECK:         llvm.getelementptr inbounds|nuw %[[OUT]][%{{.+}}] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK:         llvm.call @free(%[[TMP]])
 // CHECK-NEXT:    llvm.return{{$}}
+
+// The C wrapper unpacks each descriptor and calls the entry.
+// CHECK-LABEL: llvm.func @_mlir_ciface_qc_model
+// CHECK-SAME:    (%[[DX:[^:]+]]: !llvm.ptr, %[[DOUT:[^:]+]]: !llvm.ptr) attributes {llvm.emit_c_interface}
+// CHECK:         llvm.load %[[DX]] : !llvm.ptr -> !llvm.struct<(ptr, ptr, i64, array<2 x i64>, array<2 x i64>)>
+// CHECK:         llvm.load %[[DOUT]] : !llvm.ptr -> !llvm.struct<(ptr, ptr, i64, array<2 x i64>, array<2 x i64>)>
+// CHECK:         llvm.call @qc_model(
 // CHECK-NOT:     memref.
 // CHECK-NOT:     scf.
 // CHECK-NOT:     func.func
@@ -48,16 +58,19 @@ func.func @qc_model(%x: memref<4x8xf32>, %out: memref<4x8xf32>) {
 
 // -----
 
-// Rank-0 and integer buffers are plain pointers too; a constant table becomes
-// an llvm.mlir.global read through its address.
+// Functions other than the entry (outlined loop nests) are internal and
+// noinline, and get no C wrapper. A constant table becomes an
+// llvm.mlir.global read through its address.
 // CHECK:         llvm.mlir.global private constant @[[G:.+]](dense<[1, 2, 3]> : tensor<3xi32>)
-// CHECK-LABEL: llvm.func @qc_model
-// CHECK-SAME:    (%[[S:[^:]+]]: !llvm.ptr, %[[OUT:[^:]+]]: !llvm.ptr) {
+// CHECK-LABEL: llvm.func internal @part
+// CHECK-SAME:    passthrough = ["noinline"]
 // CHECK:         llvm.mlir.addressof @[[G]] : !llvm.ptr
-// CHECK:         llvm.load %[[S]] : !llvm.ptr -> i32
-// CHECK:         llvm.store %{{.+}}, %{{.+}} : i32, !llvm.ptr
+// CHECK-LABEL: llvm.func @qc_model
+// CHECK:         llvm.call @part(
+// CHECK-LABEL: llvm.func @_mlir_ciface_qc_model
+// CHECK-NOT:     @_mlir_ciface_part
 memref.global "private" constant @table : memref<3xi32> = dense<[1, 2, 3]>
-func.func @qc_model(%s: memref<i32>, %out: memref<3xi32>) {
+func.func private @part(%s: memref<i32>, %out: memref<3xi32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c3 = arith.constant 3 : index
@@ -68,5 +81,9 @@ func.func @qc_model(%s: memref<i32>, %out: memref<3xi32>) {
     %b = arith.addi %a, %v : i32
     memref.store %b, %out[%i] : memref<3xi32>
   }
+  return
+}
+func.func @qc_model(%s: memref<i32>, %out: memref<3xi32>) {
+  call @part(%s, %out) : (memref<i32>, memref<3xi32>) -> ()
   return
 }
