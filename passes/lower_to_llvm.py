@@ -15,7 +15,8 @@ class LowerToLLVM(Pass):
     descriptor per input, then per output. Every other function is internal
     and noinline: they are the loop nests qc-outline-ops split off, and inlining
     them back would rebuild the one huge function that LLVM's loop passes
-    handle slowly.
+    handle slowly. Allocations call the runtime's
+    `_mlir_memref_to_llvm_alloc/free`, which reuse buffers across runs.
     """
 
     name = "qc-lower-to-llvm"
@@ -28,7 +29,8 @@ class LowerToLLVM(Pass):
         run_upstream(
             self.name,
             "convert-vector-to-scf,convert-scf-to-cf,expand-strided-metadata,lower-affine,"
-            "convert-vector-to-llvm,convert-math-to-llvm,convert-math-to-libm,finalize-memref-to-llvm,"
+            "convert-vector-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
+            "finalize-memref-to-llvm{use-generic-functions},"
             "convert-arith-to-llvm,convert-ub-to-llvm,convert-cf-to-llvm,convert-func-to-llvm,"
             "reconcile-unrealized-casts,canonicalize",
             module,

@@ -12,9 +12,24 @@
 
 #define D qc_model_description
 
+/* Buffers the generated code allocates for intermediates, kept across runs:
+ * a model allocates the same sizes in the same order on every run, so from
+ * the second run on every request is served from here, with no malloc, no
+ * page faults and no zeroing of fresh pages by the kernel. */
+typedef struct {
+  void *ptr;
+  size_t size;
+  int in_use;
+} qc_block;
+
 struct qc_context {
   char error[256];
+  qc_block *blocks;
+  size_t num_blocks, cap_blocks;
 };
+
+/* The context whose run is executing on this thread (set by qc_run). */
+static _Thread_local qc_context *qc_current;
 
 int32_t qc_abi_version(void) { return QC_ABI_VERSION; }
 const char *qc_target_triple(void) { return D.target_triple; }
@@ -49,7 +64,54 @@ qc_context *qc_context_create(void) {
   return ctx;
 }
 
-void qc_context_destroy(qc_context *ctx) { free(ctx); }
+void qc_context_destroy(qc_context *ctx) {
+  if (!ctx) return;
+  for (size_t i = 0; i < ctx->num_blocks; i++) free(ctx->blocks[i].ptr);
+  free(ctx->blocks);
+  free(ctx);
+}
+
+/* memref.alloc / memref.dealloc in generated code (finalize-memref-to-llvm's
+ * generic allocation functions). A cached free block is reused when it is big
+ * enough and at most twice the size asked for. */
+void *_mlir_memref_to_llvm_alloc(size_t size) {
+  qc_context *ctx = qc_current;
+  if (!ctx) return malloc(size);
+  qc_block *best = NULL;
+  for (size_t i = 0; i < ctx->num_blocks; i++) {
+    qc_block *b = &ctx->blocks[i];
+    if (!b->in_use && b->size >= size && b->size <= 2 * size + 64 && (!best || b->size < best->size))
+      best = b;
+  }
+  if (best) {
+    best->in_use = 1;
+    return best->ptr;
+  }
+  if (ctx->num_blocks == ctx->cap_blocks) {
+    size_t cap = ctx->cap_blocks ? 2 * ctx->cap_blocks : 16;
+    qc_block *nb = (qc_block *)realloc(ctx->blocks, cap * sizeof(qc_block));
+    if (!nb) return malloc(size);
+    ctx->blocks = nb;
+    ctx->cap_blocks = cap;
+  }
+  void *p = malloc(size);
+  if (!p) return NULL;
+  ctx->blocks[ctx->num_blocks++] = (qc_block){p, size, 1};
+  return p;
+}
+
+void _mlir_memref_to_llvm_free(void *ptr) {
+  qc_context *ctx = qc_current;
+  if (ctx) {
+    for (size_t i = 0; i < ctx->num_blocks; i++) {
+      if (ctx->blocks[i].ptr == ptr) {
+        ctx->blocks[i].in_use = 0;
+        return;
+      }
+    }
+  }
+  free(ptr);
+}
 
 static qc_status fail(qc_context *ctx, qc_status s, const char *fmt, ...) {
   if (ctx) {
@@ -84,7 +146,9 @@ qc_status qc_run(qc_context *ctx, const void *const *inputs, const int64_t *inpu
   if (s != QC_OK) return s;
   s = check(ctx, "output", D.outputs, D.num_outputs, (const void *const *)outputs, output_bytes);
   if (s != QC_OK) return s;
+  qc_current = ctx;
   D.invoke((void *const *)inputs, outputs);
+  qc_current = NULL;
   return QC_OK;
 }
 
