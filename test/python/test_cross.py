@@ -324,3 +324,13 @@ def test_raw_triple_with_vlen(tmp_path):
         assert m.emulator.cpu.endswith("vlen=512")
         np.testing.assert_allclose(m.run(feeds)["c"], ort_run(model, feeds)["c"], **gemm_tol(37))
 
+
+
+def test_avx512_vnni_preset_generates_zmm_fmas():
+    """AVX-512 cannot run here (qemu 7.2 does not emulate it): the preset is
+    checked by its assembly, 10x2 zmm FMAs per k step of the GEMM loop
+    (test/codegen/gemm_x86_64_v4.onnxtxt does the same for x86-64-v4)."""
+    model, _ = _matmul_model()
+    asm = qc.compile(model, emit="asm", target="x86-64-v4-vnni")
+    loop = asm[:asm.index("jne")].rsplit(".LBB", 1)[1]  # the first loop: the GEMM's k loop
+    assert loop.count("vfmadd231ps") == 20 and loop.count("%zmm") >= 60 and "%rsp" not in loop, loop
