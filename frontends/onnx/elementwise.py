@@ -37,13 +37,40 @@ def import_binary(ctx, node):
         ctor = _FLOAT_BINARY[op]
     elif np.issubdtype(dt, np.integer):
         if op == "Div":
-            # ONNX integer Div truncates toward zero, as C does.
-            ctor = arith.DivUIOp if b.is_unsigned(dt) else arith.DivSIOp
-        else:
-            ctor = _INT_BINARY[op]
+            return [b.elementwise([x, y], dt, _int_div(dt, ctx.const(node.input[1])))]
+        ctor = _INT_BINARY[op]
     else:
         raise UnsupportedOp(node, f"element type {dt} is not supported", NUMERIC_TYPES)
     return [b.elementwise([x, y], dt, lambda a, c: ctor(a, c).result)]
+
+
+def _int_div(dt, divisor):
+    """ONNX integer Div: the quotient truncated toward zero, as C's `/`.
+
+    x86's idiv traps (SIGFPE, killing the process) on a zero divisor and on
+    INT_MIN / -1. Unless a constant divisor rules them out, those lanes divide
+    by 1 instead and take numpy's results: x / 0 = 0, x / -1 = -x (wrapping,
+    so INT_MIN / -1 = INT_MIN).
+    """
+    signed = not b.is_unsigned(dt)
+    div = arith.DivSIOp if signed else arith.DivUIOp
+    if divisor is not None and np.all(divisor != 0) and not (signed and np.any(divisor == -1)):
+        return lambda a, c: div(a, c).result
+
+    def body(a, c):
+        zero, one = b.scalar(0, dt), b.scalar(1, dt)
+        minus_one = b.scalar(-1, dt) if signed else None
+        by_zero = arith.CmpIOp(arith.CmpIPredicate.eq, c, zero).result
+        unsafe = by_zero
+        if signed:
+            by_minus_one = arith.CmpIOp(arith.CmpIPredicate.eq, c, minus_one).result
+            unsafe = arith.OrIOp(by_zero, by_minus_one).result
+        q = div(a, arith.SelectOp(unsafe, one, c).result).result
+        if signed:
+            q = arith.SelectOp(by_minus_one, arith.SubIOp(zero, a).result, q).result
+        return arith.SelectOp(by_zero, zero, q).result
+
+    return body
 
 
 @importer("Relu")

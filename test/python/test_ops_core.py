@@ -257,6 +257,38 @@ def test_integer_div_truncates_toward_zero(dtype, tmp_path):
     np.testing.assert_array_equal(got["y"], (np.trunc(a / b)).astype(dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_integer_div_by_zero_and_minus_one(dtype, tmp_path):
+    # x / 0 and INT_MIN / -1 trap on x86 (onnxruntime dies with SIGFPE):
+    # qc gives numpy's values instead, 0 and the wrapped negation.
+    lo = np.iinfo(dtype).min
+    a = np.array([7, -7, 0, lo, lo, 5, lo + 1], dtype)
+    b = np.array([0, 0, 0, -1, 1, -1, -1], dtype)
+    model = single_node("Div", {"a": (dtype, a.shape), "b": (dtype, b.shape)}, dtype, a.shape)
+    lib = tmp_path / "div.so"
+    qc.compile(model, lib)
+    with qc.load(lib) as m:
+        np.testing.assert_array_equal(m(a, b)["y"], np.array([0, 0, 0, lo, lo, -5, -(lo + 1)], dtype))
+
+
+def test_unsigned_div(tmp_path):
+    # uint8 divides unsigned (200 / 3 = 66, not a negative int8 quotient); / 0 gives 0.
+    a = np.array([200, 255, 7, 9], np.uint8)
+    b = np.array([3, 255, 0, 2], np.uint8)
+    model = single_node("Div", {"a": (np.uint8, (4,)), "b": (np.uint8, (4,))}, np.uint8, (4,))
+    lib = tmp_path / "udiv.so"
+    qc.compile(model, lib)
+    with qc.load(lib) as m:
+        np.testing.assert_array_equal(m(a, b)["y"], np.array([66, 1, 0, 4], np.uint8))
+
+
+def test_integer_div_by_constant(tmp_path):
+    # A constant divisor without 0 or -1 takes the unguarded path.
+    a = np.array([7, -7, 100, -100, 1], np.int64)
+    model = single_node("Div", {"a": (np.int64, (5,))}, np.int64, (5,), inits={"d": np.array([2, 2, -3, 7, 5], np.int64)})
+    check_against_ort(model, {"a": a}, tmp_path)
+
+
 def test_integer_wraparound(tmp_path):
     # int32 Mul/Add wrap modulo 2**32, as onnxruntime's do.
     a = np.array([2**30, -(2**31), 65536, 7], np.int32)
