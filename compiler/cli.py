@@ -209,6 +209,20 @@ def _say_emulated(model) -> None:
         click.echo(f"qc: running under {emulator.describe()} ({model.target_triple} code on this machine)", err=True)
 
 
+def save_npz(path: str, arrays) -> None:
+    """What np.savez writes, to exactly `path`. np.savez itself takes the
+    arrays as keyword arguments, so outputs named 'file' or 'allow_pickle'
+    would clash with its parameters, and it appends .npz to other names."""
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, arr in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(arr), allow_pickle=False)
+
+
 @main.command("run")
 @click.argument("library")
 @click.option("--inputs", "inputs_path", metavar="FILE",
@@ -230,7 +244,7 @@ def run_cmd(library, inputs_path, output):
     for name, arr in outs.items():
         click.echo(f"{name}: {arr.dtype}{list(arr.shape)}  {_summary(arr)}")
     if output:
-        np.savez(output, **outs)
+        save_npz(output, outs)
         click.echo(f"qc: saved {len(outs)} output(s) to {output}", err=True)
 
 

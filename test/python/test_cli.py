@@ -573,3 +573,15 @@ def test_closed_stdout_is_not_an_error(work):
     proc.stdout.close()
     _, err = proc.communicate(timeout=300)
     assert "Traceback" not in err and "error" not in err, err
+
+
+def test_run_saves_awkward_output_names(tmp_path):
+    # Output names that are np.savez's own parameter names, and a file name without .npz.
+    nodes = [helper.make_node("Relu", ["x"], ["file"]), helper.make_node("Neg", ["x"], ["allow_pickle"])]
+    model = make_model(nodes, {"x": (F32, (3,))}, {"file": (F32, (3,)), "allow_pickle": (F32, (3,))})
+    ok(qc("compile", _save(model, tmp_path / "odd.onnx"), "-o", tmp_path / "odd.so", "-q"))
+    x = np.array([-1.0, 0.5, 2.0], F32)
+    ok(qc("run", tmp_path / "odd.so", "--inputs", _npz(tmp_path / "in.npz", x=x), "-o", tmp_path / "outputs"))
+    got = np.load(tmp_path / "outputs")
+    np.testing.assert_array_equal(got["file"], np.maximum(x, 0))
+    np.testing.assert_array_equal(got["allow_pickle"], -x)

@@ -47,6 +47,8 @@ MATMUL_SHAPES = [
     ((2, 3, 4), (1, 4, 5)),  # size-1 batch on the right broadcasts
     ((3, 1, 2, 5), (4, 5, 3)),  # rank 4 x rank 3, both batch dims broadcast
     ((4,), (2, 4, 3)),  # 1-D left against a batch of matrices
+    ((3, 4), (2, 4, 5)),  # 2-D left broadcast over the right's batch
+    ((2, 1, 3, 4), (1, 5, 4, 2)),  # each side broadcasts a different batch dim
     ((2, 2, 3, 4), (2, 2, 4, 5)),  # rank-4 equal batch (a generic contraction)
 ]
 
