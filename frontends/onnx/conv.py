@@ -165,10 +165,15 @@ class Weight:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.const.shape) if self.const is not None else self.value.shape
 
-    def reshaped(self, shape: Sequence[int]) -> b.T:
+    def reshape(self, shape: Sequence[int]) -> "Weight":
         if self.const is not None:
-            return b.constant(np.ascontiguousarray(self.const.reshape(shape)))
-        return b.reshape(self.value, shape)
+            return Weight(self.const.reshape(shape), None)
+        return Weight(None, b.reshape(self.value, shape))
+
+    def reshaped(self, shape: Sequence[int]) -> b.T:
+        """The filter as a tensor of `shape` (a constant, or a view)."""
+        w = self.reshape(shape)
+        return b.constant(np.ascontiguousarray(w.const)) if w.const is not None else w.value
 
 
 def bias_init(bias: b.T | None, out_shape: Sequence[int], channel_shape: Sequence[int]) -> b.T:
@@ -211,8 +216,7 @@ def conv_core(node, xp: b.T, w: Weight, groups: int, bias: b.T | None,
     if nsp == 1:
         # A 1-D grouped conv is a 2-D one over a unit height.
         x2 = b.reshape(xp, (n, c, 1, xp.shape[2]))
-        w2 = Weight(w.const.reshape(m, cg, 1, kernel[0]) if w.const is not None else None,
-                    b.reshape(w.value, (m, cg, 1, kernel[0])) if w.value is not None else None)
+        w2 = w.reshape((m, cg, 1, kernel[0]))
         y = conv_core(node, x2, w2, groups, bias, (1, *strides), (1, *dilations), (1, *out))
         return b.reshape(y, out_shape)
     g, f = groups, m // groups
@@ -246,7 +250,8 @@ def _operands(ctx, node):
 
 def _kernel_shape(node, a: dict, kernel: Sequence[int]) -> None:
     if "kernel_shape" in a and [int(k) for k in a["kernel_shape"]] != list(kernel):
-        raise UnsupportedOp(node, f"kernel_shape {list(a['kernel_shape'])} differs from W's spatial dims {list(kernel)}")
+        raise UnsupportedOp(node, f"kernel_shape {list(a['kernel_shape'])} differs from "
+                                  f"W's spatial dims {list(kernel)}")
 
 
 def _groups(node, a: dict, c: int, m: int) -> int:

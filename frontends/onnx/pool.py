@@ -40,7 +40,7 @@ def _input(ctx, node) -> b.T:
     return x
 
 
-def _window(ctx, node, x: b.T, a: dict) -> Window:
+def _window(node, x: b.T, a: dict) -> Window:
     if "kernel_shape" not in a:
         raise UnsupportedOp(node, "kernel_shape is missing")
     kernel = [int(k) for k in a["kernel_shape"]]
@@ -70,7 +70,7 @@ def import_maxpool(ctx, node):
         raise UnsupportedOp(node, "the Indices output is not supported", "MaxPool with the Y output only")
     a = attrs(node)
     x = _input(ctx, node)
-    win = _window(ctx, node, x, a)
+    win = _window(node, x, a)
     return [_pool(_MAX, x, win, LOWEST, LOWEST)]
 
 
@@ -98,7 +98,7 @@ def import_avgpool(ctx, node):
     include_pad = int(a.get("count_include_pad", 0))
     if include_pad not in (0, 1):
         raise UnsupportedOp(node, f"count_include_pad {include_pad}", "0 or 1")
-    win = _window(ctx, node, x, a)
+    win = _window(node, x, a)
     sums = _pool(_SUM, x, win, 0.0, 0.0)
     div = divisors(win, x.shape[2:], bool(include_pad)).astype(np.float32)
     if np.all(div == div.flat[0]):

@@ -24,7 +24,6 @@ indexing map does the gather, which vectorizes.
 from __future__ import annotations
 
 from itertools import product
-from typing import Sequence
 
 import numpy as np
 
@@ -145,8 +144,9 @@ def emit_nearest(x: b.T, out_shape, index_tables: list[np.ndarray]) -> b.T:
     factors = [_upscale_factor(t) for t in index_tables]
     if all(f is not None for f in factors):
         # Every axis is idx = o floordiv k: a plain (non-gathering) generic.
-        exprs = [ir.AffineDimExpr.get(d) if f == 1 else ir.AffineFloorDivExpr.get(ir.AffineDimExpr.get(d), ir.AffineConstantExpr.get(f))
-                 for d, f in enumerate(factors)]
+        dims = [ir.AffineDimExpr.get(d) for d in range(rank)]
+        exprs = [e if f == 1 else ir.AffineFloorDivExpr.get(e, ir.AffineConstantExpr.get(f))
+                 for e, f in zip(dims, factors)]
         in_map = ir.AffineMap.get(rank, 0, exprs)
         (res,) = b.generic([x.value], [b.empty(out_shape, x.dtype)], [in_map, b.identity_map(rank)],
                            [b.PARALLEL] * rank, lambda v, _o: v)
@@ -193,7 +193,8 @@ def _const_floats(ctx, node, i: int, what: str) -> np.ndarray | None:
         return None
     v = ctx.const(node.input[i])
     if v is None:
-        raise UnsupportedOp(node, f"{what} is computed at run time", f"constant {what} (the output shape must be static)")
+        raise UnsupportedOp(node, f"{what} is computed at run time",
+                            f"constant {what} (the output shape must be static)")
     return np.asarray(v).ravel()
 
 
@@ -207,14 +208,17 @@ def resize(node, x: b.T, scales, sizes, mode: str, coord_mode: str, nearest_mode
     its transform, which matters for tf_half_pixel_for_nn).
     """
     in_shape = x.shape
+    given = sizes if sizes is not None else scales
+    if len(given) != x.rank:
+        raise UnsupportedOp(node, f"{len(given)} scales or sizes for a rank-{x.rank} input")
     if sizes is not None:
         out_shape = tuple(int(s) for s in sizes)
         if scales is None:
             scales = np.array([F32(o) / F32(i) for o, i in zip(out_shape, in_shape)], F32)
     else:
         scales = np.asarray(scales, F32)
-        if np.any(scales <= 0):
-            raise UnsupportedOp(node, f"scales {scales.tolist()} must be > 0")
+        if not np.all(np.isfinite(scales) & (scales > 0)):
+            raise UnsupportedOp(node, f"scales {scales.tolist()} must be finite and > 0")
         out_shape = tuple(int(F32(s) * F32(i)) for s, i in zip(scales, in_shape))
     if any(o < 1 for o in out_shape):
         raise UnsupportedOp(node, f"the output shape {list(out_shape)} is empty")
@@ -260,6 +264,8 @@ def _per_axis(node, values: np.ndarray, axes, rank: int, fill, what: str) -> np.
         if len(values) != rank:
             raise UnsupportedOp(node, f"{what} has {len(values)} values for a rank-{rank} input")
         return values
+    if len(values) != len(axes):
+        raise UnsupportedOp(node, f"{what} has {len(values)} values for axes {list(axes)}")
     out = np.array(fill, dtype=values.dtype)
     for a, v in zip(axes, values):
         out[a] = v
@@ -313,8 +319,6 @@ def import_resize(ctx, node):
         raise UnsupportedOp(node, "exactly one of scales and sizes must be given")
     if scales is not None:
         scales = _per_axis(node, scales.astype(F32), axes, x.rank, np.ones(x.rank, F32), "scales")
-        if np.any(scales <= 0):
-            raise UnsupportedOp(node, f"scales {scales.tolist()} must be > 0")
     else:
         sizes = _per_axis(node, sizes.astype(np.int64), axes, x.rank, np.array(x.shape, np.int64), "sizes")
         policy = a.get("keep_aspect_ratio_policy", "stretch")

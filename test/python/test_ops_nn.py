@@ -535,3 +535,19 @@ def test_unsupported(op, inputs, inits, attrs, opset, outputs, message, tmp_path
     model = onnx.shape_inference.infer_shapes(make_model([node], graph_inputs, out_types, init_values, opset=opset))
     with pytest.raises(qc.UnsupportedOp, match=message):
         _compile(model, tmp_path)
+
+
+@pytest.mark.parametrize("op,names,attrs", [
+    ("Conv", ["x", "w"], {}),
+    ("MaxPool", ["x"], dict(kernel_shape=[2, 2])),
+    ("GlobalAveragePool", ["x"], {}),
+    ("InstanceNormalization", ["x", "w", "w"], {}),  # w stands in for scale and B ([2])
+])
+def test_unsupported_dtype(op, names, attrs, tmp_path):
+    f64 = np.float64
+    inits = {"w": np.ones((2, 2, 3, 3) if op == "Conv" else (2,), f64)}
+    node = helper.make_node(op, names, ["y"], name="bad", **attrs)
+    model = onnx.shape_inference.infer_shapes(
+        make_model([node], {"x": (f64, (1, 2, 5, 5))}, {"y": (f64, None)}, inits, opset=17))
+    with pytest.raises(qc.UnsupportedOp, match="float64; supported: float32"):
+        _compile(model, tmp_path)
