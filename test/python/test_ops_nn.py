@@ -551,3 +551,23 @@ def test_unsupported_dtype(op, names, attrs, tmp_path):
         make_model([node], {"x": (f64, (1, 2, 5, 5))}, {"y": (f64, None)}, inits, opset=17))
     with pytest.raises(qc.UnsupportedOp, match="float64; supported: float32"):
         _compile(model, tmp_path)
+
+
+def test_small_cnn(tmp_path):
+    # The ops compose: conv + folded batchnorm + relu, pooling, a depthwise
+    # conv, nearest upsampling and a global pool, with fusion between them.
+    rng = np.random.default_rng(200)
+    feeds = {"x": rand(rng, (2, 3, 15, 13))}
+    inits = {"w1": rand(rng, (6, 3, 3, 3)), "b1": rand(rng, (6,)), **bn_params(rng, (6,)),
+             "w2": rand(rng, (6, 1, 3, 3)), "up": np.array([1, 1, 2, 2], F32)}
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("BatchNormalization", ["c1", "s", "bias", "mean", "var"], ["n1"]),
+        helper.make_node("Relu", ["n1"], ["r1"]),
+        helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1),
+        helper.make_node("Conv", ["p1", "w2"], ["c2"], group=6, auto_pad="SAME_UPPER"),
+        helper.make_node("Resize", ["c2", "", "up"], ["u"], mode="nearest"),
+        helper.make_node("AveragePool", ["u"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["a"], ["y"]),
+    ]
+    check_against_ort(build(nodes, feeds, inits), feeds, tmp_path, atol=1e-5)
