@@ -1,6 +1,6 @@
 """Numerics of the vectorized GEMM (qc-lower-gemm) against onnxruntime.
 
-The register tile is 6 x 16 on AVX2 hosts (6 x 32 with AVX-512) and the cache
+The register tile is 6 x 16 on AVX2 hosts (10 x 32 with AVX-512) and the cache
 block is 256 deep, so the shapes below hit every tail: rows past the last
 full tile, columns past the last full panel, k past the last full block.
 """
