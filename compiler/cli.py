@@ -95,7 +95,28 @@ def parse_input_shapes(values) -> dict[str, list[int]]:
     return shapes
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class QcGroup(click.Group):
+    """Click's usage errors (a missing argument, an unknown option, a value out
+    of range) as one line and exit code 1, like every other user error;
+    click's own form is three lines and exit code 2."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as e:  # plain `qc`: the help is the answer
+            click.echo(e.ctx.get_help())
+            return 0
+        except click.UsageError as e:
+            cmd = e.ctx.command_path if e.ctx else "qc"
+            _fail(f"{e.format_message()} (see '{cmd} --help')")
+        except click.ClickException as e:
+            _fail(e.format_message())
+        except click.Abort:
+            _fail("aborted")
+
+
+@click.group(cls=QcGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qc", prog_name="qc")
 def main():
     """qc: compile ONNX models to native code for CPUs, and run them."""

@@ -585,3 +585,19 @@ def test_run_saves_awkward_output_names(tmp_path):
     got = np.load(tmp_path / "outputs")
     np.testing.assert_array_equal(got["file"], np.maximum(x, 0))
     np.testing.assert_array_equal(got["allow_pickle"], -x)
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["compile"], r"Missing argument 'MODEL'\. \(see 'qc compile --help'\)$"),
+    (["frob"], r"No such command 'frob'\. \(see 'qc --help'\)$"),
+    (["run", "m.so", "--fast"], r"No such option:? '?--fast'?"),
+    (["bench", "m.so", "--runs", "0"], r"Invalid value for '--runs': 0 is not in the range x>=1"),
+    (["bench", "m.so", "--warmup", "many"], r"Invalid value for '--warmup': 'many' is not a valid integer"),
+], ids=["missing-argument", "unknown-command", "unknown-option", "runs-zero", "warmup-not-int"])
+def test_usage_errors_are_one_line(args, pattern):
+    error_line(qc(*args), pattern)
+
+
+def test_no_command_prints_help():
+    res = ok(qc())
+    assert res.stdout.startswith("Usage: qc [OPTIONS] COMMAND")
