@@ -1,6 +1,6 @@
 from dataclasses import dataclass
 
-from qc.mlir import ir, linalg
+from qc.mlir import ir, linalg, memref
 
 from .base import Pass, collect_ops, run_upstream
 
@@ -26,14 +26,39 @@ class Bufferize(Pass):
         run_upstream(
             self.name,
             "one-shot-bufferize{bufferize-function-boundaries "
-            "function-boundary-type-conversion=identity-layout-map},"
-            "canonicalize,cse,"
-            # modify-public-functions: the entry is public, it is the ABI.
-            "buffer-results-to-out-params{modify-public-functions hoist-static-allocs},"
-            "canonicalize",
+            "function-boundary-type-conversion=identity-layout-map},canonicalize,cse",
+            module,
+        )
+        _distinct_results(module)
+        # modify-public-functions: the entry is public, it is the ABI.
+        run_upstream(
+            self.name,
+            "buffer-results-to-out-params{modify-public-functions hoist-static-allocs},canonicalize",
             module,
         )
         for copy in collect_ops(module.operation, ("memref.copy",)):
             with ir.InsertionPoint(copy.operation), copy.location:
                 linalg.copy(copy.operands[0], outs=[copy.operands[1]])
             copy.operation.erase()
+
+
+def _distinct_results(module: ir.Module) -> None:
+    """Gives every returned memref its own buffer.
+
+    Two graph outputs can be the same value (two identical nodes merged by
+    CSE); buffer-results-to-out-params crashes on a value returned twice, and
+    each output needs its own out-parameter anyway. Later occurrences become
+    copies; at the memref level CSE cannot merge them back.
+    """
+    for ret in collect_ops(module.operation, ("func.return",)):
+        seen = set()
+        for i, v in enumerate(list(ret.operands)):
+            if not isinstance(v.type, ir.MemRefType):
+                continue
+            if v in seen:
+                with ir.InsertionPoint(ret.operation), ret.location:
+                    ty = ir.MemRefType.get(ir.MemRefType(v.type).shape, ir.MemRefType(v.type).element_type)
+                    dup = memref.AllocOp(ty, [], []).result
+                    memref.CopyOp(v, dup)
+                ret.operation.operands[i] = dup
+            seen.add(v)
