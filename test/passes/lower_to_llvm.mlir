@@ -4,22 +4,22 @@
 // (allocated ptr, aligned ptr, offset, size0, size1, stride0, stride1). The
 // entry also gets a C wrapper taking one pointer per descriptor, in argument
 // order (inputs, then outputs): that is the only signature the runtime calls,
-// and it has pointer arguments only. An intermediate buffer becomes
-// malloc/free; element addresses are getelementptr on the aligned pointer with
+// and it has pointer arguments only. An intermediate buffer comes from the
+// runtime's allocator (which reuses buffers across runs); element addresses are getelementptr on the aligned pointer with
 // row-major offsets (i * 8 + j).
-// CHECK-DAG:     llvm.func @malloc(i64) -> !llvm.ptr
-// CHECK-DAG:     llvm.func @free(!llvm.ptr)
+// CHECK-DAG:     llvm.func @_mlir_memref_to_llvm_alloc(i64) -> !llvm.ptr
+// CHECK-DAG:     llvm.func @_mlir_memref_to_llvm_free(!llvm.ptr)
 // CHECK-LABEL: llvm.func @qc_model
 // CHECK-SAME:    (%{{[^:]+}}: !llvm.ptr, %[[X:[^:]+]]: !llvm.ptr, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64,
 // CHECK-SAME:     %{{[^:]+}}: !llvm.ptr, %[[OUT:[^:]+]]: !llvm.ptr, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64)
 // CHECK-SAME:    attributes {llvm.emit_c_interface}
-// CHECK:         %[[TMP:.+]] = llvm.call @malloc
+// CHECK:         %[[TMP:.+]] = llvm.call @_mlir_memref_to_llvm_alloc
 // CHECK:         %[[ROW:.+]] = llvm.mul %{{.+}}, %{{.+}} overflow<nsw, nuw> : i64
 // CHECK-NEXT:    %[[IDX:.+]] = llvm.add %[[ROW]], %{{.+}} overflow<nsw, nuw> : i64
 // CHECK-NEXT:    %[[P:.+]] = llvm.getelementptr inbounds|nuw %[[X]][%[[IDX]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT:    llvm.load %[[P]] : !llvm.ptr -> f32
 // CHECK:         llvm.getelementptr inbounds|nuw %[[OUT]][%{{.+}}] : (!llvm.ptr, i64) -> !llvm.ptr, f32
-// CHECK:         llvm.call @free(%[[TMP]])
+// CHECK:         llvm.call @_mlir_memref_to_llvm_free(%[[TMP]])
 // CHECK-NEXT:    llvm.return{{$}}
 
 // The C wrapper unpacks each descriptor and calls the entry.
