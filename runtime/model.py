@@ -14,6 +14,7 @@ import ctypes
 import os
 import platform
 import struct
+import threading
 from typing import Mapping, NamedTuple
 
 import numpy as np
@@ -197,19 +198,18 @@ class Model:
                 problems.append(f"missing input(s) {', '.join(map(repr, missing))}")
             raise InputError(f"{' and '.join(problems)}; model inputs: "
                              f"{', '.join(f'{t.name} {t.dtype}{list(t.shape)}' for t in self.inputs)}")
-        keep = []
-        for i, info in enumerate(self.inputs):
-            arr = self._check(info, feeds[info.name])
-            keep.append(arr)
-            self._in_ptrs[i] = arr.ctypes.data
-        outs = {}
-        for i, info in enumerate(self.outputs):
-            arr = np.empty(info.shape, info.dtype)
-            outs[info.name] = arr
-            self._out_ptrs[i] = arr.ctypes.data
-        status = self._lib.qc_run(self._ctx, self._in_ptrs, None, self._out_ptrs, None)
-        if status != 0:
-            raise RunError(self._lib.qc_last_error(self._ctx).decode())
+        ins = [self._check(info, feeds[info.name]) for info in self.inputs]
+        outs = {info.name: np.empty(info.shape, info.dtype) for info in self.outputs}
+        with self._run_lock():
+            if self._ctx is None:
+                raise RunError("model is closed")  # by another thread meanwhile
+            for i, arr in enumerate(ins):
+                self._in_ptrs[i] = arr.ctypes.data
+            for i, arr in enumerate(outs.values()):
+                self._out_ptrs[i] = arr.ctypes.data
+            status = self._lib.qc_run(self._ctx, self._in_ptrs, None, self._out_ptrs, None)
+            if status != 0:
+                raise RunError(self._lib.qc_last_error(self._ctx).decode())
         return outs
 
     def __call__(self, *args, **kwargs) -> dict[str, np.ndarray]:
@@ -223,10 +223,21 @@ class Model:
                 kwargs[info.name] = a
         return self.run(kwargs)
 
+    def _run_lock(self) -> threading.Lock:
+        """A context serves one run at a time (qc_runtime.h), and ctypes lets
+        other Python threads run during qc_run: one lock per model keeps
+        concurrent calls from overwriting each other's buffer pointers, and
+        close() from freeing a context in use. Made on first use, so that
+        subclasses with their own __init__ (QemuModel) have it too."""
+        return self.__dict__.setdefault("_lock", threading.Lock())
+
     def close(self) -> None:
-        if getattr(self, "_ctx", None):
-            self._lib.qc_context_destroy(self._ctx)
-            self._ctx = None
+        if not getattr(self, "_ctx", None):  # closed, or __init__ failed first
+            return
+        with self._run_lock():
+            if self._ctx:
+                self._lib.qc_context_destroy(self._ctx)
+                self._ctx = None
 
     def __del__(self):
         self.close()

@@ -461,3 +461,27 @@ def test_abi_metadata_out_of_range(abi, kind, index):
     assert get("rank") == -1
     assert get("bytes") == -1
     assert get("dtype") == 0
+
+
+def test_threads_share_one_model(tmp_path):
+    # ctypes releases the GIL during qc_run; calls from several threads must
+    # not see each other's buffers (a 256 KiB tensor keeps each run long enough to overlap).
+    import threading
+
+    node = helper.make_node("Relu", ["x"], ["y"])
+    lib = qc.compile(make_model([node], {"x": (F32, (64, 1024))}, {"y": (F32, (64, 1024))}), tmp_path / "r.so")
+    wrong = []
+    with qc.load(lib) as m:
+        def worker(v):
+            x = np.full((64, 1024), v, F32)
+            for _ in range(100):
+                if not np.all(m(x)["y"] == v):
+                    wrong.append(v)
+                    return
+
+        threads = [threading.Thread(target=worker, args=(float(v),)) for v in range(1, 5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert wrong == []
