@@ -609,6 +609,22 @@ def test_output_is_constant(tmp_path):
     np.testing.assert_array_equal(got["table"], table)
 
 
+def test_same_value_two_outputs(tmp_path):
+    # Two outputs naming one computed value (via Identity): the function returns it twice.
+    rng = np.random.default_rng(76)
+    nodes = [helper.make_node("Tanh", ["x"], ["y"]), helper.make_node("Identity", ["y"], ["z"])]
+    model = make_model(nodes, {"x": (F32, (4,))}, {"y": (F32, (4,)), "z": (F32, (4,))})
+    got = check_against_ort(model, {"x": rand(rng, (4,))}, tmp_path)
+    np.testing.assert_array_equal(got["y"], got["z"])
+
+
+def test_input_returned_twice(tmp_path):
+    rng = np.random.default_rng(79)
+    nodes = [helper.make_node("Identity", ["x"], ["a"]), helper.make_node("Identity", ["x"], ["b"])]
+    model = make_model(nodes, {"x": (F32, (2, 3))}, {"a": (F32, (2, 3)), "b": (F32, (2, 3))})
+    check_against_ort(model, {"x": rand(rng, (2, 3))}, tmp_path)
+
+
 def test_two_inputs_out_of_order_outputs(tmp_path):
     # Outputs declared in a different order from the nodes producing them.
     rng = np.random.default_rng(77)
