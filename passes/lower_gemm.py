@@ -33,6 +33,7 @@ from .base import Pass, collect_ops, run_upstream
 
 
 PACK_RUNTIME_MIN_ROWS = 128
+PACK_RUNTIME_MIN_DEPTH = 128
 
 
 @dataclass(frozen=True)
@@ -211,9 +212,11 @@ class _GemmLowering:
     # -- the kernel function ----------------------------------------------------
     def _kernel(self, m, n, k, packed, rows) -> str:
         t = self.t
-        # Packing costs one pass over B; measured here, it pays once B is reused by
-        # many row tiles (512^3: 2.4x faster) but not for a conv's 64 filter rows.
-        pack_rt = self.pack_runtime and not packed and m >= PACK_RUNTIME_MIN_ROWS
+        # Packing costs one pass over B. Measured here, it pays once B is reused by
+        # many row tiles (512^3: 2.4x faster) or when the panel is deep, so that
+        # reading it in place walks many pages (64x3136x576, a 3x3 conv: 35 ->
+        # 60 GFLOP/s), but not for a shallow B with few rows (64x3136x64: 72 -> 67).
+        pack_rt = self.pack_runtime and not packed and (m >= PACK_RUNTIME_MIN_ROWS or k >= PACK_RUNTIME_MIN_DEPTH)
         name = f"qc_sgemm_{m}x{n}x{k}_{'p' if packed else 'q' if pack_rt else 'r'}{t.mr}x{t.nr}"
         if rows != (k, n, n):
             name += "_s" + "_".join(map(str, rows))
