@@ -116,6 +116,9 @@ def compile_model(
             module = imported.module
             result.op_counts = dict(imported.op_counts)
             lap("import")
+            if dump.dir and imported.graph_report is not None:
+                # The ONNX-level clean-up comes before the first MLIR stage: unnumbered.
+                Path(dump.dir, "onnx-graph.txt").write_text(imported.graph_report.text())
             dump.write("input", "mlir", print_module(module, elide_large=True))
             if emit == "input":
                 return finish_text(print_module(module, elide_large=elide_constants))

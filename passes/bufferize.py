@@ -23,6 +23,15 @@ class Bufferize(Pass):
     name = "qc-bufferize"
 
     def apply(self, module):
+        # The caller owns the inputs: bufferization must not write into them
+        # (an op whose output buffer folds to an argument would, by default).
+        for fn in collect_ops(module.operation, ("func.func",)):
+            if fn.is_external or fn.sym_visibility is not None:
+                continue  # only public functions with bodies are called from outside
+            n = len(fn.type.inputs)
+            fn.arg_attrs = ir.ArrayAttr.get([
+                ir.DictAttr.get({"bufferization.writable": ir.BoolAttr.get(False)}) for _ in range(n)
+            ])
         run_upstream(
             self.name,
             "one-shot-bufferize{bufferize-function-boundaries "

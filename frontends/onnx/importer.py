@@ -20,6 +20,7 @@ from qc.errors import ModelError, UnsupportedOp
 from qc.mlir import func, ir
 
 from . import builder as b
+from . import graph_opt
 from .registry import load_all
 
 ENTRY = "qc_model"
@@ -39,9 +40,6 @@ ONNX_DTYPES: dict[int, np.dtype] = {
     onnx.TensorProto.BOOL: np.dtype(np.bool_),
 }
 
-# Constant-folding a node materializes its output at compile time; past this
-# size a node is imported instead (folding would bloat the library).
-FOLD_LIMIT_ELEMENTS = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,7 @@ class ImportedModel:
     outputs: list[TensorSpec]
     op_counts: dict[str, int] = field(default_factory=dict)  # op type → nodes imported
     folded: int = 0  # nodes evaluated at compile time
+    graph_report: graph_opt.GraphReport | None = None  # the graph-level clean-up
 
 
 class ImportContext:
@@ -123,7 +122,9 @@ def load_model(path_or_model) -> onnx.ModelProto:
 
 
 def _first_line(e: Exception) -> str:
-    s = str(e).strip()
+    arg = e.args[0] if len(e.args) == 1 else None
+    # onnx's parser raises with the message as bytes
+    s = (arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(e)).strip()
     return s.splitlines()[0] if s else type(e).__name__
 
 
@@ -192,7 +193,11 @@ def import_model(path_or_model, input_shapes: Mapping[str, Sequence[int]] | None
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as e:
         raise ModelError(f"shape inference failed: {_first_line(e)}") from e
-    return _import_graph(model)
+    model, report = graph_opt.optimize(model, _default_opset(model))
+    result = _import_graph(model)
+    result.graph_report = report
+    result.folded += report.folded
+    return result
 
 
 def _import_graph(model: onnx.ModelProto) -> ImportedModel:
@@ -271,28 +276,15 @@ def _import_node(ctx: ImportContext, node: onnx.NodeProto, importers, result: Im
 
 
 def _try_fold(ctx: ImportContext, node: onnx.NodeProto) -> bool:
-    """Evaluates a node whose inputs are all constants with onnx.reference."""
+    """Evaluates a node whose inputs are all constants (left after the graph
+    clean-up, e.g. fed by a Constant the importer itself produced)."""
     if node.op_type == "Constant":
         return False  # its own importer reads the attribute directly
     inputs = [n for n in node.input if n]
     if not inputs or not all(ctx.const(n) is not None for n in inputs):
         return False
-    from onnx import helper
-    from onnx.reference import ReferenceEvaluator
-
-    feeds = {n: ctx.const(n) for n in inputs}
-    vis = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for n, a in feeds.items()]
-    outs = [helper.make_empty_tensor_value_info(n) for n in node.output if n]
-    g = helper.make_graph([node], "fold", vis, outs)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", ctx.opset)])
-    try:
-        values = ReferenceEvaluator(m).run(None, feeds)
-    except Exception:
-        return False  # the importer will handle (or reject) it
-    if any(np.asarray(v).size > FOLD_LIMIT_ELEMENTS for v in values):
-        return False
-    values = [np.asarray(v) for v in values]
-    if any(v.dtype not in ONNX_DTYPES.values() for v in values):
+    values = graph_opt.evaluate_node(node, {n: ctx.const(n) for n in inputs}, ctx.opset)
+    if values is None or any(v.dtype not in ONNX_DTYPES.values() for v in values):
         return False
     for name, v in zip([n for n in node.output if n], values):
         ctx.set_const(name, v)

@@ -23,7 +23,7 @@ def importer(*op_types: str):
 
 
 # Modules of this package that are not op families.
-_NOT_OP_FAMILIES = {"attrs", "builder", "importer", "registry"}
+_NOT_OP_FAMILIES = {"attrs", "builder", "graph_opt", "importer", "registry"}
 _loaded = False
 
 

@@ -45,7 +45,10 @@ def ort_run(model: onnx.ModelProto, feeds: dict) -> dict:
 
 
 def check_against_ort(model, feeds, tmp_path, rtol=1e-5, atol=1e-6, **options) -> dict:
+    before = {k: np.array(v, copy=True) for k, v in feeds.items()}
     got = compile_and_run(model, feeds, tmp_path, **options)
+    for k, v in before.items():  # the model must not write into its inputs
+        np.testing.assert_array_equal(np.asarray(feeds[k]), v, err_msg=f"input {k} was modified")
     want = ort_run(model, feeds)
     assert set(got) == set(want)
     for name in want:
