@@ -292,6 +292,7 @@ class QemuModel(Model):
         self._in_ptrs = (ctypes.c_void_p * max(len(self.inputs), 1))()
         self._out_ptrs = (ctypes.c_void_p * max(len(self.outputs), 1))()
         self._input_index = {t.name: i for i, t in enumerate(self.inputs)}
+        self._qc_run = self._lib.qc_run
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f" under {self.emulator.describe()}>"

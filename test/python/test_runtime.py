@@ -485,3 +485,18 @@ def test_threads_share_one_model(tmp_path):
         for t in threads:
             t.join()
     assert wrong == []
+
+
+def test_reload_after_recompiling_to_the_same_path(tmp_path):
+    """The dynamic loader caches libraries by path: a model compiled again to
+    the same file must still load as the new model, not the old one."""
+    lib = str(tmp_path / "same.so")
+    models = [make_model([helper.make_node(op, ["x"], ["y"])], {"x": (np.float32, [3])}, {"y": (np.float32, [3])})
+              for op in ("Neg", "Abs")]
+    x = np.array([-1.0, 2.0, -3.0], np.float32)
+    qc.compile(models[0], lib)
+    first = qc.load(lib)
+    qc.compile(models[1], lib)
+    second = qc.load(lib)
+    np.testing.assert_array_equal(first.run({"x": x})["y"], -x)
+    np.testing.assert_array_equal(second.run({"x": x})["y"], np.abs(x))
