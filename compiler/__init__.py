@@ -30,8 +30,9 @@ def compile(model, output=None, **options):
     return res.output if res.output is not None else res.text
 
 
-def load(path):
-    """Loads a compiled model library; returns a callable `qc.runtime.Model`."""
+def load(path, threads: int = 1):
+    """Loads a compiled model library; returns a callable `qc.runtime.Model`.
+    `threads`: how many threads a run may use (settable later as model.threads)."""
     from qc.runtime import load as _load
 
-    return _load(path)
+    return _load(path, threads)

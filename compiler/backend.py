@@ -170,6 +170,11 @@ def _with_record(target: Target, sources: list[str], workdir: str) -> list[str]:
     return [*sources, path]
 
 
+def runtime_sources() -> list[str]:
+    """The C runtime compiled into every model."""
+    return [str(RUNTIME_DIR / "qc_runtime.c"), str(RUNTIME_DIR / "qc_threads.c")]
+
+
 def link_shared(target: Target, out: str, objects: list[str], sources: list[str], workdir: str) -> None:
     """Links model object(s), the generated metadata and the C runtime into
     one .so for the target (with its cross compiler when it is foreign) that
@@ -180,7 +185,7 @@ def link_shared(target: Target, out: str, objects: list[str], sources: list[str]
     cmd = [
         target.cc, "-shared", "-fPIC", "-O2", "-std=c11", "-fvisibility=hidden",
         f"-I{RUNTIME_DIR}", "-o", out, *objects, *_with_record(target, sources, workdir),
-        f"-Wl,--version-script={vscript}", "-Wl,-z,noexecstack", "-lm",
+        f"-Wl,--version-script={vscript}", "-Wl,-z,noexecstack", "-pthread", "-lm",
     ]
     run_tool(cmd, _toolchain_hint(target))
 
@@ -188,9 +193,9 @@ def link_shared(target: Target, out: str, objects: list[str], sources: list[str]
 def link_object(target: Target, out: str, objects: list[str], sources: list[str], workdir: str) -> None:
     """Combines model object(s), the metadata and the C runtime into one
     relocatable object (`ld -r`) for the target: an application links it with
-    its own toolchain, together with qc_runtime.h, and `-lm`."""
+    its own toolchain, together with qc_runtime.h, `-pthread` and `-lm`."""
     cmd = [
-        target.cc, "-r", "-nostdlib", "-fPIC", "-O2", "-std=c11", "-fvisibility=hidden",
+        target.cc, "-r", "-nostdlib", "-pthread", "-fPIC", "-O2", "-std=c11", "-fvisibility=hidden",
         f"-I{RUNTIME_DIR}", "-o", out, *objects, *_with_record(target, sources, workdir),
     ]
     run_tool(cmd, _toolchain_hint(target))

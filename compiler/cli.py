@@ -249,8 +249,10 @@ def save_npz(path: str, arrays) -> None:
 @click.option("--inputs", "inputs_path", metavar="FILE",
               help=".npz with one array per input name (default: random inputs, seed 0).")
 @click.option("-o", "--output", metavar="FILE", help="Save outputs to this .npz, by output name.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 1024),
+              help="Threads the run may use.")
 @handle_errors
-def run_cmd(library, inputs_path, output):
+def run_cmd(library, inputs_path, output, threads):
     """Run a compiled model and print each output."""
     import numpy as np
 
@@ -258,7 +260,7 @@ def run_cmd(library, inputs_path, output):
 
     if output:
         check_writable(output)
-    model = load(library)
+    model = load(library, threads)
     _say_emulated(model)
     feeds = _load_inputs(model, inputs_path)
     outs = model.run(feeds)
@@ -275,14 +277,16 @@ def run_cmd(library, inputs_path, output):
               help=".npz with one array per input (default: random inputs, seed 0).")
 @click.option("--runs", default=50, show_default=True, type=click.IntRange(min=1), help="Timed runs.")
 @click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 1024),
+              help="Threads each run may use (1 by default: reproducible timing).")
 @handle_errors
-def bench_cmd(library, inputs_path, runs, warmup):
+def bench_cmd(library, inputs_path, runs, warmup, threads):
     """Measure a compiled model's latency (median and min over --runs)."""
     import statistics
 
     from qc.runtime import load
 
-    model = load(library)
+    model = load(library, threads)
     _say_emulated(model)
     feeds = _load_inputs(model, inputs_path)
     for _ in range(warmup):
@@ -297,7 +301,8 @@ def bench_cmd(library, inputs_path, runs, warmup):
             model.run(feeds)
             times.append((time.perf_counter() - t0) * 1e3)
     click.echo(f"{library}: median {statistics.median(times):.4f} ms  min {min(times):.4f} ms  "
-               f"({runs} runs, {warmup} warm-up, 1 thread{', emulated time under qemu' if emulated else ''})")
+               f"({runs} runs, {warmup} warm-up, {threads} thread{'s' if threads > 1 else ''}"
+               f"{', emulated time under qemu' if emulated else ''})")
 
 
 @main.command("opt")

@@ -135,6 +135,7 @@ def compile_model(
             blob, blobs = backend.outline_weights(module)
             result.weights_bytes = len(blob)
             dump.write("weights", "txt", "".join(f"{b.symbol} offset={b.offset} bytes={b.size}\n" for b in blobs))
+            kernels = _parallel_kernels(module)
             llvm_ir = translate_to_llvm_ir(module)
             lap("translate")
     dump.write("model", "ll", llvm_ir)
@@ -159,14 +160,15 @@ def compile_model(
         asm_path = os.path.join(work, "weights.s")
         Path(asm_path).write_text(backend.weights_asm(os.path.abspath(blob_path), blobs))
         desc_path = os.path.join(work, "qc_model_desc.c")
-        Path(desc_path).write_text(model_desc_c(imported.inputs, imported.outputs, tgt.triple, ENTRY))
+        Path(desc_path).write_text(model_desc_c(imported.inputs, imported.outputs, tgt.triple, ENTRY)
+                                   + parallel_glue_c(kernels))
         say("linking")
         out = os.path.abspath(os.fspath(output))
         tmp_out = out + ".tmp"
         # obj: one relocatable object with the weights and the runtime, for an
         # application's own link; so: the shared library.
         link = backend.link_object if emit == "obj" else backend.link_shared
-        link(tgt, tmp_out, [obj_path, asm_path], [desc_path, str(backend.RUNTIME_DIR / "qc_runtime.c")], work)
+        link(tgt, tmp_out, [obj_path, asm_path], [desc_path, *backend.runtime_sources()], work)
         os.replace(tmp_out, out)  # never leave a half-written library behind
         if emit == "obj":
             _write_header(Path(out).with_suffix(".h"))
@@ -191,6 +193,43 @@ def _c_string(s: str) -> str:
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
+
+
+def _parallel_kernels(module) -> list[tuple[str, int, int]]:
+    """(name, panels, memref operands) of each GEMM kernel (qc-lower-gemm)."""
+    from qc.passes.lower_gemm import PARALLEL_ATTR
+
+    attrs = module.operation.attributes
+    if PARALLEL_ATTR not in attrs:
+        return []
+    return [(e["name"].value, e["panels"].value, e["operands"].value) for e in attrs[PARALLEL_ATTR]]
+
+
+def parallel_glue_c(kernels: list[tuple[str, int, int]]) -> str:
+    """For each GEMM kernel, the C entry its code calls: it splits the
+    kernel's column panels over the context's threads (qc_parallel_for) and
+    runs the kernel's range function on each part."""
+    from qc.passes.lower_gemm import parallel_entry
+
+    if not kernels:
+        return ""
+    lines = ["", '#include "qc_threads.h"']
+    for name, panels, operands in kernels:
+        ptrs = ", ".join(["void *"] * operands)
+        args = ", ".join(f"a[{i}]" for i in range(operands))
+        params = ", ".join(f"void *a{i}" for i in range(operands))
+        lines += [
+            f"extern void _mlir_ciface_{name}_range({ptrs}, int64_t, int64_t);",
+            f"static void {name}_part(void *p, int64_t lo, int64_t hi) {{",
+            f"  void **a = (void **)p;",
+            f"  _mlir_ciface_{name}_range({args}, lo, hi);",
+            "}",
+            f"void _mlir_ciface_{parallel_entry(name)}({params}) {{",
+            f"  void *a[] = {{{', '.join(f'a{i}' for i in range(operands))}}};",
+            f"  qc_parallel_for({panels}, {name}_part, a);",
+            "}",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def model_desc_c(inputs, outputs, triple: str, entry: str) -> str:

@@ -224,9 +224,34 @@ class _GemmLowering:
             return name
         text = gemm_function(name, m, n, k, t, packed, pack_rt, rows)
         parsed = ir.Module.parse(text)
-        self.module.body.append(parsed.body.operations[0])
+        for fn in list(parsed.body.operations):
+            self.module.body.append(fn)
         self.made.add(name)
+        _record_parallel_kernel(self.module, name, -(-n // t.nr), 4 if pack_rt else 3)
         return name
+
+
+PARALLEL_ATTR = "qc.parallel_kernels"
+
+
+def parallel_entry(kernel: str) -> str:
+    """The runtime-side entry that runs `kernel` on the context's threads."""
+    return kernel.replace("qc_sgemm_", "qc_par_sgemm_", 1)
+
+
+def _record_parallel_kernel(module: ir.Module, name: str, panels: int, operands: int) -> None:
+    """Lists the kernel on the module for the runtime glue the session
+    generates: `parallel_entry(name)` splits `panels` over the threads and calls
+    `<name>_range` with its `operands` memrefs."""
+    attrs = module.operation.attributes
+    entries = list(attrs[PARALLEL_ATTR]) if PARALLEL_ATTR in attrs else []
+    i64 = ir.IntegerType.get_signless(64)
+    entries.append(ir.DictAttr.get({
+        "name": ir.StringAttr.get(name),
+        "panels": ir.IntegerAttr.get(i64, panels),
+        "operands": ir.IntegerAttr.get(i64, operands),
+    }))
+    attrs[PARALLEL_ATTR] = ir.ArrayAttr.get(entries)
 
 
 def _row_major(ty: ir.MemRefType) -> bool:
@@ -489,18 +514,13 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool,
                     for_loop("%i0", "%ic", "%iend", t.mr, lambda: kernel(t.mr, t.nr, "%i0", "%j0", "%kc0", "%k1"))
 
                 if n_main:
-                    for_loop("%j0", e.idx(0), e.idx(n_main), t.nr, j_body)
+                    for_loop("%j0", "%jlo", "%jhi", t.nr, j_body)
                 if n_tail:
                     def tail():
                         panel_base(e.idx(n_main))
                         for_loop("%i0", "%ic", "%iend", t.mr,
                                  lambda: kernel(t.mr, n_tail, "%i0", e.idx(n_main), "%kc0", "%k1"))
-                    e.emit("scf.execute_region {")
-                    e.indent += 1
-                    tail()
-                    e.emit("scf.yield")
-                    e.indent -= 1
-                    e.emit("}")
+                    if_tail(tail)
 
             for_loop("%ic", e.idx(0), e.idx(m_main), t.mc, ic_body)
         if m_tail:
@@ -509,15 +529,20 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool,
                 kernel(m_tail, t.nr, e.idx(m_main), "%j0", "%kc0", "%k1")
 
             if n_main:
-                for_loop("%j0", e.idx(0), e.idx(n_main), t.nr, mt_body)
+                for_loop("%j0", "%jlo", "%jhi", t.nr, mt_body)
             if n_tail:
-                e.emit("scf.execute_region {")
-                e.indent += 1
-                panel_base(e.idx(n_main))
-                kernel(m_tail, n_tail, e.idx(m_main), e.idx(n_main), "%kc0", "%k1")
-                e.emit("scf.yield")
-                e.indent -= 1
-                e.emit("}")
+                def mn_tail():
+                    panel_base(e.idx(n_main))
+                    kernel(m_tail, n_tail, e.idx(m_main), e.idx(n_main), "%kc0", "%k1")
+                if_tail(mn_tail)
+
+    def if_tail(body) -> None:
+        """body() only in the range that owns the last, partial panel."""
+        e.emit("scf.if %has_tail {")
+        e.indent += 1
+        body()
+        e.indent -= 1
+        e.emit("}")
 
     def pack_panel(pp: str, cols: int) -> None:
         """Bp[pp, :, :] = B[:, pp*NR : pp*NR + cols], zero beyond `cols`."""
@@ -543,24 +568,42 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool,
 
     e.indent = 2
     body_start = len(e.lines)
+    # This call computes the output columns of panels [lo, hi): the columns
+    # [jlo, jhi) of full panels, and the partial last panel if hi reaches it.
+    full = n_main // t.nr
+    e.emit(f"%hi_full = arith.minui %hi, {e.idx(full)} : index")
+    e.emit(f"%jlo = arith.muli %lo, {e.idx(t.nr)} : index")
+    e.emit(f"%jhi = arith.muli %hi_full, {e.idx(t.nr)} : index")
+    e.emit(f"%has_tail = arith.cmpi ugt, %hi, {e.idx(full)} : index")
     if pack_runtime:
-        e.emit(f"%Bp = memref.alloc() {{alignment = 64 : i64}} : {bp_ty}")
         if n_main:
-            for_loop("%pp", e.idx(0), e.idx(n_main // t.nr), 1, lambda: pack_panel("%pp", t.nr))
+            for_loop("%pp", "%lo", "%hi_full", 1, lambda: pack_panel("%pp", t.nr))
         if n_tail:
-            e.emit("scf.execute_region {")
-            e.indent += 1
-            pack_panel(e.idx(n_main // t.nr), n_tail)
-            e.emit("scf.yield")
-            e.indent -= 1
-            e.emit("}")
+            if_tail(lambda: pack_panel(e.idx(full), n_tail))
     for_loop("%kc0", e.idx(0), e.idx(k), t.kc, kc_body)
-    # No dealloc here: qc-lower-to-scf's deallocation pass frees %Bp after its last use.
     body = e.lines[body_start:]
-    consts = [f"    {name} = arith.constant {v} : index" for v, name in sorted(e.consts.items())]
-    head = [
-        f"func.func private @{name}(%A: {a_ty}, %B: {b_ty}, %C: {c_ty}) {{",
+    consts = [f"    {cname} = arith.constant {v} : index" for v, cname in sorted(e.consts.items())]
+    bp_arg = f"%Bp: {bp_ty}, " if pack_runtime else ""
+    range_fn = [
+        # Public: only the runtime glue calls it (qc-lower-to-llvm hides it again).
+        f"func.func @{name}_range(%A: {a_ty}, %B: {b_ty}, {bp_arg}%C: {c_ty}, %lo: index, %hi: index) "
+        "attributes {llvm.emit_c_interface} {",
         *consts,
         f"    {zero_vec} = arith.constant dense<0.0> : {vec}",
+        *body, "    return", "}",
     ]
-    return "\n".join([*head, *body, "    return", "}"]) + "\n"
+    # The entry of the kernel: the runtime splits the panels over its threads
+    # and calls @{name}_range on each part (the C side of @{par} is generated
+    # with the model's description).
+    par = parallel_entry(name)
+    arg_tys = [a_ty, b_ty, *([bp_ty] if pack_runtime else []), c_ty]
+    args = ["%A", "%B", *(["%Bp"] if pack_runtime else []), "%C"]
+    entry = [
+        f"func.func private @{par}({', '.join(arg_tys)}) attributes {{llvm.emit_c_interface}}",
+        f"func.func private @{name}(%A: {a_ty}, %B: {b_ty}, %C: {c_ty}) {{",
+        # No dealloc: qc-lower-to-scf's deallocation pass frees %Bp after its last use.
+        *([f"    %Bp = memref.alloc() {{alignment = 64 : i64}} : {bp_ty}"] if pack_runtime else []),
+        f"    func.call @{par}({', '.join(args)}) : ({', '.join(arg_tys)}) -> ()",
+        "    return", "}",
+    ]
+    return "\n".join([*range_fn, *entry]) + "\n"

@@ -37,10 +37,16 @@ class LowerToLLVM(Pass):
         )
         noinline = ir.ArrayAttr.get([ir.StringAttr.get("noinline")])
         internal = ir.Attribute.parse("#llvm.linkage<internal>")
+        hidden = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 1)  # llvm::GlobalValue::HiddenVisibility
         for op in module.body.operations:
             if op.operation.name != "llvm.func" or not op.regions[0].blocks:
                 continue  # declarations (libm, malloc) have no body
             name = ir.StringAttr(op.attributes["sym_name"]).value
-            if name not in (self.entry, f"_mlir_ciface_{self.entry}"):
-                op.attributes["passthrough"] = noinline
+            if name in (self.entry, f"_mlir_ciface_{self.entry}"):
+                continue
+            op.attributes["passthrough"] = noinline
+            if name.startswith("_mlir_ciface_"):
+                # Called by the runtime's C glue (a GEMM's threads): linked, not exported.
+                op.attributes["visibility_"] = hidden
+            else:
                 op.attributes["linkage"] = internal  # not part of the library's API

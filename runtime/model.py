@@ -98,7 +98,7 @@ def host_arch() -> str:
 class Model:
     """A compiled model library, loaded into this process."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, threads: int = 1):
         path = os.fspath(path)
         if os.path.isdir(path):
             raise LoadError(f"{path}: is a directory, expected a model library (.so)")
@@ -132,6 +132,24 @@ class Model:
         self._out_ptrs = (ctypes.c_void_p * max(n_out, 1))()
         self._input_index = {t.name: i for i, t in enumerate(self.inputs)}
         self._qc_run = lib.qc_run  # CDLL attribute lookup is not free: once here
+        self._threads = 1
+        self.threads = threads
+
+    @property
+    def threads(self) -> int:
+        """Threads a run may use (1 by default, for reproducible timing)."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, n: int) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1024:
+            raise ValueError(f"threads must be an integer in 1..1024, got {n!r}")
+        with self._run_lock():
+            if self._ctx is None:
+                raise RunError("model is closed")
+            if self._lib.qc_context_set_num_threads(self._ctx, n) != 0:
+                raise RunError(self._lib.qc_last_error(self._ctx).decode())
+            self._threads = n
 
     @staticmethod
     def _declare(lib) -> None:
@@ -148,6 +166,8 @@ class Model:
         lib.qc_target_triple.restype = cp
         lib.qc_context_create.restype = vp
         lib.qc_context_destroy.argtypes = [vp]
+        lib.qc_context_set_num_threads.restype = ctypes.c_int
+        lib.qc_context_set_num_threads.argtypes = [vp, ctypes.c_int32]
         lib.qc_run.restype = ctypes.c_int
         lib.qc_run.argtypes = [vp, vp, vp, vp, vp]
         lib.qc_last_error.restype = cp
@@ -320,7 +340,7 @@ def _convert(info: TensorInfo, value) -> np.ndarray:
     return arr.astype(info.dtype)
 
 
-def load(path: str | os.PathLike) -> Model:
+def load(path: str | os.PathLike, threads: int = 1) -> Model:
     """A model library for this machine, loaded into this process; one for
     another ISA runs under qemu-user (qc.runtime.qemu) when qemu and the
     target's cross toolchain are installed, else a LoadError says what to install."""
@@ -329,5 +349,8 @@ def load(path: str | os.PathLike) -> Model:
         if arch != host_arch():
             from .qemu import load_foreign
 
+            if threads != 1:
+                raise LoadError(f"{path}: a {arch} library runs under qemu on one thread; threads={threads} "
+                                "is for libraries of this machine")
             return load_foreign(os.fspath(path), arch, host_arch())
-    return Model(path)
+    return Model(path, threads)

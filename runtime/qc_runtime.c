@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "qc_model_desc.h"
+#include "qc_threads.h"
 
 #define D qc_model_description
 
@@ -26,6 +27,8 @@ struct qc_context {
   char error[256];
   qc_block *blocks;
   size_t num_blocks, cap_blocks;
+  int num_threads;
+  qc_pool *pool; /* started on the first parallel loop with num_threads > 1 */
 };
 
 /* The context whose run is executing on this thread (set by qc_run). */
@@ -61,11 +64,39 @@ META(output, bytes, int64_t, -1)
 
 qc_context *qc_context_create(void) {
   qc_context *ctx = (qc_context *)calloc(1, sizeof(qc_context));
+  if (ctx) ctx->num_threads = 1;
   return ctx;
+}
+
+qc_status qc_context_set_num_threads(qc_context *ctx, int32_t num_threads) {
+  if (!ctx) return QC_ERROR_NULL;
+  if (num_threads < 1 || num_threads > 1024) {
+    snprintf(ctx->error, sizeof ctx->error, "thread count %d is not in 1..1024", (int)num_threads);
+    return QC_ERROR_ARGUMENT;
+  }
+  if (num_threads != ctx->num_threads) {
+    qc_pool_destroy(ctx->pool);
+    ctx->pool = NULL;
+    ctx->num_threads = num_threads;
+  }
+  return QC_OK;
+}
+
+int32_t qc_context_num_threads(const qc_context *ctx) { return ctx ? ctx->num_threads : 0; }
+
+void qc_parallel_for(int64_t n, qc_range_fn fn, void *arg) {
+  qc_context *ctx = qc_current;
+  if (!ctx || ctx->num_threads <= 1) {
+    fn(arg, 0, n);
+    return;
+  }
+  if (!ctx->pool) ctx->pool = qc_pool_create(ctx->num_threads);
+  qc_pool_run(ctx->pool, n, fn, arg);
 }
 
 void qc_context_destroy(qc_context *ctx) {
   if (!ctx) return;
+  qc_pool_destroy(ctx->pool);
   for (size_t i = 0; i < ctx->num_blocks; i++) free(ctx->blocks[i].ptr);
   free(ctx->blocks);
   free(ctx);

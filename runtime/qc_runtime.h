@@ -71,6 +71,10 @@ QC_API int64_t qc_output_bytes(int32_t i);
 
 /* A context holds per-run state and the last error message. NULL if out of memory. */
 QC_API qc_context *qc_context_create(void);
+/* Threads a run on this context may use (default 1). The GEMMs split their
+ * output columns across them; results are the same for every count. */
+QC_API qc_status qc_context_set_num_threads(qc_context *ctx, int32_t num_threads);
+QC_API int32_t qc_context_num_threads(const qc_context *ctx);
 QC_API void qc_context_destroy(qc_context *ctx);
 
 /* Runs the model. inputs[i] / outputs[i] point to the i-th tensor's buffer.

@@ -1,0 +1,72 @@
+"""Multithreaded runs: a GEMM's column panels split over the context's
+threads. Each panel is computed exactly as on one thread, so the results
+must be bit-identical for every thread count."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import make_model
+from onnx import helper
+
+import qc
+
+SHAPES = [
+    (64, 100, 33),  # 7 panels: uneven split, the last one partial
+    (7, 16, 7),  # one panel: nothing to split
+    (200, 300, 270),  # run-time packed B, two k blocks
+]
+
+
+@pytest.mark.parametrize("m,k,n", SHAPES)
+@pytest.mark.parametrize("threads", [2, 3])
+def test_matmul_same_bits_on_more_threads(m, k, n, threads, tmp_path):
+    rng = np.random.default_rng(m + n)
+    model = make_model([helper.make_node("MatMul", ["a", "b"], ["c"])],
+                       {"a": (np.float32, [m, k]), "b": (np.float32, [k, n])}, {"c": (np.float32, [m, n])})
+    lib = str(tmp_path / "mm.so")
+    qc.compile(model, lib)
+    feeds = {"a": rng.standard_normal((m, k)).astype(np.float32),
+             "b": rng.standard_normal((k, n)).astype(np.float32)}
+    one = qc.load(lib).run(feeds)["c"]
+    many = qc.load(lib, threads=threads).run(feeds)["c"]
+    np.testing.assert_array_equal(many, one)
+    np.testing.assert_allclose(one, feeds["a"] @ feeds["b"], rtol=1e-4, atol=1e-4)
+
+
+def test_conv_same_bits_on_two_threads(tmp_path):
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((24, 8, 3, 3)).astype(np.float32)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
+                       {"x": (np.float32, [2, 8, 13, 13])}, {"y": (np.float32, [2, 24, 13, 13])}, {"w": w})
+    lib = str(tmp_path / "conv.so")
+    qc.compile(model, lib)
+    x = rng.standard_normal((2, 8, 13, 13)).astype(np.float32)
+    m = qc.load(lib)
+    one = m(x)["y"]
+    m.threads = 2
+    assert m.threads == 2
+    np.testing.assert_array_equal(m(x)["y"], one)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1025, 1.5, True])
+def test_bad_thread_counts_are_rejected(bad, tmp_path):
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": (np.float32, [4])}, {"y": (np.float32, [4])})
+    lib = str(tmp_path / "r.so")
+    qc.compile(model, lib)
+    with pytest.raises(ValueError, match="threads must be an integer in 1..1024"):
+        qc.load(lib, threads=bad)
+
+
+def test_cli_threads(tmp_path):
+    model = make_model([helper.make_node("MatMul", ["a", "b"], ["c"])],
+                       {"a": (np.float32, [40, 50]), "b": (np.float32, [50, 60])}, {"c": (np.float32, [40, 60])})
+    lib = str(tmp_path / "mm.so")
+    qc.compile(model, lib)
+    qc_cmd = [sys.executable, "-m", "qc"]
+    out = subprocess.run([*qc_cmd, "bench", lib, "--runs", "3", "--threads", "2"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "2 threads" in out.stdout
+    bad = subprocess.run([*qc_cmd, "run", lib, "--threads", "0"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "threads" in bad.stderr
