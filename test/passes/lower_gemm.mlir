@@ -2,23 +2,35 @@
 
 // A constant B is packed at compile time into NR-wide panels (21 columns ->
 // 3 panels of 8, zero-padded), and the matmul becomes a call to a GEMM
-// function of register-tiled loops: 4 rows x 1 vector of C held in iter_args
-// across the k loop. The unpacked original is no longer used and is removed.
+// function. It hands the 3 panels to the runtime (@qc_par_..., which splits
+// them over threads), which calls the range function on panels [lo, hi):
+// register-tiled loops, 4 rows x 1 vector of C held in iter_args across the
+// k loop. The unpacked original is no longer used and is removed.
+// CHECK:       module attributes {qc.parallel_kernels = [{name = "qc_sgemm_13x21x20_p4x8", operands = 3 : i64, panels = 3 : i64}]}
 // CHECK:       memref.global "private" constant @w_packed8 : memref<3x20x8xf32> = dense<
 // CHECK-NOT:   memref.global "private" constant @w :
 // CHECK-LABEL: func.func @constant_b
 // CHECK:         %[[BP:.+]] = memref.get_global @w_packed8 : memref<3x20x8xf32>
 // CHECK:         call @[[K:qc_sgemm_13x21x20_p4x8]](%{{.+}}, %[[BP]], %{{.+}})
 // CHECK-NOT:     linalg.matmul
-// CHECK:       func.func private @[[K]](%{{.+}}: memref<13x20xf32, strided<[20, 1], offset: ?>>, %[[PB:.+]]: memref<3x20x8xf32>, %{{.+}}: memref<13x21xf32, strided<[21, 1], offset: ?>>)
-// CHECK:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c8
+// CHECK:       func.func @[[K]]_range(%{{.+}}: memref<13x20xf32, strided<[20, 1], offset: ?>>, %[[PB:.+]]: memref<3x20x8xf32>, %{{.+}}: memref<13x21xf32, strided<[21, 1], offset: ?>>, %[[LO:.+]]: index, %[[HI:.+]]: index) attributes {llvm.emit_c_interface}
+// CHECK:         %[[HIFULL:.+]] = arith.minui %[[HI]], %c2 : index
+// CHECK:         %[[JLO:.+]] = arith.muli %[[LO]], %c8 : index
+// CHECK:         %[[JHI:.+]] = arith.muli %[[HIFULL]], %c8 : index
+// CHECK:         %[[TAIL:.+]] = arith.cmpi ugt, %[[HI]], %c2 : index
+// CHECK:         scf.for %{{.+}} = %[[JLO]] to %[[JHI]] step %c8
 // CHECK:         %{{.+}}:4 = scf.for {{.+}} iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
 // CHECK:           vector.load %[[PB]][{{.+}}] : memref<3x20x8xf32>, vector<8xf32>
 // CHECK:           vector.broadcast %{{.+}} : f32 to vector<8xf32>
 // CHECK:           vector.fma
-// The 21 % 8 = 5 tail columns are written through a mask.
+// The 21 % 8 = 5 tail columns, only in the range that owns the last panel,
+// are written through a mask.
+// CHECK:         scf.if %[[TAIL]]
 // CHECK:         vector.constant_mask [5] : vector<8xi1>
 // CHECK:         vector.maskedstore
+// CHECK:       func.func private @qc_par_sgemm_13x21x20_p4x8({{.+}}) attributes {llvm.emit_c_interface}
+// CHECK:       func.func private @[[K]](
+// CHECK-NEXT:    call @qc_par_sgemm_13x21x20_p4x8(
 func.func @constant_b(%a: memref<13x20xf32>, %c: memref<13x21xf32>) {
   %b = memref.get_global @w : memref<20x21xf32>
   linalg.matmul ins(%a, %b : memref<13x20xf32>, memref<20x21xf32>) outs(%c : memref<13x21xf32>)
@@ -33,7 +45,7 @@ memref.global "private" constant @w : memref<20x21xf32> = dense<1.0>
 // CHECK-LABEL: func.func @runtime_b
 // CHECK:         call @[[K:qc_sgemm_5x12x16_r4x8]]
 // CHECK-NOT:     linalg.matmul
-// CHECK:       func.func private @[[K]](%{{.+}}, %[[B:.+]]: memref<16x12xf32, strided<[12, 1], offset: ?>>,
+// CHECK:       func.func @[[K]]_range(%{{.+}}, %[[B:.+]]: memref<16x12xf32, strided<[12, 1], offset: ?>>,
 // CHECK:         vector.maskedload %[[B]]
 func.func @runtime_b(%a: memref<5x16xf32>, %b: memref<16x12xf32>, %c: memref<5x12xf32>) {
   linalg.matmul ins(%a, %b : memref<5x16xf32>, memref<16x12xf32>) outs(%c : memref<5x12xf32>)
@@ -102,5 +114,24 @@ func.func @transposed_b_untouched(%a: memref<8x16xf32>, %b: memref<8x16xf32>, %c
     %s = arith.addf %acc, %p : f32
     linalg.yield %s : f32
   }
+  return
+}
+
+// -----
+
+// A deep run-time B (k >= 128) is packed into panels at run time: the
+// kernel's entry allocates the panel buffer, and each range packs its own
+// panels before using them.
+// CHECK-LABEL: func.func @runtime_b_packed
+// CHECK:       func.func @qc_sgemm_4x16x130_q4x8_range(%{{.+}}, %[[B:.+]]: memref<130x16xf32, strided<[16, 1], offset: ?>>, %[[BP:.+]]: memref<2x130x8xf32>, %{{.+}}, %[[LO:.+]]: index, %{{.+}}: index)
+// CHECK:         scf.for %[[P:.+]] = %[[LO]] to
+// CHECK:           scf.for %[[K:.+]] = %c0 to %c130 step %c1
+// CHECK:             %[[V:.+]] = vector.load %[[B]][%[[K]], %{{.+}}] : memref<130x16xf32, strided<[16, 1], offset: ?>>, vector<8xf32>
+// CHECK:             vector.store %[[V]], %[[BP]][%[[P]], %[[K]], %c0] : memref<2x130x8xf32>, vector<8xf32>
+// CHECK:       func.func private @qc_sgemm_4x16x130_q4x8(
+// CHECK-NEXT:    %[[ALLOC:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x130x8xf32>
+// CHECK-NEXT:    call @qc_par_sgemm_4x16x130_q4x8(%{{.+}}, %{{.+}}, %[[ALLOC]], %{{.+}})
+func.func @runtime_b_packed(%a: memref<4x130xf32>, %b: memref<130x16xf32>, %c: memref<4x16xf32>) {
+  linalg.matmul ins(%a, %b : memref<4x130xf32>, memref<130x16xf32>) outs(%c : memref<4x16xf32>)
   return
 }
