@@ -37,7 +37,7 @@ def main() -> int:
     subprocess.run([sys.executable, os.path.join(HERE, "make_models.py")], check=True)
     out_dir = tempfile.mkdtemp(prefix="qc-demo-")
     ok = True
-    for name in ("mlp", "attention"):
+    for name in ("mlp", "attention", "mobilenet_block", "resnet_block", "transformer_encoder"):
         onnx_path = os.path.join(HERE, f"{name}.onnx")
         lib = os.path.join(out_dir, f"{name}.so")
         t0 = time.perf_counter()
@@ -55,11 +55,14 @@ def main() -> int:
 
         print(f"== {name}: compiled in {compile_s:.2f} s -> {lib}")
         for out, ref in want.items():
-            err = float(np.max(np.abs(got[out] - ref) / (np.abs(ref) + 1e-6)))
-            close = np.allclose(got[out], ref, rtol=1e-5, atol=1e-6)
+            # Relative to the output's scale: a sum of hundreds of products can
+            # land near zero, where an element's own relative error means nothing.
+            scale = float(np.max(np.abs(ref))) or 1.0
+            err = float(np.max(np.abs(got[out].astype(np.float64) - ref))) / scale
+            close = err <= 1e-5
             ok &= close
-            print(f"   {out}: {got[out].dtype}{list(got[out].shape)}  max relative error vs onnxruntime "
-                  f"{err:.2e}  [{'OK' if close else 'MISMATCH'}]")
+            print(f"   {out}: {got[out].dtype}{list(got[out].shape)}  max error vs onnxruntime "
+                  f"{err:.1e} of the output's range  [{'OK' if close else 'MISMATCH'}]")
         t_qc = median_ms(lambda: model.run(feeds))
         t_ort = median_ms(lambda: sess.run(None, feeds))
         print(f"   latency (median, 1 thread): qc {t_qc:.4f} ms, onnxruntime {t_ort:.4f} ms "
