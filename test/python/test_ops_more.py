@@ -1,0 +1,125 @@
+"""Numerics of the less common ONNX ops against onnxruntime (numpy or
+onnx.reference where onnxruntime has no kernel for a form).
+
+Data inputs are graph inputs (run-time values) so each op goes through its
+importer rather than being constant-folded. Floats are compared with rtol
+1e-5, integers exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import check_against_ort, compile_and_run
+from onnx import helper
+
+import qc
+
+F16, F32, F64 = np.float16, np.float32, np.float64
+I8, I16, I32, I64 = np.int8, np.int16, np.int32, np.int64
+U8, U16, U32, U64 = np.uint8, np.uint16, np.uint32, np.uint64
+
+
+def _info(name, dtype, shape):
+    return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), shape)
+
+
+def model(nodes, inputs: dict, outputs: dict, opset: int = 18, inits: dict | None = None):
+    """Like helpers.make_model, for every integer width: name -> (dtype, shape)."""
+    from onnx import numpy_helper
+
+    graph = helper.make_graph(
+        nodes, "test", [_info(n, *v) for n, v in inputs.items()], [_info(n, *v) for n, v in outputs.items()],
+        [numpy_helper.from_array(np.asarray(v), n) for n, v in (inits or {}).items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+def binary(op, x, y, out_dtype=None, opset=18, **attrs):
+    out_shape = np.broadcast_shapes(x.shape, y.shape)
+    node = helper.make_node(op, ["x", "y"], ["z"], name=f"{op.lower()}0", **attrs)
+    return model([node], {"x": (x.dtype, x.shape), "y": (y.dtype, y.shape)},
+                 {"z": (out_dtype or x.dtype, out_shape)}, opset)
+
+
+def check_against(expected: dict, m, feeds, tmp_path, rtol=1e-5, atol=1e-6):
+    """Compiles and runs `m`, compares with `expected` (name -> array)."""
+    got = compile_and_run(m, feeds, tmp_path)
+    for name, want in expected.items():
+        assert got[name].dtype == want.dtype and got[name].shape == want.shape, name
+        if np.issubdtype(want.dtype, np.floating):
+            np.testing.assert_allclose(got[name], want, rtol=rtol, atol=atol, err_msg=name)
+        else:
+            np.testing.assert_array_equal(got[name], want, err_msg=name)
+    return got
+
+
+def nonzero_ints(rng, shape, dtype, lo, hi):
+    v = rng.integers(lo, hi + 1, shape).astype(dtype)
+    v[v == 0] = 1
+    return v
+
+
+# --- Mod ------------------------------------------------------------------------
+
+INT_TYPES = [I8, I16, I32, I64, U8, U16, U32, U64]
+
+
+@pytest.mark.parametrize("fmod", [0, 1])
+@pytest.mark.parametrize("dtype", INT_TYPES, ids=lambda d: np.dtype(d).name)
+def test_mod_int(dtype, fmod, tmp_path):
+    # Mixed signs exercise both remainder conventions; (3, 5) against (5,)
+    # broadcasts the divisor along rows.
+    rng = np.random.default_rng(200)
+    signed = np.issubdtype(dtype, np.signedinteger)
+    lo = -100 if signed else 0
+    x = rng.integers(lo, 101, (3, 5)).astype(dtype)
+    y = nonzero_ints(rng, (5,), dtype, -9 if signed else 1, 9)
+    check_against_ort(binary("Mod", x, y, fmod=fmod), {"x": x, "y": y}, tmp_path)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_mod_float_fmod(dtype, tmp_path):
+    # fmod=1: the C remainder, the sign of the dividend; odd size 7.
+    rng = np.random.default_rng(201)
+    x = rng.uniform(-10, 10, (4, 7)).astype(dtype)
+    y = rng.uniform(0.5, 3, (4, 7)).astype(dtype) * rng.choice([-1, 1], (4, 7)).astype(dtype)
+    check_against_ort(binary("Mod", x, y, fmod=1), {"x": x, "y": y}, tmp_path)
+
+
+@pytest.mark.parametrize("dtype", [F16, F32, F64])
+def test_mod_float_floored(dtype, tmp_path):
+    # fmod=0 on floats (numpy's mod; onnxruntime rejects it): signed zeros,
+    # infinite divisors, NaN from inf dividends and zero divisors.
+    x = np.array([0.0, -0.0, 0.0, -0.0, -3.0, 3.0, -1.0, 1.0, np.inf, 1.0, np.nan, -4.3, 7.2, 5.0], dtype)
+    y = np.array([-2.0, 2.0, 2.0, -2.0, np.inf, np.inf, -np.inf, -np.inf, 2.0, 0.0, 2.0, 2.1, -3.4, 8.0], dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = np.mod(x, y)
+    got = check_against({"z": want}, binary("Mod", x, y, fmod=0), {"x": x, "y": y}, tmp_path)
+    np.testing.assert_array_equal(np.signbit(got["z"][:4]), [True, False, False, True])
+
+
+def test_mod_float16_fmod(tmp_path):
+    x = np.array([-4.3, 7.2, 5.0, 4.3, -7.2, 8.0], F16)
+    y = np.array([2.1, -3.4, 8.0, -2.1, 3.4, 5.0], F16)
+    check_against({"z": np.fmod(x, y)}, binary("Mod", x, y, fmod=1), {"x": x, "y": y}, tmp_path)
+
+
+@pytest.mark.parametrize("fmod", [0, 1])
+@pytest.mark.parametrize("dtype", [I8, I64, U32])
+def test_mod_int_trapping_divisors(dtype, fmod, tmp_path):
+    # x % 0 and INT_MIN % -1 trap in idiv; numpy gives 0 for both.
+    info = np.iinfo(dtype)
+    x = np.array([7, -7 if info.min < 0 else 9, info.min, info.max, 5, 0], dtype)
+    y = np.array([0, 0, -1 if info.min < 0 else 3, 4, 0, 3], dtype)
+    with np.errstate(divide="ignore"):
+        want = (np.fmod if fmod else np.mod)(x, y)
+    check_against({"z": want}, binary("Mod", x, y, fmod=fmod), {"x": x, "y": y}, tmp_path)
+
+
+def test_mod_rejects(tmp_path):
+    x = np.ones(3, F32)
+    with pytest.raises(qc.UnsupportedOp, match=r"\(Mod\): fmod=2"):
+        qc.compile(binary("Mod", x, x, fmod=2), str(tmp_path / "m.so"))
+    b = np.ones(3, np.bool_)
+    with pytest.raises(qc.UnsupportedOp, match=r"\(Mod\): element type bool"):
+        qc.compile(binary("Mod", b, b), str(tmp_path / "m.so"))
