@@ -136,8 +136,11 @@ def main():
               help="Print large constants of MLIR stages in full (default: elided, not re-parseable).")
 @click.option("--print-pipeline", is_flag=True, help="Print the pass pipeline for the target and exit.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+@click.option("--report", is_flag=True,
+              help="Print per ONNX op type: nodes, how many were folded, what the rest were imported and compiled as.")
 @handle_errors
-def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_constants, print_pipeline, quiet):
+def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_constants, print_pipeline, quiet,
+                report):
     """Compile an ONNX model (.onnx, or .onnxtxt in ONNX's text format)."""
     from .session import compile_model
     from .targets import resolve
@@ -161,11 +164,13 @@ def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_consta
     start = time.perf_counter()
     res = compile_model(model, output, emit=emit, target=target,
                         input_shapes=parse_input_shapes(input_shapes), dump_ir=dump_ir, progress=progress,
-                        elide_constants=not print_constants)
+                        elide_constants=not print_constants, report=report)
     if res.text is not None:
         click.echo(res.text, nl=not res.text.endswith("\n"))
     elif not quiet:
         click.echo(f"qc: wrote {res.output} in {time.perf_counter() - start:.2f} s", err=True)
+    if res.op_report is not None:  # on stderr when the IR itself goes to stdout
+        click.echo(res.op_report.table(), err=res.text is not None)
 
 
 def _load_inputs(model, path):

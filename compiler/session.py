@@ -13,12 +13,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from qc.errors import OptionError
 
 from . import backend
 from .targets import Target, resolve
+
+if TYPE_CHECKING:
+    from .report import OpReport
 
 MLIR_STAGES_BEFORE = ("input",)
 BACKEND_STAGES = ("llvm-ir", "asm", "obj", "so")
@@ -39,6 +42,7 @@ class CompileResult:
     timings: dict[str, float] = field(default_factory=dict)
     op_counts: dict[str, int] = field(default_factory=dict)
     weights_bytes: int = 0
+    op_report: OpReport | None = None  # with report=True: where each ONNX op type went
 
 
 class _Dumper:
@@ -69,6 +73,7 @@ def compile_model(
     pipeline=None,
     progress: Callable[[str], None] | None = None,
     elide_constants: bool = True,
+    report: bool = False,
 ) -> CompileResult:
     """Compiles an ONNX model (path, or onnx.ModelProto).
 
@@ -76,6 +81,8 @@ def compile_model(
     output: the file to write; textual emits without one return `.text`.
     elide_constants: print large constants of textual MLIR emits as
     `dense_resource<__elided__>` (readable, but not parseable again).
+    report: fill `.op_report` (qc.report): per ONNX op type, the nodes
+    imported and folded and the ops they became.
     """
     from qc.frontends.onnx import ENTRY, import_model
     from qc.mlir import new_context, print_module, translate_to_llvm_ir
@@ -116,6 +123,8 @@ def compile_model(
             module = imported.module
             result.op_counts = dict(imported.op_counts)
             lap("import")
+            if report:
+                result.op_report = _start_report(model, imported, module)
             if dump.dir and imported.graph_report is not None:
                 # The ONNX-level clean-up comes before the first MLIR stage: unnumbered.
                 Path(dump.dir, "onnx-graph.txt").write_text(imported.graph_report.text())
@@ -125,6 +134,8 @@ def compile_model(
 
             def after(stage, mod):
                 lap(stage.name)
+                if result.op_report is not None:
+                    result.op_report.observe(stage.name, mod)
                 dump.write(stage.name, "mlir", print_module(mod, elide_large=True))
                 say(f"stage {stage.name} done")
 
@@ -178,6 +189,22 @@ def compile_model(
         if not dump.dir:
             shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _start_report(model, imported, module):
+    """The op report, seeded with the ONNX graph and the frontend's output."""
+    from qc.frontends.onnx.importer import load_model
+
+    from .report import OpReport
+
+    rep = OpReport.for_model(load_model(model))
+    rep.imported = dict(imported.op_counts)
+    g = imported.graph_report
+    if g is not None:
+        rep.summary = (f"{g.folded} constant-folded, {g.bn_folded} BatchNormalization folded into Conv, "
+                       f"{g.removed} identity or dead nodes removed")
+    rep.observe("input", module)
+    return rep
 
 
 def _write_header(path: Path) -> None:

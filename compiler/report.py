@@ -1,0 +1,136 @@
+"""Where each ONNX op went: `qc compile model.onnx --report`.
+
+The importer gives every op it builds the location of its ONNX node (the
+node's name, or its op type when it has none), and the passes carry
+locations along. So after the frontend and after each stage, the ops of the
+entry function are counted by the ONNX op type of the node(s) their location
+names. The table shows, per op type:
+
+    nodes        in the ONNX graph
+    folded       evaluated or removed at compile time (constant folding,
+                 BatchNormalization folded into Conv, identities): nodes - imported
+    imported as  the ops the frontend built (views and constants left out)
+    compiled as  the same at the last stage that still has linalg ops: calls
+                 to a qc GEMM kernel (with its register tile) or to a loop nest
+                 (with the linalg op it was outlined from)
+
+An op type with imported nodes but nothing under "compiled as" has no code of
+its own there: fusion moved its work into another op (which keeps that
+op's location) or canonicalization folded it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from qc.mlir import ir
+
+# Ops that compute nothing: buffers, views, constants, plumbing.
+_PLUMBING = {
+    "arith.constant", "func.return", "tensor.empty", "tensor.collapse_shape", "tensor.expand_shape",
+    "tensor.cast", "memref.alloc", "memref.dealloc", "memref.cast", "memref.collapse_shape",
+    "memref.expand_shape", "memref.subview", "memref.get_global", "memref.reinterpret_cast",
+    "memref.extract_strided_metadata", "bufferization.to_tensor", "bufferization.to_buffer",
+}
+_GEMM_KERNEL = re.compile(r"^qc_sgemm_\d+x\d+x\d+_([pqr])(\d+x\d+)$")
+_B_OPERAND = {"p": "B packed at compile time", "q": "B packed at run time", "r": "B read in place"}
+
+
+def location_names(loc: ir.Location) -> list[str]:
+    """The node names a location carries (through fused and call-site locations)."""
+    if loc.is_a_name():
+        return [loc.name_str]
+    if loc.is_a_fused():
+        return [n for sub in loc.locations for n in location_names(sub)]
+    if loc.is_a_callsite():
+        return location_names(loc.callee) + location_names(loc.caller)
+    return []
+
+
+def describe_op(op: ir.Operation) -> str:
+    """linalg.generic says whether it reduces; the rest by their name."""
+    name = op.name
+    if name == "linalg.generic":
+        iterators = str(op.attributes["iterator_types"])
+        return "linalg.generic (reduction)" if "reduction" in iterators else "linalg.generic (parallel)"
+    return name
+
+
+@dataclass
+class OpReport:
+    node_types: dict[str, str]  # ONNX node name (or op type) -> op type
+    nodes: Counter = field(default_factory=Counter)  # op type -> nodes in the graph
+    imported: dict[str, int] = field(default_factory=dict)
+    stages: list[tuple[str, dict[str, Counter]]] = field(default_factory=list)
+    summary: str = ""
+
+    @classmethod
+    def for_model(cls, model) -> "OpReport":
+        types = {n.op_type: n.op_type for n in model.graph.node}
+        types.update({n.name: n.op_type for n in model.graph.node if n.name})
+        return cls(types, Counter(n.op_type for n in model.graph.node))
+
+    def observe(self, stage: str, module: ir.Module, entry: str = "qc_model") -> None:
+        """Counts the entry's ops by ONNX op type after `stage`."""
+        symbols = ir.SymbolTable(module.operation)
+        if entry not in symbols:
+            return
+        counts: dict[str, Counter] = {}
+        for op in symbols[entry].regions[0].blocks[0].operations:
+            op = op.operation
+            if op.name in _PLUMBING:
+                continue
+            what = self._callee(symbols, op) if op.name == "func.call" else describe_op(op)
+            if what is None:
+                continue
+            types = sorted({self.node_types.get(n, n) for n in location_names(op.location)}) or ["(unattributed)"]
+            for t in types:
+                counts.setdefault(t, Counter())[what] += 1
+        self.stages.append((stage, counts))
+
+    @staticmethod
+    def _callee(symbols: ir.SymbolTable, call: ir.Operation) -> str | None:
+        name = ir.FlatSymbolRefAttr(call.attributes["callee"]).value
+        m = _GEMM_KERNEL.match(name)
+        if m:
+            return f"qc GEMM kernel {m.group(2)} ({_B_OPERAND[m.group(1)]})"
+        if name not in symbols:
+            return f"call {name}"
+        body = symbols[name].regions[0].blocks[0].operations
+        inner = [describe_op(o.operation) for o in body if o.operation.name not in _PLUMBING]
+        return f"loop nest: {', '.join(inner)}" if inner else None
+
+    def structured(self) -> tuple[str, dict[str, Counter]] | None:
+        """The last stage that still has linalg ops (itself or in its callees)."""
+        for stage, counts in reversed(self.stages):
+            if any("linalg." in what for c in counts.values() for what in c):
+                return stage, counts
+        return None
+
+    def table(self) -> str:
+        first = self.stages[0][1] if self.stages else {}
+        last = self.structured()
+        last_counts = last[1] if last else {}
+        rows = [("op type", "nodes", "folded", "imported as", f"compiled as (after '{last[0]}')" if last else "")]
+        for t in sorted(self.nodes, key=lambda t: (-self.nodes[t], t)):
+            imported = self.imported.get(t, 0)
+            folded = self.nodes[t] - imported
+            rows.append((t, str(self.nodes[t]), str(folded), _cell(first.get(t), imported, "views/constants only"),
+                         _cell(last_counts.get(t), imported, "no code of its own (fused or folded)")))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:<{widths[3]}}  {r[4]}".rstrip()
+                 for r in rows]
+        total = sum(self.nodes.values())
+        lines.append(f"{total} nodes, {total - sum(self.imported.values())} folded at compile time"
+                     + (f" ({self.summary})" if self.summary else ""))
+        return "\n".join(lines)
+
+
+def _cell(counts: Counter | None, imported: int, empty: str) -> str:
+    if not imported:
+        return ""
+    if not counts:
+        return empty
+    return ", ".join(f"{n} {what}" for what, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
