@@ -13,6 +13,7 @@ from qc.errors import OptionError
 
 # CLI name -> "module:Class", sorted by name.
 _REGISTRY = {
+    "qc-approximate-math": "approximate_math:ApproximateMath",
     "qc-bool-memory": "bool_memory:BoolMemory",
     "qc-bufferize": "bufferize:Bufferize",
     "qc-conv-to-gemm": "conv_to_gemm:ConvToGemm",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .approximate_math import ApproximateMath
 from .base import Pipeline, Stage, Upstream
 from .bool_memory import BoolMemory
 from .bufferize import Bufferize
@@ -84,7 +85,8 @@ def default_pipeline(target=None) -> Pipeline:
             # On tensors: fusion works on SSA values. Convolutions become GEMMs
             # after it: elementwise fusion would fold the im2col copy back into
             # a convolution-shaped generic.
-            Stage("linalg", (LinalgCleanup(), ConvToGemm(), Upstream("canonicalize,cse"))),
+            # Math functions become arithmetic so that their loops vectorize.
+            Stage("linalg", (LinalgCleanup(), ConvToGemm(), ApproximateMath(), Upstream("canonicalize,cse"))),
             Stage("bufferized", (Bufferize(),)),  # fixes the ABI: outputs become out-params
             # After bufferization: the GEMM kernels address buffers, and packed
             # constant weights become new globals. Then every remaining loop

@@ -1,0 +1,43 @@
+"""Accuracy of qc-approximate-math (f32 exp, erf, tanh as arithmetic) over
+the whole range, against float64 references."""
+
+from math import erf
+
+import numpy as np
+import pytest
+from helpers import make_model
+from onnx import helper
+
+import qc
+
+X = np.concatenate([
+    np.linspace(-100, 100, 4001),  # exp's overflow and underflow edges
+    np.linspace(-5, 5, 4001),  # where erf and tanh bend
+    np.linspace(-0.6, 0.6, 2001),  # the series / formula switch points
+    [0.0, -0.0, 1e-30, -1e-30, 1e-8, 88.7, -87.0, 89.0, -90.0],
+]).astype(np.float32)
+
+REFS = {
+    "Exp": np.exp,
+    "Erf": np.vectorize(erf),
+    "Tanh": np.tanh,
+    "Sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+}
+
+
+@pytest.mark.parametrize("op", list(REFS))
+def test_accuracy(op, tmp_path):
+    model = make_model([helper.make_node(op, ["x"], ["y"])], {"x": (np.float32, [X.size])},
+                       {"y": (np.float32, [X.size])})
+    lib = str(tmp_path / "m.so")
+    qc.compile(model, lib)
+    got = qc.load(lib)(X)["y"].astype(np.float64)
+    with np.errstate(over="ignore"):
+        ref = REFS[op](X.astype(np.float64))
+        ref32 = ref.astype(np.float32)
+    inf = np.isinf(ref32)
+    np.testing.assert_array_equal(np.isinf(got), inf)  # exp overflows where expf does
+    ok = ~inf & (np.abs(ref) > 1.2e-38)  # below: flushed to zero, by design
+    rel = np.abs(got[ok] - ref[ok]) / np.abs(ref[ok])
+    assert rel.max() < 6e-7, f"{op}: max relative error {rel.max():.2e}"
+    assert np.all(got[~ok & ~inf] < 1.2e-38)
