@@ -60,7 +60,9 @@ def _c(v: float) -> ir.Value:
 
 
 def _fma(a, b, c):
-    return arith.AddFOp(arith.MulFOp(a, b).result, c).result
+    """a*b + c, contractible into one FMA instruction where the target has one."""
+    contract = ir.Attribute.parse("#arith.fastmath<contract>")
+    return arith.AddFOp(arith.MulFOp(a, b, fastmath=contract).result, c, fastmath=contract).result
 
 
 def _exp(x: ir.Value) -> ir.Value:
