@@ -123,3 +123,76 @@ def test_mod_rejects(tmp_path):
     b = np.ones(3, np.bool_)
     with pytest.raises(qc.UnsupportedOp, match=r"\(Mod\): element type bool"):
         qc.compile(binary("Mod", b, b), str(tmp_path / "m.so"))
+
+
+def reference_run(m, feeds) -> dict:
+    """onnx.reference's outputs, for forms onnxruntime has no kernel for."""
+    from onnx.reference import ReferenceEvaluator
+
+    names = [o.name for o in m.graph.output]
+    return dict(zip(names, ReferenceEvaluator(m).run(None, feeds)))
+
+
+def check_against_reference(m, feeds, tmp_path, rtol=1e-5, atol=1e-6):
+    return check_against(reference_run(m, feeds), m, feeds, tmp_path, rtol, atol)
+
+
+# --- BitShift and bitwise ops ---------------------------------------------------
+
+
+@pytest.mark.parametrize("direction", ["LEFT", "RIGHT"])
+@pytest.mark.parametrize("dtype", [U8, U32, U64], ids=lambda d: np.dtype(d).name)
+def test_bitshift_unsigned(dtype, direction, tmp_path):
+    # Counts 0 .. width-1 (in range); (4, 5) against (5,) broadcasts the counts.
+    # onnxruntime has no uint16 kernel: test_bitshift_out_of_range covers it.
+    rng = np.random.default_rng(210)
+    width = np.dtype(dtype).itemsize * 8
+    x = rng.integers(0, np.iinfo(dtype).max, (4, 5), dtype=dtype, endpoint=True)
+    y = rng.integers(0, width, (5,)).astype(dtype)
+    check_against_ort(binary("BitShift", x, y, direction=direction), {"x": x, "y": y}, tmp_path)
+
+
+@pytest.mark.parametrize("direction", ["LEFT", "RIGHT"])
+@pytest.mark.parametrize("dtype", [I8, I32, I64, U16])
+def test_bitshift_out_of_range(dtype, direction, tmp_path):
+    # Signed values (onnxruntime has unsigned kernels only): arithmetic right
+    # shifts of negatives, left shifts that wrap, and counts that are
+    # negative or >= the width, which numpy (the reference) saturates.
+    info = np.iinfo(dtype)
+    width = info.bits
+    x = np.array([-8 if info.min else 8, 4, info.min, info.max, 1, 100, 64, 3], dtype)
+    y = np.array([1, 1, 1, width - 1, width, width + 1, 2 * width + 3, 0], dtype)
+    if info.min:
+        y[6] = -1
+    m = binary("BitShift", x, y, direction=direction)
+    check_against_reference(m, {"x": x, "y": y}, tmp_path)
+
+
+@pytest.mark.parametrize("op", ["BitwiseAnd", "BitwiseOr", "BitwiseXor"])
+@pytest.mark.parametrize("dtype", [I16, U8, I64])
+def test_bitwise_binary(op, dtype, tmp_path):
+    # Full-range values set the sign bits; (2, 3, 5) against (3, 1) broadcasts both ways.
+    rng = np.random.default_rng(211)
+    info = np.iinfo(dtype)
+    x = rng.integers(info.min, info.max, (2, 3, 5), dtype=dtype, endpoint=True)
+    y = rng.integers(info.min, info.max, (3, 1), dtype=dtype, endpoint=True)
+    check_against_ort(binary(op, x, y), {"x": x, "y": y}, tmp_path)
+
+
+@pytest.mark.parametrize("dtype", [I32, U8, U64])
+def test_bitwise_not(dtype, tmp_path):
+    rng = np.random.default_rng(212)
+    info = np.iinfo(dtype)
+    x = rng.integers(info.min, info.max, (3, 7), dtype=dtype, endpoint=True)
+    node = helper.make_node("BitwiseNot", ["x"], ["z"])
+    m = model([node], {"x": (dtype, x.shape)}, {"z": (dtype, x.shape)})
+    check_against_ort(m, {"x": x}, tmp_path)
+
+
+def test_bitwise_rejects(tmp_path):
+    x = np.ones(3, U8)
+    with pytest.raises(qc.UnsupportedOp, match=r"\(BitShift\): direction 'UP'"):
+        qc.compile(binary("BitShift", x, x, direction="UP"), str(tmp_path / "m.so"))
+    f = np.ones(3, F32)
+    with pytest.raises(qc.UnsupportedOp, match=r"\(BitwiseAnd\): element type float32"):
+        qc.compile(binary("BitwiseAnd", f, f), str(tmp_path / "m.so"))
