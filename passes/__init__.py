@@ -17,6 +17,7 @@ _REGISTRY = {
     "qc-bool-memory": "bool_memory:BoolMemory",
     "qc-bufferize": "bufferize:Bufferize",
     "qc-conv-to-gemm": "conv_to_gemm:ConvToGemm",
+    "qc-depthwise-conv": "depthwise_conv:DepthwiseConv",
     "qc-linalg-cleanup": "linalg_cleanup:LinalgCleanup",
     "qc-lower-gemm": "lower_gemm:LowerGemm",
     "qc-lower-to-affine": "lower_to_affine:LowerToAffine",

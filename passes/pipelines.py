@@ -13,6 +13,7 @@ from .base import Pipeline, Stage, Upstream
 from .bool_memory import BoolMemory
 from .bufferize import Bufferize
 from .conv_to_gemm import ConvToGemm
+from .depthwise_conv import DepthwiseConv
 from .linalg_cleanup import LinalgCleanup
 from .lower_gemm import LowerGemm
 from .lower_to_affine import LowerToAffine
@@ -86,7 +87,8 @@ def default_pipeline(target=None) -> Pipeline:
             # after it: elementwise fusion would fold the im2col copy back into
             # a convolution-shaped generic.
             # Math functions become arithmetic so that their loops vectorize.
-            Stage("linalg", (LinalgCleanup(), ConvToGemm(), ApproximateMath(), Upstream("canonicalize,cse"))),
+            Stage("linalg", (LinalgCleanup(), ConvToGemm(), DepthwiseConv(), ApproximateMath(),
+                             Upstream("canonicalize,cse"))),
             Stage("bufferized", (Bufferize(),)),  # fixes the ABI: outputs become out-params
             # After bufferization: the GEMM kernels address buffers, and packed
             # constant weights become new globals. Then every remaining loop
