@@ -1,12 +1,14 @@
-"""Whole-model latency: qc vs onnxruntime, single-threaded, same process.
+"""Whole-model latency: qc vs onnxruntime, same process, same inputs.
 
-    python benchmarks/models.py [--runs N] [MODEL.onnx ...]
+    python benchmarks/models.py [--runs N] [--threads 1,2] [--light] [MODEL.onnx ...]
 
 Default models: the examples (run examples/make_models.py first), plus a
-compile-time probe: an MLP with 16 MB of weights, to show that compile time
-does not grow with the size of the weights. Prints the median of N runs for
-each engine, measured alternately in the same process, and qc's speed as a
-ratio (> 1: qc is faster).
+compile-time probe: an MLP with 32 MB of weights, to show that compile time
+does not grow with the size of the weights. --light adds ResNet-50,
+SqueezeNet and ShuffleNet from the onnx wheel (their weights are constant
+fills: the same work for both engines). Prints the median of N runs for each
+engine, measured alternately run by run, and qc's speed as a ratio (> 1: qc
+is faster), for each thread count (both engines get the same count).
 """
 
 from __future__ import annotations
@@ -63,32 +65,41 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*")
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--threads", default="1", help="comma-separated thread counts, e.g. 1,2")
+    ap.add_argument("--light", action="store_true", help="add ResNet-50, SqueezeNet, ShuffleNet")
     args = ap.parse_args()
+    threads = [int(t) for t in args.threads.split(",")]
     work = tempfile.mkdtemp(prefix="qc-bench-")
     models = args.models
     if not models:
-        models = [os.path.join(ROOT, "examples", f"{n}.onnx") for n in ("mlp", "attention")]
+        models = [os.path.join(ROOT, "examples", f"{n}.onnx")
+                  for n in ("mlp", "attention", "mobilenet_block", "resnet_block", "transformer_encoder")]
         big = os.path.join(work, "big_mlp.onnx")
         big_mlp(big)
         models.append(big)
+    if args.light:
+        light = os.path.join(os.path.dirname(__import__("onnx").__file__), "backend", "test", "data", "light")
+        models += [os.path.join(light, f"light_{n}.onnx") for n in ("resnet50", "squeezenet", "shufflenet")]
 
-    print(f"{'model':14s} {'weights':>9s} {'compile':>8s} {'qc ms':>9s} {'ort ms':>9s} {'qc/ort speed':>12s}")
+    print(f"{'model':20s} {'weights':>9s} {'compile':>8s} {'threads':>7s} {'qc ms':>10s} {'ort ms':>10s} "
+          f"{'qc/ort speed':>12s}")
     for path in models:
         name = os.path.splitext(os.path.basename(path))[0]
         lib = os.path.join(work, name + ".so")
         t0 = time.perf_counter()
         res = compile_model(path, lib)
         compile_s = time.perf_counter() - t0
-        model = qc.load(lib)
-        feeds = random_inputs(model)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        t = bench_pair({"qc": lambda: model.run(feeds), "ort": lambda: sess.run(None, feeds)}, args.runs)
-        print(f"{name:14s} {res.weights_bytes / 2**20:7.1f}MB {compile_s:7.2f}s {t['qc'] * 1e3:9.4f} "
-              f"{t['ort'] * 1e3:9.4f} {t['ort'] / t['qc']:11.2f}x")
-    sys.stdout.flush()
+        for n in threads:
+            model = qc.load(lib, threads=n)
+            feeds = random_inputs(model)
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = n
+            so.inter_op_num_threads = 1
+            sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+            t = bench_pair({"qc": lambda: model.run(feeds), "ort": lambda: sess.run(None, feeds)}, args.runs)
+            print(f"{name:20s} {res.weights_bytes / 2**20:7.1f}MB {compile_s:7.2f}s {n:7d} {t['qc'] * 1e3:10.4f} "
+                  f"{t['ort'] * 1e3:10.4f} {t['ort'] / t['qc']:11.2f}x")
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":
