@@ -107,6 +107,12 @@ def _bn_factors(scale: b.T, bias: b.T, mean: b.T, var: b.T, eps: float):
 
 def normalize(x: b.T, dims: list[int], eps: float) -> b.T:
     """(x - mean) / sqrt(var + eps) over `dims` (two-pass mean and variance)."""
+    return normalize_with_stats(x, dims, eps)[0]
+
+
+def normalize_with_stats(x: b.T, dims: list[int], eps: float) -> tuple[b.T, b.T, b.T]:
+    """normalize(x, dims, eps), mean and 1 / sqrt(var + eps); the statistics
+    keep the reduced dims as size 1."""
     n = b.scalar(float(np.prod([x.shape[d] for d in dims])), x.dtype)
     s = b.reduce(x, dims, 0.0, _add)
     mean = b.elementwise([s], x.dtype, lambda v: arith.DivFOp(v, n).result)
@@ -116,7 +122,7 @@ def normalize(x: b.T, dims: list[int], eps: float) -> b.T:
     inv_std = b.elementwise(
         [sq], x.dtype,
         lambda v: arith.DivFOp(one, math.SqrtOp(_add(arith.DivFOp(v, n).result, e)).result).result)
-    return b.elementwise([centered, inv_std], x.dtype, _mul)
+    return b.elementwise([centered, inv_std], x.dtype, _mul), mean, inv_std
 
 
 def _affine(node, y: b.T, scale: b.T, bias: b.T | None, param_shape) -> b.T:
@@ -160,12 +166,11 @@ def import_instancenorm(ctx, node):
 
 @importer("LayerNormalization")
 def import_layernorm(ctx, node):
-    """Normalize over dims axis..rank-1, then scale and B (broadcast over those dims)."""
+    """Normalize over dims axis..rank-1, then scale and B (broadcast over those
+    dims); the optional outputs Mean and InvStdDev are the statistics."""
     a = attrs(node)
     x = ctx.get(node.input[0])
     check_f32(node, "X", x)
-    if any(node.output[1:]):
-        raise UnsupportedOp(node, "the Mean / InvStdDev outputs are requested", "the Y output only")
     stash = int(a.get("stash_type", 1))
     if stash != 1:
         raise UnsupportedOp(node, f"stash_type {stash}", "1 (float32 statistics)")
@@ -173,8 +178,10 @@ def import_layernorm(ctx, node):
     if not -x.rank <= axis < x.rank:
         raise UnsupportedOp(node, f"axis {axis} is out of range for a rank-{x.rank} input")
     axis %= x.rank
-    y = normalize(x, list(range(axis, x.rank)), float(a.get("epsilon", 1e-5)))
-    return [_affine(node, y, ctx.get(node.input[1]), _optional(ctx, node, 2), x.shape[axis:])]
+    y, mean, inv_std = normalize_with_stats(x, list(range(axis, x.rank)), float(a.get("epsilon", 1e-5)))
+    # Mean and InvStdDev (optional outputs) have shape X.shape[:axis] + [1] * (rank - axis).
+    outs = [_affine(node, y, ctx.get(node.input[1]), _optional(ctx, node, 2), x.shape[axis:]), mean, inv_std]
+    return outs[: len(node.output)]
 
 
 # ---------------------------------------------------------------- Dropout

@@ -196,3 +196,65 @@ def test_bitwise_rejects(tmp_path):
     f = np.ones(3, F32)
     with pytest.raises(qc.UnsupportedOp, match=r"\(BitwiseAnd\): element type float32"):
         qc.compile(binary("BitwiseAnd", f, f), str(tmp_path / "m.so"))
+
+
+# --- LayerNormalization statistics, RMSNormalization ----------------------------
+
+
+def norm_model(op, x_shape, param_shape, outputs, opset, with_bias=False, **attrs):
+    ins = ["x", "s"] + (["bias"] if with_bias else [])
+    node = helper.make_node(op, ins, list(outputs), **attrs)
+    inputs = {"x": (F32, x_shape), "s": (F32, param_shape)}
+    if with_bias:
+        inputs["bias"] = (F32, param_shape)
+    return model([node], inputs, {n: (F32, s) for n, s in outputs.items()}, opset)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])  # all dims, all but the batch, the last
+def test_layernorm_mean_inv_std(axis, tmp_path):
+    # The optional outputs: shape X.shape[:axis] + [1] * (rank - axis).
+    rng = np.random.default_rng(220)
+    x_shape = (2, 3, 5)
+    a = axis % 3
+    stat_shape = x_shape[:a] + (1,) * (3 - a)
+    feeds = {"x": rng.uniform(-2, 3, x_shape).astype(F32), "s": rng.uniform(-1, 1, x_shape[a:]).astype(F32),
+             "bias": rng.uniform(-1, 1, x_shape[a:]).astype(F32)}
+    m = norm_model("LayerNormalization", x_shape, x_shape[a:],
+                   {"y": x_shape, "mean": stat_shape, "inv_std": stat_shape}, 17, with_bias=True, axis=axis)
+    check_against_ort(m, feeds, tmp_path, atol=1e-5)
+
+
+def test_layernorm_inv_std_only(tmp_path):
+    # Mean skipped (empty name), InvStdDev requested; epsilon not the default.
+    rng = np.random.default_rng(221)
+    x = rng.uniform(-2, 2, (4, 7)).astype(F32)
+    s = rng.uniform(-1, 1, (7,)).astype(F32)
+    node = helper.make_node("LayerNormalization", ["x", "s"], ["y", "", "inv_std"], epsilon=0.1)
+    m = model([node], {"x": (F32, x.shape), "s": (F32, s.shape)}, {"y": (F32, x.shape), "inv_std": (F32, (4, 1))}, 17)
+    check_against_ort(m, {"x": x, "s": s}, tmp_path, atol=1e-5)
+
+
+RMS_CASES = [
+    (-1, (5,)),  # the usual: last axis
+    (1, (3, 5)),  # two axes
+    (0, (2, 3, 5)),  # everything
+    (1, (1, 5)),  # scale broadcast along one of the normalized axes
+]
+
+
+@pytest.mark.parametrize("axis,param_shape", RMS_CASES, ids=str)
+def test_rmsnorm(axis, param_shape, tmp_path):
+    rng = np.random.default_rng(222)
+    x_shape = (2, 3, 5)
+    feeds = {"x": rng.uniform(-2, 3, x_shape).astype(F32), "s": rng.uniform(-1, 1, param_shape).astype(F32)}
+    m = norm_model("RMSNormalization", x_shape, param_shape, {"y": x_shape}, 23, axis=axis, epsilon=1e-3)
+    check_against_ort(m, feeds, tmp_path, atol=1e-5)
+
+
+def test_rmsnorm_rejects(tmp_path):
+    m = norm_model("RMSNormalization", (2, 3), (4,), {"y": (2, 3)}, 23)
+    with pytest.raises(qc.UnsupportedOp, match=r"scale of shape \[4\] does not broadcast to \[3\]"):
+        qc.compile(m, str(tmp_path / "m.so"))
+    m = norm_model("RMSNormalization", (2, 3), (3,), {"y": (2, 3)}, 23, stash_type=0)
+    with pytest.raises(qc.UnsupportedOp, match=r"stash_type 0"):
+        qc.compile(m, str(tmp_path / "m.so"))

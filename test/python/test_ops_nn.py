@@ -510,7 +510,6 @@ UNSUPPORTED = [
      "pads < kernel_shape"),
     ("BatchNormalization", {"x": (2, 3, 4)}, {n: (3,) for n in ("s", "b", "m", "v")}, dict(training_mode=1), 15,
      ["y", "rm", "rv"], "training_mode=1"),
-    ("LayerNormalization", {"x": (2, 3, 4)}, {"s": (4,)}, {}, 17, ["y", "mean"], "Mean / InvStdDev"),
     ("Resize", {"x": (1, 1, 4, 4)}, {"": None, "sc": (4,)}, dict(mode="cubic"), 19, ["y"], "cubic"),
     ("Resize", {"x": (1, 1, 4, 4)}, {"roi": (8,), "sc": (4,)},
      dict(coordinate_transformation_mode="tf_crop_and_resize"), 19, ["y"], "tf_crop_and_resize"),
