@@ -40,17 +40,19 @@ def verdict(passed: bool, stage: str, reason: str = "", bound=()) -> dict:
     return {"pass": passed, "stage": stage, "reason": one_line(reason) if reason else "", "bound": list(bound)}
 
 
-def _import(case: nc.Case) -> dict:
+def _import(case: nc.Case) -> None:
+    """Raises qc.QcError if qc cannot import the case. A case whose run-time
+    inputs were bound must still leave code to run: if every node folds,
+    onnx.reference computed the answer, not qc."""
     import qc
     from qc.frontends.onnx import import_model
     from qc.mlir import ir, new_context
 
     with new_context() as ctx, ir.Location.unknown(ctx):
         imported = import_model(case.proto())
-    if not imported.op_counts:
+    if case.bound and not imported.op_counts:
         raise qc.ModelError("every node folds at compile time (onnx.reference computes it): "
                             "nothing runs in compiled code")
-    return {}
 
 
 def import_case(case: nc.Case) -> dict:
