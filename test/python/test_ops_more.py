@@ -258,3 +258,129 @@ def test_rmsnorm_rejects(tmp_path):
     m = norm_model("RMSNormalization", (2, 3), (3,), {"y": (2, 3)}, 23, stash_type=0)
     with pytest.raises(qc.UnsupportedOp, match=r"stash_type 0"):
         qc.compile(m, str(tmp_path / "m.so"))
+
+
+# --- Attention ------------------------------------------------------------------
+
+
+def attention_model(shapes: dict, outputs: dict, opset=23, dtype=F32, **attrs):
+    """One Attention node; `shapes` names its inputs in order ('' skips one)."""
+    order = ["Q", "K", "V", "attn_mask", "past_key", "past_value", "nonpad_kv_seqlen"]
+    last = max(order.index(n) for n in shapes)
+    names = [n if n in shapes else "" for n in order[: last + 1]]
+    node = helper.make_node("Attention", names, list(outputs), **attrs)
+    inputs = {n: (shapes[n][1], shapes[n][0]) if isinstance(shapes[n][0], tuple) else (dtype, shapes[n])
+              for n in shapes}
+    return model([node], inputs, {n: (dtype, s) for n, s in outputs.items()}, opset)
+
+
+def attention_feeds(rng, shapes: dict, dtype=F32):
+    feeds = {}
+    for n, s in shapes.items():
+        if isinstance(s[0], tuple):  # (shape, dtype): a mask or the lengths
+            shape, dt = s
+            feeds[n] = rng.random(shape) < 0.7 if dt == np.bool_ else rng.uniform(-1, 1, shape).astype(dt)
+        else:
+            feeds[n] = rng.uniform(-1, 1, s).astype(dtype)
+    return feeds
+
+
+ATTENTION_CASES = [
+    # (name, inputs, outputs, attributes)
+    ("4d", {"Q": (2, 3, 4, 8), "K": (2, 3, 6, 8), "V": (2, 3, 6, 5)}, {"Y": (2, 3, 4, 5)}, {}),
+    ("4d_gqa_causal_scaled",  # 6 query heads on 2 kv heads; Sq < Skv
+     {"Q": (1, 6, 3, 4), "K": (1, 2, 5, 4), "V": (1, 2, 5, 4)}, {"Y": (1, 6, 3, 4)}, dict(is_causal=1, scale=0.3)),
+    ("3d_gqa",  # hidden dims split into heads, read in place
+     {"Q": (2, 3, 18), "K": (2, 5, 6), "V": (2, 5, 10)}, {"Y": (2, 3, 30)}, dict(q_num_heads=6, kv_num_heads=2)),
+    ("float_mask_broadcast",  # [Sq, Skv] mask over every batch and head
+     {"Q": (2, 3, 4, 8), "K": (2, 3, 6, 8), "V": (2, 3, 6, 8), "attn_mask": ((4, 6), F32)}, {"Y": (2, 3, 4, 8)}, {}),
+    ("bool_mask_4d_softcap",
+     {"Q": (2, 2, 4, 8), "K": (2, 2, 6, 8), "V": (2, 2, 6, 8), "attn_mask": ((2, 2, 4, 6), np.bool_)},
+     {"Y": (2, 2, 4, 8)}, dict(softcap=2.0)),
+    ("past_present_causal_mask",  # mask of [B, 1, Sq, P + Skv]; causal offset by the past length
+     {"Q": (2, 3, 4, 8), "K": (2, 3, 4, 8), "V": (2, 3, 4, 8), "attn_mask": ((2, 1, 4, 7), F32),
+      "past_key": (2, 3, 3, 8), "past_value": (2, 3, 3, 8)},
+     {"Y": (2, 3, 4, 8), "present_key": (2, 3, 7, 8), "present_value": (2, 3, 7, 8)}, dict(is_causal=1)),
+    ("3d_past_present",  # 3-D K/V go into a 4-D cache
+     {"Q": (1, 2, 8), "K": (1, 2, 8), "V": (1, 2, 8), "past_key": (1, 2, 3, 4), "past_value": (1, 2, 3, 4)},
+     {"Y": (1, 2, 8), "present_key": (1, 2, 5, 4), "present_value": (1, 2, 5, 4)}, dict(q_num_heads=2, kv_num_heads=2)),
+]
+
+
+@pytest.mark.parametrize("name,shapes,outputs,attrs", ATTENTION_CASES, ids=[c[0] for c in ATTENTION_CASES])
+def test_attention(name, shapes, outputs, attrs, tmp_path):
+    rng = np.random.default_rng(230)
+    feeds = attention_feeds(rng, shapes)
+    check_against_ort(attention_model(shapes, outputs, **attrs), feeds, tmp_path, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2, 3])
+def test_attention_qk_matmul_output(mode, tmp_path):
+    # Scores (softcapped for 0 and 1), scores plus bias (2) or probabilities (3);
+    # the mask is shorter than the keys (padded with -inf).
+    rng = np.random.default_rng(231)
+    shapes = {"Q": (1, 2, 3, 4), "K": (1, 2, 5, 4), "V": (1, 2, 5, 4), "attn_mask": ((3, 4), F32)}
+    outputs = {"Y": (1, 2, 3, 4), "": None, " ": None, "qk": (1, 2, 3, 5)}
+    m = attention_model(shapes, {"Y": (1, 2, 3, 4)}, qk_matmul_output_mode=mode, softcap=1.5)
+    node = m.graph.node[0]
+    node.output.extend(["", "", "qk"])
+    m.graph.output.append(_info("qk", F32, outputs["qk"]))
+    check_against_reference(m, attention_feeds(rng, shapes), tmp_path, atol=1e-5)
+
+
+def test_attention_fully_masked_rows(tmp_path):
+    # A bool mask row that is all false: Y and the probabilities are 0 there, not NaN.
+    shapes = {"Q": (1, 1, 3, 4), "K": (1, 1, 3, 4), "V": (1, 1, 3, 4), "attn_mask": ((3, 3), np.bool_)}
+    feeds = attention_feeds(np.random.default_rng(232), shapes)
+    feeds["attn_mask"] = np.array([[True, False, True], [False, False, False], [True, True, True]])
+    m = attention_model(shapes, {"Y": (1, 1, 3, 4)})
+    got = check_against_reference(m, feeds, tmp_path, atol=1e-5)
+    np.testing.assert_array_equal(got["Y"][0, 0, 1], 0)
+
+
+def test_attention_nonpad_kv_seqlen(tmp_path):
+    # Opset 24's static cache: per-batch valid key counts, causal from the bottom right.
+    rng = np.random.default_rng(233)
+    shapes = {"Q": (2, 4, 2, 8), "K": (2, 2, 6, 8), "V": (2, 2, 6, 8), "nonpad_kv_seqlen": ((2,), I64)}
+    feeds = attention_feeds(rng, shapes)
+    feeds["nonpad_kv_seqlen"] = np.array([6, 3], I64)
+    m = attention_model(shapes, {"Y": (2, 4, 2, 8)}, opset=24, is_causal=1)
+    check_against_reference(m, feeds, tmp_path, atol=1e-5)
+
+
+@pytest.mark.parametrize("left,right,causal", [(2, -1, 1), (1, 2, 0)])
+def test_attention_sliding_window(left, right, causal, tmp_path):
+    # Opset 25: keys within [p - left, p + right] of the query's position p.
+    rng = np.random.default_rng(234)
+    shapes = {"Q": (1, 2, 5, 4), "K": (1, 2, 5, 4), "V": (1, 2, 5, 4)}
+    m = attention_model(shapes, {"Y": (1, 2, 5, 4)}, opset=25, is_causal=causal,
+                        left_window_size=left, right_window_size=right)
+    check_against_reference(m, attention_feeds(rng, shapes), tmp_path, atol=1e-5)
+
+
+def test_attention_float16(tmp_path):
+    # Computed in float32, rounded once.
+    rng = np.random.default_rng(235)
+    shapes = {"Q": (1, 2, 3, 8), "K": (1, 2, 4, 8), "V": (1, 2, 4, 8)}
+    feeds = attention_feeds(rng, shapes, F16)
+    m = attention_model(shapes, {"Y": (1, 2, 3, 8)}, dtype=F16, is_causal=1)
+    check_against_ort(m, feeds, tmp_path, rtol=2e-3, atol=1e-3)
+
+
+ATTENTION_ERRORS = [
+    ({"Q": (1, 6, 3, 4), "K": (1, 4, 5, 4), "V": (1, 4, 5, 4)}, {}, "6 query heads are not a multiple of 4"),
+    ({"Q": (1, 2, 3, 4), "K": (1, 2, 5, 4), "V": (1, 2, 5, 4), "past_key": (1, 2, 2, 4)}, {},
+     "only one of past_key and past_value"),
+    ({"Q": (1, 2, 3, 4), "K": (1, 2, 5, 4), "V": (1, 2, 5, 4), "attn_mask": ((3, 6), F32)}, {},
+     r"attn_mask of shape \[3, 6\] does not broadcast"),
+    ({"Q": (1, 2, 3, 4), "K": (1, 2, 5, 4), "V": (1, 2, 5, 4)}, dict(qk_matmul_output_mode=4),
+     "qk_matmul_output_mode 4"),
+]
+
+
+@pytest.mark.parametrize("shapes,attrs,message", ATTENTION_ERRORS, ids=lambda v: str(v)[:20])
+def test_attention_rejects(shapes, attrs, message, tmp_path):
+    q = shapes["Q"]
+    m = attention_model(shapes, {"Y": q}, **attrs)
+    with pytest.raises(qc.UnsupportedOp, match=message):
+        qc.compile(m, str(tmp_path / "m.so"))
