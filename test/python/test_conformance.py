@@ -157,3 +157,50 @@ def test_the_expected_failures_list_names_real_tests_with_reasons():
     expected = runner.read_expected()
     assert expected, "test/conformance/expected_failures.txt is empty"
     assert all(name.startswith("test_") and reason for name, reason in expected.items())
+
+
+# ---------------------------------------------------------------- the runner's machinery
+
+
+class _Abort:
+    """Unpickled by the worker, it aborts the worker (as an MLIR assertion would)."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.abort, ())
+
+
+class _Sleep:
+    def __reduce__(self):
+        import time
+
+        return (time.sleep, (60,))
+
+
+def test_worker_crash_and_hang_are_reported_and_the_worker_restarts():
+    w = runner.Worker()
+    try:
+        msgs, crash = w.call(_Abort(), timeout=120)
+        assert msgs == [] and crash.startswith("crashed (SIGABRT)")
+        msgs, crash = w.call(_Sleep(), timeout=2)
+        assert msgs == [] and crash == "timed out after 2 s"
+        x = np.ones((2, 3), np.float32)
+        case = _case(3, "test_add", _binary_model("Add"), [x, x], [2 * x])
+        msgs, crash = w.call(("import", [case]), timeout=120)  # a fresh worker
+        assert crash is None and msgs == [("case", "test_add", runner.verdict(True, "import"))]
+    finally:
+        w.close()
+
+
+def test_a_failing_batch_is_split_at_the_case_its_diagnostic_names_else_in_halves():
+    x = np.ones((2, 3), np.float32)
+    cases = [_case(i, f"test_{i}", _binary_model("Add"), [x, x], [2 * x]) for i in range(5)]
+    run = runner.Run([], batch=40, verbose=False)
+    follow = run._handle_batch(("batch", cases), [("batch-error", "compile", "node 'q3_Add' (Add): bad")], None)
+    assert [[c.id for c in job[1]] for job in follow] == [[3], [0, 1, 2, 4]]
+    follow = run._handle_batch(("batch", cases), [], "crashed (SIGSEGV): no message")
+    assert [[c.id for c in job[1]] for job in follow] == [[0, 1], [2, 3, 4]]
+    assert run._handle_batch(("batch", cases[:1]), [("batch-error", "compile", "pass failed")], None) == []
+    assert run.verdicts["test_0"] == runner.verdict(False, "compile", "pass failed")
+    assert run.compiles == 3
