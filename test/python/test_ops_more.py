@@ -384,3 +384,84 @@ def test_attention_rejects(shapes, attrs, message, tmp_path):
     m = attention_model(shapes, {"Y": q}, **attrs)
     with pytest.raises(qc.UnsupportedOp, match=message):
         qc.compile(m, str(tmp_path / "m.so"))
+
+
+# --- trigonometric functions, IsInf / IsNaN, more activations --------------------
+
+
+def unary_model(op, x, out_dtype=None, opset=18, **attrs):
+    node = helper.make_node(op, ["x"], ["y"], **attrs)
+    return model([node], {"x": (x.dtype, x.shape)}, {"y": (out_dtype or x.dtype, x.shape)}, opset)
+
+
+# (op, input range): each function inside its domain.
+FUNCTIONS = [("Sin", (-7, 7)), ("Cos", (-7, 7)), ("Tan", (-1.5, 1.5)), ("Asin", (-1, 1)), ("Acos", (-1, 1)),
+             ("Atan", (-10, 10)), ("Sinh", (-5, 5)), ("Cosh", (-5, 5)), ("Asinh", (-10, 10)),
+             ("Acosh", (1, 10)), ("Atanh", (-0.99, 0.99))]
+
+
+@pytest.mark.parametrize("op,domain", FUNCTIONS, ids=[f[0] for f in FUNCTIONS])
+def test_functions(op, domain, tmp_path):
+    rng = np.random.default_rng(240)
+    x = rng.uniform(*domain, (3, 7)).astype(F32)  # odd size: no dim fills a vector
+    check_against_ort(unary_model(op, x), {"x": x}, tmp_path)
+
+
+@pytest.mark.parametrize("dtype", [F16, F64])
+def test_functions_other_floats(dtype, tmp_path):
+    # float64 through libm's double functions; float16 computed in float32.
+    x = np.linspace(-0.9, 0.9, 11).astype(dtype)
+    check_against_reference(unary_model("Asin", x), {"x": x}, tmp_path, rtol=1e-3 if dtype == F16 else 1e-7)
+
+
+SPECIALS = np.array([0.0, -0.0, 1.5, -2.0, np.inf, -np.inf, np.nan, 6.0e4], F32)  # 6e4: large, finite in float16
+
+
+@pytest.mark.parametrize("attrs", [{}, {"detect_negative": 0}, {"detect_positive": 0},
+                                   {"detect_positive": 0, "detect_negative": 0}], ids=str)
+def test_isinf(attrs, tmp_path):
+    check_against_ort(unary_model("IsInf", SPECIALS, np.bool_, **attrs), {"x": SPECIALS}, tmp_path)
+
+
+@pytest.mark.parametrize("dtype", [F16, F32, F64])
+def test_isnan(dtype, tmp_path):
+    x = SPECIALS.astype(dtype)
+    check_against_reference(unary_model("IsNaN", x, np.bool_), {"x": x}, tmp_path)
+
+
+ACTIVATIONS = [
+    ("ThresholdedRelu", {}, 18),  # default alpha 1
+    ("ThresholdedRelu", {"alpha": -0.5}, 18),
+    ("Shrink", {}, 18),  # default lambd 0.5, bias 0
+    ("Shrink", {"lambd": 1.5, "bias": 0.25}, 18),
+    ("Celu", {}, 18),
+    ("Celu", {"alpha": 2.5}, 18),
+]
+
+
+@pytest.mark.parametrize("op,attrs,opset", ACTIVATIONS, ids=[f"{a[0]}-{a[1]}" for a in ACTIVATIONS])
+def test_activations(op, attrs, opset, tmp_path):
+    rng = np.random.default_rng(241)
+    x = rng.uniform(-4, 4, (5, 9)).astype(F32)
+    check_against_ort(unary_model(op, x, opset=opset, **attrs), {"x": x}, tmp_path)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.7])
+def test_swish(alpha, tmp_path):
+    # Swish is opset 24: onnx.reference is the reference.
+    rng = np.random.default_rng(242)
+    x = rng.uniform(-10, 10, (4, 9)).astype(F32)
+    check_against_reference(unary_model("Swish", x, opset=24, alpha=alpha), {"x": x}, tmp_path)
+
+
+def test_celu_float16(tmp_path):
+    x = np.linspace(-3, 3, 13).astype(F16)
+    check_against_reference(unary_model("Celu", x, alpha=2.0), {"x": x}, tmp_path, rtol=1e-3, atol=1e-3)
+
+
+def test_misc_math_rejects(tmp_path):
+    x = np.ones(3, I32)
+    with pytest.raises(qc.UnsupportedOp, match=r"\(Sin\): element type int32"):
+        qc.compile(unary_model("Sin", x), str(tmp_path / "m.so"))
+    with pytest.raises(qc.UnsupportedOp, match=r"\(Celu\): alpha=0"):
+        qc.compile(unary_model("Celu", np.ones(3, F32), alpha=0.0), str(tmp_path / "m.so"))
