@@ -465,3 +465,52 @@ def test_misc_math_rejects(tmp_path):
         qc.compile(unary_model("Sin", x), str(tmp_path / "m.so"))
     with pytest.raises(qc.UnsupportedOp, match=r"\(Celu\): alpha=0"):
         qc.compile(unary_model("Celu", np.ones(3, F32), alpha=0.0), str(tmp_path / "m.so"))
+
+
+# --- Trilu, LogSoftmax, Hardmax -------------------------------------------------
+
+
+@pytest.mark.parametrize("upper", [1, 0])
+@pytest.mark.parametrize("k", [None, 0, -2, 3, 9])  # 9: past every column (all zero or all kept)
+def test_trilu_constant_k(upper, k, tmp_path):
+    # (2, 4, 6): batched, wider than tall.
+    rng = np.random.default_rng(250)
+    x = rng.integers(-9, 10, (2, 4, 6)).astype(I32)
+    inits = {} if k is None else {"k": np.array(k, I64)}
+    node = helper.make_node("Trilu", ["x"] + list(inits), ["y"], upper=upper)
+    m = model([node], {"x": (I32, x.shape)}, {"y": (I32, x.shape)}, 14, inits)
+    check_against_ort(m, {"x": x}, tmp_path)
+
+
+@pytest.mark.parametrize("dtype", [F32, np.bool_])
+def test_trilu_runtime_k(dtype, tmp_path):
+    # k read at run time; (5, 3): taller than wide.
+    rng = np.random.default_rng(251)
+    x = (rng.uniform(-1, 1, (5, 3)) > 0) if dtype == np.bool_ else rng.uniform(-1, 1, (5, 3)).astype(dtype)
+    node = helper.make_node("Trilu", ["x", "k"], ["y"], upper=0)
+    m = model([node], {"x": (dtype, x.shape), "k": (I64, ())}, {"y": (dtype, x.shape)}, 14)
+    check_against_ort(m, {"x": x, "k": np.array(-1, I64)}, tmp_path)
+
+
+SOFTMAX_AXES = [(13, None), (13, 0), (13, -2), (11, None), (11, 0), (11, 2)]
+
+
+@pytest.mark.parametrize("op", ["LogSoftmax", "Hardmax"])
+@pytest.mark.parametrize("opset,axis", SOFTMAX_AXES, ids=str)
+def test_softmax_family(op, opset, axis, tmp_path):
+    # Opset 11 reduces over all dims >= axis, opset 13 over axis alone.
+    rng = np.random.default_rng(252)
+    x = rng.uniform(-30, 30, (3, 4, 5)).astype(F32)
+    x[1, 2] = x[1, 2].max()  # ties: Hardmax marks the first maximum only
+    attrs = {} if axis is None else {"axis": axis}
+    check_against_ort(unary_model(op, x, opset=opset, **attrs), {"x": x}, tmp_path, atol=1e-5)
+
+
+def test_logsoftmax_float64(tmp_path):
+    x = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]], F64)  # no overflow for large inputs
+    check_against_ort(unary_model("LogSoftmax", x, opset=13), {"x": x}, tmp_path)
+
+
+def test_softmax_family_rejects(tmp_path):
+    with pytest.raises(qc.UnsupportedOp, match=r"\(Hardmax\): element type float16"):
+        qc.compile(unary_model("Hardmax", np.ones((2, 3), F16), opset=13), str(tmp_path / "m.so"))
