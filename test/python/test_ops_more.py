@@ -514,3 +514,48 @@ def test_logsoftmax_float64(tmp_path):
 def test_softmax_family_rejects(tmp_path):
     with pytest.raises(qc.UnsupportedOp, match=r"\(Hardmax\): element type float16"):
         qc.compile(unary_model("Hardmax", np.ones((2, 3), F16), opset=13), str(tmp_path / "m.so"))
+
+
+# --- CumSum, CumProd ------------------------------------------------------------
+
+
+def cumulative_model(op, x, axis, opset, **attrs):
+    node = helper.make_node(op, ["x", "axis"], ["y"], **attrs)
+    return model([node], {"x": (x.dtype, x.shape)}, {"y": (x.dtype, x.shape)}, opset, {"axis": np.array(axis, I64)})
+
+
+CUMULATIVE_FORMS = [{}, {"exclusive": 1}, {"reverse": 1}, {"exclusive": 1, "reverse": 1}]
+
+
+@pytest.mark.parametrize("attrs", CUMULATIVE_FORMS, ids=str)
+@pytest.mark.parametrize("axis", [0, -1])
+def test_cumsum(axis, attrs, tmp_path):
+    # (4, 7): both axes, an odd length.
+    rng = np.random.default_rng(260)
+    x = rng.uniform(-5, 5, (4, 7)).astype(F32)
+    check_against_ort(cumulative_model("CumSum", x, axis, 14, **attrs), {"x": x}, tmp_path, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [I32, I64, F64])
+def test_cumsum_types(dtype, tmp_path):
+    x = np.arange(1, 25).reshape(2, 3, 4).astype(dtype)
+    check_against_ort(cumulative_model("CumSum", x, 1, 14, reverse=1), {"x": x}, tmp_path)
+
+
+@pytest.mark.parametrize("attrs", CUMULATIVE_FORMS, ids=str)
+@pytest.mark.parametrize("dtype", [F32, I64])
+def test_cumprod(dtype, attrs, tmp_path):
+    # CumProd is opset 26: onnx.reference is the reference.
+    rng = np.random.default_rng(261)
+    x = rng.uniform(-2, 2, (3, 5)).astype(dtype) if dtype == F32 else rng.integers(-3, 4, (3, 5)).astype(dtype)
+    check_against_reference(cumulative_model("CumProd", x, 1, 26, **attrs), {"x": x}, tmp_path)
+
+
+def test_cumulative_rejects(tmp_path):
+    x = np.ones((2, 3), F32)
+    node = helper.make_node("CumSum", ["x", "axis"], ["y"])
+    m = model([node], {"x": (F32, x.shape), "axis": (I64, ())}, {"y": (F32, x.shape)}, 14)
+    with pytest.raises(qc.UnsupportedOp, match=r"\(CumSum\): the axis input must be known at compile time"):
+        qc.compile(m, str(tmp_path / "m.so"))
+    with pytest.raises(qc.UnsupportedOp, match=r"\(CumSum\): element type int8"):
+        qc.compile(cumulative_model("CumSum", np.ones(3, I8), 0, 14), str(tmp_path / "m.so"))
