@@ -559,3 +559,42 @@ def test_cumulative_rejects(tmp_path):
         qc.compile(m, str(tmp_path / "m.so"))
     with pytest.raises(qc.UnsupportedOp, match=r"\(CumSum\): element type int8"):
         qc.compile(cumulative_model("CumSum", np.ones(3, I8), 0, 14), str(tmp_path / "m.so"))
+
+
+# --- LpNormalization, GroupNormalization ----------------------------------------
+
+
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_lp_normalization(p, axis, tmp_path):
+    rng = np.random.default_rng(270)
+    x = rng.uniform(-3, 3, (3, 7)).astype(F32)
+    check_against_ort(unary_model("LpNormalization", x, opset=18, p=p, axis=axis), {"x": x}, tmp_path)
+
+
+def test_lp_normalization_zero_norm(tmp_path):
+    # A zero row gives 0, not NaN (ONNX's reference).
+    x = np.array([[0.0, 0.0, 0.0], [3.0, -4.0, 0.0]], F32)
+    with np.errstate(invalid="ignore"):  # the reference divides 0 by 0 before it selects
+        got = check_against_reference(unary_model("LpNormalization", x, opset=18), {"x": x}, tmp_path)
+    np.testing.assert_array_equal(got["y"][0], 0)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 6])
+def test_group_normalization(groups, tmp_path):
+    # (2, 6, 3, 5): 6 channels in one group, 2 groups, or one per channel.
+    rng = np.random.default_rng(271)
+    x = rng.uniform(-2, 3, (2, 6, 3, 5)).astype(F32)
+    feeds = {"x": x, "s": rng.uniform(-1, 1, (6,)).astype(F32), "bias": rng.uniform(-1, 1, (6,)).astype(F32)}
+    node = helper.make_node("GroupNormalization", ["x", "s", "bias"], ["y"], num_groups=groups, epsilon=1e-3)
+    m = model([node], {n: (F32, v.shape) for n, v in feeds.items()}, {"y": (F32, x.shape)}, 21)
+    check_against_reference(m, feeds, tmp_path, atol=1e-5)
+
+
+def test_misc_norm_rejects(tmp_path):
+    with pytest.raises(qc.UnsupportedOp, match=r"\(LpNormalization\): p=3"):
+        qc.compile(unary_model("LpNormalization", np.ones((2, 3), F32), p=3), str(tmp_path / "m.so"))
+    node = helper.make_node("GroupNormalization", ["x", "s", "bias"], ["y"], num_groups=4)
+    m = model([node], {"x": (F32, (1, 6, 3)), "s": (F32, (6,)), "bias": (F32, (6,))}, {"y": (F32, (1, 6, 3))}, 21)
+    with pytest.raises(qc.UnsupportedOp, match=r"6 channels do not split into 4 groups"):
+        qc.compile(m, str(tmp_path / "m.so"))
