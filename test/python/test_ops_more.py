@@ -598,3 +598,53 @@ def test_misc_norm_rejects(tmp_path):
     m = model([node], {"x": (F32, (1, 6, 3)), "s": (F32, (6,)), "bias": (F32, (6,))}, {"y": (F32, (1, 6, 3))}, 21)
     with pytest.raises(qc.UnsupportedOp, match=r"6 channels do not split into 4 groups"):
         qc.compile(m, str(tmp_path / "m.so"))
+
+
+# --- RotaryEmbedding ------------------------------------------------------------
+
+ROTARY_CASES = [
+    # (input shape, rotary_embedding_dim, interleaved, position_ids, attributes)
+    ((2, 3, 5, 8), 0, 0, True, {}),  # [B, H, S, D], the whole head rotated
+    ((2, 3, 5, 8), 0, 1, True, {}),  # pairs (2m, 2m + 1)
+    ((2, 3, 5, 8), 4, 0, True, {}),  # the first 4 features rotated, 4 passed through
+    ((2, 3, 5, 10), 6, 1, True, {}),  # interleaved and partial, odd pass-through count
+    ((2, 5, 24), 0, 0, True, {"num_heads": 3}),  # [B, S, H*D]
+    ((2, 3, 5, 8), 0, 0, False, {}),  # per-token tables, no position ids
+]
+
+
+@pytest.mark.parametrize("shape,rot,interleaved,with_pos,attrs", ROTARY_CASES, ids=str)
+def test_rotary_embedding(shape, rot, interleaved, with_pos, attrs, tmp_path):
+    rng = np.random.default_rng(280)
+    head = shape[3] if len(shape) == 4 else shape[2] // attrs["num_heads"]
+    half = (rot or head) // 2
+    bsz, seq = shape[0], shape[2] if len(shape) == 4 else shape[1]
+    table = (11, half) if with_pos else (bsz, seq, half)
+    angles = rng.uniform(0, 6.3, table)
+    feeds = {"x": rng.uniform(-1, 1, shape).astype(F32), "cos": np.cos(angles).astype(F32),
+             "sin": np.sin(angles).astype(F32)}
+    if with_pos:
+        feeds["pos"] = rng.integers(0, 11, (bsz, seq)).astype(I64)
+    if rot:
+        attrs = {**attrs, "rotary_embedding_dim": rot}
+    node = helper.make_node("RotaryEmbedding", list(feeds), ["y"], interleaved=interleaved, **attrs)
+    m = model([node], {n: (v.dtype, v.shape) for n, v in feeds.items()}, {"y": (F32, shape)}, 23)
+    check_against_ort(m, feeds, tmp_path)
+
+
+def test_rotary_embedding_float16(tmp_path):
+    rng = np.random.default_rng(281)
+    angles = rng.uniform(0, 6.3, (7, 4))
+    feeds = {"x": rng.uniform(-1, 1, (1, 2, 3, 8)).astype(F16), "cos": np.cos(angles).astype(F16),
+             "sin": np.sin(angles).astype(F16), "pos": np.array([[0, 6, 3]], I64)}
+    node = helper.make_node("RotaryEmbedding", list(feeds), ["y"])
+    m = model([node], {n: (v.dtype, v.shape) for n, v in feeds.items()}, {"y": (F16, (1, 2, 3, 8))}, 23)
+    check_against_reference(m, feeds, tmp_path, rtol=2e-3, atol=2e-3)
+
+
+def test_rotary_embedding_rejects(tmp_path):
+    feeds = {"x": (F32, (1, 2, 3, 8)), "cos": (F32, (5, 3)), "sin": (F32, (5, 3)), "pos": (I64, (1, 3))}
+    node = helper.make_node("RotaryEmbedding", list(feeds), ["y"])
+    m = model([node], feeds, {"y": (F32, (1, 2, 3, 8))}, 23)
+    with pytest.raises(qc.UnsupportedOp, match=r"cos_cache has shape \[5, 3\]; supported: \[max_position, 4\]"):
+        qc.compile(m, str(tmp_path / "m.so"))
