@@ -648,3 +648,53 @@ def test_rotary_embedding_rejects(tmp_path):
     m = model([node], feeds, {"y": (F32, (1, 2, 3, 8))}, 23)
     with pytest.raises(qc.UnsupportedOp, match=r"cos_cache has shape \[5, 3\]; supported: \[max_position, 4\]"):
         qc.compile(m, str(tmp_path / "m.so"))
+
+
+# --- TopK -----------------------------------------------------------------------
+
+
+def topk_model(x, k, opset=11, **attrs):
+    axis = attrs.get("axis", -1) % x.ndim
+    out_shape = tuple(k if d == axis else s for d, s in enumerate(x.shape))
+    outputs = {"values": (x.dtype, out_shape), "indices": (I64, out_shape)}
+    if opset < 10:
+        node = helper.make_node("TopK", ["x"], list(outputs), k=k, **attrs)
+        return model([node], {"x": (x.dtype, x.shape)}, outputs, opset)
+    node = helper.make_node("TopK", ["x", "k"], list(outputs), **attrs)
+    return model([node], {"x": (x.dtype, x.shape)}, outputs, opset, {"k": np.array([k], I64)})
+
+
+@pytest.mark.parametrize("largest", [1, 0])
+@pytest.mark.parametrize("axis,k", [(-1, 3), (0, 1), (1, 7)])  # k = 7: the whole line, sorted
+def test_topk(axis, k, largest, tmp_path):
+    rng = np.random.default_rng(290)
+    x = rng.permutation(4 * 7 * 5).reshape(4, 7, 5).astype(F32)  # distinct values
+    if axis == -1:
+        x = x.transpose(0, 2, 1).copy()
+    check_against_ort(topk_model(x, k, axis=axis, largest=largest), {"x": x}, tmp_path)
+
+
+@pytest.mark.parametrize("largest", [1, 0])
+def test_topk_ties(largest, tmp_path):
+    # Equal values keep the lower index first, for both directions.
+    x = np.array([[3, 1, 3, 2, 1, 3], [0, 0, 0, 0, 0, 0]], I64)
+    check_against_ort(topk_model(x, 4, largest=largest), {"x": x}, tmp_path)
+
+
+def test_topk_opset1_attribute(tmp_path):
+    x = np.array([[0.5, -1.0, 2.0, 7.0, 0.25]], F64)
+    check_against_ort(topk_model(x, 2, opset=9), {"x": x}, tmp_path)
+
+
+def test_topk_unsigned(tmp_path):
+    # Values above 2^63 are largest read unsigned.
+    x = np.array([[1, 2**63 + 5, 7, 2**64 - 1]], U64)
+    check_against_reference(topk_model(x, 2), {"x": x}, tmp_path)
+
+
+def test_topk_rejects(tmp_path):
+    x = np.ones((2, 3), F32)
+    node = helper.make_node("TopK", ["x", "k"], ["v", "i"])
+    m = model([node], {"x": (F32, x.shape), "k": (I64, (1,))}, {"v": (F32, (2, 1)), "i": (I64, (2, 1))}, 11)
+    with pytest.raises(qc.UnsupportedOp, match=r"\(TopK\): the k input must be known at compile time"):
+        qc.compile(m, str(tmp_path / "m.so"))
