@@ -93,13 +93,13 @@ class OpReport:
     @staticmethod
     def _callee(symbols: ir.SymbolTable, call: ir.Operation) -> str | None:
         name = ir.FlatSymbolRefAttr(call.attributes["callee"]).value
-        m = _GEMM_KERNEL.match(name)
-        if m:
-            return f"qc GEMM kernel {m.group(2)} ({_B_OPERAND[m.group(1)]})"
+        kernel = _gemm_kernel(name)
+        if kernel:
+            return kernel
         if name not in symbols:
             return f"call {name}"
         body = symbols[name].regions[0].blocks[0].operations
-        inner = [describe_op(o.operation) for o in body if o.operation.name not in _PLUMBING]
+        inner = [_describe_nest(o.operation) for o in body if o.operation.name not in _PLUMBING]
         return f"loop nest: {', '.join(inner)}" if inner else None
 
     def structured(self) -> tuple[str, dict[str, Counter]] | None:
@@ -126,6 +126,30 @@ class OpReport:
         lines.append(f"{total} nodes, {total - sum(self.imported.values())} folded at compile time"
                      + (f" ({self.summary})" if self.summary else ""))
         return "\n".join(lines)
+
+
+def _gemm_kernel(callee: str) -> str | None:
+    m = _GEMM_KERNEL.match(callee)
+    return f"qc GEMM kernel {m.group(2)} ({_B_OPERAND[m.group(1)]})" if m else None
+
+
+def _describe_nest(op: ir.Operation) -> str:
+    """An op of an outlined function; a loop says which GEMM kernel it calls
+    (a batched matmul is a loop over the batch around a kernel call)."""
+    if op.name != "scf.for":
+        return describe_op(op)
+    kernels = sorted({k for call in _calls(op) if (k := _gemm_kernel(call))})
+    return f"scf.for over {', '.join(kernels)}" if kernels else "scf.for"
+
+
+def _calls(op: ir.Operation):
+    for region in op.regions:
+        for block in region.blocks:
+            for inner in block.operations:
+                inner = inner.operation
+                if inner.name == "func.call":
+                    yield ir.FlatSymbolRefAttr(inner.attributes["callee"]).value
+                yield from _calls(inner)
 
 
 def _cell(counts: Counter | None, imported: int, empty: str) -> str:

@@ -205,8 +205,9 @@ def _signal_name(status: int) -> str:
     return f"exit {status}"
 
 
-def run_jobs(jobs: list, workers: list[Worker], handle) -> None:
-    """Runs jobs on the workers; `handle(job, msgs, crash)` returns follow-up jobs."""
+def run_jobs(jobs: list, workers: list[Worker], handle, log=None) -> None:
+    """Runs jobs on the workers; `handle(job, msgs, crash)` returns follow-up
+    jobs; `log(job, seconds)` hears how long each took."""
     q: queue.Queue = queue.Queue()
     for j in jobs:
         q.put(j)
@@ -219,7 +220,10 @@ def run_jobs(jobs: list, workers: list[Worker], handle) -> None:
                 if job is None:
                     return
                 timeout = IMPORT_TIMEOUT_S if job[0] == "import" else batch_timeout_s(len(job[1]))
+                start = time.perf_counter()
                 msgs, crash = w.call(job, timeout)
+                if log:
+                    log(job, time.perf_counter() - start)
                 for follow in handle(job, msgs, crash):
                     q.put(follow)
             except BaseException as e:  # a bug in this runner: report it after the join
@@ -292,7 +296,12 @@ class Run:
         for group in groups.values():
             jobs += [("batch", group[i:i + self.batch]) for i in range(0, len(group), self.batch)]
         jobs.sort(key=lambda j: -len(j[1]))  # big ones first: the two workers finish together
-        run_jobs(jobs, self.workers, self._handle_batch)
+        run_jobs(jobs, self.workers, self._handle_batch, self._log if self.verbose else None)
+
+    @staticmethod
+    def _log(job, seconds: float) -> None:
+        cases = job[1]
+        print(f"  {seconds:6.1f} s  {len(cases):3d} cases from {cases[0].name}", flush=True)
 
     def _handle_batch(self, job, msgs, crash):
         cases = job[1]
@@ -343,9 +352,8 @@ def report(verdicts, cases, expected, elapsed, run, top: int, onnx_version: str)
     passed = [n for n, v in selected.items() if v["pass"]]
     bound = [n for n in passed if selected[n]["bound"]]
     failed = {n: v for n, v in selected.items() if not v["pass"]}
-    print(f"qc conformance, ONNX {onnx_version} node tests: {len(passed)} of {len(selected)} pass "
-          f"({len(bound)} of them with shape-like parameter inputs bound as constants); "
-          f"{len(failed)} fail")
+    print(f"qc conformance, ONNX {onnx_version} node tests: {len(passed)} passed, {len(failed)} failed "
+          f"of {len(selected)} ({len(bound)} of the passes with shape-like parameter inputs bound as constants)")
     print(f"{elapsed:.0f} s, {len(run.workers)} workers, {run.compiles} compiles")
     groups = Counter(cause(v) for v in failed.values())
     if top and groups:
