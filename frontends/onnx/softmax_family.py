@@ -52,12 +52,16 @@ def _max(x: b.T, dims: list[int]) -> b.T:
 @importer("LogSoftmax")
 def import_log_softmax(ctx, node):
     x = ctx.get(node.input[0])
-    dims = _reduced_dims(ctx, node, x)
+    return [log_softmax(x, _reduced_dims(ctx, node, x))]
+
+
+def log_softmax(x: b.T, dims: list[int]) -> b.T:
+    """(x - max) - log(sum(exp(x - max))) over `dims`."""
     mx = _max(x, dims)
     shifted = _with_reduced(x, mx, dims, x.dtype, lambda v, m: arith.SubFOp(v, m).result)
     exps = b.elementwise([shifted], x.dtype, lambda v: math.ExpOp(v).result)
     total = b.reduce(exps, dims, 0.0, lambda e, acc: arith.AddFOp(e, acc).result, keepdims=False)
-    return [_with_reduced(shifted, total, dims, x.dtype, lambda v, s: arith.SubFOp(v, math.LogOp(s).result).result)]
+    return _with_reduced(shifted, total, dims, x.dtype, lambda v, s: arith.SubFOp(v, math.LogOp(s).result).result)
 
 
 @importer("Hardmax")

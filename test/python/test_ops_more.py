@@ -698,3 +698,52 @@ def test_topk_rejects(tmp_path):
     m = model([node], {"x": (F32, x.shape), "k": (I64, (1,))}, {"v": (F32, (2, 1)), "i": (I64, (2, 1))}, 11)
     with pytest.raises(qc.UnsupportedOp, match=r"\(TopK\): the k input must be known at compile time"):
         qc.compile(m, str(tmp_path / "m.so"))
+
+
+# --- NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss --------------------------
+
+LOSS_CASES = [
+    # (input shape, reduction, weight, ignore_index)
+    ((4, 5), "none", False, None),
+    ((4, 5), "mean", False, None),
+    ((4, 5, 3), "sum", True, None),  # [N, C, d1]
+    ((2, 5, 3, 2), "mean", True, 1),  # ignored targets drop out of the mean's denominator
+    ((4, 5, 3), "mean", False, 2),
+    ((4, 5), "none", True, -1),  # a negative ignore_index (ignored targets read no weight)
+]
+
+
+@pytest.mark.parametrize("op", ["NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"])
+@pytest.mark.parametrize("shape,reduction,weighted,ignore", LOSS_CASES, ids=str)
+def test_loss(op, shape, reduction, weighted, ignore, tmp_path):
+    rng = np.random.default_rng(300)
+    n, c = shape[:2]
+    tshape = (n, *shape[2:])
+    feeds = {"x": rng.uniform(-3, 0.5, shape).astype(F32), "t": rng.integers(0, c, tshape).astype(I64)}
+    if ignore is not None:
+        feeds["t"].flat[::3] = ignore
+    if weighted:
+        feeds["w"] = rng.uniform(0.2, 2, (c,)).astype(F32)
+    attrs = {"reduction": reduction} | ({} if ignore is None else {"ignore_index": ignore})
+    out_shape = tshape if reduction == "none" else ()
+    outputs = {"loss": (F32, out_shape)}
+    if op == "SoftmaxCrossEntropyLoss":
+        outputs["log_prob"] = (F32, shape)
+    node = helper.make_node(op, list(feeds), list(outputs), **attrs)
+    m = model([node], {k: (v.dtype, v.shape) for k, v in feeds.items()}, outputs, 13)
+    check_against_ort(m, feeds, tmp_path, atol=1e-5)
+
+
+def test_loss_int32_target_float64(tmp_path):
+    rng = np.random.default_rng(301)
+    feeds = {"x": rng.uniform(-3, 0, (3, 4)).astype(F64), "t": np.array([0, 3, 1], I32)}
+    node = helper.make_node("NegativeLogLikelihoodLoss", ["x", "t"], ["loss"], reduction="sum")
+    m = model([node], {k: (v.dtype, v.shape) for k, v in feeds.items()}, {"loss": (F64, ())}, 13)
+    check_against_reference(m, feeds, tmp_path)
+
+
+def test_loss_rejects(tmp_path):
+    node = helper.make_node("NegativeLogLikelihoodLoss", ["x", "t", "w"], ["loss"])
+    m = model([node], {"x": (F32, (3, 4)), "t": (I64, (3,)), "w": (F32, (3,))}, {"loss": (F32, ())}, 13)
+    with pytest.raises(qc.UnsupportedOp, match=r"weight is float32\[3\]; supported: float32\[4\]"):
+        qc.compile(m, str(tmp_path / "m.so"))
