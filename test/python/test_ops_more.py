@@ -747,3 +747,31 @@ def test_loss_rejects(tmp_path):
     m = model([node], {"x": (F32, (3, 4)), "t": (I64, (3,)), "w": (F32, (3,))}, {"loss": (F32, ())}, 13)
     with pytest.raises(qc.UnsupportedOp, match=r"weight is float32\[3\]; supported: float32\[4\]"):
         qc.compile(m, str(tmp_path / "m.so"))
+
+
+# --- OneHot ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+@pytest.mark.parametrize("dtype", [I64, I32, F32])
+def test_one_hot(dtype, axis, tmp_path):
+    # Negative indices wrap; 9 and -9 are out of range for depth 5 (all off).
+    indices = np.array([[0, 4, -1], [-5, 9, -9]], dtype)
+    depth = 5
+    out_shape = list(indices.shape)
+    out_shape.insert(axis % 3, depth)
+    node = helper.make_node("OneHot", ["i", "depth", "values"], ["y"], axis=axis)
+    m = model([node], {"i": (dtype, indices.shape), "values": (F32, (2,))}, {"y": (F32, out_shape)}, 11,
+              {"depth": np.array(depth, I64)})
+    feeds = {"i": indices, "values": np.array([-0.5, 2.0], F32)}
+    if dtype == I64:
+        check_against_ort(m, feeds, tmp_path)
+    else:  # onnxruntime has no kernel for these index types
+        check_against_reference(m, feeds, tmp_path)
+
+
+def test_one_hot_rejects(tmp_path):
+    node = helper.make_node("OneHot", ["i", "depth", "values"], ["y"])
+    m = model([node], {"i": (I64, (3,)), "depth": (I64, ()), "values": (F32, (2,))}, {"y": (F32, (3, 4))}, 11)
+    with pytest.raises(qc.UnsupportedOp, match=r"\(OneHot\): the depth input must be known at compile time"):
+        qc.compile(m, str(tmp_path / "m.so"))
