@@ -245,6 +245,12 @@ def run_jobs(jobs: list, workers: list[Worker], handle, log=None) -> None:
 
 # ---------------------------------------------------------------- phases
 
+NODE_BUDGET = 400
+
+
+def _nodes(cases: list[nc.Case]) -> int:
+    return sum(len(c.proto().graph.node) for c in cases)
+
 
 class Run:
     def __init__(self, workers: list[Worker], batch: int, verbose: bool):
@@ -294,9 +300,22 @@ class Run:
             else:
                 jobs.append(("batch", [c]))
         for group in groups.values():
-            jobs += [("batch", group[i:i + self.batch]) for i in range(0, len(group), self.batch)]
-        jobs.sort(key=lambda j: -len(j[1]))  # big ones first: the two workers finish together
+            jobs += [("batch", chunk) for chunk in self._chunks(group)]
+        jobs.sort(key=lambda j: -_nodes(j[1]))  # big ones first: the two workers finish together
         run_jobs(jobs, self.workers, self._handle_batch, self._log if self.verbose else None)
+
+    def _chunks(self, group: list[nc.Case]):
+        """Up to --batch cases and about NODE_BUDGET nodes per merged model:
+        compile time follows the node count (an expanded Attention case has
+        80 nodes, most cases one), and small jobs keep both workers busy."""
+        chunk: list[nc.Case] = []
+        for c in group:
+            if chunk and (len(chunk) == self.batch or _nodes(chunk) + _nodes([c]) > NODE_BUDGET):
+                yield chunk
+                chunk = []
+            chunk.append(c)
+        if chunk:
+            yield chunk
 
     @staticmethod
     def _log(job, seconds: float) -> None:
