@@ -41,6 +41,12 @@ def binary(op, x, y, out_dtype=None, opset=18, **attrs):
                  {"z": (out_dtype or x.dtype, out_shape)}, opset)
 
 
+def side_by_side(nodes: list, feeds: dict, outputs: dict, opset: int = 18, inits: dict | None = None):
+    """One model of several nodes on shared inputs: each compile (~0.5 s)
+    covers several forms. `outputs` maps name -> (dtype, shape)."""
+    return model(nodes, {n: (v.dtype, v.shape) for n, v in feeds.items()}, outputs, opset, inits)
+
+
 def check_against(expected: dict, m, feeds, tmp_path, rtol=1e-5, atol=1e-6):
     """Compiles and runs `m`, compares with `expected` (name -> array)."""
     got = compile_and_run(m, feeds, tmp_path)
@@ -64,17 +70,17 @@ def nonzero_ints(rng, shape, dtype, lo, hi):
 INT_TYPES = [I8, I16, I32, I64, U8, U16, U32, U64]
 
 
-@pytest.mark.parametrize("fmod", [0, 1])
 @pytest.mark.parametrize("dtype", INT_TYPES, ids=lambda d: np.dtype(d).name)
-def test_mod_int(dtype, fmod, tmp_path):
-    # Mixed signs exercise both remainder conventions; (3, 5) against (5,)
-    # broadcasts the divisor along rows.
+def test_mod_int(dtype, tmp_path):
+    # Mixed signs exercise both remainder conventions (fmod 0 and 1, side by
+    # side); (3, 5) against (5,) broadcasts the divisor along rows.
     rng = np.random.default_rng(200)
     signed = np.issubdtype(dtype, np.signedinteger)
     lo = -100 if signed else 0
-    x = rng.integers(lo, 101, (3, 5)).astype(dtype)
-    y = nonzero_ints(rng, (5,), dtype, -9 if signed else 1, 9)
-    check_against_ort(binary("Mod", x, y, fmod=fmod), {"x": x, "y": y}, tmp_path)
+    feeds = {"x": rng.integers(lo, 101, (3, 5)).astype(dtype),
+             "y": nonzero_ints(rng, (5,), dtype, -9 if signed else 1, 9)}
+    nodes = [helper.make_node("Mod", ["x", "y"], [f"z{f}"], fmod=f) for f in (0, 1)]
+    check_against_ort(side_by_side(nodes, feeds, {f"z{f}": (dtype, (3, 5)) for f in (0, 1)}), feeds, tmp_path)
 
 
 @pytest.mark.parametrize("dtype", [F32, F64])
@@ -104,16 +110,16 @@ def test_mod_float16_fmod(tmp_path):
     check_against({"z": np.fmod(x, y)}, binary("Mod", x, y, fmod=1), {"x": x, "y": y}, tmp_path)
 
 
-@pytest.mark.parametrize("fmod", [0, 1])
 @pytest.mark.parametrize("dtype", [I8, I64, U32])
-def test_mod_int_trapping_divisors(dtype, fmod, tmp_path):
+def test_mod_int_trapping_divisors(dtype, tmp_path):
     # x % 0 and INT_MIN % -1 trap in idiv; numpy gives 0 for both.
     info = np.iinfo(dtype)
-    x = np.array([7, -7 if info.min < 0 else 9, info.min, info.max, 5, 0], dtype)
-    y = np.array([0, 0, -1 if info.min < 0 else 3, 4, 0, 3], dtype)
+    feeds = {"x": np.array([7, -7 if info.min < 0 else 9, info.min, info.max, 5, 0], dtype),
+             "y": np.array([0, 0, -1 if info.min < 0 else 3, 4, 0, 3], dtype)}
+    nodes = [helper.make_node("Mod", ["x", "y"], [f"z{f}"], fmod=f) for f in (0, 1)]
     with np.errstate(divide="ignore"):
-        want = (np.fmod if fmod else np.mod)(x, y)
-    check_against({"z": want}, binary("Mod", x, y, fmod=fmod), {"x": x, "y": y}, tmp_path)
+        want = {"z0": np.mod(feeds["x"], feeds["y"]), "z1": np.fmod(feeds["x"], feeds["y"])}
+    check_against(want, side_by_side(nodes, feeds, {n: (dtype, (6,)) for n in want}), feeds, tmp_path)
 
 
 def test_mod_rejects(tmp_path):
@@ -140,21 +146,25 @@ def check_against_reference(m, feeds, tmp_path, rtol=1e-5, atol=1e-6):
 # --- BitShift and bitwise ops ---------------------------------------------------
 
 
-@pytest.mark.parametrize("direction", ["LEFT", "RIGHT"])
+def shifts(feeds, shape):
+    """Both directions side by side."""
+    nodes = [helper.make_node("BitShift", ["x", "y"], [d], direction=d) for d in ("LEFT", "RIGHT")]
+    return side_by_side(nodes, feeds, {d: (feeds["x"].dtype, shape) for d in ("LEFT", "RIGHT")})
+
+
 @pytest.mark.parametrize("dtype", [U8, U32, U64], ids=lambda d: np.dtype(d).name)
-def test_bitshift_unsigned(dtype, direction, tmp_path):
+def test_bitshift_unsigned(dtype, tmp_path):
     # Counts 0 .. width-1 (in range); (4, 5) against (5,) broadcasts the counts.
     # onnxruntime has no uint16 kernel: test_bitshift_out_of_range covers it.
     rng = np.random.default_rng(210)
     width = np.dtype(dtype).itemsize * 8
-    x = rng.integers(0, np.iinfo(dtype).max, (4, 5), dtype=dtype, endpoint=True)
-    y = rng.integers(0, width, (5,)).astype(dtype)
-    check_against_ort(binary("BitShift", x, y, direction=direction), {"x": x, "y": y}, tmp_path)
+    feeds = {"x": rng.integers(0, np.iinfo(dtype).max, (4, 5), dtype=dtype, endpoint=True),
+             "y": rng.integers(0, width, (5,)).astype(dtype)}
+    check_against_ort(shifts(feeds, (4, 5)), feeds, tmp_path)
 
 
-@pytest.mark.parametrize("direction", ["LEFT", "RIGHT"])
 @pytest.mark.parametrize("dtype", [I8, I32, I64, U16])
-def test_bitshift_out_of_range(dtype, direction, tmp_path):
+def test_bitshift_out_of_range(dtype, tmp_path):
     # Signed values (onnxruntime has unsigned kernels only): arithmetic right
     # shifts of negatives, left shifts that wrap, and counts that are
     # negative or >= the width, which numpy (the reference) saturates.
@@ -164,19 +174,19 @@ def test_bitshift_out_of_range(dtype, direction, tmp_path):
     y = np.array([1, 1, 1, width - 1, width, width + 1, 2 * width + 3, 0], dtype)
     if info.min:
         y[6] = -1
-    m = binary("BitShift", x, y, direction=direction)
-    check_against_reference(m, {"x": x, "y": y}, tmp_path)
+    check_against_reference(shifts({"x": x, "y": y}, (8,)), {"x": x, "y": y}, tmp_path)
 
 
-@pytest.mark.parametrize("op", ["BitwiseAnd", "BitwiseOr", "BitwiseXor"])
 @pytest.mark.parametrize("dtype", [I16, U8, I64])
-def test_bitwise_binary(op, dtype, tmp_path):
+def test_bitwise_binary(dtype, tmp_path):
     # Full-range values set the sign bits; (2, 3, 5) against (3, 1) broadcasts both ways.
     rng = np.random.default_rng(211)
     info = np.iinfo(dtype)
-    x = rng.integers(info.min, info.max, (2, 3, 5), dtype=dtype, endpoint=True)
-    y = rng.integers(info.min, info.max, (3, 1), dtype=dtype, endpoint=True)
-    check_against_ort(binary(op, x, y), {"x": x, "y": y}, tmp_path)
+    feeds = {"x": rng.integers(info.min, info.max, (2, 3, 5), dtype=dtype, endpoint=True),
+             "y": rng.integers(info.min, info.max, (3, 1), dtype=dtype, endpoint=True)}
+    ops = ["BitwiseAnd", "BitwiseOr", "BitwiseXor"]
+    nodes = [helper.make_node(op, ["x", "y"], [op]) for op in ops]
+    check_against_ort(side_by_side(nodes, feeds, {op: (dtype, (2, 3, 5)) for op in ops}), feeds, tmp_path)
 
 
 @pytest.mark.parametrize("dtype", [I32, U8, U64])
@@ -314,18 +324,19 @@ def test_attention(name, shapes, outputs, attrs, tmp_path):
     check_against_ort(attention_model(shapes, outputs, **attrs), feeds, tmp_path, atol=1e-5)
 
 
-@pytest.mark.parametrize("mode", [0, 1, 2, 3])
-def test_attention_qk_matmul_output(mode, tmp_path):
-    # Scores (softcapped for 0 and 1), scores plus bias (2) or probabilities (3);
-    # the mask is shorter than the keys (padded with -inf).
+def test_attention_qk_matmul_output(tmp_path):
+    # Every qk_matmul_output_mode side by side: the scores (softcapped for 0
+    # and 1), scores plus bias (2) or probabilities (3); the mask is shorter
+    # than the keys (padded with -inf).
     rng = np.random.default_rng(231)
     shapes = {"Q": (1, 2, 3, 4), "K": (1, 2, 5, 4), "V": (1, 2, 5, 4), "attn_mask": ((3, 4), F32)}
-    outputs = {"Y": (1, 2, 3, 4), "": None, " ": None, "qk": (1, 2, 3, 5)}
-    m = attention_model(shapes, {"Y": (1, 2, 3, 4)}, qk_matmul_output_mode=mode, softcap=1.5)
-    node = m.graph.node[0]
-    node.output.extend(["", "", "qk"])
-    m.graph.output.append(_info("qk", F32, outputs["qk"]))
-    check_against_reference(m, attention_feeds(rng, shapes), tmp_path, atol=1e-5)
+    feeds = attention_feeds(rng, shapes)
+    nodes = [helper.make_node("Attention", list(shapes), [f"Y{mode}", "", "", f"qk{mode}"],
+                              qk_matmul_output_mode=mode, softcap=1.5) for mode in range(4)]
+    outputs = {}
+    for mode in range(4):
+        outputs |= {f"Y{mode}": (F32, (1, 2, 3, 4)), f"qk{mode}": (F32, (1, 2, 3, 5))}
+    check_against_reference(side_by_side(nodes, feeds, outputs, 23), feeds, tmp_path, atol=1e-5)
 
 
 def test_attention_fully_masked_rows(tmp_path):
@@ -400,11 +411,12 @@ FUNCTIONS = [("Sin", (-7, 7)), ("Cos", (-7, 7)), ("Tan", (-1.5, 1.5)), ("Asin", 
              ("Acosh", (1, 10)), ("Atanh", (-0.99, 0.99))]
 
 
-@pytest.mark.parametrize("op,domain", FUNCTIONS, ids=[f[0] for f in FUNCTIONS])
-def test_functions(op, domain, tmp_path):
+def test_functions(tmp_path):
+    # All eleven side by side, each on its own input; odd size: no dim fills a vector.
     rng = np.random.default_rng(240)
-    x = rng.uniform(*domain, (3, 7)).astype(F32)  # odd size: no dim fills a vector
-    check_against_ort(unary_model(op, x), {"x": x}, tmp_path)
+    feeds = {f"x_{op}": rng.uniform(*domain, (3, 7)).astype(F32) for op, domain in FUNCTIONS}
+    nodes = [helper.make_node(op, [f"x_{op}"], [op]) for op, _ in FUNCTIONS]
+    check_against_ort(side_by_side(nodes, feeds, {op: (F32, (3, 7)) for op, _ in FUNCTIONS}), feeds, tmp_path)
 
 
 @pytest.mark.parametrize("dtype", [F16, F64])
@@ -417,10 +429,12 @@ def test_functions_other_floats(dtype, tmp_path):
 SPECIALS = np.array([0.0, -0.0, 1.5, -2.0, np.inf, -np.inf, np.nan, 6.0e4], F32)  # 6e4: large, finite in float16
 
 
-@pytest.mark.parametrize("attrs", [{}, {"detect_negative": 0}, {"detect_positive": 0},
-                                   {"detect_positive": 0, "detect_negative": 0}], ids=str)
-def test_isinf(attrs, tmp_path):
-    check_against_ort(unary_model("IsInf", SPECIALS, np.bool_, **attrs), {"x": SPECIALS}, tmp_path)
+def test_isinf(tmp_path):
+    # Both signs, one, or none detected, side by side.
+    forms = [{}, {"detect_negative": 0}, {"detect_positive": 0}, {"detect_positive": 0, "detect_negative": 0}]
+    nodes = [helper.make_node("IsInf", ["x"], [f"y{i}"], **a) for i, a in enumerate(forms)]
+    m = side_by_side(nodes, {"x": SPECIALS}, {f"y{i}": (np.bool_, SPECIALS.shape) for i in range(len(forms))})
+    check_against_ort(m, {"x": SPECIALS}, tmp_path)
 
 
 @pytest.mark.parametrize("dtype", [F16, F32, F64])
@@ -430,28 +444,30 @@ def test_isnan(dtype, tmp_path):
 
 
 ACTIVATIONS = [
-    ("ThresholdedRelu", {}, 18),  # default alpha 1
-    ("ThresholdedRelu", {"alpha": -0.5}, 18),
-    ("Shrink", {}, 18),  # default lambd 0.5, bias 0
-    ("Shrink", {"lambd": 1.5, "bias": 0.25}, 18),
-    ("Celu", {}, 18),
-    ("Celu", {"alpha": 2.5}, 18),
+    ("ThresholdedRelu", {}),  # default alpha 1
+    ("ThresholdedRelu", {"alpha": -0.5}),
+    ("Shrink", {}),  # default lambd 0.5, bias 0
+    ("Shrink", {"lambd": 1.5, "bias": 0.25}),
+    ("Celu", {}),
+    ("Celu", {"alpha": 2.5}),
 ]
 
 
-@pytest.mark.parametrize("op,attrs,opset", ACTIVATIONS, ids=[f"{a[0]}-{a[1]}" for a in ACTIVATIONS])
-def test_activations(op, attrs, opset, tmp_path):
+def test_activations(tmp_path):
     rng = np.random.default_rng(241)
     x = rng.uniform(-4, 4, (5, 9)).astype(F32)
-    check_against_ort(unary_model(op, x, opset=opset, **attrs), {"x": x}, tmp_path)
+    nodes = [helper.make_node(op, ["x"], [f"y{i}"], **a) for i, (op, a) in enumerate(ACTIVATIONS)]
+    m = side_by_side(nodes, {"x": x}, {f"y{i}": (F32, x.shape) for i in range(len(ACTIVATIONS))})
+    check_against_ort(m, {"x": x}, tmp_path)
 
 
-@pytest.mark.parametrize("alpha", [1.0, 0.7])
-def test_swish(alpha, tmp_path):
-    # Swish is opset 24: onnx.reference is the reference.
+def test_swish(tmp_path):
+    # Swish is opset 24: onnx.reference is the reference. Default alpha and 0.7.
     rng = np.random.default_rng(242)
     x = rng.uniform(-10, 10, (4, 9)).astype(F32)
-    check_against_reference(unary_model("Swish", x, opset=24, alpha=alpha), {"x": x}, tmp_path)
+    nodes = [helper.make_node("Swish", ["x"], ["y0"]), helper.make_node("Swish", ["x"], ["y1"], alpha=0.7)]
+    m = side_by_side(nodes, {"x": x}, {"y0": (F32, x.shape), "y1": (F32, x.shape)}, 24)
+    check_against_reference(m, {"x": x}, tmp_path)
 
 
 def test_celu_float16(tmp_path):
@@ -471,14 +487,16 @@ def test_misc_math_rejects(tmp_path):
 
 
 @pytest.mark.parametrize("upper", [1, 0])
-@pytest.mark.parametrize("k", [None, 0, -2, 3, 9])  # 9: past every column (all zero or all kept)
-def test_trilu_constant_k(upper, k, tmp_path):
-    # (2, 4, 6): batched, wider than tall.
+def test_trilu_constant_k(upper, tmp_path):
+    # (2, 4, 6): batched, wider than tall. k omitted, 0, -2, 3, and 9 (past
+    # every column: all zero or all kept), side by side.
     rng = np.random.default_rng(250)
     x = rng.integers(-9, 10, (2, 4, 6)).astype(I32)
-    inits = {} if k is None else {"k": np.array(k, I64)}
-    node = helper.make_node("Trilu", ["x"] + list(inits), ["y"], upper=upper)
-    m = model([node], {"x": (I32, x.shape)}, {"y": (I32, x.shape)}, 14, inits)
+    ks = {"k0": 0, "k1": -2, "k2": 3, "k3": 9}
+    nodes = [helper.make_node("Trilu", ["x"], ["y"], upper=upper)]
+    nodes += [helper.make_node("Trilu", ["x", k], [f"y_{k}"], upper=upper) for k in ks]
+    outputs = {"y": (I32, x.shape)} | {f"y_{k}": (I32, x.shape) for k in ks}
+    m = side_by_side(nodes, {"x": x}, outputs, 14, {k: np.array(v, I64) for k, v in ks.items()})
     check_against_ort(m, {"x": x}, tmp_path)
 
 
@@ -495,15 +513,17 @@ def test_trilu_runtime_k(dtype, tmp_path):
 SOFTMAX_AXES = [(13, None), (13, 0), (13, -2), (11, None), (11, 0), (11, 2)]
 
 
-@pytest.mark.parametrize("op", ["LogSoftmax", "Hardmax"])
 @pytest.mark.parametrize("opset,axis", SOFTMAX_AXES, ids=str)
-def test_softmax_family(op, opset, axis, tmp_path):
-    # Opset 11 reduces over all dims >= axis, opset 13 over axis alone.
+def test_softmax_family(opset, axis, tmp_path):
+    # Opset 11 reduces over all dims >= axis, opset 13 over axis alone; both ops side by side.
     rng = np.random.default_rng(252)
     x = rng.uniform(-30, 30, (3, 4, 5)).astype(F32)
     x[1, 2] = x[1, 2].max()  # ties: Hardmax marks the first maximum only
     attrs = {} if axis is None else {"axis": axis}
-    check_against_ort(unary_model(op, x, opset=opset, **attrs), {"x": x}, tmp_path, atol=1e-5)
+    ops = ["LogSoftmax", "Hardmax"]
+    nodes = [helper.make_node(op, ["x"], [op], **attrs) for op in ops]
+    m = side_by_side(nodes, {"x": x}, {op: (F32, x.shape) for op in ops}, opset)
+    check_against_ort(m, {"x": x}, tmp_path, atol=1e-5)
 
 
 def test_logsoftmax_float64(tmp_path):
@@ -527,13 +547,19 @@ def cumulative_model(op, x, axis, opset, **attrs):
 CUMULATIVE_FORMS = [{}, {"exclusive": 1}, {"reverse": 1}, {"exclusive": 1, "reverse": 1}]
 
 
-@pytest.mark.parametrize("attrs", CUMULATIVE_FORMS, ids=str)
+def every_form(op, x, axis, opset):
+    """The four exclusive/reverse forms side by side."""
+    nodes = [helper.make_node(op, ["x", "axis"], [f"y{i}"], **a) for i, a in enumerate(CUMULATIVE_FORMS)]
+    outputs = {f"y{i}": (x.dtype, x.shape) for i in range(len(CUMULATIVE_FORMS))}
+    return side_by_side(nodes, {"x": x}, outputs, opset, {"axis": np.array(axis, I64)})
+
+
 @pytest.mark.parametrize("axis", [0, -1])
-def test_cumsum(axis, attrs, tmp_path):
+def test_cumsum(axis, tmp_path):
     # (4, 7): both axes, an odd length.
     rng = np.random.default_rng(260)
     x = rng.uniform(-5, 5, (4, 7)).astype(F32)
-    check_against_ort(cumulative_model("CumSum", x, axis, 14, **attrs), {"x": x}, tmp_path, atol=1e-5)
+    check_against_ort(every_form("CumSum", x, axis, 14), {"x": x}, tmp_path, atol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [I32, I64, F64])
@@ -542,13 +568,12 @@ def test_cumsum_types(dtype, tmp_path):
     check_against_ort(cumulative_model("CumSum", x, 1, 14, reverse=1), {"x": x}, tmp_path)
 
 
-@pytest.mark.parametrize("attrs", CUMULATIVE_FORMS, ids=str)
 @pytest.mark.parametrize("dtype", [F32, I64])
-def test_cumprod(dtype, attrs, tmp_path):
+def test_cumprod(dtype, tmp_path):
     # CumProd is opset 26: onnx.reference is the reference.
     rng = np.random.default_rng(261)
     x = rng.uniform(-2, 2, (3, 5)).astype(dtype) if dtype == F32 else rng.integers(-3, 4, (3, 5)).astype(dtype)
-    check_against_reference(cumulative_model("CumProd", x, 1, 26, **attrs), {"x": x}, tmp_path)
+    check_against_reference(every_form("CumProd", x, 1, 26), {"x": x}, tmp_path)
 
 
 def test_cumulative_rejects(tmp_path):
@@ -564,12 +589,14 @@ def test_cumulative_rejects(tmp_path):
 # --- LpNormalization, GroupNormalization ----------------------------------------
 
 
-@pytest.mark.parametrize("p", [1, 2])
-@pytest.mark.parametrize("axis", [0, -1])
-def test_lp_normalization(p, axis, tmp_path):
+def test_lp_normalization(tmp_path):
+    # p 1 and 2 along either axis, side by side.
     rng = np.random.default_rng(270)
     x = rng.uniform(-3, 3, (3, 7)).astype(F32)
-    check_against_ort(unary_model("LpNormalization", x, opset=18, p=p, axis=axis), {"x": x}, tmp_path)
+    forms = [(p, axis) for p in (1, 2) for axis in (0, -1)]
+    nodes = [helper.make_node("LpNormalization", ["x"], [f"y{p}{axis}"], p=p, axis=axis) for p, axis in forms]
+    m = side_by_side(nodes, {"x": x}, {f"y{p}{axis}": (F32, x.shape) for p, axis in forms})
+    check_against_ort(m, {"x": x}, tmp_path)
 
 
 def test_lp_normalization_zero_norm(tmp_path):
@@ -664,14 +691,18 @@ def topk_model(x, k, opset=11, **attrs):
     return model([node], {"x": (x.dtype, x.shape)}, outputs, opset, {"k": np.array([k], I64)})
 
 
-@pytest.mark.parametrize("largest", [1, 0])
 @pytest.mark.parametrize("axis,k", [(-1, 3), (0, 1), (1, 7)])  # k = 7: the whole line, sorted
-def test_topk(axis, k, largest, tmp_path):
+def test_topk(axis, k, tmp_path):
+    # Largest and smallest side by side.
     rng = np.random.default_rng(290)
     x = rng.permutation(4 * 7 * 5).reshape(4, 7, 5).astype(F32)  # distinct values
-    if axis == -1:
-        x = x.transpose(0, 2, 1).copy()
-    check_against_ort(topk_model(x, k, axis=axis, largest=largest), {"x": x}, tmp_path)
+    out_shape = tuple(k if d == axis % 3 else n for d, n in enumerate(x.shape))
+    nodes = [helper.make_node("TopK", ["x", "k"], [f"v{lg}", f"i{lg}"], axis=axis, largest=lg) for lg in (0, 1)]
+    outputs = {}
+    for lg in (0, 1):
+        outputs |= {f"v{lg}": (F32, out_shape), f"i{lg}": (I64, out_shape)}
+    m = side_by_side(nodes, {"x": x}, outputs, 11, {"k": np.array([k], I64)})
+    check_against_ort(m, {"x": x}, tmp_path)
 
 
 @pytest.mark.parametrize("largest", [1, 0])
@@ -713,9 +744,8 @@ LOSS_CASES = [
 ]
 
 
-@pytest.mark.parametrize("op", ["NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"])
 @pytest.mark.parametrize("shape,reduction,weighted,ignore", LOSS_CASES, ids=str)
-def test_loss(op, shape, reduction, weighted, ignore, tmp_path):
+def test_loss(shape, reduction, weighted, ignore, tmp_path):
     rng = np.random.default_rng(300)
     n, c = shape[:2]
     tshape = (n, *shape[2:])
@@ -726,12 +756,11 @@ def test_loss(op, shape, reduction, weighted, ignore, tmp_path):
         feeds["w"] = rng.uniform(0.2, 2, (c,)).astype(F32)
     attrs = {"reduction": reduction} | ({} if ignore is None else {"ignore_index": ignore})
     out_shape = tshape if reduction == "none" else ()
-    outputs = {"loss": (F32, out_shape)}
-    if op == "SoftmaxCrossEntropyLoss":
-        outputs["log_prob"] = (F32, shape)
-    node = helper.make_node(op, list(feeds), list(outputs), **attrs)
-    m = model([node], {k: (v.dtype, v.shape) for k, v in feeds.items()}, outputs, 13)
-    check_against_ort(m, feeds, tmp_path, atol=1e-5)
+    # Both losses side by side; SoftmaxCrossEntropyLoss also returns log_prob.
+    nodes = [helper.make_node("NegativeLogLikelihoodLoss", list(feeds), ["nll"], **attrs),
+             helper.make_node("SoftmaxCrossEntropyLoss", list(feeds), ["sce", "log_prob"], **attrs)]
+    outputs = {"nll": (F32, out_shape), "sce": (F32, out_shape), "log_prob": (F32, shape)}
+    check_against_ort(side_by_side(nodes, feeds, outputs, 13), feeds, tmp_path, atol=1e-5)
 
 
 def test_loss_int32_target_float64(tmp_path):
@@ -752,18 +781,19 @@ def test_loss_rejects(tmp_path):
 # --- OneHot ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("axis", [-1, 0, 1])
 @pytest.mark.parametrize("dtype", [I64, I32, F32])
-def test_one_hot(dtype, axis, tmp_path):
+def test_one_hot(dtype, tmp_path):
     # Negative indices wrap; 9 and -9 are out of range for depth 5 (all off).
-    indices = np.array([[0, 4, -1], [-5, 9, -9]], dtype)
+    # The new axis last, first and in the middle, side by side.
+    feeds = {"i": np.array([[0, 4, -1], [-5, 9, -9]], dtype), "values": np.array([-0.5, 2.0], F32)}
     depth = 5
-    out_shape = list(indices.shape)
-    out_shape.insert(axis % 3, depth)
-    node = helper.make_node("OneHot", ["i", "depth", "values"], ["y"], axis=axis)
-    m = model([node], {"i": (dtype, indices.shape), "values": (F32, (2,))}, {"y": (F32, out_shape)}, 11,
-              {"depth": np.array(depth, I64)})
-    feeds = {"i": indices, "values": np.array([-0.5, 2.0], F32)}
+    nodes, outputs = [], {}
+    for axis in (-1, 0, 1):
+        out_shape = [2, 3]
+        out_shape.insert(axis % 3, depth)
+        nodes.append(helper.make_node("OneHot", ["i", "depth", "values"], [f"y{axis}"], axis=axis))
+        outputs[f"y{axis}"] = (F32, out_shape)
+    m = side_by_side(nodes, feeds, outputs, 11, {"depth": np.array(depth, I64)})
     if dtype == I64:
         check_against_ort(m, feeds, tmp_path)
     else:  # onnxruntime has no kernel for these index types
