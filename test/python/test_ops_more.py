@@ -805,3 +805,31 @@ def test_one_hot_rejects(tmp_path):
     m = model([node], {"i": (I64, (3,)), "depth": (I64, ()), "values": (F32, (2,))}, {"y": (F32, (3, 4))}, 11)
     with pytest.raises(qc.UnsupportedOp, match=r"\(OneHot\): the depth input must be known at compile time"):
         qc.compile(m, str(tmp_path / "m.so"))
+
+
+# --- LpPool ---------------------------------------------------------------------
+
+LPPOOL_CASES = [
+    # (input shape, attributes, output shape)
+    ((1, 2, 9), dict(kernel_shape=[3], p=3), (1, 2, 7)),  # 1-D, a general p (powf)
+    ((2, 3, 7, 6), dict(kernel_shape=[3, 2], p=2, pads=[1, 0, 2, 1], strides=[2, 2]), (2, 3, 4, 3)),
+    ((1, 2, 5, 5), dict(kernel_shape=[2, 2], p=1, auto_pad="SAME_UPPER"), (1, 2, 5, 5)),
+    ((1, 1, 6, 6), dict(kernel_shape=[2, 2], p=2, dilations=[2, 2]), (1, 1, 4, 4)),
+    ((1, 2, 4, 5, 3), dict(kernel_shape=[2, 2, 2], p=2), (1, 2, 3, 4, 2)),  # 3-D
+]
+
+
+def test_lppool(tmp_path):
+    # Every case side by side, each on its own input.
+    rng = np.random.default_rng(310)
+    feeds = {f"x{i}": rng.uniform(-2, 2, shape).astype(F32) for i, (shape, _, _) in enumerate(LPPOOL_CASES)}
+    nodes = [helper.make_node("LpPool", [f"x{i}"], [f"y{i}"], **a) for i, (_, a, _) in enumerate(LPPOOL_CASES)]
+    outputs = {f"y{i}": (F32, out) for i, (_, _, out) in enumerate(LPPOOL_CASES)}
+    check_against_ort(side_by_side(nodes, feeds, outputs, 18), feeds, tmp_path, atol=1e-5)
+
+
+def test_lppool_rejects(tmp_path):
+    node = helper.make_node("LpPool", ["x"], ["y"], kernel_shape=[2, 2], p=0)
+    m = model([node], {"x": (F32, (1, 1, 4, 4))}, {"y": (F32, (1, 1, 3, 3))}, 18)
+    with pytest.raises(qc.UnsupportedOp, match=r"\(LpPool\): p=0"):
+        qc.compile(m, str(tmp_path / "m.so"))
