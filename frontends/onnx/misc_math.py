@@ -1,5 +1,5 @@
 """More elementwise float ops: the trigonometric and hyperbolic functions,
-IsInf / IsNaN, and the activations Swish, ThresholdedRelu, Shrink, Celu.
+IsInf / IsNaN, and the activations Swish, SwiGLU, ThresholdedRelu, Shrink, Celu.
 
 Each is one linalg.generic. The functions are the math dialect's (libm calls
 after lowering). float16 inputs are computed in float32 and rounded once,
@@ -136,3 +136,24 @@ def import_celu(ctx, node):
         return arith.AddFOp(arith.MaximumFOp(zero, v).result, neg).result
 
     return [map_float(x, body)]
+
+
+@importer("SwiGLU")
+def import_swiglu(ctx, node):
+    """y = swish(a) * b = a * sigmoid(alpha * a) * b, on equal shapes."""
+    x, gate = _float_input(ctx, node), ctx.get(node.input[1])
+    if gate.dtype != x.dtype or gate.shape != x.shape:
+        raise UnsupportedOp(node, f"B is {gate.dtype}{list(gate.shape)}, A is {x.dtype}{list(x.shape)}",
+                            "equal types and shapes")
+    alpha = float(attrs(node).get("alpha", 1.0))
+    ct = np.dtype(np.float32) if x.dtype == np.float16 else x.dtype
+
+    def body(v, g):
+        if ct != x.dtype:
+            v, g = arith.ExtFOp(b.mlir_type(ct), v).result, arith.ExtFOp(b.mlir_type(ct), g).result
+        e = math.ExpOp(arith.MulFOp(v, _c(-alpha, ct)).result).result
+        swish = arith.DivFOp(v, arith.AddFOp(_c(1.0, ct), e).result).result
+        y = arith.MulFOp(swish, g).result
+        return y if ct == x.dtype else arith.TruncFOp(b.mlir_type(x.dtype), y).result
+
+    return [b.elementwise([x, gate], x.dtype, body)]

@@ -833,3 +833,67 @@ def test_lppool_rejects(tmp_path):
     m = model([node], {"x": (F32, (1, 1, 4, 4))}, {"y": (F32, (1, 1, 3, 3))}, 18)
     with pytest.raises(qc.UnsupportedOp, match=r"\(LpPool\): p=0"):
         qc.compile(m, str(tmp_path / "m.so"))
+
+
+# --- CenterCropPad, GatherND, EyeLike, SwiGLU, ReduceLogSum ----------------------
+
+
+def test_center_crop_pad(tmp_path):
+    # Crop (odd and even excess), pad (odd and even), and both at once, side by side.
+    rng = np.random.default_rng(320)
+    x = rng.uniform(-1, 1, (7, 6, 3)).astype(F32)
+    forms = [([4, 3, 3], {}), ([10, 9, 3], {}), ([5, 8], {"axes": [0, 1]}), ([2, 5], {"axes": [-1, -3]})]
+    nodes, outputs, inits = [], {}, {}
+    for i, (shape, attrs) in enumerate(forms):
+        inits[f"s{i}"] = np.array(shape, I64)
+        nodes.append(helper.make_node("CenterCropPad", ["x", f"s{i}"], [f"y{i}"], **attrs))
+        out = list(x.shape)
+        for a, s in zip(attrs.get("axes", range(3)), shape):
+            out[a] = s
+        outputs[f"y{i}"] = (F32, out)
+    check_against_ort(side_by_side(nodes, {"x": x}, outputs, 18, inits), {"x": x}, tmp_path)
+
+
+def test_gather_nd(tmp_path):
+    # Whole-element tuples, partial tuples (rows), negative indices, batch_dims=1.
+    rng = np.random.default_rng(321)
+    feeds = {"data": rng.uniform(-1, 1, (3, 4, 5)).astype(F32),
+             "full": np.array([[0, 1, 2], [2, -1, -5], [1, 3, 4]], I64),  # -> [3]
+             "rows": np.array([[[0, 1]], [[-1, 2]]], I64),  # -> [2, 1, 5]
+             "batched": np.array([[1, 4], [3, 0], [0, 2]], I64)}  # batch_dims 1: -> [3]
+    nodes = [helper.make_node("GatherND", ["data", "full"], ["y0"]),
+             helper.make_node("GatherND", ["data", "rows"], ["y1"]),
+             helper.make_node("GatherND", ["data", "batched"], ["y2"], batch_dims=1)]
+    outputs = {"y0": (F32, (3,)), "y1": (F32, (2, 1, 5)), "y2": (F32, (3,))}
+    check_against_ort(side_by_side(nodes, feeds, outputs, 13), feeds, tmp_path)
+
+
+def test_eye_like(tmp_path):
+    x = np.zeros((4, 6), I32)
+    nodes = [helper.make_node("EyeLike", ["x"], ["y0"]),
+             helper.make_node("EyeLike", ["x"], ["y1"], k=2, dtype=1),
+             helper.make_node("EyeLike", ["x"], ["y2"], k=-3, dtype=7)]
+    outputs = {"y0": (I32, x.shape), "y1": (F32, x.shape), "y2": (I64, x.shape)}
+    check_against_ort(side_by_side(nodes, {"x": x}, outputs, 13), {"x": x}, tmp_path)
+
+
+def test_swiglu(tmp_path):
+    # SwiGLU is opset 28: onnx.reference is the reference. Default alpha and 0.5.
+    rng = np.random.default_rng(322)
+    feeds = {"a": rng.uniform(-6, 6, (3, 8)).astype(F32), "g": rng.uniform(-2, 2, (3, 8)).astype(F32)}
+    nodes = [helper.make_node("SwiGLU", ["a", "g"], ["y0"]), helper.make_node("SwiGLU", ["a", "g"], ["y1"], alpha=0.5)]
+    m = side_by_side(nodes, feeds, {"y0": (F32, (3, 8)), "y1": (F32, (3, 8))}, 28)
+    check_against_reference(m, feeds, tmp_path)
+
+
+def test_reduce_log_sum(tmp_path):
+    # Axes as an input (opset 18): two axes kept, one dropped, none (all), and noop.
+    rng = np.random.default_rng(323)
+    x = rng.uniform(0.1, 2, (3, 4, 5)).astype(F32)
+    inits = {"a02": np.array([0, 2], I64), "a1": np.array([-2], I64), "none": np.array([], I64)}
+    nodes = [helper.make_node("ReduceLogSum", ["x", "a02"], ["y0"]),
+             helper.make_node("ReduceLogSum", ["x", "a1"], ["y1"], keepdims=0),
+             helper.make_node("ReduceLogSum", ["x"], ["y2"]),
+             helper.make_node("ReduceLogSum", ["x", "none"], ["y3"], noop_with_empty_axes=1)]
+    outputs = {"y0": (F32, (1, 4, 1)), "y1": (F32, (3, 5)), "y2": (F32, (1, 1, 1)), "y3": (F32, x.shape)}
+    check_against_ort(side_by_side(nodes, {"x": x}, outputs, 18, inits), {"x": x}, tmp_path)
