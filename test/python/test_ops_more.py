@@ -897,3 +897,67 @@ def test_reduce_log_sum(tmp_path):
              helper.make_node("ReduceLogSum", ["x", "none"], ["y3"], noop_with_empty_axes=1)]
     outputs = {"y0": (F32, (1, 4, 1)), "y1": (F32, (3, 5)), "y2": (F32, (1, 1, 1)), "y3": (F32, x.shape)}
     check_against_ort(side_by_side(nodes, {"x": x}, outputs, 18, inits), {"x": x}, tmp_path)
+
+
+# --- ScatterElements, ScatterND, TensorScatter ----------------------------------
+
+
+def test_scatter_elements(tmp_path):
+    # Along axis 0 and 1 (negative indices), updates narrower than data off
+    # the axis, and each reduction with duplicate indices, side by side.
+    rng = np.random.default_rng(330)
+    feeds = {"data": rng.uniform(-1, 1, (4, 5)).astype(F32),
+             "i0": np.array([[3, 0, 1, 2, 3], [1, 2, 0, 0, 1]], I64), "u0": rng.uniform(-1, 1, (2, 5)).astype(F32),
+             "i1": np.array([[4, -1, 0], [2, 1, -5]], I64), "u1": rng.uniform(-1, 1, (2, 3)).astype(F32),
+             "dup": np.array([[1, 1, 3], [0, 0, 0], [2, 4, 2], [3, 3, 3]], I64),
+             "u2": rng.uniform(0.5, 2, (4, 3)).astype(F32)}
+    nodes = [helper.make_node("ScatterElements", ["data", "i0", "u0"], ["y0"]),
+             helper.make_node("ScatterElements", ["data", "i1", "u1"], ["y1"], axis=1)]
+    nodes += [helper.make_node("ScatterElements", ["data", "dup", "u2"], [f"y_{r}"], axis=1, reduction=r)
+              for r in ("add", "mul", "max", "min")]
+    outputs = {n.output[0]: (F32, (4, 5)) for n in nodes}
+    check_against_ort(side_by_side(nodes, feeds, outputs, 18), feeds, tmp_path)
+
+
+def test_scatter_elements_int_opset10(tmp_path):
+    # The deprecated Scatter (opset 10) with int64 data and int32 indices.
+    feeds = {"data": np.arange(12, dtype=I64).reshape(3, 4), "i": np.array([[2, 0, 1, 2]], I32),
+             "u": np.array([[-1, -2, -3, -4]], I64)}
+    node = helper.make_node("Scatter", ["data", "i", "u"], ["y"])
+    check_against_ort(side_by_side([node], feeds, {"y": (I64, (3, 4))}, 10), feeds, tmp_path)
+
+
+def test_scatter_nd(tmp_path):
+    # Whole slices (q = 1), single elements (q = 2, one negative), and
+    # reductions with a repeated tuple, side by side.
+    rng = np.random.default_rng(331)
+    feeds = {"data": rng.uniform(-1, 1, (4, 3, 2)).astype(F32),
+             "slices": np.array([[2], [0]], I64), "us": rng.uniform(-1, 1, (2, 3, 2)).astype(F32),
+             "elems": np.array([[[0, 1], [3, -1]]], I64), "ue": rng.uniform(-1, 1, (1, 2, 2)).astype(F32),
+             "rep": np.array([[1, 1], [1, 1], [2, 0]], I64), "ur": rng.uniform(0.5, 2, (3, 2)).astype(F32)}
+    nodes = [helper.make_node("ScatterND", ["data", "slices", "us"], ["y0"]),
+             helper.make_node("ScatterND", ["data", "elems", "ue"], ["y1"])]
+    nodes += [helper.make_node("ScatterND", ["data", "rep", "ur"], [f"y_{r}"], reduction=r)
+              for r in ("add", "mul", "max", "min")]
+    outputs = {n.output[0]: (F32, (4, 3, 2)) for n in nodes}
+    check_against_ort(side_by_side(nodes, feeds, outputs, 18), feeds, tmp_path)
+
+
+def test_tensor_scatter(tmp_path):
+    # Opset 24 (onnx.reference): linear writes at per-batch offsets, circular
+    # writes that wrap past the end, and the default axis -2 of a 3-D cache.
+    rng = np.random.default_rng(332)
+    feeds = {"past": rng.uniform(-1, 1, (2, 1, 5, 3)).astype(F32), "upd": rng.uniform(-1, 1, (2, 1, 2, 3)).astype(F32),
+             "w": np.array([1, 3], I64), "wc": np.array([4, 0], I64)}
+    nodes = [helper.make_node("TensorScatter", ["past", "upd", "w"], ["y0"]),
+             helper.make_node("TensorScatter", ["past", "upd", "wc"], ["y1"], mode="circular"),
+             helper.make_node("TensorScatter", ["past", "upd"], ["y2"], axis=2)]
+    outputs = {n.output[0]: (F32, (2, 1, 5, 3)) for n in nodes}
+    check_against_reference(side_by_side(nodes, feeds, outputs, 24), feeds, tmp_path)
+
+
+def test_scatter_rejects(tmp_path):
+    feeds = {"data": np.zeros((2, 2), np.bool_), "i": np.zeros((1, 2), I64), "u": np.zeros((1, 2), np.bool_)}
+    node = helper.make_node("ScatterElements", ["data", "i", "u"], ["y"], reduction="add")
+    with pytest.raises(qc.UnsupportedOp, match=r"reduction 'add' on bool"):
+        qc.compile(side_by_side([node], feeds, {"y": (np.bool_, (2, 2))}, 18), str(tmp_path / "m.so"))
