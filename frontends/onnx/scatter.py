@@ -41,12 +41,14 @@ def _combine(node, dt, reduction: str):
     """(accumulated, update) -> new value."""
     flt = b.is_float(dt)
     unsigned = b.is_unsigned(dt)
+    max_op = arith.MaximumFOp if flt else arith.MaxUIOp if unsigned else arith.MaxSIOp
+    min_op = arith.MinimumFOp if flt else arith.MinUIOp if unsigned else arith.MinSIOp
     ops = {
         "none": lambda acc, u: u,
         "add": lambda acc, u: (arith.AddFOp if flt else arith.AddIOp)(acc, u).result,
         "mul": lambda acc, u: (arith.MulFOp if flt else arith.MulIOp)(acc, u).result,
-        "max": lambda acc, u: (arith.MaximumFOp if flt else arith.MaxUIOp if unsigned else arith.MaxSIOp)(acc, u).result,
-        "min": lambda acc, u: (arith.MinimumFOp if flt else arith.MinUIOp if unsigned else arith.MinSIOp)(acc, u).result,
+        "max": lambda acc, u: max_op(acc, u).result,
+        "min": lambda acc, u: min_op(acc, u).result,
     }
     if reduction not in ops:
         raise UnsupportedOp(node, f"reduction '{reduction}'", REDUCTIONS)

@@ -961,3 +961,42 @@ def test_scatter_rejects(tmp_path):
     node = helper.make_node("ScatterElements", ["data", "i", "u"], ["y"], reduction="add")
     with pytest.raises(qc.UnsupportedOp, match=r"reduction 'add' on bool"):
         qc.compile(side_by_side([node], feeds, {"y": (np.bool_, (2, 2))}, 18), str(tmp_path / "m.so"))
+
+
+# --- GridSample, AffineGrid -----------------------------------------------------
+
+
+@pytest.mark.parametrize("align", [0, 1])
+def test_grid_sample_2d(align, tmp_path):
+    # Every mode with every padding mode, side by side; the grid reaches past
+    # [-1, 1] so padding matters. X [2, 3, 4, 5], grid [2, 3, 7, 2].
+    rng = np.random.default_rng(340)
+    feeds = {"x": rng.uniform(-1, 1, (2, 3, 4, 5)).astype(F32), "g": rng.uniform(-1.7, 1.7, (2, 3, 7, 2)).astype(F32)}
+    forms = [(m, p) for m in ("nearest", "linear", "cubic") for p in ("zeros", "border", "reflection")]
+    nodes = [helper.make_node("GridSample", ["x", "g"], [f"{m}_{p}"], mode=m, padding_mode=p, align_corners=align)
+             for m, p in forms]
+    outputs = {f"{m}_{p}": (F32, (2, 3, 3, 7)) for m, p in forms}
+    check_against_ort(side_by_side(nodes, feeds, outputs, 20), feeds, tmp_path, atol=1e-5)
+
+
+def test_grid_sample_3d(tmp_path):
+    rng = np.random.default_rng(341)
+    feeds = {"x": rng.uniform(-1, 1, (1, 2, 3, 4, 5)).astype(F32),
+             "g": rng.uniform(-1.3, 1.3, (1, 2, 3, 4, 3)).astype(F32)}
+    forms = [("nearest", "zeros", 0), ("linear", "border", 1), ("linear", "reflection", 0)]
+    nodes = [helper.make_node("GridSample", ["x", "g"], [f"y{i}"], mode=m, padding_mode=p, align_corners=al)
+             for i, (m, p, al) in enumerate(forms)]
+    outputs = {f"y{i}": (F32, (1, 2, 2, 3, 4)) for i in range(len(forms))}
+    check_against_ort(side_by_side(nodes, feeds, outputs, 20), feeds, tmp_path, atol=1e-5)
+
+
+def test_affine_grid(tmp_path):
+    # 2-D and 3-D, with and without align_corners. (A size-1 dim with
+    # align_corners divides by zero: onnxruntime and ONNX's reference disagree.)
+    rng = np.random.default_rng(342)
+    feeds = {"t2": rng.uniform(-1, 1, (2, 2, 3)).astype(F32), "t3": rng.uniform(-1, 1, (1, 3, 4)).astype(F32)}
+    inits = {"s2": np.array([2, 3, 4, 5], I64), "s3": np.array([1, 1, 2, 2, 3], I64)}
+    nodes = [helper.make_node("AffineGrid", ["t2", "s2"], [f"g2_{al}"], align_corners=al) for al in (0, 1)]
+    nodes += [helper.make_node("AffineGrid", ["t3", "s3"], [f"g3_{al}"], align_corners=al) for al in (0, 1)]
+    outputs = {f"g2_{al}": (F32, (2, 4, 5, 2)) for al in (0, 1)} | {f"g3_{al}": (F32, (1, 2, 2, 3, 3)) for al in (0, 1)}
+    check_against_ort(side_by_side(nodes, feeds, outputs, 20, inits), feeds, tmp_path, atol=1e-6)
