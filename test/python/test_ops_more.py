@@ -1000,3 +1000,31 @@ def test_affine_grid(tmp_path):
     nodes += [helper.make_node("AffineGrid", ["t3", "s3"], [f"g3_{al}"], align_corners=al) for al in (0, 1)]
     outputs = {f"g2_{al}": (F32, (2, 4, 5, 2)) for al in (0, 1)} | {f"g3_{al}": (F32, (1, 2, 2, 3, 3)) for al in (0, 1)}
     check_against_ort(side_by_side(nodes, feeds, outputs, 20, inits), feeds, tmp_path, atol=1e-6)
+
+
+# --- CausalConvWithState --------------------------------------------------------
+
+
+def test_causal_conv_with_state(tmp_path):
+    # Opset 27 (onnx.reference): zero and carried left context, bias, SiLU;
+    # kernel 4 on length 6, and kernel 5 longer than a length-2 input.
+    rng = np.random.default_rng(350)
+    feeds = {"x": rng.uniform(-1, 1, (2, 3, 6)).astype(F32), "w": rng.uniform(-1, 1, (3, 1, 4)).astype(F32),
+             "bias": rng.uniform(-1, 1, (3,)).astype(F32), "past": rng.uniform(-1, 1, (2, 3, 3)).astype(F32),
+             "short": rng.uniform(-1, 1, (2, 3, 2)).astype(F32), "w5": rng.uniform(-1, 1, (3, 1, 5)).astype(F32)}
+    forms = [(["x", "w"], {}), (["x", "w", "bias"], {"activation": "silu"}), (["x", "w", "", "past"], {}),
+             (["x", "w", "bias", "past"], {"activation": "swish"}), (["short", "w5"], {})]
+    nodes, outputs = [], {}
+    for i, (ins, a) in enumerate(forms):
+        nodes.append(helper.make_node("CausalConvWithState", ins, [f"y{i}", f"s{i}"], **a))
+        k = 5 if "w5" in ins else 4
+        outputs |= {f"y{i}": (F32, feeds[ins[0]].shape), f"s{i}": (F32, (2, 3, k - 1))}
+    check_against_reference(side_by_side(nodes, feeds, outputs, 27), feeds, tmp_path, atol=1e-5)
+
+
+def test_causal_conv_with_state_float16(tmp_path):
+    rng = np.random.default_rng(351)
+    feeds = {"x": rng.uniform(-1, 1, (1, 2, 5)).astype(F16), "w": rng.uniform(-1, 1, (2, 1, 3)).astype(F16)}
+    node = helper.make_node("CausalConvWithState", ["x", "w"], ["y", "s"], activation="silu")
+    m = side_by_side([node], feeds, {"y": (F16, (1, 2, 5)), "s": (F16, (1, 2, 2))}, 27)
+    check_against_reference(m, feeds, tmp_path, rtol=2e-3, atol=2e-3)
