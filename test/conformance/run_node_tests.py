@@ -360,7 +360,7 @@ def cause(v: dict) -> str:
     r = re.sub(r"^node '.*?' ", "", v["reason"])
     r = re.sub(r"(?<!domain )'[^']*'", "'…'", r)
     r = re.sub(r"\[[^\]]*\]", "[…]", r)
-    r = re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "N", r)
+    r = re.sub(r"(?<![\w.])\d+(\.\d+)?(e[-+]?\d+)?(?![\w.])", "N", r)  # numbers, not float16 or INT4
     r = re.sub(r" \(with .* bound as constants\)", "", r)
     return f"{v['stage']}: {r[:110]}"
 
