@@ -34,7 +34,7 @@ _PLUMBING = {
     "memref.expand_shape", "memref.subview", "memref.get_global", "memref.reinterpret_cast",
     "memref.extract_strided_metadata", "bufferization.to_tensor", "bufferization.to_buffer",
 }
-_GEMM_KERNEL = re.compile(r"^qc_sgemm_\d+x\d+x\d+_([pqr])(\d+x\d+)$")
+_GEMM_KERNEL = re.compile(r"^qc_sgemm_\d+x\d+x\d+_([pqr])(\d+x\d+)(_\w+)?$")  # _range: a slice of columns
 _B_OPERAND = {"p": "B packed at compile time", "q": "B packed at run time", "r": "B read in place"}
 
 
