@@ -1028,3 +1028,73 @@ def test_causal_conv_with_state_float16(tmp_path):
     node = helper.make_node("CausalConvWithState", ["x", "w"], ["y", "s"], activation="silu")
     m = side_by_side([node], feeds, {"y": (F16, (1, 2, 5)), "s": (F16, (1, 2, 2))}, 27)
     check_against_reference(m, feeds, tmp_path, rtol=2e-3, atol=2e-3)
+
+
+# --- RNN, GRU, LSTM -------------------------------------------------------------
+
+RNN_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def rnn_case(rng, op, seq, batch, size, hidden, dirs, layout, bias=True, init=True, peep=False):
+    """Feeds and shapes for one recurrent node (all operands as run-time inputs)."""
+    g = RNN_GATES[op]
+    feeds = {"x": rng.uniform(-1, 1, (seq, batch, size) if layout == 0 else (batch, seq, size)).astype(F32),
+             "w": rng.uniform(-0.6, 0.6, (dirs, g * hidden, size)).astype(F32),
+             "r": rng.uniform(-0.6, 0.6, (dirs, g * hidden, hidden)).astype(F32)}
+    names = ["x", "w", "r"]
+    state = (dirs, batch, hidden) if layout == 0 else (batch, dirs, hidden)
+    if bias:
+        feeds["b"] = rng.uniform(-0.5, 0.5, (dirs, 2 * g * hidden)).astype(F32)
+    names.append("b" if bias else "")
+    names.append("")  # sequence_lens
+    if init:
+        feeds["h0"] = rng.uniform(-1, 1, state).astype(F32)
+        names.append("h0")
+        if op == "LSTM":
+            feeds["c0"] = rng.uniform(-1, 1, state).astype(F32)
+            names.append("c0")
+    if peep:
+        feeds["p"] = rng.uniform(-0.5, 0.5, (dirs, 3 * hidden)).astype(F32)
+        names += [""] * (7 - len(names)) + ["p"]
+    y = (seq, dirs, batch, hidden) if layout == 0 else (batch, seq, dirs, hidden)
+    outputs = {"y": (F32, y), "y_h": (F32, state)}
+    if op == "LSTM":
+        outputs["y_c"] = (F32, state)
+    return feeds, names, outputs
+
+
+RNN_CASES = [
+    # (op, seq, batch, input size, hidden, direction, layout, attributes, options)
+    ("RNN", 4, 3, 5, 6, "forward", 0, {}, {}),
+    ("RNN", 3, 2, 3, 4, "bidirectional", 0, {"activations": ["LeakyRelu", "HardSigmoid"],
+                                             "activation_alpha": [0.2, 0.3], "activation_beta": [0.4]}, {}),
+    ("RNN", 3, 2, 3, 4, "bidirectional", 1, {}, {}),
+    ("GRU", 4, 2, 3, 5, "forward", 0, {"clip": 0.5}, {}),
+    ("GRU", 3, 2, 3, 4, "reverse", 0, {"linear_before_reset": 1}, {}),
+    ("GRU", 2, 3, 4, 3, "bidirectional", 1, {}, {"init": False}),
+    ("LSTM", 4, 2, 3, 5, "forward", 0, {}, {}),
+    ("LSTM", 3, 2, 4, 3, "bidirectional", 0, {"clip": 1.2}, {"peep": True}),
+    ("LSTM", 2, 3, 2, 4, "reverse", 1, {}, {"bias": False}),
+]
+
+
+@pytest.mark.parametrize("op,seq,batch,size,hidden,direction,layout,attrs,opts", RNN_CASES,
+                         ids=[f"{c[0]}-{c[5]}-layout{c[6]}-{i}" for i, c in enumerate(RNN_CASES)])
+def test_rnn(op, seq, batch, size, hidden, direction, layout, attrs, opts, tmp_path):
+    rng = np.random.default_rng(360)
+    dirs = 2 if direction == "bidirectional" else 1
+    feeds, names, outputs = rnn_case(rng, op, seq, batch, size, hidden, dirs, layout, **opts)
+    node = helper.make_node(op, names, list(outputs), hidden_size=hidden, direction=direction, layout=layout, **attrs)
+    m = side_by_side([node], feeds, outputs, 14)
+    if layout == 0:
+        check_against_ort(m, feeds, tmp_path, atol=1e-5)
+    else:  # onnxruntime has no batch-major (layout 1) kernels
+        check_against_reference(m, feeds, tmp_path, atol=1e-5)
+
+
+def test_rnn_rejects(tmp_path):
+    rng = np.random.default_rng(361)
+    feeds, names, outputs = rnn_case(rng, "RNN", 2, 1, 2, 3, 1, 0, bias=False, init=False)
+    node = helper.make_node("RNN", names, list(outputs), hidden_size=3, activations=["Gelu"])
+    with pytest.raises(qc.UnsupportedOp, match=r"\(RNN\): activation 'Gelu'"):
+        qc.compile(side_by_side([node], feeds, outputs, 14), str(tmp_path / "m.so"))
