@@ -1098,3 +1098,47 @@ def test_rnn_rejects(tmp_path):
     node = helper.make_node("RNN", names, list(outputs), hidden_size=3, activations=["Gelu"])
     with pytest.raises(qc.UnsupportedOp, match=r"\(RNN\): activation 'Gelu'"):
         qc.compile(side_by_side([node], feeds, outputs, 14), str(tmp_path / "m.so"))
+
+
+# --- LinearAttention ------------------------------------------------------------
+
+
+def test_linear_attention(tmp_path):
+    # Opset 27 (onnx.reference). Every update rule side by side on shared
+    # inputs: B 2, T 3, 4 query heads on 2 kv heads of dk 3, dv 2; per-key
+    # and per-head decay, per-head and shared beta, a past state, a scale.
+    rng = np.random.default_rng(370)
+    feeds = {"q": rng.uniform(-1, 1, (2, 3, 12)).astype(F32), "k": rng.uniform(-1, 1, (2, 3, 6)).astype(F32),
+             "v": rng.uniform(-1, 1, (2, 3, 4)).astype(F32), "past": rng.uniform(-1, 1, (2, 2, 3, 2)).astype(F32),
+             "g": rng.uniform(-1, 0, (2, 3, 6)).astype(F32), "gh": rng.uniform(-1, 0, (2, 3, 2)).astype(F32),
+             "beta": rng.uniform(0, 1, (2, 3, 2)).astype(F32), "beta1": rng.uniform(0, 1, (2, 3, 1)).astype(F32)}
+    forms = [(["q", "k", "v"], {"update_rule": "linear"}),
+             (["q", "k", "v", "past", "gh"], {"update_rule": "gated"}),
+             (["q", "k", "v", "", "", "beta1"], {"update_rule": "delta", "scale": 0.5}),
+             (["q", "k", "v", "past", "g", "beta"], {})]  # gated_delta, the default
+    nodes, outputs = [], {}
+    for i, (ins, a) in enumerate(forms):
+        nodes.append(helper.make_node("LinearAttention", ins, [f"y{i}", f"s{i}"], q_num_heads=4, kv_num_heads=2, **a))
+        outputs |= {f"y{i}": (F32, (2, 3, 8)), f"s{i}": (F32, (2, 2, 3, 2))}
+    check_against_reference(side_by_side(nodes, feeds, outputs, 27), feeds, tmp_path, atol=1e-5)
+
+
+def test_linear_attention_decode_float16(tmp_path):
+    # One step (T = 1) from a past state, float16 computed in float32.
+    rng = np.random.default_rng(371)
+    feeds = {"q": rng.uniform(-1, 1, (1, 1, 8)).astype(F16), "k": rng.uniform(-1, 1, (1, 1, 8)).astype(F16),
+             "v": rng.uniform(-1, 1, (1, 1, 8)).astype(F16), "past": rng.uniform(-1, 1, (1, 2, 4, 4)).astype(F16),
+             "g": rng.uniform(-1, 0, (1, 1, 8)).astype(F16), "beta": rng.uniform(0, 1, (1, 1, 2)).astype(F16)}
+    node = helper.make_node("LinearAttention", list(feeds), ["y", "s"], q_num_heads=2, kv_num_heads=2)
+    m = side_by_side([node], feeds, {"y": (F16, (1, 1, 8)), "s": (F16, (1, 2, 4, 4))}, 27)
+    check_against_reference(m, feeds, tmp_path, rtol=3e-3, atol=3e-3)
+
+
+def test_linear_attention_rejects(tmp_path):
+    # The unrolled recurrence has a length limit.
+    feeds = {n: np.ones((1, 257, 4), F32) for n in ("q", "k", "v")}
+    node = helper.make_node("LinearAttention", list(feeds), ["y", "s"], q_num_heads=1, kv_num_heads=1,
+                            update_rule="linear")
+    m = side_by_side([node], feeds, {"y": (F32, (1, 257, 4)), "s": (F32, (1, 1, 4, 4))}, 27)
+    with pytest.raises(qc.UnsupportedOp, match=r"a sequence of 257 steps; supported: at most 256"):
+        qc.compile(m, str(tmp_path / "m.so"))
