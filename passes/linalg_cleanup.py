@@ -1,9 +1,9 @@
 from dataclasses import dataclass
 
-from qc.mlir import func, ir
+from qc.mlir import ir
 
 from .base import Pass, collect_ops, run_upstream
-from .outline_ops import _captured, _defining_op
+from .outline_ops import move_into_function
 
 
 @dataclass(frozen=True)
@@ -54,35 +54,6 @@ def _hide_reductions(module: ir.Module) -> int:
             o = inner.operation
             if not o.name.startswith("linalg.") or not o.results or not _has_reduction(o):
                 continue
-            _hide(module, o, f"qc_hidden_reduction_{count}")
+            move_into_function(module, o, f"qc_hidden_reduction_{count}")
             count += 1
     return count
-
-
-def _hide(module: ir.Module, op: ir.Operation, name: str) -> None:
-    captured = [v for v in _captured(op) if _defining_op(v).name != "arith.constant"]
-    consts = [v for v in _captured(op) if v not in captured]
-    result_types = [r.type for r in op.results]
-    with ir.InsertionPoint(module.body), op.location:
-        fn = func.FuncOp(name, ir.FunctionType.get([v.type for v in captured], result_types))
-        fn.sym_visibility = ir.StringAttr.get("private")
-        block = fn.add_entry_block()
-    with ir.InsertionPoint(op), op.location:
-        call = func.CallOp(result_types, ir.FlatSymbolRefAttr.get(name), captured)
-    for old, new in zip(op.results, call.results):
-        old.replace_all_uses_with(new)
-    with ir.InsertionPoint(block), op.location:
-        ret = func.ReturnOp(list(op.results))
-    op.move_before(ret.operation)
-    replacement = dict(zip(captured, block.arguments))
-    with ir.InsertionPoint(op):
-        for v in consts:
-            replacement[v] = _defining_op(v).clone().results[0]
-
-    def visit(inner):
-        for i, v in enumerate(inner.operands):
-            if v in replacement:
-                inner.operands[i] = replacement[v]
-        return ir.WalkResult.ADVANCE
-
-    op.walk(visit)

@@ -45,7 +45,7 @@ class OutlineOps(Pass):
         for op in list(body.operations):
             if op.operation.name in _KEEP or not _worth_outlining(op.operation):
                 continue
-            _outline(module, op.operation, f"{self.entry}_part{count}")
+            move_into_function(module, op.operation, f"{self.entry}_part{count}")
             count += 1
 
 
@@ -84,18 +84,25 @@ def _captured(op: ir.Operation) -> list[ir.Value]:
     return list(out)
 
 
-def _outline(module: ir.Module, op: ir.Operation, name: str) -> None:
+def move_into_function(module: ir.Module, op: ir.Operation, name: str) -> None:
+    """Moves `op` into a new private function `name` and calls it in its place.
+
+    Values the op uses from outside become arguments, except constants, which
+    are cloned inside; the op's results (if any) become the function's."""
     captured = _captured(op)
     consts = [v for v in captured if _defining_op(v).name == "arith.constant"]
     args = [v for v in captured if v not in consts]
+    result_types = [r.type for r in op.results]
     with ir.InsertionPoint(module.body), op.location:
-        new = func.FuncOp(name, ir.FunctionType.get([v.type for v in args], []))
+        new = func.FuncOp(name, ir.FunctionType.get([v.type for v in args], result_types))
         new.sym_visibility = ir.StringAttr.get("private")
         block = new.add_entry_block()
     with ir.InsertionPoint(op), op.location:
-        func.CallOp([], ir.FlatSymbolRefAttr.get(name), args)
+        call = func.CallOp(result_types, ir.FlatSymbolRefAttr.get(name), args)
+    for old, replaced in zip(op.results, call.results):
+        old.replace_all_uses_with(replaced)
     with ir.InsertionPoint(block), op.location:
-        ret = func.ReturnOp([])
+        ret = func.ReturnOp(list(op.results))
     op.move_before(ret.operation)
     replacement = dict(zip(args, block.arguments))
     with ir.InsertionPoint(op):
