@@ -1142,3 +1142,27 @@ def test_linear_attention_rejects(tmp_path):
     m = side_by_side([node], feeds, {"y": (F32, (1, 257, 4)), "s": (F32, (1, 1, 4, 4))}, 27)
     with pytest.raises(qc.UnsupportedOp, match=r"a sequence of 257 steps; supported: at most 256"):
         qc.compile(m, str(tmp_path / "m.so"))
+
+
+# --- BitCast --------------------------------------------------------------------
+
+
+def test_bitcast(tmp_path):
+    # Opset 26 (onnx.reference): float <-> int both ways, signedness, bool <-> byte, half.
+    f = np.array([1.0, -0.0, np.inf, 3.5e-39, -2.5], F32)  # a denormal and -0.0 keep their bits
+    feeds = {"f": f, "i": f.view(I32), "u": np.array([0, 1, 2**31, 2**32 - 1, 7], U32),
+             "d": np.array([1.0, -np.pi], F64), "bo": np.array([True, False, True]),
+             "h": np.array([1.0, -2.0, 65504.0], F16), "by": np.array([0, 1, 1], U8)}
+    casts = [("f", 6, I32), ("i", 1, F32), ("u", 6, I32), ("d", 7, I64), ("bo", 2, U8), ("h", 5, I16),
+             ("by", 9, np.bool_)]
+    nodes = [helper.make_node("BitCast", [src], [f"y_{src}"], to=to) for src, to, _ in casts]
+    outputs = {f"y_{src}": (dt, feeds[src].shape) for src, _, dt in casts}
+    check_against_reference(side_by_side(nodes, feeds, outputs, 26), feeds, tmp_path)
+
+
+def test_bitcast_rejects(tmp_path):
+    # bfloat16 in the middle of the graph: qc has no such type.
+    nodes = [helper.make_node("BitCast", ["x"], ["b"], to=16), helper.make_node("BitCast", ["b"], ["y"], to=10)]
+    m = side_by_side(nodes, {"x": np.ones(2, F16)}, {"y": (F16, (2,))}, 26)
+    with pytest.raises(qc.UnsupportedOp, match=r"\(BitCast\): target type BFLOAT16"):
+        qc.compile(m, str(tmp_path / "m.so"))
