@@ -1166,3 +1166,36 @@ def test_bitcast_rejects(tmp_path):
     m = side_by_side(nodes, {"x": np.ones(2, F16)}, {"y": (F16, (2,))}, 26)
     with pytest.raises(qc.UnsupportedOp, match=r"\(BitCast\): target type BFLOAT16"):
         qc.compile(m, str(tmp_path / "m.so"))
+
+
+# --- DFT ------------------------------------------------------------------------
+
+
+def test_dft_opset17(tmp_path):
+    # Forward of a real and a complex signal, one-sided, a zero-padded and a
+    # cut length (dft_length), inverse; along axis 1 and 2 of [2, 6, 5, c].
+    rng = np.random.default_rng(380)
+    feeds = {"r": rng.uniform(-1, 1, (2, 6, 5, 1)).astype(F32), "z": rng.uniform(-1, 1, (2, 6, 5, 2)).astype(F32)}
+    inits = {"n8": np.array(8, I64), "n4": np.array(4, I64)}
+    forms = [("r", [], {}, (2, 6, 5, 2)), ("z", [], {"axis": 2}, (2, 6, 5, 2)),
+             ("r", [], {"onesided": 1}, (2, 4, 5, 2)), ("z", ["n8"], {}, (2, 8, 5, 2)),
+             ("z", ["n4"], {"axis": 2}, (2, 6, 4, 2)), ("z", [], {"inverse": 1}, (2, 6, 5, 2))]
+    nodes, outputs = [], {}
+    for i, (src, extra, a, shape) in enumerate(forms):
+        nodes.append(helper.make_node("DFT", [src, *extra], [f"y{i}"], **a))
+        outputs[f"y{i}"] = (F32, shape)
+    check_against_ort(side_by_side(nodes, feeds, outputs, 17, inits), feeds, tmp_path, atol=1e-5)
+
+
+def test_dft_opset20_irfft(tmp_path):
+    # Opset 20: the axis as an input; an inverse one-sided transform gives a
+    # real signal of 2 (n - 1) samples, or dft_length (odd here).
+    rng = np.random.default_rng(381)
+    spectrum = np.fft.rfft(rng.uniform(-1, 1, (3, 8)), axis=1)  # a Hermitian half spectrum, [3, 5]
+    feeds = {"z": np.stack([spectrum.real, spectrum.imag], -1)[..., None, :].astype(F32).reshape(3, 5, 1, 2)}
+    inits = {"axis": np.array(1, I64), "n7": np.array(7, I64)}
+    nodes = [helper.make_node("DFT", ["z", "", "axis"], ["y0"], inverse=1, onesided=1),
+             helper.make_node("DFT", ["z", "n7", "axis"], ["y1"], inverse=1, onesided=1),
+             helper.make_node("DFT", ["z", "", "axis"], ["y2"])]
+    outputs = {"y0": (F32, (3, 8, 1, 1)), "y1": (F32, (3, 7, 1, 1)), "y2": (F32, (3, 5, 1, 2))}
+    check_against_reference(side_by_side(nodes, feeds, outputs, 20, inits), feeds, tmp_path, atol=1e-5)
