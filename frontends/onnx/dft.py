@@ -63,8 +63,9 @@ def import_dft(ctx, node):
     else:
         axes = [int(a.get("axis", 1))]
     axis = axes[0]
-    if not -x.rank <= axis < x.rank - 1 or axis % x.rank == 0:
-        raise UnsupportedOp(node, f"axis {axis} for an input of rank {x.rank}", "a signal dim (not batch or components)")
+    if not -x.rank <= axis < x.rank or axis % x.rank in (0, x.rank - 1):
+        raise UnsupportedOp(node, f"axis {axis} for an input of rank {x.rank}",
+                            "a signal dim (not the batch or the components)")
     axis %= x.rank
     inverse, onesided = bool(int(a.get("inverse", 0))), bool(int(a.get("onesided", 0)))
     n_in = x.shape[axis]
