@@ -1199,3 +1199,23 @@ def test_dft_opset20_irfft(tmp_path):
              helper.make_node("DFT", ["z", "", "axis"], ["y2"])]
     outputs = {"y0": (F32, (3, 8, 1, 1)), "y1": (F32, (3, 7, 1, 1)), "y2": (F32, (3, 5, 1, 2))}
     check_against_reference(side_by_side(nodes, feeds, outputs, 20, inits), feeds, tmp_path, atol=1e-5)
+
+
+# --- Col2Im ---------------------------------------------------------------------
+
+
+def test_col2im(tmp_path):
+    # 2-D with overlapping blocks, with strides + pads + dilations, and 3-D.
+    rng = np.random.default_rng(390)
+    feeds = {"a": rng.uniform(-1, 1, (2, 2 * 6, 9)).astype(F32),  # C 2, block 2x3 on a 4x5 image: 3x3 blocks
+             "b": rng.uniform(-1, 1, (1, 3 * 4, 9)).astype(F32),  # C 3, block 2x2, stride 2, pads 1, dilation (1, 2)
+             "c": rng.uniform(-1, 1, (1, 8, 12)).astype(F32)}  # C 1, block 2x2x2 on a 3x3x4 image
+    inits = {"img_a": np.array([4, 5], I64), "blk_a": np.array([2, 3], I64),
+             "img_b": np.array([5, 6], I64), "blk_b": np.array([2, 2], I64),
+             "img_c": np.array([3, 3, 4], I64), "blk_c": np.array([2, 2, 2], I64)}
+    nodes = [helper.make_node("Col2Im", ["a", "img_a", "blk_a"], ["ya"]),
+             helper.make_node("Col2Im", ["b", "img_b", "blk_b"], ["yb"], strides=[2, 2], pads=[1, 1, 1, 1],
+                              dilations=[1, 2]),
+             helper.make_node("Col2Im", ["c", "img_c", "blk_c"], ["yc"])]
+    outputs = {"ya": (F32, (2, 2, 4, 5)), "yb": (F32, (1, 3, 5, 6)), "yc": (F32, (1, 1, 3, 3, 4))}
+    check_against_ort(side_by_side(nodes, feeds, outputs, 18, inits), feeds, tmp_path, atol=1e-5)
