@@ -1,4 +1,4 @@
-"""Data movement: CenterCropPad, GatherND, and EyeLike.
+"""Data movement: CenterCropPad, GatherND, EyeLike, and ReverseSequence.
 
 CenterCropPad crops or zero-pads each named axis to the target size around
 its center: a dim larger than the target is sliced from (dim - size) // 2,
@@ -122,3 +122,37 @@ def import_eye_like(ctx, node):
 
     (res,) = b.generic([], [b.empty(shape, dt)], [b.identity_map(2)], [b.PARALLEL] * 2, body)
     return [b.T(res, np.dtype(dt))]
+
+
+# ---------------------------------------------------------------- ReverseSequence
+
+
+@importer("ReverseSequence")
+def import_reverse_sequence(ctx, node):
+    """y[.., t, .., n, ..] = x[.., len[n] - 1 - t, .., n, ..] for t < len[n], else x itself
+    (t along time_axis, n along batch_axis); lengths are clamped into [0, T]."""
+    a = attrs(node)
+    x, lens = ctx.get(node.input[0]), ctx.get(node.input[1])
+    t_axis, n_axis = int(a.get("time_axis", 0)), int(a.get("batch_axis", 1))
+    if x.rank < 2 or {t_axis, n_axis} != {0, 1}:
+        raise UnsupportedOp(node, f"time_axis {t_axis}, batch_axis {n_axis} on rank {x.rank}",
+                            "time and batch axes 0 and 1 of a tensor of rank >= 2")
+    if lens.dtype != np.int64 or lens.shape != (x.shape[n_axis],):
+        raise UnsupportedOp(node, f"sequence_lens is {lens.dtype}{list(lens.shape)}", f"int64[{x.shape[n_axis]}]")
+    steps = x.shape[t_axis]
+    idx_ty = ir.IndexType.get()
+
+    def body(_out):
+        at = [linalg.IndexOp(d).result for d in range(x.rank)]
+        n = tensor.ExtractOp(lens.value, [at[n_axis]]).result
+        n = arith.MinSIOp(arith.MaxSIOp(n, b.scalar(0, np.int64)).result, b.scalar(steps, np.int64)).result
+        t = arith.IndexCastOp(ir.IntegerType.get_signless(64), at[t_axis]).result
+        inside = arith.CmpIOp(arith.CmpIPredicate.slt, t, n).result
+        mirrored = arith.SubIOp(arith.SubIOp(n, b.scalar(1, np.int64)).result, t).result
+        src = arith.IndexCastOp(idx_ty, arith.SelectOp(inside, mirrored, t).result).result
+        coords = list(at)
+        coords[t_axis] = src
+        return tensor.ExtractOp(x.value, coords).result
+
+    (res,) = b.generic([], [b.empty(x.shape, x.dtype)], [b.identity_map(x.rank)], [b.PARALLEL] * x.rank, body)
+    return [b.T(res, x.dtype)]

@@ -1219,3 +1219,31 @@ def test_col2im(tmp_path):
              helper.make_node("Col2Im", ["c", "img_c", "blk_c"], ["yc"])]
     outputs = {"ya": (F32, (2, 2, 4, 5)), "yb": (F32, (1, 3, 5, 6)), "yc": (F32, (1, 1, 3, 3, 4))}
     check_against_ort(side_by_side(nodes, feeds, outputs, 18, inits), feeds, tmp_path, atol=1e-5)
+
+
+# --- ReverseSequence, Det -------------------------------------------------------
+
+
+def test_reverse_sequence(tmp_path):
+    # Time-major and batch-major, with lengths 0 (untouched) up to the full length.
+    rng = np.random.default_rng(400)
+    feeds = {"x": rng.uniform(-1, 1, (5, 4, 3)).astype(F32), "xb": rng.integers(-9, 9, (4, 5)).astype(I64),
+             "lens": np.array([5, 0, 3, 1], I64)}
+    nodes = [helper.make_node("ReverseSequence", ["x", "lens"], ["y0"], time_axis=0, batch_axis=1),
+             helper.make_node("ReverseSequence", ["xb", "lens"], ["y1"], time_axis=1, batch_axis=0)]
+    outputs = {"y0": (F32, (5, 4, 3)), "y1": (I64, (4, 5))}
+    check_against_ort(side_by_side(nodes, feeds, outputs, 10), feeds, tmp_path)
+
+
+def test_det(tmp_path):
+    # 1x1 to 5x5, batched, one singular matrix, one needing row swaps (a zero first pivot).
+    rng = np.random.default_rng(401)
+    feeds = {f"m{n}": rng.uniform(-2, 2, (3, n, n)).astype(F32) for n in (1, 2, 3, 5)}
+    feeds["m3"][1] = [[1, 2, 3], [2, 4, 6], [0, 1, 1]]  # rank 2
+    feeds["m3"][2] = [[0, 1, 2], [3, 0, 1], [1, 1, 0]]
+    feeds["d"] = rng.uniform(-2, 2, (4, 4)).astype(F64)
+    nodes = [helper.make_node("Det", [n], [f"det_{n}"]) for n in feeds]
+    outputs = {f"det_{n}": (v.dtype, v.shape[:-2]) for n, v in feeds.items()}
+    # numpy's LU determinant (onnxruntime has no float64 Det kernel)
+    want = {f"det_{n}": np.asarray(np.linalg.det(v.astype(F64)), v.dtype) for n, v in feeds.items()}
+    check_against(want, side_by_side(nodes, feeds, outputs, 11), feeds, tmp_path, atol=1e-5)
