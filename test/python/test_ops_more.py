@@ -1247,3 +1247,39 @@ def test_det(tmp_path):
     # numpy's LU determinant (onnxruntime has no float64 Det kernel)
     want = {f"det_{n}": np.asarray(np.linalg.det(v.astype(F64)), v.dtype) for n, v in feeds.items()}
     check_against(want, side_by_side(nodes, feeds, outputs, 11), feeds, tmp_path, atol=1e-5)
+
+
+# --- Scan -----------------------------------------------------------------------
+
+
+def scan_body():
+    """state s [2]; scan inputs a [2], c [2]: s' = s + a * w (w from the outer
+    graph), outputs s' and s' - c."""
+    vi = lambda n: helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(np.dtype(F32)), [2])  # noqa: E731
+    nodes = [helper.make_node("Mul", ["a", "w"], ["aw"]), helper.make_node("Add", ["s", "aw"], ["s_out"]),
+             helper.make_node("Sub", ["s_out", "c"], ["d"])]
+    return helper.make_graph(nodes, "body", [vi("s"), vi("a"), vi("c")], [vi("s_out"), vi("d")])
+
+
+def test_scan(tmp_path):
+    # Opset 11: a walks axis 0 forwards, c axis 1 backwards; the second
+    # output is stacked along axis 1, in reverse; w comes from outside the body.
+    rng = np.random.default_rng(410)
+    feeds = {"s0": rng.uniform(-1, 1, (2,)).astype(F32), "a": rng.uniform(-1, 1, (4, 2)).astype(F32),
+             "c": rng.uniform(-1, 1, (2, 4)).astype(F32), "w": rng.uniform(-1, 1, (2,)).astype(F32)}
+    node = helper.make_node("Scan", ["s0", "a", "c"], ["s", "d"], body=scan_body(), num_scan_inputs=2,
+                            scan_input_axes=[0, 1], scan_input_directions=[0, 1], scan_output_axes=[1],
+                            scan_output_directions=[1])
+    m = side_by_side([node], feeds, {"s": (F32, (2,)), "d": (F32, (2, 4))}, 11)
+    check_against_ort(m, feeds, tmp_path)
+
+
+def test_scan_opset8_batched(tmp_path):
+    # Opset 8: a leading batch dim everywhere, the scan along axis 1.
+    rng = np.random.default_rng(411)
+    feeds = {"s0": rng.uniform(-1, 1, (3, 2)).astype(F32), "a": rng.uniform(-1, 1, (3, 5, 2)).astype(F32),
+             "c": rng.uniform(-1, 1, (3, 5, 2)).astype(F32), "w": rng.uniform(-1, 1, (2,)).astype(F32)}
+    node = helper.make_node("Scan", ["", "s0", "a", "c"], ["s", "d"], body=scan_body(), num_scan_inputs=2,
+                            directions=[0, 1])
+    m = side_by_side([node], feeds, {"s": (F32, (3, 2)), "d": (F32, (3, 5, 2))}, 8)
+    check_against_ort(m, feeds, tmp_path)
