@@ -158,3 +158,25 @@ def _cell(counts: Counter | None, imported: int, empty: str) -> str:
     if not counts:
         return empty
     return ", ".join(f"{n} {what}" for what, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _mib(n: int) -> str:
+    if n < 2**20:
+        return f"{n / 2**10:.1f} KiB"
+    return f"{n / 2**20:.2f} MiB"
+
+
+def arena_lines(arena: dict[str, int], weights_bytes: int = 0) -> str:
+    """The memory plan (qc-plan-memory) in words: the arena against the sum of
+    the intermediates and the lower bound (most bytes live at one op)."""
+    if not arena:
+        return "memory: no plan (the pipeline has no qc-plan-memory)"
+    size, total, bound, n = arena["bytes"], arena["intermediates"], arena["lower_bound"], arena["buffers"]
+    lines = [f"memory: arena {_mib(size)} for {n} intermediate buffers (all of them: {_mib(total)}; "
+             f"lower bound, the most live at one op: {_mib(bound)})"]
+    if bound:
+        lines.append(f"memory: arena / lower bound = {size / bound:.3f}, arena / all intermediates = "
+                     f"{size / total:.3f}")
+    if weights_bytes:
+        lines.append(f"memory: weights {_mib(weights_bytes)}, read-only data of the library, shared by every context")
+    return "\n".join(lines)

@@ -43,6 +43,7 @@ class CompileResult:
     op_counts: dict[str, int] = field(default_factory=dict)
     weights_bytes: int = 0
     op_report: OpReport | None = None  # with report=True: where each ONNX op type went
+    arena: dict[str, int] = field(default_factory=dict)  # the memory plan's figures (arena_figures)
 
 
 class _Dumper:
@@ -140,6 +141,7 @@ def compile_model(
                 say(f"stage {stage.name} done")
 
             pipe.run(module, until=emit if emit in pipe.stage_names else None, after_stage=after)
+            result.arena = arena_figures(module)
             if emit in pipe.stage_names:
                 return finish_text(print_module(module, elide_large=elide_constants))
 
@@ -171,7 +173,8 @@ def compile_model(
         asm_path = os.path.join(work, "weights.s")
         Path(asm_path).write_text(backend.weights_asm(os.path.abspath(blob_path), blobs))
         desc_path = os.path.join(work, "qc_model_desc.c")
-        Path(desc_path).write_text(model_desc_c(imported.inputs, imported.outputs, tgt.triple, ENTRY)
+        Path(desc_path).write_text(model_desc_c(imported.inputs, imported.outputs, tgt.triple, ENTRY,
+                                                  result.arena.get("bytes", 0))
                                    + parallel_glue_c(kernels))
         say("linking")
         out = os.path.abspath(os.fspath(output))
@@ -259,12 +262,23 @@ def parallel_glue_c(kernels: list[tuple[str, int, int]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def model_desc_c(inputs, outputs, triple: str, entry: str) -> str:
-    """The generated C description of one model: metadata and the entry trampoline."""
+def arena_figures(module) -> dict[str, int]:
+    """The memory plan's figures (qc-plan-memory), by short name; {} without a plan."""
+    from qc.passes.plan_memory import ARENA_ATTRS
+
+    attrs = module.operation.attributes
+    return {name.removeprefix("qc.arena_"): attrs[name].value for name in ARENA_ATTRS if name in attrs}
+
+
+def model_desc_c(inputs, outputs, triple: str, entry: str, arena_bytes: int = 0) -> str:
+    """The generated C description of one model: metadata and the entry trampoline.
+
+    With an arena (arena_bytes > 0) the entry takes it as its last argument,
+    a 1-D i8 memref the runtime allocates once per context."""
     from qc.runtime.dtypes import code_of
 
     lines = ['#include "qc_model_desc.h"', ""]
-    n_args = len(inputs) + len(outputs)
+    n_args = len(inputs) + len(outputs) + (1 if arena_bytes else 0)
     # The entry's C wrapper takes one memref descriptor per argument:
     # {allocated, aligned, offset, sizes[rank], strides[rank]}.
     lines.append(f"extern void _mlir_ciface_{entry}({', '.join(['void *'] * n_args) or 'void'});")
@@ -285,8 +299,8 @@ def model_desc_c(inputs, outputs, triple: str, entry: str) -> str:
         if specs:
             tables.append(f"static const qc_tensor_desc {kind}puts[] = {{\n" + "\n".join(entries) + "\n};")
     lines += ["", *tables, ""]
-    lines.append("static void invoke(void *const *in, void *const *out) {")
-    lines.append("  (void)in; (void)out;")
+    lines.append("static void invoke(void *const *in, void *const *out, void *arena) {")
+    lines.append("  (void)in; (void)out; (void)arena;")
     args = []
     for kind, specs in (("in", inputs), ("out", outputs)):
         for i, spec in enumerate(specs):
@@ -302,11 +316,15 @@ def model_desc_c(inputs, outputs, triple: str, entry: str) -> str:
                 init += f", {{{', '.join(map(str, spec.shape))}}}, {{{', '.join(map(str, strides))}}}"
             lines.append(f"  struct {{ {fields} }} {kind}{i} = {{{init}}};")
             args.append(f"&{kind}{i}")
+    if arena_bytes:
+        lines.append(f"  struct {{ void *allocated, *aligned; int64_t offset, sizes[1], strides[1]; }} "
+                     f"ar = {{arena, arena, 0, {{{arena_bytes}}}, {{1}}}};")
+        args.append("&ar")
     lines.append(f"  _mlir_ciface_{entry}({', '.join(args)});")
     lines.append("}")
     lines.append("")
     lines.append("const qc_model_desc qc_model_description = {")
     lines.append(f"  {len(inputs)}, {len(outputs)}, {'inputs' if inputs else '0'}, {'outputs' if outputs else '0'},")
-    lines.append(f"  {_c_string(triple)}, invoke,")
+    lines.append(f"  {_c_string(triple)}, {arena_bytes}, invoke,")
     lines.append("};")
     return "\n".join(lines) + "\n"

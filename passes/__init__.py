@@ -24,6 +24,7 @@ _REGISTRY = {
     "qc-lower-to-llvm": "lower_to_llvm:LowerToLLVM",
     "qc-lower-to-scf": "lower_to_scf:LowerToScf",
     "qc-outline-ops": "outline_ops:OutlineOps",
+    "qc-plan-memory": "plan_memory:PlanMemory",
 }
 
 

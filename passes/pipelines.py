@@ -20,6 +20,7 @@ from .lower_to_affine import LowerToAffine
 from .lower_to_llvm import LowerToLLVM
 from .lower_to_scf import LowerToScf
 from .outline_ops import OutlineOps
+from .plan_memory import PlanMemory
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,9 @@ def default_pipeline(target=None) -> Pipeline:
             # After bufferization: the GEMM kernels address buffers, and packed
             # constant weights become new globals. Then every remaining loop
             # nest gets its own function: LLVM's loop passes are slow on one
-            # huge function.
-            Stage("gemm", (gemm_tile(target).pass_(), OutlineOps())),
+            # huge function. Last, the intermediates get their arena offsets:
+            # the entry is then a straight list of calls.
+            Stage("gemm", (gemm_tile(target).pass_(), OutlineOps(), PlanMemory())),
             # The remaining linalg ops become loops; then bool buffers become
             # bytes (the ABI's bool, and LLVM lowering rejects memrefs of i1),
             # once only loads and stores touch them.

@@ -20,8 +20,11 @@ typedef struct {
   const qc_tensor_desc *inputs;
   const qc_tensor_desc *outputs;
   const char *target_triple;
-  /* Calls the generated entry with one pointer per input, then per output. */
-  void (*invoke)(void *const *inputs, void *const *outputs);
+  /* Bytes of the context's arena for intermediates (qc-plan-memory); 0: none. */
+  int64_t arena_bytes;
+  /* Calls the generated entry with one pointer per input, then per output,
+   * and the context's arena. */
+  void (*invoke)(void *const *inputs, void *const *outputs, void *arena);
 } qc_model_desc;
 
 extern const qc_model_desc qc_model_description __attribute__((visibility("hidden")));

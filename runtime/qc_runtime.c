@@ -25,6 +25,7 @@ typedef struct {
 
 struct qc_context {
   char error[256];
+  void *arena; /* the model's intermediates, at offsets planned at compile time */
   qc_block *blocks;
   size_t num_blocks, cap_blocks;
   int num_threads;
@@ -38,6 +39,7 @@ int32_t qc_abi_version(void) { return QC_ABI_VERSION; }
 const char *qc_target_triple(void) { return D.target_triple; }
 int32_t qc_num_inputs(void) { return D.num_inputs; }
 int32_t qc_num_outputs(void) { return D.num_outputs; }
+int64_t qc_arena_bytes(void) { return D.arena_bytes; }
 
 static const qc_tensor_desc *input_desc(int32_t i) {
   return (i >= 0 && i < D.num_inputs) ? &D.inputs[i] : NULL;
@@ -64,7 +66,18 @@ META(output, bytes, int64_t, -1)
 
 qc_context *qc_context_create(void) {
   qc_context *ctx = (qc_context *)calloc(1, sizeof(qc_context));
-  if (ctx) ctx->num_threads = 1;
+  if (!ctx) return NULL;
+  ctx->num_threads = 1;
+  if (D.arena_bytes > 0) {
+    /* 64-byte aligned (the plan's offsets are multiples of 64): one cache
+     * line, and the widest vector a kernel loads. */
+    size_t size = ((size_t)D.arena_bytes + 63) & ~(size_t)63;
+    ctx->arena = aligned_alloc(64, size);
+    if (!ctx->arena) {
+      free(ctx);
+      return NULL;
+    }
+  }
   return ctx;
 }
 
@@ -99,11 +112,13 @@ void qc_context_destroy(qc_context *ctx) {
   qc_pool_destroy(ctx->pool);
   for (size_t i = 0; i < ctx->num_blocks; i++) free(ctx->blocks[i].ptr);
   free(ctx->blocks);
+  free(ctx->arena);
   free(ctx);
 }
 
 /* memref.alloc / memref.dealloc in generated code (finalize-memref-to-llvm's
- * generic allocation functions). A cached free block is reused when it is big
+ * generic allocation functions), for the buffers the arena does not hold
+ * (dynamic sizes, allocations inside loops). A cached free block is reused when it is big
  * enough and at most twice the size asked for. */
 void *_mlir_memref_to_llvm_alloc(size_t size) {
   qc_context *ctx = qc_current;
@@ -178,7 +193,7 @@ qc_status qc_run(qc_context *ctx, const void *const *inputs, const int64_t *inpu
   s = check(ctx, "output", D.outputs, D.num_outputs, (const void *const *)outputs, output_bytes);
   if (s != QC_OK) return s;
   qc_current = ctx;
-  D.invoke((void *const *)inputs, outputs);
+  D.invoke((void *const *)inputs, outputs, ctx->arena);
   qc_current = NULL;
   return QC_OK;
 }

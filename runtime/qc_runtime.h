@@ -69,7 +69,15 @@ QC_API int32_t qc_output_rank(int32_t i);
 QC_API const int64_t *qc_output_shape(int32_t i);
 QC_API int64_t qc_output_bytes(int32_t i);
 
-/* A context holds per-run state and the last error message. NULL if out of memory. */
+/* Bytes of memory each context holds for the model's intermediate tensors:
+ * one arena, allocated by qc_context_create, whose layout was planned at
+ * compile time (buffers whose lifetimes do not overlap share bytes). A run
+ * allocates nothing more from the second run on. Weights are not included:
+ * they are read-only data of the library, shared by every context. */
+QC_API int64_t qc_arena_bytes(void);
+
+/* A context holds per-run state (the arena, a thread pool) and the last
+ * error message. NULL if out of memory. */
 QC_API qc_context *qc_context_create(void);
 /* Threads a run on this context may use (default 1). The GEMMs split their
  * output columns across them; results are the same for every count. */
