@@ -44,20 +44,21 @@ class Toolchain:
     cc: str
     target: str
     emulator: tuple[str, ...]
+    install: str  # how to get what is missing
 
     def require(self) -> None:
         missing = [t for t in (self.cc, *self.emulator[:1]) if shutil.which(t) is None]
         if missing:
-            pytest.fail(f"the {self.name} C app tests need {', '.join(missing)}: run `make test` (it installs "
-                        "them) or apt-get install qemu-user gcc-aarch64-linux-gnu", pytrace=False)
+            pytest.fail(f"the {self.name} C app tests need {', '.join(missing)}: {self.install}", pytrace=False)
 
 
-HOST = Toolchain("host", "cc", "host", ())
-AARCH64 = Toolchain("aarch64", "aarch64-linux-gnu-gcc", "aarch64",
-                    ("qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"))
+HOST = Toolchain("host", "cc", "host", (), "install a C compiler")
+AARCH64 = Toolchain("aarch64", "aarch64-linux-gnu-gcc", "aarch64", ("qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"),
+                    "run `make test` (it installs them) or apt-get install qemu-user gcc-aarch64-linux-gnu")
 
 
 def build(tc: Toolchain, out: Path, sources: list, flags=(), libs=()) -> Path:
+    tc.require()
     cmd = [tc.cc, *CFLAGS, *flags, "-o", str(out), *map(str, sources), *libs]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
@@ -227,6 +228,8 @@ def test_makefile_builds_and_runs_both_ways(tmp_path):
     model, feeds = matmul_add_relu(np.random.default_rng(0))
     (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
     np.savez(tmp_path / "m.npz", **feeds)
+    if shutil.which("make") is None:
+        pytest.fail("this test runs examples/c_app/Makefile and needs `make`", pytrace=False)
     bindir = Path(sys.executable).parent
     proc = subprocess.run(["make", "-s", "-C", str(APP_DIR), "run", f"BUILD={tmp_path / 'build'}",
                            f"MODEL={tmp_path / 'm.onnx'}", f"INPUTS={tmp_path / 'm.npz'}", f"QC={bindir / 'qc'}",
