@@ -30,9 +30,11 @@ def compile(model, output=None, **options):
     return res.output if res.output is not None else res.text
 
 
-def load(path, threads: int = 1):
+def load(path, threads: int = 1, check_finite: bool = False):
     """Loads a compiled model library; returns a callable `qc.runtime.Model`.
-    `threads`: how many threads a run may use (settable later as model.threads)."""
+    `threads`: how many threads a run may use (settable later as model.threads).
+    `check_finite`: reject inputs with NaN or ±Inf (InputError) instead of
+    passing them through (settable later as model.check_finite)."""
     from qc.runtime import load as _load
 
-    return _load(path, threads)
+    return _load(path, threads, check_finite)

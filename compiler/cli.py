@@ -256,8 +256,10 @@ def save_npz(path: str, arrays) -> None:
 @click.option("-o", "--output", metavar="FILE", help="Save outputs to this .npz, by output name.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 1024),
               help="Threads the run may use.")
+@click.option("--check-finite", is_flag=True,
+              help="Fail if a floating-point input holds NaN or Inf (default: they pass through, as in onnxruntime).")
 @handle_errors
-def run_cmd(library, inputs_path, output, threads):
+def run_cmd(library, inputs_path, output, threads, check_finite):
     """Run a compiled model and print each output."""
     import numpy as np
 
@@ -265,7 +267,7 @@ def run_cmd(library, inputs_path, output, threads):
 
     if output:
         check_writable(output)
-    model = load(library, threads)
+    model = load(library, threads, check_finite)
     _say_emulated(model)
     feeds = _load_inputs(model, inputs_path)
     outs = model.run(feeds)

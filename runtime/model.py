@@ -5,7 +5,34 @@
 
 Every input is checked against the model's metadata (name, dtype, shape)
 before the native code sees it; a mismatch raises `InputError` naming the
-input, what was expected and what was given.
+input, what was expected and what was given. The conversions it makes:
+
+- an ndarray must have the input's dtype and shape; one in the other byte
+  order, strided (a slice, a transpose, a reversed view) or misaligned is
+  copied to a dense, native-order, aligned array first; any other dtype is an
+  error (no silent float64 -> float32);
+- a Python scalar, a nested list or a numpy scalar is converted when no value
+  changes kind or range: ints and bools for a float input, bools for an int
+  input; not floats for an int input, not ints outside the input's range,
+  not finite floats that would overflow to infinity in the input's dtype.
+
+NaN and infinity are IEEE values, not errors: they pass through the model's
+arithmetic as they do through onnxruntime's (qc compiles without fast-math
+flags that assume finite values), so an output holds NaN or infinity where
+onnxruntime's does: through arithmetic, GEMMs, the math functions, softmax,
+sums and maxima (test/python/test_nonfinite.py). Known differences: where
+ONNX leaves the result open, Sign(NaN), ArgMax/ArgMin and MaxPool over a
+NaN, and Clip without bounds on ±Inf (onnxruntime clamps to the largest
+finite float); and ReduceLogSumExp over +Inf, NaN here (the maximum is
+subtracted first) but +Inf in onnxruntime.
+
+Where a non-finite input means a broken sensor or preprocessing step, load
+with `check_finite=True` (`qc.load(path, check_finite=True)`, or set
+`model.check_finite`): every floating-point input is then scanned before
+the run (one pass over the data), and one with NaN or infinity raises
+`InputError` naming the input and counting its non-finite values. It is a
+property of the loaded model, not a `run()` argument, because `model(...)`
+takes input names as keywords, and an input may be called `check_finite`.
 """
 
 from __future__ import annotations
@@ -98,7 +125,9 @@ def host_arch() -> str:
 class Model:
     """A compiled model library, loaded into this process."""
 
-    def __init__(self, path: str | os.PathLike, threads: int = 1):
+    check_finite: bool = False  # reject NaN/Inf in floating-point inputs (see the module docstring)
+
+    def __init__(self, path: str | os.PathLike, threads: int = 1, check_finite: bool = False):
         path = os.fspath(path)
         if os.path.isdir(path):
             raise LoadError(f"{path}: is a directory, expected a model library (.so)")
@@ -134,6 +163,7 @@ class Model:
         self._qc_run = lib.qc_run  # CDLL attribute lookup is not free: once here
         self._threads = 1
         self.threads = threads
+        self.check_finite = check_finite
 
     @property
     def threads(self) -> int:
@@ -192,14 +222,17 @@ class Model:
     def _check(self, info: TensorInfo, value) -> np.ndarray:
         if not isinstance(value, np.ndarray):
             value = _convert(info, value)
-        if value.dtype != info.dtype:
+        swapped = value.dtype != info.dtype and value.dtype.newbyteorder("=") == info.dtype
+        if value.dtype != info.dtype and not swapped:
             raise InputError(
                 f"input '{info.name}': expected dtype {info.dtype}, got {value.dtype} "
                 f"(convert with .astype(np.{info.dtype.name}))"
             )
         if value.shape != info.shape:
             raise InputError(f"input '{info.name}': expected shape {list(info.shape)}, got {list(value.shape)}")
-        if not value.flags.c_contiguous or value.ctypes.data % max(info.dtype.itemsize, 1):
+        if swapped:  # the other byte order: the same values, copied in native order
+            value = value.astype(info.dtype, order="C")
+        elif not value.flags.c_contiguous or value.ctypes.data % max(info.dtype.itemsize, 1):
             value = np.ascontiguousarray(value).copy()  # the ABI takes dense, aligned C-order buffers
         return value
 
@@ -220,6 +253,8 @@ class Model:
                     break
                 ins.append(v)
             else:
+                if self.check_finite:
+                    _check_finite(self.inputs, ins)
                 return self._invoke(ins)
         missing = [t.name for t in self.inputs if t.name not in feeds]
         unknown = [k for k in feeds if k not in self._input_index]
@@ -231,7 +266,10 @@ class Model:
                 problems.append(f"missing input(s) {', '.join(map(repr, missing))}")
             raise InputError(f"{' and '.join(problems)}; model inputs: "
                              f"{', '.join(f'{t.name} {t.dtype}{list(t.shape)}' for t in self.inputs)}")
-        return self._invoke([self._check(info, feeds[info.name]) for info in self.inputs])
+        ins = [self._check(info, feeds[info.name]) for info in self.inputs]
+        if self.check_finite:
+            _check_finite(self.inputs, ins)
+        return self._invoke(ins)
 
     def _invoke(self, ins: list[np.ndarray]) -> dict[str, np.ndarray]:
         """Runs on checked inputs: C-contiguous and aligned (the ABI needs both)."""
@@ -248,8 +286,9 @@ class Model:
                 raise RunError(self._lib.qc_last_error(self._ctx).decode())
         return outs
 
-    def __call__(self, *args, **kwargs) -> dict[str, np.ndarray]:
-        """model(x, y) positionally, or model(x=x, y=y) by input name."""
+    def __call__(self, /, *args, **kwargs) -> dict[str, np.ndarray]:
+        """model(x, y) positionally, or model(x=x, y=y) by input name (any
+        name: `self` is positional-only, so an input may be called self)."""
         if args:
             if len(args) > len(self.inputs):
                 raise InputError(f"model takes {len(self.inputs)} input(s), got {len(args)}")
@@ -337,13 +376,31 @@ def _convert(info: TensorInfo, value) -> np.ndarray:
         lim = np.iinfo(info.dtype)
         if arr.min() < lim.min or arr.max() > lim.max:
             raise InputError(f"input '{info.name}': values out of range for {info.dtype}")
-    return arr.astype(info.dtype)
+    with np.errstate(over="ignore"):  # 1e300 as float32 is inf: found below, not warned about
+        out = arr.astype(info.dtype)
+    if np.issubdtype(info.dtype, np.floating) and arr.size and np.any(np.isinf(out) & np.isfinite(arr)):
+        raise InputError(f"input '{info.name}': values out of range for {info.dtype} "
+                         f"(finite values beyond ±{np.finfo(info.dtype).max:.4g})")
+    return out
 
 
-def load(path: str | os.PathLike, threads: int = 1) -> Model:
+def _check_finite(infos: list[TensorInfo], arrays: list[np.ndarray]) -> None:
+    """Raises InputError for the first floating-point input with NaN or ±Inf."""
+    for info, arr in zip(infos, arrays):
+        if np.issubdtype(info.dtype, np.floating):
+            bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+            if bad:
+                nan = int(np.count_nonzero(np.isnan(arr)))
+                raise InputError(f"input '{info.name}': {bad} non-finite value(s) ({nan} NaN, {bad - nan} ±Inf) "
+                                 f"of {arr.size}; check_finite is on")
+
+
+def load(path: str | os.PathLike, threads: int = 1, check_finite: bool = False) -> Model:
     """A model library for this machine, loaded into this process; one for
     another ISA runs under qemu-user (qc.runtime.qemu) when qemu and the
-    target's cross toolchain are installed, else a LoadError says what to install."""
+    target's cross toolchain are installed, else a LoadError says what to install.
+    check_finite: reject inputs holding NaN or ±Inf (InputError) instead of
+    passing them through."""
     if os.path.isfile(path):
         arch = elf_arch(os.fspath(path))
         if arch != host_arch():
@@ -352,5 +409,7 @@ def load(path: str | os.PathLike, threads: int = 1) -> Model:
             if threads != 1:
                 raise LoadError(f"{path}: a {arch} library runs under qemu on one thread; threads={threads} "
                                 "is for libraries of this machine")
-            return load_foreign(os.fspath(path), arch, host_arch())
-    return Model(path, threads)
+            model = load_foreign(os.fspath(path), arch, host_arch())
+            model.check_finite = check_finite
+            return model
+    return Model(path, threads, check_finite)
