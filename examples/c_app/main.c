@@ -28,7 +28,7 @@
 /* The ABI functions this program calls, once as a list: a table of pointers to
  * them is filled by dlsym() or, with -DQC_STATIC, by the linker. */
 #define QC_FUNCTIONS(X)                                                                    \
-  X(target_triple) X(num_inputs) X(num_outputs)                                            \
+  X(target_triple) X(arena_bytes) X(num_inputs) X(num_outputs)                           \
   X(input_name) X(input_dtype) X(input_rank) X(input_shape) X(input_bytes)                 \
   X(output_name) X(output_dtype) X(output_rank) X(output_shape) X(output_bytes)            \
   X(context_create) X(context_set_num_threads) X(context_num_threads) X(context_destroy) X(run) X(last_error)     \
@@ -112,6 +112,7 @@ static void print_tensor_header(const char *name, int32_t dtype, int32_t rank, c
 
 static void print_metadata(const qc_api *api, const char *path) {
   printf("model   %s\nabi     %d\ntarget  %s\n", path, (int)api->abi_version(), api->target_triple());
+  printf("arena   %lld bytes per context\n", (long long)api->arena_bytes());
   for (int32_t i = 0; i < api->num_inputs(); i++) {
     printf("input %d ", (int)i);
     print_tensor_header(api->input_name(i), api->input_dtype(i), api->input_rank(i), api->input_shape(i));

@@ -217,8 +217,10 @@ def test_app_metadata_lines(built, tmp_path):
     model, feeds = matmul_add_relu(np.random.default_rng(0))
     lib = built("so", "matmul_add_relu")
     out = run(HOST, built("app"), lib, input_file(tmp_path / "in.bin", model, feeds)).stdout
-    assert out.splitlines()[:6] == [
-        f"model   {lib}", "abi     1", "target  x86_64-unknown-linux-gnu",
+    with qc.load(lib) as m:
+        arena = m.arena_bytes
+    assert out.splitlines()[:7] == [
+        f"model   {lib}", "abi     1", "target  x86_64-unknown-linux-gnu", f"arena   {arena} bytes per context",
         "input 0 x: float32 [3, 7] (84 bytes)", "input 1 y: float32 [7, 5] (140 bytes)",
         "output 0 out: float32 [3, 5] (60 bytes)"]
 
@@ -257,6 +259,7 @@ static const int64_t shape[1] = {2};
 static int the_context;
 int32_t qc_abi_version(void) { return ABI; }
 const char *qc_target_triple(void) { return "fake"; }
+int64_t qc_arena_bytes(void) { return 0; }
 int32_t qc_num_inputs(void) { return 1; }
 int32_t qc_num_outputs(void) { return 1; }
 const char *qc_input_name(int32_t i) { return i ? 0 : "x"; }
