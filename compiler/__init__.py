@@ -21,8 +21,10 @@ def compile(model, output=None, **options):
 
     Options as for `qc compile`: emit="so" (or input, linalg, bufferized,
     affine, scf, llvm-dialect, llvm-ir, asm, obj), target="host",
-    input_shapes={"x": (1, 3, 224, 224)}, dump_ir="dir/". Returns the output
-    path, or the IR text for a textual emit without an output file.
+    input_shapes={"x": (1, 3, 224, 224)}, dump_ir="dir/", pipeline= a
+    qc.passes.base.Pipeline or the path of a Python file defining
+    pipeline(target) (examples/pipelines/). Returns the output path, or the
+    IR text for a textual emit without an output file.
     """
     from .session import compile_model
 

@@ -134,21 +134,24 @@ def main():
               help="Write every stage's output to DIR, numbered in order.")
 @click.option("--print-constants", is_flag=True,
               help="Print large constants of MLIR stages in full (default: elided, not re-parseable).")
+@click.option("--pipeline", "pipeline_file", metavar="FILE.py",
+              help="Compile with the pipeline FILE.py builds: a function pipeline(target) returning a "
+                   "qc Pipeline, or PIPELINE (see examples/pipelines/).")
 @click.option("--print-pipeline", is_flag=True, help="Print the pass pipeline for the target and exit.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 @click.option("--report", is_flag=True,
               help="Print per ONNX op type: nodes, how many were folded, what the rest were imported and compiled as.")
 @handle_errors
-def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_constants, print_pipeline, quiet,
-                report):
+def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_constants, pipeline_file, print_pipeline,
+                quiet, report):
     """Compile an ONNX model (.onnx, or .onnxtxt in ONNX's text format)."""
     from .session import compile_model
     from .targets import resolve
 
     if print_pipeline:
-        from qc.passes.pipelines import default_pipeline
+        from .user_pipeline import resolve_pipeline
 
-        click.echo(default_pipeline(resolve(target)).describe())
+        click.echo(resolve_pipeline(pipeline_file, resolve(target)).describe())
         return
     textual = emit not in ("obj", "so")
     if output is None and not textual:
@@ -163,8 +166,8 @@ def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_consta
         progress = lambda msg: click.echo(f"qc: {msg}", err=True)  # noqa: E731
     start = time.perf_counter()
     res = compile_model(model, output, emit=emit, target=target,
-                        input_shapes=parse_input_shapes(input_shapes), dump_ir=dump_ir, progress=progress,
-                        elide_constants=not print_constants, report=report)
+                        input_shapes=parse_input_shapes(input_shapes), dump_ir=dump_ir, pipeline=pipeline_file,
+                        progress=progress, elide_constants=not print_constants, report=report)
     if res.text is not None:
         click.echo(res.text, nl=not res.text.endswith("\n"))
     elif not quiet:

@@ -84,13 +84,16 @@ def compile_model(
     `dense_resource<__elided__>` (readable, but not parseable again).
     report: fill `.op_report` (qc.report): per ONNX op type, the nodes
     imported and folded and the ops they became.
+    pipeline: None for the target's default, a `Pipeline`, or the path of a
+    Python file defining `pipeline(target)` or `PIPELINE` (qc.user_pipeline).
     """
     from qc.frontends.onnx import ENTRY, import_model
     from qc.mlir import new_context, print_module, translate_to_llvm_ir
-    from qc.passes.pipelines import default_pipeline
+
+    from .user_pipeline import resolve_pipeline
 
     tgt = resolve(target)
-    pipe = pipeline or default_pipeline(tgt)
+    pipe = resolve_pipeline(pipeline, tgt)
     choices = emit_choices(pipe)
     if emit not in choices:
         raise OptionError(f"unknown --emit stage '{emit}'; stages: {', '.join(choices)}")
