@@ -140,7 +140,8 @@ def main():
 @click.option("--print-pipeline", is_flag=True, help="Print the pass pipeline for the target and exit.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 @click.option("--report", is_flag=True,
-              help="Print per ONNX op type: nodes, how many were folded, what the rest were imported and compiled as.")
+              help="Print per ONNX op type: nodes, how many were folded, what the rest were imported and compiled "
+                   "as; then the memory plan: arena, all intermediates, lower bound.")
 @handle_errors
 def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_constants, pipeline_file, print_pipeline,
                 quiet, report):
@@ -173,7 +174,11 @@ def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_consta
     elif not quiet:
         click.echo(f"qc: wrote {res.output} in {time.perf_counter() - start:.2f} s", err=True)
     if res.op_report is not None:  # on stderr when the IR itself goes to stdout
+        from .report import arena_lines
+
         click.echo(res.op_report.table(), err=res.text is not None)
+        if res.arena or not textual:
+            click.echo(arena_lines(res.arena, res.weights_bytes), err=res.text is not None)
 
 
 def _load_inputs(model, path):

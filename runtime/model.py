@@ -153,6 +153,8 @@ class Model:
         self.inputs = self._tensors("input", lib.qc_num_inputs())
         self.outputs = self._tensors("output", lib.qc_num_outputs())
         self.target_triple = lib.qc_target_triple().decode()
+        # Bytes this model's context holds for intermediates (the planned arena).
+        self.arena_bytes = int(lib.qc_arena_bytes())
         self._ctx = lib.qc_context_create()
         if not self._ctx:
             raise MemoryError("qc_context_create failed")
@@ -194,6 +196,7 @@ class Model:
         lib.qc_num_inputs.restype = i32
         lib.qc_num_outputs.restype = i32
         lib.qc_target_triple.restype = cp
+        lib.qc_arena_bytes.restype = i64
         lib.qc_context_create.restype = vp
         lib.qc_context_destroy.argtypes = [vp]
         lib.qc_context_set_num_threads.restype = ctypes.c_int
