@@ -21,7 +21,7 @@ from qc.mlir import func, ir
 
 from . import builder as b
 from . import graph_opt
-from .registry import load_all
+from .registry import DEFAULT_DOMAINS, load_all, op_key
 
 ENTRY = "qc_model"
 
@@ -183,12 +183,8 @@ def import_model(path_or_model, input_shapes: Mapping[str, Sequence[int]] | None
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
         raise ModelError(f"model is not valid ONNX: {_first_line(e)}") from e
-    for imp in model.opset_import:
-        if imp.domain not in ("", "ai.onnx"):
-            used = [n for n in model.graph.node if n.domain == imp.domain]
-            if used:
-                raise UnsupportedOp(used[0], f"ops of domain '{imp.domain}' are not supported",
-                                    "the default ONNX domain")
+    for node in model.graph.node:
+        _check_domain(node, load_all())
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as e:
@@ -253,10 +249,18 @@ def _import_graph(model: onnx.ModelProto) -> ImportedModel:
     return result
 
 
+def _check_domain(node: onnx.NodeProto, importers) -> None:
+    """Ops of other domains are supported one by one (registered as "domain::OpType")."""
+    if node.domain in DEFAULT_DOMAINS or op_key(node.domain, node.op_type) in importers:
+        return
+    known = sorted(k for k in importers if k.startswith(f"{node.domain}::"))
+    raise UnsupportedOp(node, f"op type is not supported in domain '{node.domain}'",
+                        ", ".join(known) if known else "the default ONNX domain")
+
+
 def _import_node(ctx: ImportContext, node: onnx.NodeProto, importers, result: ImportedModel) -> None:
-    if node.domain not in ("", "ai.onnx"):
-        raise UnsupportedOp(node, f"domain '{node.domain}' is not supported", "the default ONNX domain")
-    fn = importers.get(node.op_type)
+    _check_domain(node, importers)
+    fn = importers.get(op_key(node.domain, node.op_type))
     if fn is None:
         raise UnsupportedOp(node, "op type is not supported", ", ".join(sorted(importers)))
     for name in node.input:

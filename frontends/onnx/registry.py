@@ -2,7 +2,8 @@
 
 An importer is `fn(ctx: ImportContext, node: onnx.NodeProto) -> list[T]`,
 returning one value per node output. Each op family lives in its own module
-and registers its ops with `@importer("OpType", ...)`.
+and registers its ops with `@importer("OpType", ...)`; ops of another domain
+with `@importer("OpType", domain="com.microsoft")`, keyed "domain::OpType".
 """
 
 from __future__ import annotations
@@ -11,12 +12,20 @@ from typing import Callable
 
 IMPORTERS: dict[str, Callable] = {}
 
+DEFAULT_DOMAINS = ("", "ai.onnx")
 
-def importer(*op_types: str):
+
+def op_key(domain: str, op_type: str) -> str:
+    """The registry key of an op: its type in the default domain, "domain::OpType" elsewhere."""
+    return op_type if domain in DEFAULT_DOMAINS else f"{domain}::{op_type}"
+
+
+def importer(*op_types: str, domain: str = ""):
     def register(fn):
         for op in op_types:
-            assert op not in IMPORTERS, f"{op} registered twice"
-            IMPORTERS[op] = fn
+            key = op_key(domain, op)
+            assert key not in IMPORTERS, f"{key} registered twice"
+            IMPORTERS[key] = fn
         return fn
 
     return register

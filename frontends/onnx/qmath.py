@@ -1,0 +1,300 @@
+"""Integer requantization shared by the quantized importers (no importers here).
+
+A quantized tensor q stands for the real numbers (q - z) * s. An integer op
+computes an int32 accumulator `acc` whose real value is acc * s_acc (for a
+quantized product s_acc = s_x * s_w); its quantized output is
+
+    y = saturate(round_half_even(acc * M + offset) + z_y),   M = s_acc / s_y,
+
+with `offset` a real shift in output steps (a folded BatchNormalization
+bias, say; 0 for QLinearConv). M is known at compile time, so it becomes a
+fixed-point number M ~ m * 2^-r with an int32 mantissa 2^30 <= |m| < 2^31:
+
+    y = saturate(((acc * m + o) >>round r) + z_y),   o = round(offset * 2^r),
+
+one i64 product per element, a rounding right shift and a clamp; no float.
+The mantissa is exact to 2^-31 relative (|m 2^-r - M| <= 2^-(r+1) <= |M| 2^-31),
+so the result is the float formula's except where acc * M lies within
+|acc * M| * 2^-31 of a rounding tie: within one step, nearly always equal.
+
+Bounds (checked at compile time): |acc| < 2^31 and |m| < 2^31 give
+|acc * m| < 2^62; |o| < 2^61 and the rounding constant 2^(r-1) <= 2^61
+(r <= 62) keep every i64 sum below 2^63.
+
+Rounding half to even without a branch: with q = p >> r (floor) and
+bit = q & 1, round_half_even(p / 2^r) = (p + 2^(r-1) - 1 + bit) >> r: the
+remainder p mod 2^r below one half never carries, above one half always
+carries, and exactly one half carries when q is odd.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from qc.errors import UnsupportedOp
+from qc.mlir import arith, ir, linalg, tensor
+
+from . import builder as b
+
+QC_DOMAIN = "qc"  # qc's own ops of fused QDQ groups (qdq_fuse.py)
+I32 = np.dtype(np.int32)
+I64 = np.dtype(np.int64)
+QUANT_TYPES = (np.dtype(np.int8), np.dtype(np.uint8))
+MANTISSA_BITS = 31  # |m| < 2^31: an int32 multiplier
+MAX_SHIFT = 62  # the rounding constant 2^(r-1) <= 2^61
+MAX_OFFSET = 2**61
+
+
+def qrange(dtype) -> tuple[int, int]:
+    info = np.iinfo(np.dtype(dtype))
+    return int(info.min), int(info.max)
+
+
+# ---------------------------------------------------------------- compile time
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """M ~ m * 2^-r per element of a broadcastable array (int64 arrays)."""
+
+    m: np.ndarray
+    r: np.ndarray
+
+
+def fixed_point(node, multipliers: Sequence[np.ndarray]) -> FixedPoint | list[FixedPoint]:
+    """Mantissas with one shift per element shared by all `multipliers`
+    (QLinearAdd adds two products before the one rounding shift): the shift
+    is set by the largest |M|, so it gets the full 31 bits."""
+    ms = [np.asarray(mul, np.float64) for mul in multipliers]
+    shape = np.broadcast_shapes(*[mul.shape for mul in ms])
+    ms = [np.broadcast_to(mul, shape) for mul in ms]
+    big = np.max(np.abs(np.stack(ms)), axis=0)
+    if not np.all(np.isfinite(big)):
+        raise UnsupportedOp(node, "a requantization multiplier is not finite (a scale of 0 or inf?)",
+                            "finite, positive scales")
+    if np.any(big >= 2.0 ** (MANTISSA_BITS - 2)):
+        raise UnsupportedOp(node, f"requantization multiplier {float(big.max()):g} is too large",
+                            f"multipliers below 2^{MANTISSA_BITS - 2}")
+    # |M| = f * 2^e with f in [0.5, 1): m = f * 2^31, r = 31 - e; zeros get any shift.
+    _, e = np.frexp(np.where(big > 0, big, 1.0))
+    r = np.minimum(MANTISSA_BITS - e.astype(np.int64), MAX_SHIFT)
+    scale = np.ldexp(1.0, r)
+    mants = [np.rint(mul * scale).astype(np.int64) for mul in ms]
+    # rint can round f * 2^31 up to 2^31 itself: one bit less then.
+    over = np.max(np.abs(np.stack(mants)), axis=0) >= 2**MANTISSA_BITS
+    if np.any(over):
+        r = np.where(over, r - 1, r)
+        scale = np.ldexp(1.0, r)
+        mants = [np.rint(mul * scale).astype(np.int64) for mul in ms]
+    return [FixedPoint(mant, r) for mant in mants]
+
+
+def offset_fixed(node, offset: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """round(offset * 2^r) as int64; the bound keeps the i64 sums exact."""
+    o = np.rint(np.asarray(offset, np.float64) * np.ldexp(1.0, r))
+    if np.any(np.abs(o) >= MAX_OFFSET):
+        raise UnsupportedOp(node, "a requantization offset is too large for 64-bit fixed point",
+                            "offsets below 2^61 / 2^shift output steps")
+    return o.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Requant:
+    """y = clamp(round_half_even(acc * mult + offset) + zy, lo, hi) per element.
+
+    mult/offset/lo/hi broadcast to the accumulator (per output channel or
+    per tensor); lo/hi already lie within the output type's range.
+    """
+
+    mult: np.ndarray
+    offset: np.ndarray
+    zy: int
+    lo: np.ndarray
+    hi: np.ndarray
+    out_dtype: np.dtype
+
+    @staticmethod
+    def plain(mult, zy: int, out_dtype) -> "Requant":
+        """QLinear* ops: saturation to the output type is the only clamp."""
+        qmin, qmax = qrange(out_dtype)
+        return Requant(np.asarray(mult, np.float64), np.zeros(()), int(zy), np.array(qmin), np.array(qmax),
+                       np.dtype(out_dtype))
+
+
+# ---------------------------------------------------------------- IR, scalars in a body
+
+
+def ext(v: ir.Value, dtype: np.dtype, bits: int) -> ir.Value:
+    """An integer scalar of numpy type `dtype` widened to `bits` (zero- or sign-extended)."""
+    if np.dtype(dtype).itemsize * 8 == bits:
+        return v
+    ty = ir.IntegerType.get_signless(bits)
+    return (arith.ExtUIOp if b.is_unsigned(dtype) else arith.ExtSIOp)(ty, v).result
+
+
+def round_shift(p: ir.Value, r: ir.Value, half_minus_one: ir.Value) -> ir.Value:
+    """round_half_even(p / 2^r) for i64 p, 1 <= r <= 62 (see the module doc)."""
+    one = b.scalar(1, I64)
+    bit = arith.AndIOp(arith.ShRSIOp(p, r).result, one).result
+    biased = arith.AddIOp(arith.AddIOp(p, half_minus_one).result, bit).result
+    return arith.ShRSIOp(biased, r).result
+
+
+def saturate(q: ir.Value, lo: ir.Value, hi: ir.Value, out_dtype) -> ir.Value:
+    """clamp(q, lo, hi) of an i64, narrowed to the output type."""
+    c = arith.MinSIOp(arith.MaxSIOp(q, lo).result, hi).result
+    return arith.TruncIOp(b.mlir_type(out_dtype), c).result
+
+
+# ---------------------------------------------------------------- IR, per-channel constants
+
+
+class Params:
+    """Constants of an elementwise body: one that is the same everywhere is
+    an arith.constant, a varying one (per channel) a tensor operand that
+    broadcasts to the output."""
+
+    def __init__(self):
+        self.operands: list[b.T] = []
+        self._slots: dict[str, tuple[str, object]] = {}
+
+    def add(self, name: str, arr, dtype) -> None:
+        arr = np.asarray(arr)
+        if arr.size and np.all(arr == arr.flat[0]):
+            self._slots[name] = ("scalar", b.scalar(arr.flat[0].item(), dtype))
+        else:
+            self._slots[name] = ("operand", len(self.operands))
+            self.operands.append(b.constant(arr.astype(dtype)))
+
+    def values(self, args: Sequence[ir.Value]) -> dict[str, ir.Value]:
+        """The constants as body values; `args` are the block arguments of `operands`."""
+        return {k: (v if kind == "scalar" else args[v]) for k, (kind, v) in self._slots.items()}
+
+
+def requant_params(node, rq: Requant, extra_mults: Sequence[np.ndarray] = ()) -> tuple[Params, list[np.ndarray]]:
+    """The fixed-point constants of `rq`: m (and one mantissa per extra
+    multiplier, same shift), r, 2^(r-1) - 1, o, zy, lo, hi."""
+    fps = fixed_point(node, [rq.mult, *extra_mults])
+    r = fps[0].r
+    p = Params()
+    p.add("m", fps[0].m, I64)
+    for i, fp in enumerate(fps[1:]):
+        p.add(f"m{i + 1}", fp.m, I64)
+    p.add("r", r, I64)
+    p.add("h", np.left_shift(np.int64(1), r - 1) - 1, I64)
+    offset = offset_fixed(node, np.broadcast_to(rq.offset, np.broadcast_shapes(rq.offset.shape, r.shape)), r)
+    if np.any(offset != 0):
+        p.add("o", offset, I64)
+    p.add("lo", np.asarray(rq.lo) - rq.zy, I64)  # clamp before adding zy: the same bounds, shifted
+    p.add("hi", np.asarray(rq.hi) - rq.zy, I64)
+    p.add("zy", np.asarray(rq.zy), I64)
+    return p, [fp.m for fp in fps]
+
+
+def requant_tail(v: dict[str, ir.Value], p: ir.Value, out_dtype) -> ir.Value:
+    """From the i64 product p = acc * m: add o, round-shift by r, clamp, add zy, narrow."""
+    if "o" in v:
+        p = arith.AddIOp(p, v["o"]).result
+    q = round_shift(p, v["r"], v["h"])
+    q = arith.MinSIOp(arith.MaxSIOp(q, v["lo"]).result, v["hi"]).result
+    q = arith.AddIOp(q, v["zy"]).result
+    return arith.TruncIOp(b.mlir_type(out_dtype), q).result
+
+
+def requantize(node, acc: b.T, rq: Requant) -> b.T:
+    """The requantization of an int32 accumulator, one elementwise generic."""
+    assert acc.dtype == I32, acc.dtype
+    params, _ = requant_params(node, rq)
+
+    def body(a, *args):
+        v = params.values(args)
+        prod = arith.MulIOp(ext(a, I32, 64), v["m"]).result
+        return requant_tail(v, prod, rq.out_dtype)
+
+    return b.elementwise([acc, *params.operands], rq.out_dtype, body)
+
+
+# ---------------------------------------------------------------- IR, tensors
+
+
+def widen(x: b.T, dtype) -> b.T:
+    """x converted elementwise to a wider integer type (exact)."""
+    dtype = np.dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    bits = dtype.itemsize * 8
+    return b.elementwise([x], dtype, lambda v: ext(v, x.dtype, bits))
+
+
+def int_sum(x: b.T, axes: Sequence[int], dtype=I32) -> b.T:
+    """Sum over `axes` (kept as size-1 dims), accumulated in `dtype`."""
+    axes = sorted(a % x.rank for a in axes)
+    kept = [d for d in range(x.rank) if d not in axes]
+    init = b.filled([x.shape[d] for d in kept], dtype, 0)
+    iters = [b.REDUCTION if d in axes else b.PARALLEL for d in range(x.rank)]
+    bits = np.dtype(dtype).itemsize * 8
+    (res,) = b.generic([x.value], [init], [b.identity_map(x.rank), b.dims_map(x.rank, kept)], iters,
+                       lambda e, acc: arith.AddIOp(acc, ext(e, x.dtype, bits)).result)
+    return b.reshape(b.T(res, np.dtype(dtype)), [1 if d in axes else x.shape[d] for d in range(x.rank)])
+
+
+def pad_spatial_value(x: b.T, low: Sequence[int], high: Sequence[int], value: ir.Value) -> b.T:
+    """x [N, C, spatial...] padded along the spatial dims with a scalar value
+    (a zero point, or the type's minimum for max pooling); x when no pad."""
+    if not any(low) and not any(high):
+        return x
+    lo = [0, 0, *low]
+    hi = [0, 0, *high]
+    shape = [d + p + q for d, p, q in zip(x.shape, lo, hi)]
+    op = tensor.PadOp(b.tensor_type(shape, x.dtype), x.value, [], [], lo, hi)
+    block = op.regions[0].blocks.append(*([ir.IndexType.get()] * x.rank))
+    with ir.InsertionPoint(block):
+        tensor.YieldOp(value)
+    return b.T(op.result, x.dtype)
+
+
+def scalar_of(x: b.T) -> ir.Value:
+    """The single element of a one-element tensor (a runtime zero point)."""
+    assert int(np.prod(x.shape)) == 1
+    zero = arith.ConstantOp(ir.IndexType.get(), 0).result
+    return tensor.ExtractOp(x.value, [zero] * x.rank).result
+
+
+def lookup(x: b.T, table: np.ndarray, channel_axis: int | None = None) -> b.T:
+    """out = table[x] (table: [256]) or table[c, x] (table: [C, 256], c the
+    index along `channel_axis`), for 8-bit x; the table is a constant, so any
+    function of one 8-bit value is exact and costs one load."""
+    qmin, _ = qrange(x.dtype)
+    out_dtype = table.dtype
+    tab = b.constant(np.ascontiguousarray(table))
+    index = ir.IndexType.get()
+
+    def body(v, _out):
+        i = arith.IndexCastOp(index, ext(v, x.dtype, 32)).result
+        if qmin:  # int8: rows start at -128
+            i = arith.AddIOp(i, arith.ConstantOp(index, -qmin).result).result
+        idx = [i] if channel_axis is None else [linalg.IndexOp(channel_axis).result, i]
+        return tensor.ExtractOp(tab.value, idx).result
+
+    rank = x.rank
+    (res,) = b.generic([x.value], [b.empty(x.shape, out_dtype)], [b.identity_map(rank)] * 2,
+                       [b.PARALLEL] * rank, body)
+    return b.T(res, np.dtype(out_dtype))
+
+
+def quantize_table(values: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
+    """QuantizeLinear of float32 values: saturate(round_half_even(v / s) + z)."""
+    qmin, qmax = qrange(dtype)
+    q = np.rint(np.asarray(values, np.float32) / np.float32(scale)).astype(np.float64) + zero_point
+    return np.clip(np.nan_to_num(q, nan=0.0), qmin, qmax).astype(dtype)
+
+
+def dequantize_values(dtype, scale: float, zero_point: int) -> np.ndarray:
+    """The 256 real values of an 8-bit type, in float32 as DequantizeLinear computes them."""
+    qmin, qmax = qrange(dtype)
+    q = np.arange(qmin, qmax + 1, dtype=np.int32)
+    return ((q - np.int32(zero_point)).astype(np.float32) * np.float32(scale)).astype(np.float32)
+

@@ -1,0 +1,426 @@
+"""Numerics of the quantized ops: QuantizeLinear, DequantizeLinear,
+DynamicQuantizeLinear, QLinearConv, QLinearMatMul, ConvInteger,
+MatMulInteger, and com.microsoft's QLinearAdd/Mul/GlobalAveragePool/
+Sigmoid/LeakyRelu/Concat.
+
+References: onnxruntime with graph optimizations disabled (ORT_DISABLE_ALL,
+so each op runs as defined), or onnx.reference where onnxruntime's kernels
+are not the ONNX semantics: its u8 x s8 QLinearConv saturates pairs of
+products in 16 bits on AVX2 (vpmaddubsw) and drifts by tens of steps on
+random data, and its MatMulInteger has no per-row zero points.
+
+Integer outputs must be within one quantization step of the reference
+(fixed-point requantization rounds a product that differs from the float
+one by 2^-31 relative, and the references round float32 products), and
+nearly all elements must be exact. Outputs that are int32 by definition
+(ConvInteger, MatMulInteger) and all lookup-table ops are exact.
+
+Data inputs are graph inputs, so each op reaches its importer; scales, zero
+points and weights are initializers. Random quantized data covers the whole
+type range, which also saturates some outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from helpers import compile_and_run, make_model
+from onnx import helper
+
+import qc
+
+F32 = np.float32
+U8, I8 = np.uint8, np.int8
+MS = "com.microsoft"
+
+
+def ort_ref(model, feeds) -> dict:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+
+
+def onnx_ref(model, feeds) -> dict:
+    from onnx.reference import ReferenceEvaluator
+
+    return dict(zip([o.name for o in model.graph.output], ReferenceEvaluator(model).run(None, feeds)))
+
+
+def assert_close_steps(got: np.ndarray, want: np.ndarray, min_exact: float = 0.98, name: str = "") -> None:
+    """Integers: within one step everywhere, exact on at least `min_exact` of the elements."""
+    assert got.dtype == want.dtype and got.shape == want.shape, (name, got.dtype, want.dtype, got.shape)
+    diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
+    assert diff.max() <= 1, f"{name}: {diff.max()} steps off at {np.argwhere(diff > 1)[:5].tolist()}"
+    assert (diff == 0).mean() >= min_exact, f"{name}: only {(diff == 0).mean():.3f} exact"
+
+
+def check(model, feeds, tmp_path, ref=ort_ref, min_exact: float = 0.98, exact: bool = False) -> dict:
+    got = compile_and_run(model, feeds, tmp_path)
+    want = ref(model, feeds)
+    for name, w in want.items():
+        if np.issubdtype(w.dtype, np.floating):
+            np.testing.assert_allclose(got[name], w, rtol=1e-6, atol=1e-7, err_msg=name)
+        elif exact:
+            np.testing.assert_array_equal(got[name], w, err_msg=name)
+        else:
+            assert_close_steps(got[name], w, min_exact, name)
+    return got
+
+
+def qrand(rng, dtype, shape):
+    """Quantized data over the whole range of the type."""
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max + 1, shape, dtype=dtype)
+
+
+def ms_model(nodes, inputs, outputs, inits, opset=17):
+    model = make_model(nodes, inputs, outputs, inits, opset=opset)
+    model.opset_import.append(helper.make_opsetid(MS, 1))
+    return model
+
+
+def model_any_types(nodes, inputs, outputs, inits, opset):
+    """make_model for element types helpers.py does not list (int16, uint16); IR 10 (opset 21)."""
+    def vi(name, dtype, shape):
+        return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), shape)
+
+    graph = helper.make_graph(nodes, "test", [vi(n, *v) for n, v in inputs.items()],
+                              [vi(n, *v) for n, v in outputs.items()],
+                              [onnx.numpy_helper.from_array(np.asarray(v), n) for n, v in inits.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
+
+
+# ---------------------------------------------------------------- QuantizeLinear / DequantizeLinear
+
+X_SHAPE = (2, 3, 5)  # odd sizes: no dim divides a vector width
+
+
+def _qdq_pair(tag, dtype, scale, zp, inits, **attrs):
+    """x -> QuantizeLinear -> q_tag -> DequantizeLinear -> d_tag, with the given parameters."""
+    inits[f"s_{tag}"] = np.asarray(scale, F32)
+    ins = ["x", f"s_{tag}"]
+    if zp is not None:
+        inits[f"z_{tag}"] = np.asarray(zp, dtype)
+        ins.append(f"z_{tag}")
+    dq_attrs = {k: v for k, v in attrs.items() if k != "saturate"}  # QuantizeLinear's alone
+    return [helper.make_node("QuantizeLinear", ins, [f"q_{tag}"], **attrs),
+            helper.make_node("DequantizeLinear", [f"q_{tag}", *ins[1:]], [f"d_{tag}"], **dq_attrs)]
+
+
+# (opset, [(tag, dtype, scale, zero point, attrs)]): each opset's forms in one model.
+QDQ_FORMS = [
+    (10, [("t8", I8, 0.03, -3, {}), ("tu", U8, 0.05, 128, {}), ("nozp", U8, 0.02, None, {})]),
+    (13, [("axis1", U8, [0.03, 0.01, 0.05], [100, 128, 3], {"axis": 1}),
+          ("axisneg", I8, [0.02, 0.04, 0.01, 0.03, 0.05], [0, -5, 7, 1, 0], {"axis": -1})]),
+    (19, [("t19", I8, 0.01, 0, {"saturate": 1})]),
+    (21, [("block", I8, np.full((2, 3, 3), 0.02) * [1, 2, 3], np.zeros((2, 3, 3)), {"axis": 2, "block_size": 2}),
+          ("i16", np.int16, 0.0005, -300, {}), ("u16", np.uint16, 0.0007, 30000, {})]),
+]
+
+
+@pytest.mark.parametrize("opset,forms", QDQ_FORMS, ids=[f"opset{o}" for o, _ in QDQ_FORMS])
+def test_quantize_dequantize(opset, forms, tmp_path):
+    rng = np.random.default_rng(opset)
+    x = (rng.standard_normal(X_SHAPE) * 3).astype(F32)  # ~10% beyond the int8 ranges: saturation
+    inits, nodes, outs = {}, [], {}
+    for tag, dtype, scale, zp, attrs in forms:
+        nodes += _qdq_pair(tag, dtype, scale, zp, inits, **attrs)
+        outs[f"q_{tag}"] = (dtype, X_SHAPE)
+        outs[f"d_{tag}"] = (F32, X_SHAPE)
+    if opset >= 21:  # int16/uint16 and block_size: IR 10
+        model = model_any_types(nodes, {"x": (F32, X_SHAPE)}, outs, inits, opset)
+    else:
+        model = make_model(nodes, {"x": (F32, X_SHAPE)}, outs, inits, opset=opset)
+    check(model, {"x": x}, tmp_path, exact=True)
+
+
+def test_quantize_saturates_and_rounds_half_to_even(tmp_path):
+    # x / 0.5 = k + 0.5 exactly: ties go to the even neighbour; +-1e4 saturate.
+    x = np.array([0.25, 0.75, 1.25, -0.25, -0.75, 1e4, -1e4, 63.25, -64.25], F32)
+    model = make_model(_qdq_pair("a", I8, 0.5, 0, inits := {}) + _qdq_pair("b", U8, 0.5, 200, inits),
+                       {"x": (F32, x.shape)}, {n: (t, x.shape) for n, t in
+                                               [("q_a", I8), ("q_b", U8), ("d_a", F32), ("d_b", F32)]},
+                       inits, opset=13)
+    got = check(model, {"x": x}, tmp_path, exact=True)
+    np.testing.assert_array_equal(got["q_a"], [0, 2, 2, 0, -2, 127, -128, 126, -128])
+
+
+def test_quantize_runtime_per_axis_scale(tmp_path):
+    # Scales computed at run time (graph inputs), per axis 0: read through the generic's maps.
+    rng = np.random.default_rng(5)
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], axis=0),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["d"], axis=0)]
+    model = make_model(nodes, {"x": (F32, [3, 4]), "s": (F32, [3])}, {"q": (I8, [3, 4]), "d": (F32, [3, 4])},
+                       {"z": np.array([1, -2, 3], I8)}, opset=13)
+    feeds = {"x": rng.uniform(-900, 900, (3, 4)).astype(F32), "s": np.array([3.0, 7.0, 11.0], F32)}
+    check(model, feeds, tmp_path, exact=True)
+
+
+@pytest.mark.parametrize("kind", ["mixed", "positive", "zeros"])
+def test_dynamic_quantize_linear(kind, tmp_path):
+    rng = np.random.default_rng(11)
+    x = {"mixed": rng.standard_normal((3, 7)) * 4,  # zero point inside the range
+         "positive": np.abs(rng.standard_normal((3, 7))) + 0.5,  # min clamps to 0: zero point 0
+         "zeros": np.zeros((3, 7))}[kind].astype(F32)  # max == min: scale 1 (as onnxruntime)
+    model = make_model([helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])],
+                       {"x": (F32, [3, 7])}, {"y": (U8, [3, 7]), "s": (F32, []), "z": (U8, [])}, opset=13)
+    check(model, {"x": x}, tmp_path, exact=True)
+
+
+# ---------------------------------------------------------------- QLinearConv / ConvInteger
+
+
+def _conv_model(xt, wt, yt, *, c=5, m=6, group=1, per_channel=True, zw=False, bias=True, hw=(7, 6),
+                kernel=(3, 3), seed=0, **attrs):
+    """QLinearConv with random parameters; returns the model and its input."""
+    rng = np.random.default_rng(seed)
+    x = qrand(rng, xt, (2, c, *hw))
+    w = qrand(rng, wt, (m, c // group, *kernel))
+    sw = rng.uniform(0.002, 0.01, m) if per_channel else np.array(0.005)
+    zwv = np.zeros(m if per_channel else ())
+    if zw:
+        zwv = rng.integers(-6, 7, zwv.shape)
+    if wt == U8:
+        zwv = zwv + 128
+    inits = {"xs": np.array(0.05, F32), "xz": np.array(7 if xt == I8 else 131, xt), "w": w,
+             "ws": sw.astype(F32), "wz": zwv.astype(wt),
+             "ys": np.array(0.9 if len(kernel) < 3 else 2.0, F32), "yz": np.array(-3 if yt == I8 else 120, yt)}
+    names = ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"]
+    if bias:
+        inits["B"] = rng.integers(-3000, 3000, m).astype(np.int32)
+        names.append("B")
+    node = helper.make_node("QLinearConv", names, ["y"], group=group, **attrs)
+    model = make_model([node], {"x": (xt, x.shape)}, {"y": (yt, None)}, inits, opset=13)
+    return onnx.shape_inference.infer_shapes(model), x
+
+
+CONV_CASES = {
+    # u8 activations x s8 weights, the quantizer's default; 2-D generic contraction
+    "u8s8_per_tensor": dict(xt=U8, wt=I8, yt=U8, per_channel=False, pads=[1, 1, 1, 1]),
+    "u8s8_per_channel": dict(xt=U8, wt=I8, yt=U8, pads=[1, 1, 1, 1]),
+    # s8 x s8: linalg.conv_2d_nchw_fchw; asymmetric padding, stride
+    "s8s8_stride_pads": dict(xt=I8, wt=I8, yt=I8, pads=[0, 1, 2, 0], strides=[2, 1]),
+    # groups (odd channels per group) and a depthwise conv (named op for s8)
+    "s8s8_grouped": dict(xt=I8, wt=I8, yt=I8, c=6, m=9, group=3, pads=[1, 1, 1, 1]),
+    "s8s8_depthwise": dict(xt=I8, wt=I8, yt=I8, c=5, m=5, group=5, pads=[1, 1, 1, 1]),
+    "u8s8_depthwise_stride": dict(xt=U8, wt=I8, yt=U8, c=5, m=5, group=5, strides=[2, 2], pads=[1, 1, 1, 1]),
+    # nonzero weight zero points: the extra sum over each window; dilation, no bias
+    "u8u8_weight_zero_point": dict(xt=U8, wt=U8, yt=U8, zw=True, per_channel=False, dilations=[2, 1],
+                                   bias=False, pads=[2, 1, 2, 1]),
+    "s8s8_per_channel_zero_points_grouped": dict(xt=I8, wt=I8, yt=U8, zw=True, c=4, m=6, group=2,
+                                                 auto_pad="SAME_UPPER"),
+    # 1-D and 3-D convolutions (generic contraction over any number of spatial dims); per
+    # tensor, as onnx.reference lays per-channel scales out for 2-D only
+    "u8s8_1d": dict(xt=U8, wt=I8, yt=U8, hw=(11,), kernel=(3,), pads=[1, 2], strides=[2], per_channel=False),
+    "s8s8_3d": dict(xt=I8, wt=I8, yt=I8, hw=(4, 5, 3), kernel=(2, 3, 2), c=3, m=4, pads=[0, 1, 1, 1, 0, 0],
+                    per_channel=False),
+}
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_qlinear_conv(case, tmp_path):
+    model, x = _conv_model(**CONV_CASES[case])
+    check(model, {"x": x}, tmp_path, ref=onnx_ref)
+
+
+def test_qlinear_conv_saturates(tmp_path):
+    # A small output scale pushes most outputs out of range: both bounds must hold.
+    model, x = _conv_model(xt=U8, wt=I8, yt=I8, pads=[1, 1, 1, 1], seed=3)
+    model.graph.initializer[[i.name for i in model.graph.initializer].index("ys")].CopyFrom(
+        onnx.numpy_helper.from_array(np.array(0.05, F32), "ys"))
+    got = check(model, {"x": x}, tmp_path, ref=onnx_ref)
+    assert (got["y"] == -128).mean() > 0.2 and (got["y"] == 127).mean() > 0.2
+
+
+@pytest.mark.parametrize("with_zero_points", [True, False])
+def test_conv_integer(with_zero_points, tmp_path):
+    rng = np.random.default_rng(21)
+    x = qrand(rng, U8, (1, 6, 5, 5))
+    inits = {"w": qrand(rng, U8, (9, 2, 3, 2))}
+    names = ["x", "w"]
+    if with_zero_points:
+        inits.update(xz=np.array(100, U8), wz=np.array(17, U8))  # per-tensor u8: what onnxruntime runs
+        names += ["xz", "wz"]
+    node = helper.make_node("ConvInteger", names, ["y"], pads=[1, 0, 1, 2], group=3)
+    model = make_model([node], {"x": (U8, x.shape)}, {"y": (np.int32, [1, 9, 5, 6])}, inits, opset=13)
+    check(model, {"x": x}, tmp_path, exact=True)
+
+
+def test_conv_integer_per_channel_weight_zero_points(tmp_path):
+    # s8 input, per-output-channel w zero points (onnxruntime runs u8 x only, onnx.reference
+    # mis-broadcasts them): the reference is a float64 Conv of the centered values, exact here.
+    rng = np.random.default_rng(22)
+    x = qrand(rng, I8, (2, 3, 9))
+    w, xz, wz = qrand(rng, I8, (4, 3, 3)), np.array(-5, I8), np.array([1, -2, 0, 3], I8)
+    attrs = dict(strides=[2], pads=[1, 1])
+    node = helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], **attrs)
+    model = make_model([node], {"x": (I8, x.shape)}, {"y": (np.int32, [2, 4, 5])},
+                       {"w": w, "xz": xz, "wz": wz}, opset=13)
+    got = compile_and_run(model, {"x": x}, tmp_path)["y"]
+    xc = x.astype(np.float64) - xz
+    wc = w.astype(np.float64) - wz[:, None, None]
+    conv = make_model([helper.make_node("Conv", ["x", "w"], ["y"], **attrs)], {"x": (np.float64, x.shape)},
+                      {"y": (np.float64, [2, 4, 5])}, {"w": wc}, opset=13)
+    want = onnx_ref(conv, {"x": xc})["y"]
+    # Padded positions hold zx, so they add nothing: the same as zero padding of x - zx.
+    np.testing.assert_array_equal(got, want.astype(np.int32))
+
+
+# ---------------------------------------------------------------- QLinearMatMul / MatMulInteger
+
+MATMUL_CASES = {
+    # (a type, b type, a shape, b shape, b per column, b constant)
+    "u8s8_2d_per_column": (U8, I8, [5, 7], [7, 3], True, True),
+    "s8s8_rows_per_tensor": (I8, I8, [2, 5, 7], [7, 3], False, True),  # rows of a stack: one 2-D product
+    "u8u8_batched_runtime_b": (U8, U8, [2, 5, 7], [2, 7, 3], False, False),  # batch_matmul, cast unsigned
+    "s8u8_broadcast_batch": (I8, U8, [3, 1, 5, 7], [2, 7, 3], False, False),  # generic, mixed signs
+}
+
+
+@pytest.mark.parametrize("case", MATMUL_CASES)
+def test_qlinear_matmul(case, tmp_path):
+    at, bt, sa, sb, per_column, const_b = MATMUL_CASES[case]
+    rng = np.random.default_rng(31)
+    n = sb[-1]
+    inits = {"as": np.array(0.02, F32), "az": np.array(3, at),
+             "bs": (rng.uniform(0.01, 0.02, n) if per_column else np.array(0.015)).astype(F32),
+             "bz": np.array(5, bt), "ys": np.array(0.3, F32), "yz": np.array(10, U8)}
+    inputs, feeds = {"a": (at, sa)}, {"a": qrand(rng, at, sa)}
+    if const_b:
+        inits["b"] = qrand(rng, bt, sb)
+    else:
+        inputs["b"] = (bt, sb)
+        feeds["b"] = qrand(rng, bt, sb)
+    out = [*np.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2])), sa[-2], n]
+    node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])
+    model = make_model([node], inputs, {"y": (U8, out)}, inits, opset=13)
+    check(model, feeds, tmp_path, ref=onnx_ref)
+
+
+def test_matmul_integer_per_row_and_column_zero_points(tmp_path):
+    rng = np.random.default_rng(41)
+    a, bm = qrand(rng, U8, (4, 6)), qrand(rng, I8, (6, 5))
+    za, zb = np.array([1, 2, 3, 250], U8), np.array([0, 1, -2, 3, -128], I8)
+    node = helper.make_node("MatMulInteger", ["a", "b", "az", "bz"], ["y"])
+    model = make_model([node], {"a": (U8, a.shape), "b": (I8, bm.shape)}, {"y": (np.int32, [4, 5])},
+                       {"az": za, "bz": zb}, opset=13)
+    got = compile_and_run(model, {"a": a, "b": bm}, tmp_path)["y"]
+    want = (a.astype(np.int32) - za[:, None]) @ (bm.astype(np.int32) - zb)  # the spec, in numpy
+    np.testing.assert_array_equal(got, want)
+
+
+def test_dynamic_quantization_chain(tmp_path):
+    # What onnxruntime's quantize_dynamic emits: the activation's zero point is a run-time value.
+    rng = np.random.default_rng(42)
+    # |w| <= 63: onnxruntime's u8 x s8 kernel adds pairs of products in 16 bits with
+    # saturation (255 * 127 * 2 > 2^15), which the reference must not hit.
+    w = rng.integers(-63, 64, (16, 5)).astype(I8)
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+             helper.make_node("MatMulInteger", ["xq", "w", "xz"], ["acc"]),
+             helper.make_node("Cast", ["acc"], ["accf"], to=onnx.TensorProto.FLOAT),
+             helper.make_node("Mul", ["xs", "ws"], ["s"]),
+             helper.make_node("Mul", ["accf", "s"], ["y"])]
+    x = rng.standard_normal((2, 3, 16)).astype(F32)
+    model = make_model(nodes, {"x": (F32, x.shape)}, {"y": (F32, [2, 3, 5]), "acc": (np.int32, [2, 3, 5])},
+                       {"w": w, "ws": np.array(0.01, F32)}, opset=13)
+    check(model, {"x": x}, tmp_path, exact=True)
+
+
+# ---------------------------------------------------------------- com.microsoft ops
+
+
+@pytest.mark.parametrize("dtype", [U8, I8])
+def test_qlinear_add_mul(dtype, tmp_path):
+    rng = np.random.default_rng(51)
+    zb = -3 if dtype == I8 else 200
+    inits = {"as": np.array(0.03, F32), "az": np.array(5, dtype), "bs": np.array(0.07, F32),
+             "bz": np.array(zb, dtype), "adds": np.array(0.05, F32), "muls": np.array(0.5, F32),
+             "cz": np.array(9, dtype)}
+    nodes = [helper.make_node("QLinearAdd", ["a", "as", "az", "b", "bs", "bz", "adds", "cz"], ["add"], domain=MS),
+             helper.make_node("QLinearMul", ["a", "as", "az", "b", "bs", "bz", "muls", "cz"], ["mul"], domain=MS)]
+    # b broadcasts along the last dim; odd sizes
+    model = ms_model(nodes, {"a": (dtype, [2, 3, 5]), "b": (dtype, [3, 1])},
+                     {"add": (dtype, [2, 3, 5]), "mul": (dtype, [2, 3, 5])}, inits)
+    check(model, {"a": qrand(rng, dtype, (2, 3, 5)), "b": qrand(rng, dtype, (3, 1))}, tmp_path)
+
+
+@pytest.mark.parametrize("dtype,channels_last", [(U8, 0), (I8, 1)])
+def test_qlinear_global_average_pool(dtype, channels_last, tmp_path):
+    rng = np.random.default_rng(52)
+    shape, out = ((2, 5, 7, 3), (2, 1, 1, 3)) if channels_last else ((2, 3, 5, 7), (2, 3, 1, 1))
+    inits = {"xs": np.array(0.03, F32), "xz": np.array(5, dtype), "ys": np.array(0.02, F32), "yz": np.array(3, dtype)}
+    node = helper.make_node("QLinearGlobalAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS,
+                            channels_last=channels_last)
+    model = ms_model([node], {"x": (dtype, shape)}, {"y": (dtype, out)}, inits)
+    check(model, {"x": qrand(rng, dtype, shape)}, tmp_path)
+
+
+@pytest.mark.parametrize("dtype", [U8, I8])
+def test_qlinear_lookup_ops(dtype, tmp_path):
+    # Every one of the 256 inputs once: the tables are exact.
+    x = (np.arange(256) + np.iinfo(dtype).min).astype(dtype).reshape(4, 64)
+    lo = np.iinfo(dtype).min
+    inits = {"xs": np.array(0.05, F32), "xz": np.array(5, dtype), "sig_s": np.array(1 / 256, F32),
+             "sig_z": np.array(lo, dtype), "lr_s": np.array(0.04, F32), "lr_z": np.array(lo + 60, dtype)}
+    nodes = [helper.make_node("QLinearSigmoid", ["x", "xs", "xz", "sig_s", "sig_z"], ["sig"], domain=MS),
+             helper.make_node("QLinearLeakyRelu", ["x", "xs", "xz", "lr_s", "lr_z"], ["lrelu"], domain=MS,
+                              alpha=0.1)]
+    model = ms_model(nodes, {"x": (dtype, x.shape)}, {"sig": (dtype, x.shape), "lrelu": (dtype, x.shape)}, inits)
+    check(model, {"x": x}, tmp_path, exact=True)
+
+
+def test_qlinear_concat(tmp_path):
+    # The first input shares the output's parameters (copied as is), the second is requantized.
+    rng = np.random.default_rng(53)
+    inits = {"ys": np.array(0.05, F32), "yz": np.array(7, U8), "s1": np.array(0.05, F32), "z1": np.array(7, U8),
+             "s2": np.array(0.1, F32), "z2": np.array(100, U8)}
+    node = helper.make_node("QLinearConcat", ["ys", "yz", "a", "s1", "z1", "b", "s2", "z2"], ["y"], domain=MS, axis=1)
+    model = ms_model([node], {"a": (U8, [2, 3, 4]), "b": (U8, [2, 2, 4])}, {"y": (U8, [2, 5, 4])}, inits)
+    check(model, {"a": qrand(rng, U8, (2, 3, 4)), "b": qrand(rng, U8, (2, 2, 4))}, tmp_path, exact=True)
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _compile_error(model, match):
+    with pytest.raises(qc.UnsupportedOp, match=match):
+        qc.compile(model, emit="input")
+
+
+def test_error_runtime_scale():
+    node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])
+    model = make_model([node], {"a": (U8, [2, 3]), "as": (F32, [])}, {"y": (U8, [2, 4])},
+                       {"az": np.array(0, U8), "b": np.ones((3, 4), I8), "bs": np.array(0.1, F32),
+                        "bz": np.array(0, I8), "ys": np.array(0.1, F32), "yz": np.array(0, U8)}, opset=13)
+    _compile_error(model, r"a_scale \('as'\) is computed at run time; supported: a_scale as a constant")
+
+
+def test_error_float_input():
+    node = helper.make_node("MatMulInteger", ["a", "b"], ["y"])
+    model = make_model([node], {"a": (U8, [2, 3]), "b": (np.int8, [3, 4])}, {"y": (np.int32, [2, 4])}, opset=13)
+    model.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.UINT16
+    with pytest.raises(qc.ModelError):  # MatMulInteger has no uint16: the checker rejects it first
+        qc.compile(model, emit="input")
+
+
+def test_error_accumulator_could_overflow():
+    # u8 x u8 with K = 40000 and all-255 weights: 255 * 255 * 40000 > 2^31.
+    k = 40000
+    node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])
+    model = make_model([node], {"a": (U8, [1, k])}, {"y": (U8, [1, 1])},
+                       {"as": np.array(0.1, F32), "az": np.array(0, U8), "b": np.full((k, 1), 255, U8),
+                        "bs": np.array(0.1, F32), "bz": np.array(0, U8), "ys": np.array(0.1, F32),
+                        "yz": np.array(0, U8)}, opset=13)
+    _compile_error(model, "the int32 accumulator could overflow")
+
+
+def test_error_unsupported_microsoft_op():
+    node = helper.make_node("QLinearSoftmax", ["x", "s", "z", "s", "z"], ["y"], domain=MS)
+    model = ms_model([node], {"x": (U8, [2, 3])}, {"y": (U8, [2, 3])},
+                     {"s": np.array(0.1, F32), "z": np.array(0, U8)})
+    _compile_error(model, r"op type is not supported in domain 'com.microsoft'; supported: .*QLinearAdd")
