@@ -17,6 +17,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from . import qdq_fuse
+
+from . import binary_detect
+
 # Past this size a constant-foldable node is left to the importer (which
 # computes it at run time): folding would bloat the library.
 FOLD_LIMIT_ELEMENTS = 1 << 24
@@ -29,12 +33,13 @@ _NOT_FOLDABLE = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUni
 class GraphReport:
     folded: int = 0  # nodes evaluated at compile time
     bn_folded: int = 0  # BatchNormalization nodes folded into a Conv
+    qdq_fused: int = 0  # DequantizeLinear -> ... -> QuantizeLinear groups made integer ops (qdq_fuse.py)
     removed: int = 0  # Identity / inference Dropout nodes and dead nodes removed
     log: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         head = (f"constant-folded nodes: {self.folded}\nBatchNormalization folded into Conv: {self.bn_folded}\n"
-                f"identity/dead nodes removed: {self.removed}\n")
+                f"identity/dead nodes removed: {self.removed}\nQDQ groups fused into integer ops: {self.qdq_fused}\n")
         return head + "".join(f"{line}\n" for line in self.log)
 
 
@@ -65,8 +70,12 @@ def optimize(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto, Graph
     consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     graph_outputs = {o.name for o in g.output}
 
+    # Before folding: folding would turn the weights' DequantizeLinear into float constants.
+    fused = qdq_fuse.fuse(model, consts, graph_outputs, opset)
+    report.qdq_fused, report.log = fused.groups, fused.log
+
     nodes = []
-    for node in g.node:
+    for node in fused.nodes:
         inputs = [n for n in node.input if n]
         if all(n in consts for n in inputs) and (inputs or node.op_type == "Constant"):
             values = evaluate_node(node, {n: consts[n] for n in inputs}, opset)
@@ -77,6 +86,7 @@ def optimize(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto, Graph
                 continue
         nodes.append(node)
 
+    nodes = binary_detect.rewrite(model, nodes, consts, graph_outputs, report)  # before BN folds into ±1 weights
     nodes = _fold_batchnorm(nodes, consts, graph_outputs, report)
     nodes = _remove_identities(nodes, graph_outputs, report)
     nodes = _remove_dead(nodes, graph_outputs, report)
@@ -89,6 +99,7 @@ def optimize(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto, Graph
     out = onnx.ModelProto()
     out.CopyFrom(model)
     out.graph.CopyFrom(new_graph)
+    qdq_fuse.declare_domains(out)
     try:
         return onnx.shape_inference.infer_shapes(out, strict_mode=True), report
     except Exception as e:  # a clean-up that upsets shape inference is not worth a failure
