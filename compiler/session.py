@@ -177,7 +177,7 @@ def compile_model(
         Path(asm_path).write_text(backend.weights_asm(os.path.abspath(blob_path), blobs))
         desc_path = os.path.join(work, "qc_model_desc.c")
         Path(desc_path).write_text(model_desc_c(imported.inputs, imported.outputs, tgt.triple, ENTRY,
-                                                  result.arena.get("bytes", 0))
+                                                  result.arena.get("bytes", 0), scratch_bytes(kernels))
                                    + parallel_glue_c(kernels))
         say("linking")
         out = os.path.abspath(os.fspath(output))
@@ -228,34 +228,55 @@ def _c_string(s: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _parallel_kernels(module) -> list[tuple[str, int, int]]:
-    """(name, panels, memref operands) of each GEMM kernel (qc-lower-gemm)."""
+def _parallel_kernels(module) -> list[tuple[str, int, int, list[int]]]:
+    """(name, panels, memref operands, scratch shape or []) of each GEMM kernel (qc-lower-gemm)."""
     from qc.passes.lower_gemm import PARALLEL_ATTR
 
     attrs = module.operation.attributes
     if PARALLEL_ATTR not in attrs:
         return []
-    return [(e["name"].value, e["panels"].value, e["operands"].value) for e in attrs[PARALLEL_ATTR]]
+    return [(e["name"].value, e["panels"].value, e["operands"].value,
+             list(ir_i64_array(e["scratch"])) if "scratch" in e else []) for e in attrs[PARALLEL_ATTR]]
 
 
-def parallel_glue_c(kernels: list[tuple[str, int, int]]) -> str:
+def ir_i64_array(attr) -> list[int]:
+    from qc.mlir import ir
+
+    return list(ir.DenseI64ArrayAttr(attr))
+
+
+def scratch_bytes(kernels) -> int:
+    """The per-thread scratch the kernels need: the largest f32 panel."""
+    return max((4 * shape[0] * shape[1] for *_, shape in kernels if shape), default=0)
+
+
+def parallel_glue_c(kernels: list[tuple[str, int, int, list[int]]]) -> str:
     """For each GEMM kernel, the C entry its code calls: it splits the
     kernel's column panels over the context's threads (qc_parallel_for) and
-    runs the kernel's range function on each part."""
+    runs the kernel's range function on each part, with the running thread's
+    scratch buffer as the kernel's panel memref when it takes one."""
     from qc.passes.lower_gemm import parallel_entry
 
     if not kernels:
         return ""
     lines = ["", '#include "qc_threads.h"']
-    for name, panels, operands in kernels:
-        ptrs = ", ".join(["void *"] * operands)
-        args = ", ".join(f"a[{i}]" for i in range(operands))
+    for name, panels, operands, scratch in kernels:
+        ptrs = ", ".join(["void *"] * (operands + (1 if scratch else 0)))
+        args = [f"a[{i}]" for i in range(operands)]
         params = ", ".join(f"void *a{i}" for i in range(operands))
+        part = [f"static void {name}_part(void *p, int64_t lo, int64_t hi, void *scratch) {{",
+                "  void **a = (void **)p;"]
+        if scratch:
+            rows, cols = scratch
+            part.append("  struct { void *allocated, *aligned; int64_t offset, sizes[2], strides[2]; } s = "
+                        f"{{scratch, scratch, 0, {{{rows}, {cols}}}, {{{cols}, 1}}}};")
+            args.insert(2, "&s")
+        else:
+            part.append("  (void)scratch;")
         lines += [
             f"extern void _mlir_ciface_{name}_range({ptrs}, int64_t, int64_t);",
-            f"static void {name}_part(void *p, int64_t lo, int64_t hi) {{",
-            f"  void **a = (void **)p;",
-            f"  _mlir_ciface_{name}_range({args}, lo, hi);",
+            *part,
+            f"  _mlir_ciface_{name}_range({', '.join(args)}, lo, hi);",
             "}",
             f"void _mlir_ciface_{parallel_entry(name)}({params}) {{",
             f"  void *a[] = {{{', '.join(f'a{i}' for i in range(operands))}}};",
@@ -273,7 +294,7 @@ def arena_figures(module) -> dict[str, int]:
     return {name.removeprefix("qc.arena_"): attrs[name].value for name in ARENA_ATTRS if name in attrs}
 
 
-def model_desc_c(inputs, outputs, triple: str, entry: str, arena_bytes: int = 0) -> str:
+def model_desc_c(inputs, outputs, triple: str, entry: str, arena_bytes: int = 0, scratch: int = 0) -> str:
     """The generated C description of one model: metadata and the entry trampoline.
 
     With an arena (arena_bytes > 0) the entry takes it as its last argument,
@@ -328,6 +349,6 @@ def model_desc_c(inputs, outputs, triple: str, entry: str, arena_bytes: int = 0)
     lines.append("")
     lines.append("const qc_model_desc qc_model_description = {")
     lines.append(f"  {len(inputs)}, {len(outputs)}, {'inputs' if inputs else '0'}, {'outputs' if outputs else '0'},")
-    lines.append(f"  {_c_string(triple)}, {arena_bytes}, invoke,")
+    lines.append(f"  {_c_string(triple)}, {arena_bytes}, {scratch}, invoke,")
     lines.append("};")
     return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ import numpy as np
 from qc.mlir import arith, ir
 
 from .base import Pass, collect_ops
+from .lower_gemm import IM2COL_ATTR
 
 
 @dataclass(frozen=True)
@@ -87,4 +88,6 @@ def _im2col(b, x, kh, kw, oh, ow, sh, sw, dh, dw):
     shape6 = [n, c, kh, kw, oh, ow]
     (col6,) = b.generic([x.value], [b.empty(shape6, x.dtype)], [in_map, b.identity_map(6)],
                         [b.PARALLEL] * 6, lambda v, _out: v)
+    # qc-lower-gemm gathers B's panels straight from x when it sees this.
+    col6.owner.attributes[IM2COL_ATTR] = ir.DenseI64ArrayAttr.get([kh, kw, sh, sw, dh, dw])
     return b.collapse(b.T(col6, x.dtype), [[0], [1, 2, 3], [4, 5]], [n, c * kh * kw, oh * ow])

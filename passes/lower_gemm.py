@@ -15,6 +15,14 @@ contiguously and needs no masks. A B computed at run time is read in place
 static, so the tails (M % MR rows, N % NR columns) get their own smaller
 micro-kernels instead of run-time checks.
 
+A run-time B with a block of A that fits in L2 (M x KC, up to STREAM_MAX_ROWS
+rows) is streamed instead: each KC x NR panel of B is packed into a per-
+thread scratch buffer (16 KiB, from the runtime) right before the micro-
+kernels of every row of A use it, so packed panels never leave L1. When B is
+the im2col matrix of a convolution (qc-conv-to-gemm marks it), the panel is
+gathered straight from the padded image and the im2col matrix is never
+written: a 3x3 convolution reads its input, not a copy 9 times its size.
+
 Each GEMM shape becomes one private function; the matmul is replaced by a call
 to it (through memref.cast to a dynamic-offset strided layout, which also lets
 batch_matmul call it on subviews).
@@ -34,6 +42,41 @@ from .base import Pass, collect_ops, run_upstream
 
 PACK_RUNTIME_MIN_ROWS = 128
 PACK_RUNTIME_MIN_DEPTH = 128
+# Streaming re-reads all of A (M x KC) for every panel of B: keep it to
+# blocks of A that L2 holds (512 x 256 floats = 512 KiB).
+STREAM_MAX_ROWS = 512
+IM2COL_ATTR = "qc.im2col"  # on qc-conv-to-gemm's im2col generic: [kh, kw, sh, sw, dh, dw]
+
+# The kernel letter: how B reaches the micro-kernel.
+B_MODES = {
+    "p": "B packed at compile time",
+    "q": "B packed at run time",
+    "r": "B read in place",
+    "s": "B packed per panel at run time",
+    "i": "B gathered per panel from the image (implicit im2col)",
+}
+
+
+@dataclass(frozen=True)
+class Im2col:
+    """B[(c, kh, kw), (oh, ow)] = X[c, oh*sh + kh*dh, ow*sw + kw*dw] of one
+    padded image X[C, H, W] (dense)."""
+
+    c: int
+    h: int
+    w: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    oh: int
+    ow: int
+
+    def suffix(self) -> str:
+        return (f"_i{self.c}x{self.h}x{self.w}_k{self.kh}x{self.kw}_s{self.sh}x{self.sw}"
+                f"_d{self.dh}x{self.dw}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +103,7 @@ class LowerGemm(Pass):
     mc: int = 72
     pack_constants: bool = True
     pack_runtime: bool = True  # pack a run-time B into panels when rows reuse it
+    stream: bool = True  # pack those panels one at a time into L1 (and gather im2col panels from the image)
 
     def tiles(self) -> GemmTiles:
         vl = self.vector_bits // 32
@@ -70,7 +114,7 @@ class LowerGemm(Pass):
 
     def apply(self, module: ir.Module) -> None:
         tiles = self.tiles()
-        lowering = _GemmLowering(module, tiles, self.pack_constants, self.pack_runtime)
+        lowering = _GemmLowering(module, tiles, self.pack_constants, self.pack_runtime, self.stream)
         for fn in list(module.body.operations):
             if fn.operation.name != "func.func":
                 continue
@@ -86,9 +130,11 @@ def _unit_inner_stride(ty: ir.MemRefType) -> bool:
 
 
 class _GemmLowering:
-    def __init__(self, module: ir.Module, tiles: GemmTiles, pack_constants: bool, pack_runtime: bool):
+    def __init__(self, module: ir.Module, tiles: GemmTiles, pack_constants: bool, pack_runtime: bool,
+                 stream: bool):
         self.module = module
         self.pack_runtime = pack_runtime
+        self.stream = stream
         self.t = tiles
         self.pack_constants = pack_constants
         self.symbols = ir.SymbolTable(module.operation)
@@ -107,11 +153,14 @@ class _GemmLowering:
         if not all(t.has_static_shape and isinstance(t.element_type, ir.F32Type) for t in tys):
             return
         a_batched = op.operation.name == "linalg.batch_matmul"
+        implicit = None
         if op.operation.name == "linalg.generic":
             match = _contraction_groups(op)
             if match is None or not all(_row_major(t) for t in tys):
                 return
             groups, a_batched = match
+            if self.stream and not a_batched and len(groups[1]) == 3:
+                implicit = _implicit_im2col(op, ins[1])
             with ir.InsertionPoint(op.operation), op.location:
                 a, b, c = (_collapse(v, g) for v, g in zip((*ins, *outs), groups))
         else:
@@ -128,15 +177,44 @@ class _GemmLowering:
         # Static row strides let LLVM fold the row addressing of A and C into
         # constant offsets (a dynamic stride costs address arithmetic per row).
         rows = tuple(ir.MemRefType(v.type).get_strides_and_offset()[0][-2] for v in (a, b, c))
-        fname = self._kernel(m, n, k, packed is not None, rows)
+        mode = self._mode(m, k, packed is not None, implicit is not None)
+        geometry = implicit[0] if mode == "i" else None
+        a_packed = None
+        if self.pack_constants and not a_batched and mode != "p":
+            a_packed = self._packed_constant_a(a, m, k)
+        if a_packed is not None:
+            a = a_packed
+        fname = self._kernel(m, n, k, mode, rows, geometry, a_packed is not None)
         with ir.InsertionPoint(op.operation), op.location:
-            self._emit_call(fname, a, packed if packed is not None else b, c, bsz, m, n, k, packed is not None,
-                            a_batched, rows)
+            if mode == "i":
+                self._emit_image_call(fname, a, implicit[1], c, bsz, m, n, k, geometry, rows, a_packed is not None)
+            else:
+                self._emit_call(fname, a, packed if packed is not None else b, c, bsz, m, n, k, mode == "p",
+                                a_batched, rows, a_packed is not None)
         op.operation.erase()
+        if mode == "i":  # the im2col matrix is never written now
+            implicit[2].erase()
+            view = ins[1].owner.operation
+            if not list(view.results[0].uses):
+                view.erase()
 
-    def _packed_constant(self, b: ir.Value, k: int, n: int):
-        """If B is a constant global, a get_global of its packed copy."""
-        owner = getattr(b.owner, "operation", b.owner)  # an OpView, or a Block for arguments
+    def _mode(self, m: int, k: int, packed: bool, implicit: bool) -> str:
+        """The kernel's B mode (B_MODES). Packing costs one pass over B;
+        measured here, it pays once B is reused by many row tiles (512^3: 2.4x
+        faster) or when the panel is deep, so that reading it in place walks
+        many pages (64x3136x576, a 3x3 conv: 35 -> 60 GFLOP/s), but not for a
+        shallow B with few rows (64x3136x64: 72 -> 67)."""
+        if packed:
+            return "p"
+        if implicit and m <= STREAM_MAX_ROWS:
+            return "i"
+        if not self.pack_runtime or (m < PACK_RUNTIME_MIN_ROWS and k < PACK_RUNTIME_MIN_DEPTH):
+            return "r"
+        return "s" if self.stream and m <= STREAM_MAX_ROWS else "q"
+
+    def _constant(self, v: ir.Value):
+        """(symbol, data attr) if v is (a reshape of) a constant global."""
+        owner = getattr(v.owner, "operation", v.owner)  # an OpView, or a Block for arguments
         # Reshapes of a row-major constant keep its data order: look through them.
         while isinstance(owner, ir.Operation) and owner.name in ("memref.collapse_shape", "memref.expand_shape"):
             owner = getattr(owner.operands[0].owner, "operation", owner.operands[0].owner)
@@ -149,26 +227,21 @@ class _GemmLowering:
         attr = glob.attributes["initial_value"]
         if not isinstance(attr, ir.DenseElementsAttr):
             return None
-        nr = self.t.nr
-        npanels = -(-n // nr)
-        packed_name = self.packed_globals.get(sym)
-        if packed_name is None:
-            if attr.is_splat:
-                data = np.full((k, n), float(attr.get_splat_value().value), np.float32)
-            else:
-                data = np.array(attr).reshape(k, n)
-            padded = np.zeros((k, npanels * nr), np.float32)
-            padded[:, :n] = data
-            # Bp[p, kk, j] = B[kk, p * NR + j]
-            bp = np.ascontiguousarray(padded.reshape(k, npanels, nr).transpose(1, 0, 2))
-            packed_name = f"{sym}_packed{nr}"
-            ty = ir.MemRefType.get([npanels, k, nr], ir.F32Type.get())
-            dense = ir.DenseElementsAttr.get(bp, type=ir.F32Type.get())
+        return sym, attr
+
+    def _packed_global(self, v: ir.Value, name: str, make) -> ir.Value:
+        """A get_global (before v's definition) of the constant `name`, created
+        from make() -> numpy array the first time."""
+        packed = self.packed_globals.get(name)
+        if packed is None:
+            data = make()
+            ty = ir.MemRefType.get(list(data.shape), ir.F32Type.get())
+            dense = ir.DenseElementsAttr.get(data, type=ir.F32Type.get())
             with ir.InsertionPoint(self.module.body), ir.Location.unknown():
                 g = ir.Operation.create(
                     "memref.global",
                     attributes={
-                        "sym_name": ir.StringAttr.get(packed_name),
+                        "sym_name": ir.StringAttr.get(name),
                         "sym_visibility": ir.StringAttr.get("private"),
                         "type": ir.TypeAttr.get(ty),
                         "initial_value": dense,
@@ -177,18 +250,59 @@ class _GemmLowering:
                     },
                 )
             g.move_before(self.module.body.operations[0])
-            self.packed_globals[sym] = packed_name
-        ty = ir.MemRefType.get([npanels, k, nr], ir.F32Type.get())
-        with ir.InsertionPoint(b.owner.operation if hasattr(b.owner, "operation") else b.owner), ir.Location.unknown():
-            return ir.Operation.create(
-                "memref.get_global", results=[ty],
-                attributes={"name": ir.FlatSymbolRefAttr.get(packed_name)}).result
+            self.packed_globals[name] = packed = ty
+        with ir.InsertionPoint(v.owner.operation if hasattr(v.owner, "operation") else v.owner), \
+                ir.Location.unknown():
+            return ir.Operation.create("memref.get_global", results=[packed],
+                                       attributes={"name": ir.FlatSymbolRefAttr.get(name)}).result
+
+    @staticmethod
+    def _values(attr, rows: int, cols: int) -> np.ndarray:
+        if attr.is_splat:
+            return np.full((rows, cols), float(attr.get_splat_value().value), np.float32)
+        return np.array(attr).reshape(rows, cols)
+
+    def _packed_constant(self, b: ir.Value, k: int, n: int):
+        """If B is a constant global, a get_global of its packed copy:
+        Bp[p, kk, j] = B[kk, p * NR + j], zero-padded to whole panels."""
+        found = self._constant(b)
+        if found is None:
+            return None
+        sym, attr = found
+        nr = self.t.nr
+
+        def make():
+            npanels = -(-n // nr)
+            padded = np.zeros((k, npanels * nr), np.float32)
+            padded[:, :n] = self._values(attr, k, n)
+            return np.ascontiguousarray(padded.reshape(k, npanels, nr).transpose(1, 0, 2))
+
+        return self._packed_global(b, f"{sym}_packed{nr}", make)
+
+    def _packed_constant_a(self, a: ir.Value, m: int, k: int):
+        """If A is a constant global (a convolution's weights), a get_global of
+        its copy in row panels Ap[ib, kk, r] = A[ib * MR + r, kk] (zero rows
+        past M): the micro-kernel's MR broadcasts per k step then read one
+        contiguous stream instead of MR rows far apart."""
+        found = self._constant(a)
+        if found is None:
+            return None
+        sym, attr = found
+        mr = self.t.mr
+
+        def make():
+            nblocks = -(-m // mr)
+            padded = np.zeros((nblocks * mr, k), np.float32)
+            padded[:m] = self._values(attr, m, k)
+            return np.ascontiguousarray(padded.reshape(nblocks, mr, k).transpose(0, 2, 1))
+
+        return self._packed_global(a, f"{sym}_rows{mr}", make)
 
     # -- the call site ----------------------------------------------------------
-    def _emit_call(self, fname, a, b, c, bsz, m, n, k, packed, a_batched, rows) -> None:
+    def _emit_call(self, fname, a, b, c, bsz, m, n, k, packed, a_batched, rows, a_packed=False) -> None:
         from qc.mlir import func, memref
 
-        a_ty, b_ty, c_ty = _arg_types(m, n, k, self.t.nr, packed, rows)
+        a_ty, b_ty, c_ty = _arg_types(m, n, k, self.t, "p" if packed else "r", rows, a_packed=a_packed)
         if not bsz:
             args = [memref.cast(a_ty, a), b if packed else memref.cast(b_ty, b), memref.cast(c_ty, c)]
             func.CallOp([], ir.FlatSymbolRefAttr.get(fname), args)
@@ -210,24 +324,44 @@ class _GemmLowering:
             scf.YieldOp([])
 
     # -- the kernel function ----------------------------------------------------
-    def _kernel(self, m, n, k, packed, rows) -> str:
+    def _emit_image_call(self, fname, a, x, c, bsz, m, n, k, g: "Im2col", rows, a_packed) -> None:
+        """Calls an implicit-im2col kernel on each image: A, the image X[i]
+        flattened to one dim, and C[i]."""
+        from mlir.dialects import scf
+
+        from qc.mlir import arith, func, memref
+
+        a_ty, x_ty, c_ty = _arg_types(m, n, k, self.t, "i", rows, g, a_packed)
+        flat = _collapse(x, [[0], [1, 2, 3]])
+        idx = ir.IndexType.get()
+        lo, hi, one = (arith.ConstantOp(idx, v).result for v in (0, bsz, 1))
+        loop = scf.ForOp(lo, hi, one)
+        with ir.InsertionPoint(loop.body):
+            i = loop.induction_variable
+            func.CallOp([], ir.FlatSymbolRefAttr.get(fname),
+                        [memref.cast(a_ty, a), _row_slice(flat, i),
+                         memref.cast(c_ty, _batch_slice(c, i))])
+            scf.YieldOp([])
+
+    # -- the kernel function ----------------------------------------------------
+    def _kernel(self, m, n, k, mode, rows, geometry=None, a_packed=False) -> str:
         t = self.t
-        # Packing costs one pass over B. Measured here, it pays once B is reused by
-        # many row tiles (512^3: 2.4x faster) or when the panel is deep, so that
-        # reading it in place walks many pages (64x3136x576, a 3x3 conv: 35 ->
-        # 60 GFLOP/s), but not for a shallow B with few rows (64x3136x64: 72 -> 67).
-        pack_rt = self.pack_runtime and not packed and (m >= PACK_RUNTIME_MIN_ROWS or k >= PACK_RUNTIME_MIN_DEPTH)
-        name = f"qc_sgemm_{m}x{n}x{k}_{'p' if packed else 'q' if pack_rt else 'r'}{t.mr}x{t.nr}"
+        name = f"qc_sgemm_{m}x{n}x{k}_{mode}{t.mr}x{t.nr}"
         if rows != (k, n, n):
             name += "_s" + "_".join(map(str, rows))
+        if geometry is not None:
+            name += geometry.suffix()
+        if a_packed:
+            name += "_pa"
         if name in self.made:
             return name
-        text = gemm_function(name, m, n, k, t, packed, pack_rt, rows)
+        text = gemm_function(name, m, n, k, t, mode, rows, geometry, a_packed)
         parsed = ir.Module.parse(text)
         for fn in list(parsed.body.operations):
             self.module.body.append(fn)
         self.made.add(name)
-        _record_parallel_kernel(self.module, name, -(-n // t.nr), 4 if pack_rt else 3)
+        scratch = [min(t.kc, k), t.nr] if mode in "si" else []
+        _record_parallel_kernel(self.module, name, -(-n // t.nr), 4 if mode == "q" else 3, scratch)
         return name
 
 
@@ -239,18 +373,24 @@ def parallel_entry(kernel: str) -> str:
     return kernel.replace("qc_sgemm_", "qc_par_sgemm_", 1)
 
 
-def _record_parallel_kernel(module: ir.Module, name: str, panels: int, operands: int) -> None:
+def _record_parallel_kernel(module: ir.Module, name: str, panels: int, operands: int,
+                            scratch: list[int]) -> None:
     """Lists the kernel on the module for the runtime glue the session
     generates: `parallel_entry(name)` splits `panels` over the threads and calls
-    `<name>_range` with its `operands` memrefs."""
+    `<name>_range` with its `operands` memrefs, plus, if `scratch` gives a
+    shape, the calling thread's scratch buffer as an f32 memref of that shape
+    (after the second operand)."""
     attrs = module.operation.attributes
     entries = list(attrs[PARALLEL_ATTR]) if PARALLEL_ATTR in attrs else []
     i64 = ir.IntegerType.get_signless(64)
-    entries.append(ir.DictAttr.get({
+    entry = {
         "name": ir.StringAttr.get(name),
         "panels": ir.IntegerAttr.get(i64, panels),
         "operands": ir.IntegerAttr.get(i64, operands),
-    }))
+    }
+    if scratch:
+        entry["scratch"] = ir.DenseI64ArrayAttr.get(scratch)
+    entries.append(ir.DictAttr.get(entry))
     attrs[PARALLEL_ATTR] = ir.ArrayAttr.get(entries)
 
 
@@ -360,22 +500,110 @@ def _batch_slice(v: ir.Value, i: ir.Value) -> ir.Value:
                             static_strides=[1, 1, 1]).result
 
 
-def _arg_types(m, n, k, nr, packed, rows):
+def _b_shape(m, n, k, nr, mode, rows, geometry):
+    """B's argument: packed panels, a strided matrix, or a flat image."""
+    if mode == "p":
+        return "packed", [-(-n // nr), k, nr]
+    if mode == "i":
+        return "image", [geometry.c * geometry.h * geometry.w]
+    return "matrix", [k, n, rows[1]]
+
+
+def _arg_types(m, n, k, t, mode, rows, geometry=None, a_packed=False):
     """The kernel's argument types: row strides static, offsets dynamic (batch slices)."""
-    dyn = ir.ShapedType.get_dynamic_stride_or_offset()
-    f32 = ir.F32Type.get()
-
-    def strided(r, c, stride):
-        return ir.MemRefType.get([r, c], f32, ir.StridedLayoutAttr.get(dyn, [stride, 1]))
-
-    b = ir.MemRefType.get([-(-n // nr), k, nr], f32) if packed else strided(k, n, rows[1])
-    return strided(m, k, rows[0]), b, strided(m, n, rows[2])
+    return tuple(ir.MemRefType.parse(text) for text in _type_text(m, n, k, t, mode, rows, geometry, a_packed))
 
 
-def _type_text(m, n, k, nr, packed, rows):
+def _type_text(m, n, k, t, mode, rows, geometry=None, a_packed=False):
     s = lambda r, c, st: f"memref<{r}x{c}xf32, strided<[{st}, 1], offset: ?>>"  # noqa: E731
-    b = f"memref<{-(-n // nr)}x{k}x{nr}xf32>" if packed else s(k, n, rows[1])
-    return s(m, k, rows[0]), b, s(m, n, rows[2])
+    kind, dims = _b_shape(m, n, k, t.nr, mode, rows, geometry)
+    if kind == "packed":
+        b = f"memref<{'x'.join(map(str, dims))}xf32>"
+    elif kind == "image":
+        b = f"memref<{dims[0]}xf32, strided<[1], offset: ?>>"
+    else:
+        b = s(*dims)
+    a = f"memref<{-(-m // t.mr)}x{k}x{t.mr}xf32>" if a_packed else s(m, k, rows[0])
+    return a, b, s(m, n, rows[2])
+
+
+def _implicit_im2col(op, b: ir.Value):
+    """If the contraction's B is a view of qc-conv-to-gemm's im2col matrix:
+    (the im2col geometry, the padded image X[N, C, H, W], the im2col op that
+    last wrote B before `op`). Bufferization may reuse one im2col buffer for
+    several convolutions: each reads what the im2col op before it wrote. The
+    matrix may only be written by such ops and read by such contractions, and
+    nothing between the im2col op and `op` may touch the image."""
+    view = getattr(b.owner, "operation", None)
+    if view is None or view.name != "memref.collapse_shape":
+        return None
+    col = view.operands[0]
+    block = op.operation.block
+    writers = []
+    for use in col.uses:
+        user = use.owner.operation
+        if user.name == "memref.collapse_shape":
+            if not all(u.owner.operation.name == "linalg.generic" for u in user.results[0].uses):
+                return None
+        elif user.name == "linalg.generic" and IM2COL_ATTR in user.attributes and user.operands[1] == col \
+                and len(user.operands) == 2 and user.block == block:
+            writers.append(user)
+        else:
+            return None
+    ops = [o.operation for o in block.operations]
+    pos = ops.index(op.operation)
+    before = [(ops.index(w), w) for w in writers if ops.index(w) < pos]
+    if not before:
+        return None
+    at, im2col = max(before, key=lambda p: p[0])
+    x = im2col.operands[0]
+    x_ty, col_ty = ir.MemRefType(x.type), ir.MemRefType(col.type)
+    if x_ty.rank != 4 or col_ty.rank != 6 or not _row_major(x_ty) or not _row_major(col_ty):
+        return None
+    image = _root(x)
+    if any(_root(v) == image for between in ops[at + 1:pos] for v in _all_operands(between)):
+        return None  # the image changes (or is read through another view) in between: keep the copy
+    kh, kw, sh, sw, dh, dw = list(ir.DenseI64ArrayAttr(im2col.attributes[IM2COL_ATTR]))
+    _, c, h, w = x_ty.shape
+    _, _, _, _, oh, ow = col_ty.shape
+    return Im2col(c, h, w, kh, kw, sh, sw, dh, dw, oh, ow), x, im2col
+
+
+_VIEW_OPS = ("memref.collapse_shape", "memref.expand_shape", "memref.subview", "memref.cast",
+             "memref.reinterpret_cast", "memref.view")
+
+
+def _root(v: ir.Value) -> ir.Value:
+    """The buffer a memref view is a view of."""
+    while True:
+        owner = getattr(v.owner, "operation", None)
+        if owner is None or owner.name not in _VIEW_OPS:
+            return v
+        v = owner.operands[0]
+
+
+def _all_operands(op: ir.Operation):
+    """The memref operands of op and of the ops nested in it."""
+    out = []
+
+    def visit(inner):
+        out.extend(v for v in inner.operands if isinstance(v.type, ir.MemRefType))
+        return ir.WalkResult.ADVANCE
+
+    op.walk(visit)
+    return out
+
+
+def _row_slice(v: ir.Value, i: ir.Value) -> ir.Value:
+    """v[i] of a dense rank-2 memref, as a rank-1 view with a dynamic offset."""
+    from qc.mlir import memref
+
+    ty = ir.MemRefType(v.type)
+    _, cols = ty.shape
+    dyn = ir.ShapedType.get_dynamic_stride_or_offset()
+    out_ty = ir.MemRefType.get([cols], ty.element_type, ir.StridedLayoutAttr.get(dyn, [1]))
+    return memref.SubViewOp(out_ty, v, [i], [], [], static_offsets=[dyn, 0], static_sizes=[1, cols],
+                            static_strides=[1, 1]).result
 
 
 class _Emitter:
@@ -408,23 +636,35 @@ class _Emitter:
         return r
 
 
-def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool, pack_runtime: bool,
-                  rows: tuple[int, int, int]) -> str:
-    """The MLIR text of one GEMM function for static sizes.
+def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, rows: tuple[int, int, int],
+                  geometry: Im2col | None = None, a_packed: bool = False) -> str:
+    """The MLIR text of one GEMM function for static sizes; `mode` says how B
+    reaches the micro-kernel (B_MODES):
 
-    packed: B arrives packed (a constant packed at compile time).
-    pack_runtime: B is packed at run time into a
-    scratch buffer first: one pass over B buys contiguous, TLB-friendly panel
-    reads in every micro-kernel call (im2col matrices and attention products
-    have rows thousands of floats apart).
+    p: B arrives packed (a constant packed at compile time).
+    q: B is packed at run time into a scratch buffer first: one pass over B
+       buys contiguous, TLB-friendly panel reads in every micro-kernel call
+       (im2col matrices and attention products have rows thousands of floats
+       apart).
+    r: B is read in place.
+    s: as q, but one KC x NR panel at a time into the calling thread's
+       scratch buffer, used at once by every row tile (it stays in L1).
+    i: as s, with the panel gathered from a padded image (`geometry`).
+    a_packed: A arrives in row panels Ap[M/MR][K][MR] (a constant).
     """
     e = _Emitter()
-    a_ty, b_ty, c_ty = _type_text(m, n, k, t.nr, packed, rows)
+    a_ty, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry, a_packed)
     npanels = -(-n // t.nr)
-    bp_name, bp_ty = ("%B", b_ty) if packed else ("%Bp", f"memref<{npanels}x{k}x{t.nr}xf32>")
-    panels = packed or pack_runtime
+    stream = mode in ("s", "i")
+    kc = min(t.kc, k)
+    if stream:
+        bp_name, bp_ty = "%S", f"memref<{kc}x{t.nr}xf32>"
+    else:
+        bp_name, bp_ty = ("%B", b_ty) if mode == "p" else ("%Bp", f"memref<{npanels}x{k}x{t.nr}xf32>")
+    panels = mode in ("p", "q")
     vec = f"vector<{t.vl}xf32>"
     mask_ty = f"vector<{t.vl}xi1>"
+    ivec = f"vector<{t.vl}xi32>"
     m_main, n_main = m - m % t.mr, n - n % t.nr
     m_tail, n_tail = m % t.mr, n % t.nr
     zero_vec = "%zero"
@@ -458,10 +698,15 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool,
         e.emit(f"{res}:{len(keys)} = scf.for {kv} = {k0} to {k1} step {e.idx(1)} iter_args({iter_args}) "
                f"-> ({', '.join([vec] * len(keys))}) {{")
         e.indent += 1
+        if stream:  # the scratch panel holds rows k0 .. k1 of B
+            kr = e.fresh("kr")
+            e.emit(f"{kr} = arith.subi {kv}, {k0} : index")
         bvals = []
         for c in range(nvec):
             bv = e.fresh("b")
-            if panels:
+            if stream:
+                e.emit(f"{bv} = vector.load %S[{kr}, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
+            elif panels:
                 e.emit(f"{bv} = vector.load {bp_name}[%jp, {kv}, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
             elif c in masks:
                 e.emit(f"{bv} = vector.maskedload %B[{kv}, {cols_j[c]}], {masks[c]}, {zero_vec} "
@@ -470,9 +715,15 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool,
                 e.emit(f"{bv} = vector.load %B[{kv}, {cols_j[c]}] : {b_ty}, {vec}")
             bvals.append(bv)
         new = {}
+        if a_packed:
+            ib = e.fresh("ib")
+            e.emit(f"{ib} = arith.divui {i0}, {e.idx(t.mr)} : index")
         for r in range(rows):
             av = e.fresh("a")
-            e.emit(f"{av} = memref.load %A[{rows_i[r]}, {kv}] : {a_ty}")
+            if a_packed:
+                e.emit(f"{av} = memref.load %A[{ib}, {kv}, {e.idx(r)}] : {a_ty}")
+            else:
+                e.emit(f"{av} = memref.load %A[{rows_i[r]}, {kv}] : {a_ty}")
             ab = e.fresh("ab")
             e.emit(f"{ab} = vector.broadcast {av} : f32 to {vec}")
             for c in range(nvec):
@@ -501,10 +752,13 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool,
         if panels:
             e.emit(f"%jp = arith.divui {j0}, {e.idx(t.nr)} : index")
 
-    def kc_body() -> None:
-        e.emit(f"%kend = arith.minui %kc0, {e.idx(max(k - t.kc, 0))} : index")
-        e.emit(f"%k1 = arith.addi %kend, {e.idx(min(t.kc, k))} : index")
+    def k_block_end() -> None:
         # k1 = min(kc0 + KC, K) written as min(kc0, K - KC) + KC when K >= KC.
+        e.emit(f"%kend = arith.minui %kc0, {e.idx(max(k - t.kc, 0))} : index")
+        e.emit(f"%k1 = arith.addi %kend, {e.idx(kc)} : index")
+
+    def kc_body() -> None:
+        k_block_end()
         if m_main:
             def ic_body():
                 e.emit(f"%iend = affine.min affine_map<(d0) -> (d0 + {t.mc}, {m_main})>(%ic)")
@@ -536,6 +790,127 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool,
                     kernel(m_tail, n_tail, e.idx(m_main), e.idx(n_main), "%kc0", "%k1")
                 if_tail(mn_tail)
 
+    def stream_panel(j0: str, cols: int) -> None:
+        """Columns j0 .. j0+cols of C: per KC block, pack the panel of B into
+        the scratch buffer, then run every row tile over it."""
+        if geometry is not None:
+            image_columns(j0, cols)
+
+        def block():
+            k_block_end()
+            if geometry is not None:
+                gather_rows(cols)
+            else:
+                for_loop("%pk", "%kc0", "%k1", 1, lambda: copy_row(j0, cols))
+            if m_main:
+                for_loop("%i0", e.idx(0), e.idx(m_main), t.mr, lambda: kernel(t.mr, cols, "%i0", j0, "%kc0", "%k1"))
+            if m_tail:
+                kernel(m_tail, cols, e.idx(m_main), j0, "%kc0", "%k1")
+
+        for_loop("%kc0", e.idx(0), e.idx(k), t.kc, block)
+
+    def load_row(pk: str, col0: str, cols: int, store) -> None:
+        """B[pk, col0 : col0 + NR] as NR/VL vectors, zero beyond `cols`;
+        store(vector, lane offset) puts each one in place."""
+        for c in range(t.nr // t.vl):
+            lanes = max(0, min(t.vl, cols - c * t.vl))
+            col = e.add(col0, c * t.vl)
+            v = e.fresh("pv")
+            if lanes == t.vl:
+                e.emit(f"{v} = vector.load %B[{pk}, {col}] : {b_ty}, {vec}")
+            elif lanes == 0:
+                v = zero_vec
+            else:
+                mk = e.fresh("pmask")
+                e.emit(f"{mk} = vector.constant_mask [{lanes}] : {mask_ty}")
+                e.emit(f"{v} = vector.maskedload %B[{pk}, {col}], {mk}, {zero_vec} "
+                       f": {b_ty}, {mask_ty}, {vec} into {vec}")
+            store(v, e.idx(c * t.vl))
+
+    def copy_row(j0: str, cols: int) -> None:
+        """Scratch row pk - kc0 = B[pk, j0 : j0 + cols]."""
+        e.emit("%kr = arith.subi %pk, %kc0 : index")
+        load_row("%pk", j0, cols, lambda v, off: e.emit(f"vector.store {v}, %S[%kr, {off}] : {bp_ty}, {vec}"))
+
+    def image_columns(j0: str, cols: int) -> None:
+        """Per vector of the panel's columns (oh, ow): their offsets in the image,
+        (oh*sh)*W + ow*sw as i32 lanes, and which of them exist (< N); and
+        whether the whole panel is one contiguous run of an image row."""
+        g = geometry
+        e.emit(f"%j0i = arith.index_cast {j0} : index to i32")
+        for c in range(t.nr // t.vl):
+            col = e.fresh("col")
+            base = e.fresh("cb")
+            e.emit(f"{base} = arith.addi %j0i, %ci{c * t.vl} : i32")
+            e.emit(f"{col} = vector.broadcast {base} : i32 to {ivec}")
+            e.emit(f"%colv{c} = arith.addi {col}, %iota : {ivec}")
+            e.emit(f"%ohv{c} = arith.divui %colv{c}, %vow : {ivec}")
+            e.emit(f"%oww{c} = arith.muli %ohv{c}, %vow : {ivec}")
+            e.emit(f"%owv{c} = arith.subi %colv{c}, %oww{c} : {ivec}")
+            e.emit(f"%rowo{c} = arith.muli %ohv{c}, %vrow : {ivec}")
+            e.emit(f"%colo{c} = arith.muli %owv{c}, %vsw : {ivec}")
+            e.emit(f"%co{c} = arith.addi %rowo{c}, %colo{c} : {ivec}")
+            e.emit(f"%cm{c} = arith.cmpi ult, %colv{c}, %vn : {ivec}")
+        if g.sw == 1 and cols == t.nr:
+            # Stride 1 and the panel inside one image row: plain vector loads.
+            e.emit(f"%ow0 = arith.remui {j0}, {e.idx(g.ow)} : index")
+            e.emit(f"%ow_end = arith.addi %ow0, {e.idx(t.nr)} : index")
+            e.emit(f"%contig = arith.cmpi ule, %ow_end, {e.idx(g.ow)} : index")
+            e.emit(f"%oh0 = arith.divui {j0}, {e.idx(g.ow)} : index")
+            e.emit(f"%oh0r = arith.muli %oh0, {e.idx(g.sh * g.w)} : index")
+            e.emit(f"%off0 = arith.addi %oh0r, %ow0 : index")
+
+    def row_offset(pk: str) -> str:
+        """The image offset of B's row pk = (c, kh, kw): c*H*W + kh*dh*W + kw*dw."""
+        g = geometry
+        e.emit(f"%pc = arith.divui {pk}, {e.idx(g.kh * g.kw)} : index")
+        e.emit(f"%pr = arith.remui {pk}, {e.idx(g.kh * g.kw)} : index")
+        e.emit(f"%pkh = arith.divui %pr, {e.idx(g.kw)} : index")
+        e.emit(f"%pkw = arith.remui %pr, {e.idx(g.kw)} : index")
+        e.emit(f"%pcoff = arith.muli %pc, {e.idx(g.h * g.w)} : index")
+        e.emit(f"%pkhoff = arith.muli %pkh, {e.idx(g.dh * g.w)} : index")
+        e.emit(f"%pkwoff = arith.muli %pkw, {e.idx(g.dw)} : index")
+        e.emit(f"%prow0 = arith.addi %pcoff, %pkhoff : index")
+        e.emit(f"%prow = arith.addi %prow0, %pkwoff : index")
+        return "%prow"
+
+    def gather_rows(cols: int) -> None:
+        """Scratch rows 0 .. k1-kc0 = image values of B's rows kc0 .. k1."""
+        def gathered():
+            def row():
+                base = row_offset("%pk")
+                e.emit("%kr = arith.subi %pk, %kc0 : index")
+                for c in range(t.nr // t.vl):
+                    v = e.fresh("gv")
+                    e.emit(f"{v} = vector.gather %B[{base}][%co{c}], %cm{c}, {zero_vec} "
+                           f": {b_ty}, {ivec}, {mask_ty}, {vec} into {vec}")
+                    e.emit(f"vector.store {v}, %S[%kr, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
+            for_loop("%pk", "%kc0", "%k1", 1, row)
+
+        def contiguous():
+            def row():
+                base = row_offset("%pk")
+                e.emit("%kr = arith.subi %pk, %kc0 : index")
+                e.emit(f"%pos = arith.addi {base}, %off0 : index")
+                for c in range(t.nr // t.vl):
+                    v = e.fresh("lv")
+                    e.emit(f"{v} = vector.load %B[{e.add('%pos', c * t.vl)}] : {b_ty}, {vec}")
+                    e.emit(f"vector.store {v}, %S[%kr, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
+            for_loop("%pk", "%kc0", "%k1", 1, row)
+
+        if geometry.sw == 1 and cols == t.nr:
+            e.emit("scf.if %contig {")
+            e.indent += 1
+            contiguous()
+            e.indent -= 1
+            e.emit("} else {")
+            e.indent += 1
+            gathered()
+            e.indent -= 1
+            e.emit("}")
+        else:
+            gathered()
+
     def if_tail(body) -> None:
         """body() only in the range that owns the last, partial panel."""
         e.emit("scf.if %has_tail {")
@@ -547,24 +922,8 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool,
     def pack_panel(pp: str, cols: int) -> None:
         """Bp[pp, :, :] = B[:, pp*NR : pp*NR + cols], zero beyond `cols`."""
         e.emit(f"%pj = arith.muli {pp}, {e.idx(t.nr)} : index")
-
-        def row():
-            for c in range(t.nr // t.vl):
-                lanes = max(0, min(t.vl, cols - c * t.vl))
-                col = e.add("%pj", c * t.vl)
-                v = e.fresh("pv")
-                if lanes == t.vl:
-                    e.emit(f"{v} = vector.load %B[%pk, {col}] : {b_ty}, {vec}")
-                elif lanes == 0:
-                    v = zero_vec
-                else:
-                    mk = e.fresh("pmask")
-                    e.emit(f"{mk} = vector.constant_mask [{lanes}] : {mask_ty}")
-                    e.emit(f"{v} = vector.maskedload %B[%pk, {col}], {mk}, {zero_vec} "
-                           f": {b_ty}, {mask_ty}, {vec} into {vec}")
-                e.emit(f"vector.store {v}, %Bp[{pp}, %pk, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
-
-        for_loop("%pk", e.idx(0), e.idx(k), 1, row)
+        for_loop("%pk", e.idx(0), e.idx(k), 1, lambda: load_row(
+            "%pk", "%pj", cols, lambda v, off: e.emit(f"vector.store {v}, %Bp[{pp}, %pk, {off}] : {bp_ty}, {vec}")))
 
     e.indent = 2
     body_start = len(e.lines)
@@ -575,18 +934,34 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool,
     e.emit(f"%jlo = arith.muli %lo, {e.idx(t.nr)} : index")
     e.emit(f"%jhi = arith.muli %hi_full, {e.idx(t.nr)} : index")
     e.emit(f"%has_tail = arith.cmpi ugt, %hi, {e.idx(full)} : index")
-    if pack_runtime:
+    if stream:
         if n_main:
-            for_loop("%pp", "%lo", "%hi_full", 1, lambda: pack_panel("%pp", t.nr))
+            for_loop("%j0", "%jlo", "%jhi", t.nr, lambda: stream_panel("%j0", t.nr))
         if n_tail:
-            if_tail(lambda: pack_panel(e.idx(full), n_tail))
-    for_loop("%kc0", e.idx(0), e.idx(k), t.kc, kc_body)
+            if_tail(lambda: stream_panel(e.idx(n_main), n_tail))
+    else:
+        if mode == "q":
+            if n_main:
+                for_loop("%pp", "%lo", "%hi_full", 1, lambda: pack_panel("%pp", t.nr))
+            if n_tail:
+                if_tail(lambda: pack_panel(e.idx(full), n_tail))
+        for_loop("%kc0", e.idx(0), e.idx(k), t.kc, kc_body)
     body = e.lines[body_start:]
     consts = [f"    {cname} = arith.constant {v} : index" for v, cname in sorted(e.consts.items())]
-    bp_arg = f"%Bp: {bp_ty}, " if pack_runtime else ""
+    if geometry is not None:
+        g = geometry
+        consts += [
+            f"    %iota = arith.constant dense<[{', '.join(map(str, range(t.vl)))}]> : {ivec}",
+            f"    %vow = arith.constant dense<{g.ow}> : {ivec}",
+            f"    %vrow = arith.constant dense<{g.sh * g.w}> : {ivec}",
+            f"    %vsw = arith.constant dense<{g.sw}> : {ivec}",
+            f"    %vn = arith.constant dense<{n}> : {ivec}",
+            *[f"    %ci{c * t.vl} = arith.constant {c * t.vl} : i32" for c in range(t.nr // t.vl)],
+        ]
+    scratch_arg = {"q": f"%Bp: {bp_ty}, ", "s": f"%S: {bp_ty}, ", "i": f"%S: {bp_ty}, "}.get(mode, "")
     range_fn = [
         # Public: only the runtime glue calls it (qc-lower-to-llvm hides it again).
-        f"func.func @{name}_range(%A: {a_ty}, %B: {b_ty}, {bp_arg}%C: {c_ty}, %lo: index, %hi: index) "
+        f"func.func @{name}_range(%A: {a_ty}, %B: {b_ty}, {scratch_arg}%C: {c_ty}, %lo: index, %hi: index) "
         "attributes {llvm.emit_c_interface} {",
         *consts,
         f"    {zero_vec} = arith.constant dense<0.0> : {vec}",
@@ -594,15 +969,15 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, packed: bool,
     ]
     # The entry of the kernel: the runtime splits the panels over its threads
     # and calls @{name}_range on each part (the C side of @{par} is generated
-    # with the model's description).
+    # with the model's description; for s and i it adds the thread's scratch).
     par = parallel_entry(name)
-    arg_tys = [a_ty, b_ty, *([bp_ty] if pack_runtime else []), c_ty]
-    args = ["%A", "%B", *(["%Bp"] if pack_runtime else []), "%C"]
+    arg_tys = [a_ty, b_ty, *([bp_ty] if mode == "q" else []), c_ty]
+    args = ["%A", "%B", *(["%Bp"] if mode == "q" else []), "%C"]
     entry = [
         f"func.func private @{par}({', '.join(arg_tys)}) attributes {{llvm.emit_c_interface}}",
         f"func.func private @{name}(%A: {a_ty}, %B: {b_ty}, %C: {c_ty}) {{",
         # No dealloc: qc-lower-to-scf's deallocation pass frees %Bp after its last use.
-        *([f"    %Bp = memref.alloc() {{alignment = 64 : i64}} : {bp_ty}"] if pack_runtime else []),
+        *([f"    %Bp = memref.alloc() {{alignment = 64 : i64}} : {bp_ty}"] if mode == "q" else []),
         f"    func.call @{par}({', '.join(args)}) : ({', '.join(arg_tys)}) -> ()",
         "    return", "}",
     ]

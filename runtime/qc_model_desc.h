@@ -22,6 +22,8 @@ typedef struct {
   const char *target_triple;
   /* Bytes of the context's arena for intermediates (qc-plan-memory); 0: none. */
   int64_t arena_bytes;
+  /* Bytes of scratch each thread of a context needs (GEMM panels); 0: none. */
+  int64_t scratch_bytes;
   /* Calls the generated entry with one pointer per input, then per output,
    * and the context's arena. */
   void (*invoke)(void *const *inputs, void *const *outputs, void *arena);

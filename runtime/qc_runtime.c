@@ -26,6 +26,7 @@ typedef struct {
 struct qc_context {
   char error[256];
   void *arena; /* the model's intermediates, at offsets planned at compile time */
+  char *scratch; /* num_threads scratch buffers of scratch_stride() bytes, one per thread */
   qc_block *blocks;
   size_t num_blocks, cap_blocks;
   int num_threads;
@@ -64,6 +65,19 @@ META(output, rank, int32_t, -1)
 META(output, shape, const int64_t *, NULL)
 META(output, bytes, int64_t, -1)
 
+static size_t scratch_stride(void) { return ((size_t)D.scratch_bytes + 63) & ~(size_t)63; }
+
+/* One scratch buffer per thread, allocated outside runs (at creation and
+ * when the thread count changes), so a run allocates nothing. */
+static int alloc_scratch(qc_context *ctx, int num_threads) {
+  if (D.scratch_bytes <= 0) return 1;
+  char *s = (char *)aligned_alloc(64, scratch_stride() * (size_t)num_threads);
+  if (!s) return 0;
+  free(ctx->scratch);
+  ctx->scratch = s;
+  return 1;
+}
+
 qc_context *qc_context_create(void) {
   qc_context *ctx = (qc_context *)calloc(1, sizeof(qc_context));
   if (!ctx) return NULL;
@@ -78,6 +92,11 @@ qc_context *qc_context_create(void) {
       return NULL;
     }
   }
+  if (!alloc_scratch(ctx, 1)) {
+    free(ctx->arena);
+    free(ctx);
+    return NULL;
+  }
   return ctx;
 }
 
@@ -88,6 +107,10 @@ qc_status qc_context_set_num_threads(qc_context *ctx, int32_t num_threads) {
     return QC_ERROR_ARGUMENT;
   }
   if (num_threads != ctx->num_threads) {
+    if (!alloc_scratch(ctx, num_threads)) {
+      snprintf(ctx->error, sizeof ctx->error, "out of memory for %d threads' scratch", (int)num_threads);
+      return QC_ERROR_ALLOC;
+    }
     qc_pool_destroy(ctx->pool);
     ctx->pool = NULL;
     ctx->num_threads = num_threads;
@@ -100,11 +123,11 @@ int32_t qc_context_num_threads(const qc_context *ctx) { return ctx ? ctx->num_th
 void qc_parallel_for(int64_t n, qc_range_fn fn, void *arg) {
   qc_context *ctx = qc_current;
   if (!ctx || ctx->num_threads <= 1) {
-    fn(arg, 0, n);
+    fn(arg, 0, n, ctx ? ctx->scratch : NULL);
     return;
   }
   if (!ctx->pool) ctx->pool = qc_pool_create(ctx->num_threads);
-  qc_pool_run(ctx->pool, n, fn, arg);
+  qc_pool_run(ctx->pool, n, fn, arg, ctx->scratch, scratch_stride());
 }
 
 void qc_context_destroy(qc_context *ctx) {
@@ -113,6 +136,7 @@ void qc_context_destroy(qc_context *ctx) {
   for (size_t i = 0; i < ctx->num_blocks; i++) free(ctx->blocks[i].ptr);
   free(ctx->blocks);
   free(ctx->arena);
+  free(ctx->scratch);
   free(ctx);
 }
 

@@ -20,6 +20,8 @@ struct qc_pool {
   qc_range_fn fn;
   void *arg;
   int64_t n;
+  char *scratch; /* thread t's scratch: scratch + t * stride */
+  size_t stride;
 };
 
 typedef struct {
@@ -29,7 +31,7 @@ typedef struct {
 
 static void run_chunk(qc_pool *p, int t) {
   int64_t lo = p->n * t / p->num_threads, hi = p->n * (t + 1) / p->num_threads;
-  if (lo < hi) p->fn(p->arg, lo, hi);
+  if (lo < hi) p->fn(p->arg, lo, hi, p->scratch ? p->scratch + (size_t)t * p->stride : NULL);
 }
 
 static void *worker_main(void *raw) {
@@ -93,15 +95,17 @@ void qc_pool_destroy(qc_pool *p) {
   free(p);
 }
 
-void qc_pool_run(qc_pool *p, int64_t n, qc_range_fn fn, void *arg) {
+void qc_pool_run(qc_pool *p, int64_t n, qc_range_fn fn, void *arg, char *scratch, size_t stride) {
   if (!p || p->num_threads <= 1 || n <= 1) {
-    fn(arg, 0, n);
+    fn(arg, 0, n, scratch);
     return;
   }
   pthread_mutex_lock(&p->mu);
   p->fn = fn;
   p->arg = arg;
   p->n = n;
+  p->scratch = scratch;
+  p->stride = stride;
   p->pending = p->num_threads - 1;
   p->generation++;
   pthread_cond_broadcast(&p->work);

@@ -119,18 +119,25 @@ func.func @transposed_b_untouched(%a: memref<8x16xf32>, %b: memref<8x16xf32>, %c
 
 // -----
 
-// A deep run-time B (k >= 128) is packed into panels at run time: the
-// kernel's entry allocates the panel buffer, and each range packs its own
-// panels before using them.
+// A deep run-time B (k >= 128) is packed at run time, one KC x NR panel at
+// a time into the calling thread's scratch buffer (%S, which the runtime
+// passes in: the kernel allocates nothing), right before every row tile of
+// A uses it.
+// CHECK:       module attributes {qc.parallel_kernels = [{name = "qc_sgemm_4x16x130_s4x8", operands = 3 : i64, panels = 2 : i64, scratch = array<i64: 8, 8>}]}
 // CHECK-LABEL: func.func @runtime_b_packed
-// CHECK:       func.func @qc_sgemm_4x16x130_q4x8_range(%{{.+}}, %[[B:.+]]: memref<130x16xf32, strided<[16, 1], offset: ?>>, %[[BP:.+]]: memref<2x130x8xf32>, %{{.+}}, %[[LO:.+]]: index, %{{.+}}: index)
-// CHECK:         scf.for %[[P:.+]] = %[[LO]] to
-// CHECK:           scf.for %[[K:.+]] = %c0 to %c130 step %c1
-// CHECK:             %[[V:.+]] = vector.load %[[B]][%[[K]], %{{.+}}] : memref<130x16xf32, strided<[16, 1], offset: ?>>, vector<8xf32>
-// CHECK:             vector.store %[[V]], %[[BP]][%[[P]], %[[K]], %c0] : memref<2x130x8xf32>, vector<8xf32>
-// CHECK:       func.func private @qc_sgemm_4x16x130_q4x8(
-// CHECK-NEXT:    %[[ALLOC:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x130x8xf32>
-// CHECK-NEXT:    call @qc_par_sgemm_4x16x130_q4x8(%{{.+}}, %{{.+}}, %[[ALLOC]], %{{.+}})
+// CHECK:       func.func @qc_sgemm_4x16x130_s4x8_range(%{{.+}}, %[[B:.+]]: memref<130x16xf32, strided<[16, 1], offset: ?>>, %[[S:.+]]: memref<8x8xf32>, %{{.+}}, %[[LO:.+]]: index, %{{.+}}: index)
+// CHECK:         scf.for %[[J:.+]] = %{{.+}} to %{{.+}} step %c8
+// CHECK:           scf.for %[[KC:.+]] = %c0 to %c130 step %c8
+// CHECK:             scf.for %[[K:.+]] = %[[KC]] to %{{.+}} step %c1
+// CHECK:               %[[R:.+]] = arith.subi %[[K]], %[[KC]] : index
+// CHECK:               %[[V:.+]] = vector.load %[[B]][%[[K]], %[[J]]] : memref<130x16xf32, strided<[16, 1], offset: ?>>, vector<8xf32>
+// CHECK:               vector.store %[[V]], %[[S]][%[[R]], %c0] : memref<8x8xf32>, vector<8xf32>
+// CHECK:             scf.for {{.+}} iter_args
+// CHECK:               vector.load %[[S]]
+// CHECK:               vector.fma
+// CHECK:       func.func private @qc_sgemm_4x16x130_s4x8(
+// CHECK-NOT:     memref.alloc
+// CHECK:         call @qc_par_sgemm_4x16x130_s4x8(%{{.+}}, %{{.+}}, %{{.+}}) :
 func.func @runtime_b_packed(%a: memref<4x130xf32>, %b: memref<130x16xf32>, %c: memref<4x16xf32>) {
   linalg.matmul ins(%a, %b : memref<4x130xf32>, memref<130x16xf32>) outs(%c : memref<4x16xf32>)
   return
