@@ -424,3 +424,294 @@ def test_error_unsupported_microsoft_op():
     model = ms_model([node], {"x": (U8, [2, 3])}, {"y": (U8, [2, 3])},
                      {"s": np.array(0.1, F32), "z": np.array(0, U8)})
     _compile_error(model, r"op type is not supported in domain 'com.microsoft'; supported: .*QLinearAdd")
+
+
+# ---------------------------------------------------------------- QDQ fusion
+
+
+def fused_groups(model) -> int:
+    """How many QDQ groups the graph clean-up turns into integer ops."""
+    from qc.frontends.onnx import graph_opt
+
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    return graph_opt.optimize(inferred, opset)[1].qdq_fused
+
+
+def assert_no_float(model) -> None:
+    text = qc.compile(model, emit="input")
+    assert "f32" not in text and "f64" not in text, "float left between the quantized ops"
+
+
+def _dq(name, q, scale, zp, inits, axis=None):
+    inits[f"{name}_s"], inits[f"{name}_z"] = np.asarray(scale, F32), np.asarray(zp, q)
+    attrs = {} if axis is None else {"axis": axis}
+    return helper.make_node("DequantizeLinear", [f"{name}_q", f"{name}_s", f"{name}_z"], [name], **attrs)
+
+
+def _q(name, src, q, scale, zp, inits):
+    inits[f"{name}_s"], inits[f"{name}_z"] = np.asarray(scale, F32), np.asarray(zp, q)
+    return helper.make_node("QuantizeLinear", [src, f"{name}_s", f"{name}_z"], [name])
+
+
+def _product_model(case: str, rng):
+    """A quantized layer as a QDQ group: int inputs -> DQ -> product -> chain -> Q."""
+    inits: dict = {}
+    if case == "conv_bn_relu_u8_per_channel":
+        x = qrand(rng, U8, (2, 4, 7, 6))
+        inits["w_q"] = qrand(rng, I8, (6, 4, 3, 3))
+        nodes = [_dq("x", U8, 0.02, 120, inits), _dq("w", I8, rng.uniform(0.003, 0.01, 6), np.zeros(6), inits, axis=0),
+                 helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], strides=[2, 1]),
+                 helper.make_node("BatchNormalization", ["c", "g", "beta", "mean", "var"], ["n"]),
+                 helper.make_node("Relu", ["n"], ["r"])]
+        inits.update(b=rng.normal(0, 0.2, 6).astype(F32), g=rng.uniform(-1.5, 1.5, 6).astype(F32),
+                     beta=rng.normal(0, 0.2, 6).astype(F32), mean=rng.normal(0, 0.2, 6).astype(F32),
+                     var=rng.uniform(0.5, 2, 6).astype(F32))
+        nodes.append(_q("y", "r", U8, 0.03, 0, inits))
+    elif case == "conv_grouped_mul_add_clip_s8_asymmetric_w":
+        x = qrand(rng, I8, (1, 6, 5, 7))
+        inits["w_q"] = qrand(rng, I8, (6, 3, 3, 3))
+        inits.update(k=np.array([1.5, -0.5, 2.0, -1.0, 0.25, 1.0], F32).reshape(1, 6, 1, 1),
+                     off=rng.normal(0, 0.3, (6, 1, 1)).astype(F32), lo=np.array(-1.0, F32), hi=np.array(2.0, F32))
+        nodes = [_dq("x", I8, 0.03, -7, inits), _dq("w", I8, 0.006, 3, inits),
+                 helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 0, 1, 2], group=2),
+                 helper.make_node("Mul", ["c", "k"], ["m"]), helper.make_node("Add", ["off", "m"], ["a"]),
+                 helper.make_node("Clip", ["a", "lo", "hi"], ["r"]), _q("y", "r", I8, 0.02, 5, inits)]
+    elif case == "matmul_add_relu_per_column":
+        x = qrand(rng, U8, (2, 5, 8))
+        inits.update(w_q=qrand(rng, I8, (8, 6)), b=rng.normal(0, 0.3, 6).astype(F32))
+        nodes = [_dq("x", U8, 0.02, 130, inits), _dq("w", I8, rng.uniform(0.005, 0.02, 6), np.zeros(6), inits, axis=1),
+                 helper.make_node("MatMul", ["x", "w"], ["mm"]), helper.make_node("Add", ["mm", "b"], ["a"]),
+                 helper.make_node("Relu", ["a"], ["r"]), _q("y", "r", U8, 0.02, 0, inits)]
+    elif case == "gemm_transb_alpha_beta":
+        x = qrand(rng, I8, (3, 8))
+        inits.update(w_q=qrand(rng, I8, (6, 8)), c=rng.normal(0, 0.3, 6).astype(F32))
+        nodes = [_dq("x", I8, 0.02, 0, inits), _dq("w", I8, rng.uniform(0.005, 0.02, 6), np.zeros(6), inits, axis=0),
+                 helper.make_node("Gemm", ["x", "w", "c"], ["gm"], transB=1, alpha=0.5, beta=2.0),
+                 _q("y", "gm", I8, 0.02, -3, inits)]
+    else:  # "matmul_two_activations": both operands at run time (attention-like)
+        x = qrand(rng, U8, (2, 4, 8))
+        nodes = [_dq("x", U8, 0.02, 128, inits), _dq("w", U8, 0.03, 120, inits),
+                 helper.make_node("MatMul", ["x", "w"], ["mm"]), _q("y", "mm", U8, 0.2, 128, inits)]
+        model = make_model(nodes, {"x_q": (U8, x.shape), "w_q": (U8, (2, 8, 3))}, {"y": (U8, None)}, inits, opset=13)
+        return onnx.shape_inference.infer_shapes(model), {"x_q": x, "w_q": qrand(rng, U8, (2, 8, 3))}
+    ydt = U8 if inits["y_z"].dtype == U8 else I8
+    model = make_model(nodes, {"x_q": (x.dtype, x.shape)}, {"y": (ydt, None)}, inits, opset=13)
+    return onnx.shape_inference.infer_shapes(model), {"x_q": x}
+
+
+PRODUCT_CASES = ["conv_bn_relu_u8_per_channel", "conv_grouped_mul_add_clip_s8_asymmetric_w",
+                 "matmul_add_relu_per_column", "gemm_transb_alpha_beta", "matmul_two_activations"]
+
+
+@pytest.mark.parametrize("case", PRODUCT_CASES)
+def test_qdq_product_fused(case, tmp_path):
+    model, feeds = _product_model(case, np.random.default_rng(61))
+    assert fused_groups(model) == 1
+    assert_no_float(model)
+    check(model, feeds, tmp_path, min_exact=0.97)
+
+
+def test_qdq_int4_weights(tmp_path):
+    # Opset 21: int4 per-channel weights fuse (widened to int8); blocked int4 ones stay a
+    # float constant (their scales vary along K), the layer then runs in float.
+    rng = np.random.default_rng(62)
+    w4 = rng.integers(-8, 8, (5, 3, 3, 3))
+    wb = rng.integers(-8, 8, (8, 4))
+    inits = {"w_q": onnx.helper.make_tensor("w_q", onnx.TensorProto.INT4, w4.shape, w4.ravel().tolist()),
+             "wb_q": onnx.helper.make_tensor("wb_q", onnx.TensorProto.INT4, wb.shape, wb.ravel().tolist())}
+    arrays = {}
+    nodes = [_dq("x", U8, 0.02, 128, arrays),
+             helper.make_node("DequantizeLinear", ["w_q", "w_s"], ["w"], axis=0),
+             helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), _q("y", "c", U8, 0.05, 128, arrays),
+             helper.make_node("Flatten", ["x"], ["xf"], axis=3),
+             helper.make_node("DequantizeLinear", ["wb_q", "wb_s"], ["wb"], axis=0, block_size=4),
+             helper.make_node("MatMul", ["xf", "wb"], ["mm"]), _q("z", "mm", U8, 0.05, 128, arrays)]
+    arrays.update(w_s=rng.uniform(0.02, 0.05, 5).astype(F32), wb_s=rng.uniform(0.02, 0.05, (2, 4)).astype(F32))
+    graph = helper.make_graph(
+        nodes, "int4", [helper.make_tensor_value_info("x_q", onnx.TensorProto.UINT8, [1, 3, 5, 8])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.UINT8, [1, 5, 5, 8]),
+         helper.make_tensor_value_info("z", onnx.TensorProto.UINT8, [15, 4])],
+        [*inits.values(), *[onnx.numpy_helper.from_array(v, k) for k, v in arrays.items()]])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    assert fused_groups(model) == 1
+    check(model, {"x_q": qrand(rng, U8, (1, 3, 5, 8))}, tmp_path, min_exact=0.97)
+
+
+def _elementwise_model(q, rng):
+    """One model with a QDQ group per output (`groups` of them fuse) and one
+    that stays float (DQ -> Softmax -> Q)."""
+    lo = np.iinfo(q).min
+    inits = {"k": np.array(0.5, F32), "g": rng.uniform(-2, 2, 3).astype(F32), "beta": rng.normal(0, .5, 3).astype(F32),
+             "mean": rng.normal(0, .5, 3).astype(F32), "var": rng.uniform(.5, 2, 3).astype(F32),
+             "pc": np.array([1.0, -2.0, 0.5], F32).reshape(3, 1, 1), "tshape": np.array([1, 60], np.int64)}
+    n = [_dq("a", q, 0.05, lo + 100, inits), _dq("b", q, 0.03, lo + 10, inits)]
+    outs = {}
+
+    def out(name, src, scale, zp):
+        n.append(_q(name, src, q, scale, lo + zp, inits))
+        outs[name] = (q, None)
+
+    n += [helper.make_node("Sigmoid", ["a"], ["sig"]), helper.make_node("Mul", ["sig", "k"], ["sigk"])]
+    out("lut", "sigk", 1 / 512, 0)  # per-tensor table
+    n.append(helper.make_node("BatchNormalization", ["a", "g", "beta", "mean", "var"], ["bn"]))
+    out("bn_lut", "bn", 0.04, 128)  # per-channel table
+    n += [helper.make_node("Mul", ["a", "pc"], ["pcm"]), helper.make_node("Relu", ["pcm"], ["pcr"])]
+    out("pc_lut", "pcr", 0.03, 0)
+    n.append(helper.make_node("Add", ["a", "b"], ["add"]))
+    out("qadd", "add", 0.06, 120)
+    n.append(helper.make_node("Mul", ["a", "b"], ["mul"]))
+    out("qmul", "mul", 0.1, 128)
+    n.append(helper.make_node("GlobalAveragePool", ["b"], ["gap"]))
+    out("qgap", "gap", 0.01, 5)
+    n.append(helper.make_node("MaxPool", ["a"], ["mp"], kernel_shape=[2, 2], strides=[2, 1]))
+    out("qmax_same", "mp", 0.05, 100)
+    n.append(helper.make_node("MaxPool", ["b"], ["mp2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+    out("qmax_requant", "mp2", 0.02, 50)
+    n.append(helper.make_node("Transpose", ["a"], ["t"], perm=[0, 2, 3, 1]))
+    out("qtranspose", "t", 0.05, 100)
+    n.append(helper.make_node("Reshape", ["b", "tshape"], ["rs"]))
+    out("qreshape", "rs", 0.03, 10)
+    n.append(helper.make_node("Concat", ["a", "b"], ["cat"], axis=1))
+    out("qconcat", "cat", 0.05, 100)
+    out("qrequant", "a", 0.1, 60)  # DQ -> Q with other parameters
+    n.append(helper.make_node("Softmax", ["a"], ["sm"], axis=1))
+    out("float_softmax", "sm", 1 / 256, 0)
+    groups = len(outs) - 1
+    model = make_model(n, {"a_q": (q, (1, 3, 4, 5)), "b_q": (q, (1, 3, 4, 5))}, outs, inits, opset=13)
+    return onnx.shape_inference.infer_shapes(model), groups
+
+
+@pytest.mark.parametrize("dtype", [U8, I8])
+def test_qdq_elementwise_fused(dtype, tmp_path):
+    rng = np.random.default_rng(63)
+    model, groups = _elementwise_model(dtype, rng)
+    assert fused_groups(model) == groups
+    feeds = {"a_q": qrand(rng, dtype, (1, 3, 4, 5)), "b_q": qrand(rng, dtype, (1, 3, 4, 5))}
+    check(model, feeds, tmp_path, min_exact=0.97)
+
+
+# ---------------------------------------------------------------- end to end: onnxruntime's quantizer
+
+
+def _float_cnn(rng) -> onnx.ModelProto:
+    """conv-bn-relu x 2, a residual add, global average pool, gemm (float32)."""
+    def f32(a):
+        return np.asarray(a, F32)
+
+    inits = {}
+    nodes = []
+    src = "x"
+    for i, (cin, cout) in enumerate([(3, 8), (8, 8)]):
+        inits.update({f"w{i}": f32(rng.normal(0, 0.3, (cout, cin, 3, 3))), f"b{i}": f32(rng.normal(0, .1, cout)),
+                      f"g{i}": f32(rng.uniform(.5, 1.5, cout)), f"be{i}": f32(rng.normal(0, .1, cout)),
+                      f"m{i}": f32(rng.normal(0, .1, cout)), f"v{i}": f32(rng.uniform(.5, 1.5, cout))})
+        nodes += [helper.make_node("Conv", [src, f"w{i}", f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+                  helper.make_node("BatchNormalization", [f"c{i}", f"g{i}", f"be{i}", f"m{i}", f"v{i}"], [f"n{i}"]),
+                  helper.make_node("Relu", [f"n{i}"], [f"r{i}"])]
+        src = f"r{i}"
+    inits.update(fw=f32(rng.normal(0, .3, (5, 8))), fb=f32(rng.normal(0, .1, 5)))
+    nodes += [helper.make_node("Add", ["r0", "r1"], ["s"]), helper.make_node("GlobalAveragePool", ["s"], ["gap"]),
+              helper.make_node("Flatten", ["gap"], ["flat"]),
+              helper.make_node("Gemm", ["flat", "fw", "fb"], ["y"], transB=1)]
+    return make_model(nodes, {"x": (F32, (1, 3, 9, 11))}, {"y": (F32, (1, 5))}, inits, opset=17)
+
+
+class _Calibration:
+    """onnxruntime's CalibrationDataReader protocol: fixed-seed inputs."""
+
+    def __init__(self, n: int = 4):
+        self.batches = iter([{"x": np.random.default_rng(100 + i).normal(0, 1, (1, 3, 9, 11)).astype(F32)}
+                             for i in range(n)])
+
+    def get_next(self):
+        return next(self.batches, None)
+
+    def rewind(self):  # some onnxruntime versions call it
+        pass
+
+
+def quantize_qdq(model: onnx.ModelProto, tmp_path, per_channel: bool) -> onnx.ModelProto:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    fp, qp = tmp_path / "float.onnx", tmp_path / "int8.onnx"
+    onnx.save(model, fp)
+    reader = type("Reader", (_Calibration, CalibrationDataReader), {})()
+    quantize_static(str(fp), str(qp), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel)
+    return onnx.load(qp)
+
+
+def integer_contractions(linalg_text: str) -> tuple[int, int]:
+    """(contractions of i8/u8 operands into i32, contractions on float) in linalg IR."""
+    import re
+
+    ints = floats = 0
+    for line in linalg_text.splitlines():
+        if not re.search(r"linalg\.(generic .*reduction|conv_|matmul|batch_matmul|depthwise)", line):
+            continue
+        m = re.search(r"ins\(([^)]*)\) outs\(([^)]*)\)", line)
+        if not m:
+            continue
+        ins, outs = m.groups()
+        types = re.findall(r"x(i8|i32|f32)>", ins)
+        if "f32" in ins or "f32" in outs:
+            floats += 1
+        elif types.count("i8") == 2 and "xi32>" in outs:
+            ints += 1
+    return ints, floats
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_quantize_static_cnn(per_channel, tmp_path):
+    pytest.importorskip("onnxruntime.quantization")
+    qmodel = quantize_qdq(_float_cnn(np.random.default_rng(70)), tmp_path, per_channel)
+    x = np.random.default_rng(71).normal(0, 1, (1, 3, 9, 11)).astype(F32)
+    got = compile_and_run(qmodel, {"x": x}, tmp_path)["y"]
+    want = ort_ref(qmodel, {"x": x})["y"]
+    (y_dq,) = [n for n in qmodel.graph.node if n.op_type == "DequantizeLinear" and n.output[0] == "y"]
+    step = float(onnx.numpy_helper.to_array(next(i for i in qmodel.graph.initializer if i.name == y_dq.input[1])))
+    assert np.abs(got - want).max() <= step * 1.0001, f"{np.abs(got - want).max() / step:.2f} steps off"
+    # Every Conv and the Gemm are integer contractions; no float product is left.
+    ints, floats = integer_contractions(qc.compile(qmodel, emit="linalg"))
+    assert (ints, floats) == (3, 0)
+
+
+def _float_mixed_ops(rng) -> onnx.ModelProto:
+    """conv -> clip -> maxpool -> sigmoid gate -> concat -> reshape -> transpose -> matmul."""
+    inits = {"w": rng.normal(0, .3, (4, 3, 3, 3)).astype(F32), "lo": np.array(0, F32), "hi": np.array(6, F32),
+             "shape": np.array([1, 8, -1], np.int64), "mw": rng.normal(0, .3, (8, 6)).astype(F32)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Clip", ["c", "lo", "hi"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Sigmoid", ["p"], ["s"]), helper.make_node("Mul", ["p", "s"], ["ms"]),
+             helper.make_node("Concat", ["ms", "p"], ["cc"], axis=1),
+             helper.make_node("Reshape", ["cc", "shape"], ["rs"]),
+             helper.make_node("Transpose", ["rs"], ["t"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["t", "mw"], ["y"])]
+    return make_model(nodes, {"x": (F32, (1, 3, 9, 11))}, {"y": (F32, (1, 20, 6))}, inits, opset=17)
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+def test_quantize_static_mixed_ops(fmt, tmp_path):
+    # QOperator: QLinearConv, MaxPool on uint8, QLinearSigmoid, QLinearMul, QLinearConcat,
+    # Reshape/Transpose on uint8, QLinearMatMul. reduce_range: 7-bit weights keep
+    # onnxruntime's u8 x s8 kernels out of their 16-bit saturation (see the module doc),
+    # which would otherwise put the reference tens of steps off.
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    fp, qp = tmp_path / "float.onnx", tmp_path / "int8.onnx"
+    onnx.save(_float_mixed_ops(np.random.default_rng(80)), fp)
+    reader = type("Reader", (_Calibration, CalibrationDataReader), {})()
+    quantize_static(str(fp), str(qp), reader, quant_format=getattr(QuantFormat, fmt), per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=True)
+    qmodel = onnx.load(qp)
+    x = np.random.default_rng(81).normal(0, 1, (1, 3, 9, 11)).astype(F32)
+    got = compile_and_run(qmodel, {"x": x}, tmp_path)["y"]
+    want = ort_ref(qmodel, {"x": x})["y"]
+    (y_dq,) = [n for n in qmodel.graph.node if n.op_type == "DequantizeLinear" and n.output[0] == "y"]
+    step = float(onnx.numpy_helper.to_array(next(i for i in qmodel.graph.initializer if i.name == y_dq.input[1])))
+    assert np.abs(got - want).max() <= step * 1.0001, f"{np.abs(got - want).max() / step:.2f} steps off"
+    assert (np.abs(got - want) < step / 2).mean() > 0.95
+    # Only the input's QuantizeLinear and the output's DequantizeLinear stay in float.
+    text = qc.compile(qmodel, emit="input")
+    assert text.count("arith.divf") == 1 and text.count("arith.mulf") == 1
