@@ -209,6 +209,8 @@ def _start_report(model, imported, module):
     if g is not None:
         rep.summary = (f"{g.folded} constant-folded, {g.bn_folded} BatchNormalization folded into Conv, "
                        f"{g.removed} identity or dead nodes removed")
+        if g.qdq_fused:
+            rep.summary += f", {g.qdq_fused} QDQ groups fused into integer ops"
     rep.observe("input", module)
     return rep
 
