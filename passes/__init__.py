@@ -19,6 +19,7 @@ _REGISTRY = {
     "qc-conv-to-gemm": "conv_to_gemm:ConvToGemm",
     "qc-depthwise-conv": "depthwise_conv:DepthwiseConv",
     "qc-linalg-cleanup": "linalg_cleanup:LinalgCleanup",
+    "qc-lower-binary-gemm": "binary_gemm:LowerBinaryGemm",
     "qc-lower-gemm": "lower_gemm:LowerGemm",
     "qc-lower-to-affine": "lower_to_affine:LowerToAffine",
     "qc-lower-to-llvm": "lower_to_llvm:LowerToLLVM",

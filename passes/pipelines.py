@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .approximate_math import ApproximateMath
 from .base import Pipeline, Stage, Upstream
+from .binary_gemm import for_target as binary_gemm_for
 from .bool_memory import BoolMemory
 from .bufferize import Bufferize
 from .conv_to_gemm import ConvToGemm
@@ -96,7 +97,7 @@ def default_pipeline(target=None) -> Pipeline:
             # nest gets its own function: LLVM's loop passes are slow on one
             # huge function. Last, the intermediates get their arena offsets:
             # the entry is then a straight list of calls.
-            Stage("gemm", (gemm_tile(target).pass_(), OutlineOps(), PlanMemory())),
+            Stage("gemm", (gemm_tile(target).pass_(), binary_gemm_for(target), OutlineOps(), PlanMemory())),
             # The remaining linalg ops become loops; then bool buffers become
             # bytes (the ABI's bool, and LLVM lowering rejects memrefs of i1),
             # once only loads and stores touch them.

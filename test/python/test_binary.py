@@ -128,7 +128,8 @@ def test_ge0_zero_is_plus_one(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["ge0", "sign"])
-@pytest.mark.parametrize("m,k,n", [(4, 3, 5), (3, 65, 33), (5, 128, 64)])  # tails of a word each way
+@pytest.mark.parametrize("m,k,n", [(4, 3, 5), (3, 65, 33), (5, 128, 64),  # tails of a word each way
+                                   (9, 2100, 70)])  # 33 words: the kernel's byte counters widen after 31
 def test_binary_matmul(tmp_path, kind, m, k, n):
     net = Net(k)
     q = net.quant("x", kind)
