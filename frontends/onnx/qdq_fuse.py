@@ -107,6 +107,13 @@ class Graph:
                 self.uses.setdefault(i, []).append(n)
         self._values: dict[str, np.ndarray | None] = {}
         self._fresh = 0
+        # Tensors computed at run time: graph inputs and everything downstream of them
+        # (one pass in the nodes' topological order), so `value` never walks up a
+        # long run-time chain.
+        self.runtime: set[str] = set()
+        for n in nodes:
+            if any(i and (i in self.runtime or (i not in consts and i not in self.producer)) for i in n.input):
+                self.runtime.update(o for o in n.output if o)
 
     def value(self, name: str) -> np.ndarray | None:
         """The compile-time value of a tensor: an initializer, or a node of constants evaluated."""
@@ -114,6 +121,8 @@ class Graph:
             return None
         if name in self.consts:
             return self.consts[name]
+        if name in self.runtime:
+            return None
         if name in self._values:
             return self._values[name]
         self._values[name] = None  # no cycles

@@ -161,6 +161,15 @@ def test_quantize_runtime_per_axis_scale(tmp_path):
     check(model, feeds, tmp_path, exact=True)
 
 
+def test_dequantize_int32(tmp_path):
+    # An int32 bias-like tensor (zero point 0), per axis: (x - 0) * s in float32.
+    rng = np.random.default_rng(6)
+    node = helper.make_node("DequantizeLinear", ["x", "s"], ["y"], axis=1)
+    model = make_model([node], {"x": (np.int32, [2, 3])}, {"y": (F32, [2, 3])},
+                       {"s": np.array([1e-4, 2e-3, 3e-5], F32)}, opset=13)
+    check(model, {"x": rng.integers(-2**24, 2**24, (2, 3)).astype(np.int32)}, tmp_path)
+
+
 @pytest.mark.parametrize("kind", ["mixed", "positive", "zeros"])
 def test_dynamic_quantize_linear(kind, tmp_path):
     rng = np.random.default_rng(11)
@@ -398,6 +407,13 @@ def test_error_runtime_scale():
                        {"az": np.array(0, U8), "b": np.ones((3, 4), I8), "bs": np.array(0.1, F32),
                         "bz": np.array(0, I8), "ys": np.array(0.1, F32), "yz": np.array(0, U8)}, opset=13)
     _compile_error(model, r"a_scale \('as'\) is computed at run time; supported: a_scale as a constant")
+
+
+def test_error_per_axis_scale_shape():
+    # A run-time scale of the wrong length (shape inference does not check it).
+    node = helper.make_node("DequantizeLinear", ["x", "s"], ["y"], axis=1)
+    model = make_model([node], {"x": (I8, [2, 3]), "s": (F32, [2])}, {"y": (F32, [2, 3])}, opset=13)
+    _compile_error(model, r"scale has shape \[2\]; per-axis needs \[3\] \(axis 1\)")
 
 
 def test_error_float_input():
