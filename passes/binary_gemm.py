@@ -272,7 +272,7 @@ def for_target(target=None) -> LowerBinaryGemm:
     if target.arch == "x86_64" and target.vector_bits == 512:
         return LowerBinaryGemm(mr=6, nr=16, vector_bits=512)  # 32 zmm: 12 acc + 2 W + 1 A (vpopcntq: no temps)
     if target.arch == "aarch64":
-        return LowerBinaryGemm(mr=4, nr=8, vector_bits=128)  # 32 v: 16 acc + 4 W + cnt/uaddlp temps
+        return LowerBinaryGemm(mr=3, nr=8, vector_bits=128)  # 32 v: 12 acc + 4 W + 3 A + eor/cnt temps
     if target.arch == "riscv64" and target.rvv_vlen:
         bits = 2 * target.rvv_vlen  # LMUL 2, as the fp32 GEMM
         return LowerBinaryGemm(mr=4, nr=2 * bits // 64, vector_bits=bits)
