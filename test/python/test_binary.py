@@ -245,3 +245,29 @@ def test_packed_input_checked():
                                                 helper.make_opsetid(binary_detect.DOMAIN, 1)], ir_version=8)
     with pytest.raises(qc.UnsupportedOp, match="packed input has 1 words per pixel, the weights need 2"):
         qc.compile(model, emit="input")
+
+
+# ---------------------------------------------------------------- other ISAs (qemu)
+
+
+def _cross_model(kind):
+    """Two binary layers with bits between (ge0, gt0), or a Sign / 2-bit layer
+    with float output: the kernel's three modes (xor, xor_and, and)."""
+    net = Net(71)
+    if kind == "2bit":
+        y = net.bconv("x", 33, 10, kind, stride=2)
+        return net.model([1, 33, 7, 7], y, [1, 10, 4, 4]), np.random.default_rng(8).uniform(
+            -0.2, 1.2, (1, 33, 7, 7)).astype(F32), GLUE
+    h = net.bconv("x", 33, 70, kind, stride=2)
+    h = net.bn(h, 70)
+    y = net.bconv(h, 70, 10, kind)
+    return net.model([1, 33, 7, 7], y, [1, 10, 4, 4]), feeds([1, 33, 7, 7], zeros=5)["x"], EXACT
+
+
+@pytest.mark.parametrize("target", ["aarch64", "riscv64-rvv128", "riscv64-rvv256"])
+@pytest.mark.parametrize("kind", ["ge0", "sign", "2bit"])
+def test_binary_cross(tmp_path, target, kind):
+    from test_cross import check_cross
+
+    model, x, tol = _cross_model(kind)
+    check_cross(model, {"x": x}, tmp_path, target, **tol)
