@@ -125,24 +125,25 @@ def bitpack(x: b.T, axis: int, kind: str, hi: float = 0.0, mul: float = 0.0) -> 
     # The packed dim split into (word, bit), so that every map is a permutation.
     split = [[i] for i in range(axis)] + [[axis, axis + 1]] + [[i + 1] for i in range(axis + 1, x.rank)]
     xs = b.expand(x, split, [*x.shape[:axis], cw, WORD_BITS, *x.shape[axis + 1:]])
-    # Loops: the output dims (other..., word), then the bit b (a reduction).
-    nl = len(other) + 2
-    in_dims = [None] * (x.rank + 1)
-    for i, dim in enumerate(other):
-        in_dims[dim if dim < axis else dim + 1] = i
-    in_dims[axis], in_dims[axis + 1] = nl - 2, nl - 1
-    in_map = b.dims_map(nl, in_dims)
+    # Loops: the dims of the split tensor in its own order, the bit b a
+    # reduction among them. A conv input [N, CW, 64, H, W] is then read
+    # contiguously along W, the innermost loop (b innermost would stride
+    # over channels, H*W floats apart).
+    nl = x.rank + 1
+    in_map = b.identity_map(nl)
+    bit_dim = axis + 1
+    out_dims = [d if d < axis else d + 1 for d in other] + [axis]
+    out_map = b.dims_map(nl, out_dims)
+    iters = [b.REDUCTION if d == bit_dim else b.PARALLEL for d in range(nl)]
     x = xs
-    out_map = b.dims_map(nl, list(range(nl - 1)))
     nplanes = 2 if kind in ("sign", "2bit") else 1
     inits = [b.filled(out_shape, I64, 0) for _ in range(nplanes)]
 
     def body(v, *accs):
-        pos = _index_i64(nl - 1)
+        pos = _index_i64(bit_dim)
         return [_bit_at(bit, pos, acc) for bit, acc in zip(plane_bits(kind, v, hi, mul), accs)]
 
-    res = b.generic([x.value], inits, [in_map, *[out_map] * nplanes], [b.PARALLEL] * (nl - 1) + [b.REDUCTION],
-                    body)
+    res = b.generic([x.value], inits, [in_map, *[out_map] * nplanes], iters, body)
     tag(res[0], "bitpack", kind=kind)
     return [b.T(r, I64) for r in res]
 
@@ -276,7 +277,9 @@ def float_out(dot: Dot, rows: list[int], f: int, scale: np.ndarray, bias: np.nda
     # Only the real channels: P and the correction have Fpad columns.
     vals = [_first_columns(v, f) if nr in ds else v for v, ds in zip(vals, dims)]
     s, bb = b.constant(scale.astype(np.float32)), b.constant(bias.astype(np.float32))
-    # loops: rows..., f
+    # Loops (rows..., f): P is read along its rows, the channel-major output
+    # written transposed. (Loops (n, f, p) read P 4*Fpad bytes apart: a
+    # 128-channel 56x56 layer took 5.5 ms instead of 1.9.)
     maps = [b.dims_map(nl, d) for d in dims] + [b.dims_map(nl, [nr])] * 2
     out_shape = [rows[0], f, rows[1]] if conv else [rows[0], f]
     out_map = b.dims_map(nl, [0, nr, 1] if conv else [0, nr])

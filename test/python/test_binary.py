@@ -271,3 +271,25 @@ def test_binary_cross(tmp_path, target, kind):
 
     model, x, tol = _cross_model(kind)
     check_cross(model, {"x": x}, tmp_path, target, **tol)
+
+
+# ---------------------------------------------------------------- the example networks
+
+
+@pytest.mark.parametrize("variant", ["binary", "2bit"])
+def test_example_network(tmp_path, variant):
+    """examples/binary_cnn.py at 16x16: float stem and head, binary blocks on
+    a float residual stream; every binary conv is recognized."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("binary_cnn", Path(__file__).parents[2] / "examples" / "binary_cnn.py")
+    cnn = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cnn)
+    model = cnn.build(variant, size=16)
+    text = compile_input(model)
+    assert "linalg.conv_2d_nchw_fchw" in text  # the float stem
+    assert text.count('qc.op = "bgemm"') == (9 if variant == "binary" else 18)  # 9 binary convs, 2 planes for 2-bit
+    assert text.count('qc.op = "threshold"') == (4 if variant == "binary" else 0)
+    x = np.random.default_rng(2).standard_normal((1, 3, 16, 16)).astype(F32)
+    check_against_ort(model, {"x": x}, tmp_path, **GLUE)
