@@ -15,7 +15,8 @@ computes the same quantized output from the quantized inputs in integers:
   DQ(x) -> GlobalAveragePool -> Q          => com.microsoft QLinearGlobalAveragePool
   DQ(x) -> elementwise ops on x and constants (per tensor or per channel) -> Q
         => qc::Lookup: a table of the 256 inputs (per channel: [C, 256]),
-           computed by running DQ, the ops and Q in onnx.reference: exact
+           the ops run on their dequantized values at compile time
+           (onnx.reference), then quantized: exact
   DQ(x) -> MaxPool | Reshape | Flatten | Transpose | Squeeze | Unsqueeze -> Q
         => the op on the integers (max and moves commute with the increasing
            dequantization), then a table if the output's scale differs
@@ -94,11 +95,11 @@ def _attr(node, name, default):
 class Graph:
     """The node list with producers, consumers and compile-time values."""
 
-    def __init__(self, nodes, consts: dict, graph_outputs: set, types: dict, opset: int):
+    def __init__(self, nodes, consts: dict, graph_outputs: set, infos: dict, opset: int):
         self.nodes = nodes
         self.consts = consts
         self.outputs = graph_outputs
-        self.types = types  # tensor name -> numpy dtype, where known
+        self.infos = infos  # tensor name -> (numpy dtype or None, shape or None), from shape inference
         self.opset = opset
         self.producer = {o: n for n in nodes for o in n.output if o}
         self.uses: dict[str, list] = {}
@@ -147,7 +148,11 @@ class Graph:
 
     def dtype(self, name: str) -> np.dtype | None:
         v = self.consts.get(name)
-        return np.dtype(v.dtype) if v is not None else self.types.get(name)
+        return np.dtype(v.dtype) if v is not None else self.infos.get(name, (None, None))[0]
+
+    def shape(self, name: str) -> tuple | None:
+        """The inferred shape (a dim None where unknown), or None."""
+        return self.infos.get(name, (None, None))[1]
 
     def single_use(self, name: str) -> bool:
         return len(self.uses.get(name, [])) == 1 and name not in self.outputs
@@ -468,7 +473,8 @@ def _apply_chain(g: Graph, chain, start: str, n: int, rank: int, axis: int) -> A
 
 
 def _rank(g: Graph, name: str, default: int) -> int:
-    return g.types.get(("rank", name), default)
+    shape = g.shape(name)
+    return len(shape) if shape is not None else default
 
 
 def _fuse_conv(g: Graph, q_node, q: QParams, chain, conv) -> Fused | None:
@@ -521,7 +527,8 @@ def _fuse_matmul(g: Graph, q_node, q: QParams, chain, prod) -> Fused | None:
             return None
         w, sw, zw = None, np.float64(bd.scale.reshape(())), bd.zp.reshape(())
         b_name = bd.x
-    n = w.shape[-1] if w is not None else g.types.get(("last", prod.output[0]))
+    out_shape = g.shape(prod.output[0])
+    n = w.shape[-1] if w is not None else (out_shape[-1] if out_shape else None)
     if n is None:
         return None
     bias = np.zeros(n)
@@ -760,29 +767,27 @@ class FuseResult:
     log: list
 
 
-def value_types(model: onnx.ModelProto) -> dict:
-    """dtype of each typed tensor, plus ("rank", name) and ("last", name) (its last dim) where known."""
+def value_infos(model: onnx.ModelProto) -> dict:
+    """(dtype, shape) of each tensor shape inference typed; None where unknown."""
     from .importer import ONNX_DTYPES
 
+    four_bit = {onnx.TensorProto.INT4: np.dtype(np.int8), onnx.TensorProto.UINT4: np.dtype(np.uint8)}
     out: dict = {}
     g = model.graph
     for vi in [*g.input, *g.value_info, *g.output]:
         tt = vi.type.tensor_type
-        if tt.elem_type in ONNX_DTYPES:
-            out[vi.name] = ONNX_DTYPES[tt.elem_type]
-        elif tt.elem_type in (onnx.TensorProto.INT4, onnx.TensorProto.UINT4):
-            out[vi.name] = np.dtype(np.int8 if tt.elem_type == onnx.TensorProto.INT4 else np.uint8)
+        dtype = ONNX_DTYPES.get(tt.elem_type, four_bit.get(tt.elem_type))
+        shape = None
         if tt.HasField("shape"):
-            out[("rank", vi.name)] = len(tt.shape.dim)
-            if tt.shape.dim and tt.shape.dim[-1].HasField("dim_value"):
-                out[("last", vi.name)] = int(tt.shape.dim[-1].dim_value)
+            shape = tuple(int(d.dim_value) if d.HasField("dim_value") else None for d in tt.shape.dim)
+        out[vi.name] = (dtype, shape)
     return out
 
 
 def fuse(model: onnx.ModelProto, consts: dict, graph_outputs: set, opset: int) -> FuseResult:
     """The graph's nodes with QDQ groups replaced; new constants go into `consts`."""
     nodes = list(model.graph.node)
-    g = Graph(nodes, consts, graph_outputs, value_types(model), opset)
+    g = Graph(nodes, consts, graph_outputs, value_infos(model), opset)
     if not any(n.op_type in ("QuantizeLinear", "MaxPool") for n in nodes):
         return FuseResult(nodes, 0, [])
     replaced: dict[int, list] = {}  # id(QuantizeLinear or MaxPool) -> its replacement

@@ -64,12 +64,18 @@ class FixedPoint:
     r: np.ndarray
 
 
-def fixed_point(node, multipliers: Sequence[np.ndarray]) -> FixedPoint | list[FixedPoint]:
+def fixed_point(node, multipliers: Sequence[np.ndarray], offset=None) -> list[FixedPoint]:
     """Mantissas with one shift per element shared by all `multipliers`
     (QLinearAdd adds two products before the one rounding shift): the shift
-    is set by the largest |M|, so it gets the full 31 bits."""
+    is set by the largest |M|, so it gets the full 31 bits.
+
+    With an `offset` (output steps), the shift is also capped so that
+    |offset| * 2^r < 2^61: a channel whose multiplier is tiny next to a large
+    offset (BatchNormalization with gamma ~ 0) gets fewer mantissa bits, an
+    absolute error of |acc| * 2^-(r+1) output steps, still far below one.
+    """
     ms = [np.asarray(mul, np.float64) for mul in multipliers]
-    shape = np.broadcast_shapes(*[mul.shape for mul in ms])
+    shape = np.broadcast_shapes(*[mul.shape for mul in ms], *([] if offset is None else [np.shape(offset)]))
     ms = [np.broadcast_to(mul, shape) for mul in ms]
     big = np.max(np.abs(np.stack(ms)), axis=0)
     if not np.all(np.isfinite(big)):
@@ -81,6 +87,13 @@ def fixed_point(node, multipliers: Sequence[np.ndarray]) -> FixedPoint | list[Fi
     # |M| = f * 2^e with f in [0.5, 1): m = f * 2^31, r = 31 - e; zeros get any shift.
     _, e = np.frexp(np.where(big > 0, big, 1.0))
     r = np.minimum(MANTISSA_BITS - e.astype(np.int64), MAX_SHIFT)
+    if offset is not None:
+        # |offset| = g * 2^k with g in [0.5, 1): |offset| * 2^r < 2^61 for r <= 61 - k - 1.
+        _, k = np.frexp(np.broadcast_to(np.abs(np.asarray(offset, np.float64)), shape))
+        r = np.minimum(r, 60 - k.astype(np.int64))
+        if np.any(r < 1):
+            raise UnsupportedOp(node, "a requantization offset is too large for 64-bit fixed point",
+                                "offsets below 2^59 output steps")
     scale = np.ldexp(1.0, r)
     mants = [np.rint(mul * scale).astype(np.int64) for mul in ms]
     # rint can round f * 2^31 up to 2^31 itself: one bit less then.
@@ -92,12 +105,10 @@ def fixed_point(node, multipliers: Sequence[np.ndarray]) -> FixedPoint | list[Fi
     return [FixedPoint(mant, r) for mant in mants]
 
 
-def offset_fixed(node, offset: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """round(offset * 2^r) as int64; the bound keeps the i64 sums exact."""
+def offset_fixed(offset: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """round(offset * 2^r) as int64 (`fixed_point` chose r so that it stays below 2^61)."""
     o = np.rint(np.asarray(offset, np.float64) * np.ldexp(1.0, r))
-    if np.any(np.abs(o) >= MAX_OFFSET):
-        raise UnsupportedOp(node, "a requantization offset is too large for 64-bit fixed point",
-                            "offsets below 2^61 / 2^shift output steps")
+    assert np.all(np.abs(o) < MAX_OFFSET)
     return o.astype(np.int64)
 
 
@@ -177,7 +188,7 @@ class Params:
 def requant_params(node, rq: Requant, extra_mults: Sequence[np.ndarray] = ()) -> tuple[Params, list[np.ndarray]]:
     """The fixed-point constants of `rq`: m (and one mantissa per extra
     multiplier, same shift), r, 2^(r-1) - 1, o, zy, lo, hi."""
-    fps = fixed_point(node, [rq.mult, *extra_mults])
+    fps = fixed_point(node, [rq.mult, *extra_mults], offset=rq.offset)
     r = fps[0].r
     p = Params()
     p.add("m", fps[0].m, I64)
@@ -185,7 +196,7 @@ def requant_params(node, rq: Requant, extra_mults: Sequence[np.ndarray] = ()) ->
         p.add(f"m{i + 1}", fp.m, I64)
     p.add("r", r, I64)
     p.add("h", np.left_shift(np.int64(1), r - 1) - 1, I64)
-    offset = offset_fixed(node, np.broadcast_to(rq.offset, np.broadcast_shapes(rq.offset.shape, r.shape)), r)
+    offset = offset_fixed(np.broadcast_to(rq.offset, r.shape), r)
     if np.any(offset != 0):
         p.add("o", offset, I64)
     p.add("lo", np.asarray(rq.lo) - rq.zy, I64)  # clamp before adding zy: the same bounds, shifted

@@ -181,6 +181,46 @@ def test_dynamic_quantize_linear(kind, tmp_path):
     check(model, {"x": x}, tmp_path, exact=True)
 
 
+# ---------------------------------------------------------------- fixed point
+
+
+def test_fixed_point_mantissas():
+    from qc.frontends.onnx.qmath import fixed_point
+
+    rng = np.random.default_rng(7)
+    mult = np.concatenate([10.0 ** rng.uniform(-12, 8, 500), [0.5, 1.0, 1e-30, 0.0], -(10.0 ** rng.uniform(-6, 2, 50))])
+    (fp,) = fixed_point(None, [mult])
+    assert np.all((np.abs(fp.m) < 2**31) & (fp.r >= 1) & (fp.r <= 62))
+    full = (fp.r < 62) & (mult != 0)  # below 2^-31 the shift stops at 62 and the mantissa shrinks
+    assert np.all(np.abs(fp.m[full]) >= 2**30)
+    # |m 2^-r - M| <= 2^-(r+1): relative 2^-31 where the mantissa has its 31 bits
+    err = np.abs(fp.m * np.ldexp(1.0, -fp.r) - mult)
+    assert np.all(err <= np.ldexp(1.0, -fp.r - 1) * (1 + 1e-12))
+
+
+def test_fixed_point_shift_capped_by_offset():
+    # A tiny multiplier (gamma ~ 0) next to a large offset: fewer mantissa bits, no overflow.
+    from qc.frontends.onnx.qmath import MAX_OFFSET, fixed_point, offset_fixed
+
+    mult, offset = np.array([1e-15, 0.01]), np.array([1e6, 3.5])
+    (fp,) = fixed_point(None, [mult], offset=offset)
+    assert np.all(np.abs(offset_fixed(offset, fp.r)) < MAX_OFFSET)
+    assert fp.r[1] == 37  # 0.01 keeps its full 31 bits
+    assert abs(fp.m[0] * 2.0 ** -fp.r[0] - 1e-15) < 2.0 ** -fp.r[0]
+
+
+def test_requantization_rounds_half_to_even(tmp_path):
+    # M = 0.5 exactly: odd accumulators are exact ties, which go to the even neighbour.
+    a = np.arange(-128, 128, dtype=np.int32).astype(I8).reshape(256, 1)
+    node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])
+    model = make_model([node], {"a": (I8, a.shape)}, {"y": (I8, [256, 1])},
+                       {"as": np.array(1.0, F32), "az": np.array(0, I8), "b": np.ones((1, 1), I8),
+                        "bs": np.array(1.0, F32), "bz": np.array(0, I8), "ys": np.array(2.0, F32),
+                        "yz": np.array(0, I8)}, opset=13)
+    got = compile_and_run(model, {"a": a}, tmp_path)["y"]
+    np.testing.assert_array_equal(got, np.rint(a / 2).astype(I8))
+
+
 # ---------------------------------------------------------------- QLinearConv / ConvInteger
 
 
