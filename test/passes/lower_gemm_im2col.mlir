@@ -8,7 +8,8 @@
 // of a panel is output position (oh, ow) = divmod(j0 + j, OW), at offset
 // oh*sh*W + ow*sw; row (c, kh, kw) adds c*H*W + kh*dh*W + kw*dw. Columns past
 // N = 9 are masked off. The constant weights (A) are repacked at compile
-// time into row panels [M/MR][K][MR].
+// time into row panels [M/MR][K][MR]. K = 18 splits into three blocks of
+// 6 (balanced, rather than 8 + 8 + 2).
 // CHECK:       memref.global "private" constant @w_rows4 : memref<1x18x4xf32>
 // CHECK-LABEL: func.func @conv
 // CHECK-NOT:     qc.im2col
@@ -18,16 +19,16 @@
 // CHECK:         %[[X0:.+]] = memref.subview %[[FLAT]][0, 0] [1, 50] [1, 1] : memref<1x50xf32> to memref<50xf32, strided<[1]>>
 // CHECK:         %[[X:.+]] = memref.cast %[[X0]]
 // CHECK:         call @[[K:qc_sgemm_3x9x18_i4x8_i2x5x5_k3x3_s1x1_d1x1_pa]](%[[AP]], %[[X]], %{{.+}})
-// CHECK:       func.func @[[K]]_range(%[[A:.+]]: memref<1x18x4xf32>, %[[B:.+]]: memref<50xf32, strided<[1], offset: ?>>, %[[S:.+]]: memref<8x8xf32>, %{{.+}}: memref<3x9xf32, strided<[9, 1], offset: ?>>, %{{.+}}: index, %{{.+}}: index)
+// CHECK:       func.func @[[K]]_range(%[[A:.+]]: memref<1x18x4xf32>, %[[B:.+]]: memref<50xf32, strided<[1], offset: ?>>, %[[S:.+]]: memref<6x8xf32>, %{{.+}}: memref<3x9xf32, strided<[9, 1], offset: ?>>, %{{.+}}: index, %{{.+}}: index)
 // CHECK-DAG:     %[[VOW:.+]] = arith.constant dense<3> : vector<8xi32>
 // CHECK-DAG:     %[[VN:.+]] = arith.constant dense<9> : vector<8xi32>
 // CHECK:         %[[OH:.+]] = arith.divui %{{.+}}, %[[VOW]] : vector<8xi32>
 // CHECK:         %[[VALID:.+]] = arith.cmpi ult, %{{.+}}, %[[VN]] : vector<8xi32>
-// CHECK:         scf.for %[[KC:.+]] = %c0 to %c18 step %c8
+// CHECK:         scf.for %[[KC:.+]] = %c0 to %c18 step %c6
 // CHECK:           scf.for %[[PK:.+]] = %[[KC]] to %{{.+}} step %c1
 // CHECK:             %[[C:.+]] = arith.divui %[[PK]], %c9 : index
 // CHECK:             %[[G:.+]] = vector.gather %[[B]][%{{.+}}] [%{{.+}}], %[[VALID]], %{{.+}} : memref<50xf32, strided<[1], offset: ?>>, vector<8xi32>, vector<8xi1>, vector<8xf32> into vector<8xf32>
-// CHECK:             vector.store %[[G]], %[[S]][%{{.+}}, %c0] : memref<8x8xf32>, vector<8xf32>
+// CHECK:             vector.store %[[G]], %[[S]][%{{.+}}, %c0] : memref<6x8xf32>, vector<8xf32>
 // CHECK:           scf.for {{.+}} iter_args
 // CHECK:             memref.load %[[A]][%{{.+}}, %{{.+}}, %c0] : memref<1x18x4xf32>
 // CHECK:             vector.fma
@@ -54,6 +55,50 @@ func.func @conv(%x: memref<1x2x5x5xf32>, %y: memref<1x3x9xf32>) {
   %a = memref.collapse_shape %w4 [[0], [1, 2, 3]] : memref<3x2x3x3xf32> into memref<3x18xf32>
   linalg.generic {indexing_maps = [#ma, #mb, #mc], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
       ins(%a, %b : memref<3x18xf32>, memref<1x18x9xf32>) outs(%y : memref<1x3x9xf32>) {
+  ^bb0(%p: f32, %q: f32, %acc: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Stride 1 with OW = 12 >= 8 lanes: a vector of a panel covers the end of
+// one output row and the start of the next, two runs of consecutive image
+// values; two masked loads fetch them, the second passing the first's lanes
+// through (no gather). A panel inside one row takes plain loads (%contig).
+// CHECK-LABEL: func.func @qc_sgemm_2x144x9_i4x8_i1x14x14_k3x3_s1x1_d1x1_pa_range
+// CHECK:         %[[MA:.+]] = vector.create_mask %{{.+}} : vector<8xi1>
+// CHECK:         %[[MV:.+]] = vector.create_mask %{{.+}} : vector<8xi1>
+// CHECK:         %[[MB:.+]] = arith.xori %[[MV]], %[[MA]] : vector<8xi1>
+// CHECK:         %[[CONTIG:.+]] = arith.cmpi ule, %{{.+}}, %c12 : index
+// CHECK:         scf.if %[[CONTIG]] {
+// CHECK:           vector.load %{{.+}} : memref<196xf32, strided<[1], offset: ?>>, vector<8xf32>
+// CHECK:         } else {
+// CHECK:           %[[VA:.+]] = vector.maskedload %{{.+}}, %[[MA]], %{{.+}} : memref<196xf32, strided<[1], offset: ?>>, vector<8xi1>, vector<8xf32> into vector<8xf32>
+// CHECK:           %[[V:.+]] = vector.maskedload %{{.+}}, %[[MB]], %[[VA]] : memref<196xf32, strided<[1], offset: ?>>, vector<8xi1>, vector<8xf32> into vector<8xf32>
+// CHECK:           vector.store %[[V]]
+// CHECK-NOT:     vector.gather
+#x = affine_map<(n, c, kh, kw, oh, ow) -> (n, c, oh + kh, ow + kw)>
+#col = affine_map<(n, c, kh, kw, oh, ow) -> (n, c, kh, kw, oh, ow)>
+#ma = affine_map<(n, f, p, k) -> (f, k)>
+#mb = affine_map<(n, f, p, k) -> (n, k, p)>
+#mc = affine_map<(n, f, p, k) -> (n, f, p)>
+memref.global "private" constant @w : memref<2x1x3x3xf32> = dense<0.5>
+func.func @conv_rows(%x: memref<1x1x14x14xf32>, %y: memref<1x2x144xf32>) {
+  %col = memref.alloc() : memref<1x1x3x3x12x12xf32>
+  linalg.generic {indexing_maps = [#x, #col], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel"]}
+      ins(%x : memref<1x1x14x14xf32>) outs(%col : memref<1x1x3x3x12x12xf32>) attrs = {qc.im2col = array<i64: 3, 3, 1, 1, 1, 1>} {
+  ^bb0(%v: f32, %o: f32):
+    linalg.yield %v : f32
+  }
+  %b = memref.collapse_shape %col [[0], [1, 2, 3], [4, 5]] : memref<1x1x3x3x12x12xf32> into memref<1x9x144xf32>
+  %w4 = memref.get_global @w : memref<2x1x3x3xf32>
+  %a = memref.collapse_shape %w4 [[0], [1, 2, 3]] : memref<2x1x3x3xf32> into memref<2x9xf32>
+  linalg.generic {indexing_maps = [#ma, #mb, #mc], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<2x9xf32>, memref<1x9x144xf32>) outs(%y : memref<1x2x144xf32>) {
   ^bb0(%p: f32, %q: f32, %acc: f32):
     %m = arith.mulf %p, %q : f32
     %s = arith.addf %acc, %m : f32

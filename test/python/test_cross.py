@@ -142,6 +142,15 @@ def conv(rng):
     return model, {"x": rng.standard_normal((2, 3, 7, 9)).astype(F32)}, gemm_tol(27)
 
 
+def conv_rows(rng):
+    # 3x3 conv, stride 1, output rows of 13: the panels' vectors span two
+    # output rows (two masked loads per vector at every lane count).
+    w = rng.standard_normal((6, 4, 3, 3)).astype(F32)
+    node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+    model = make_model([node], {"x": (F32, [1, 4, 11, 13])}, {"y": (F32, [1, 6, 11, 13])}, {"w": w})
+    return model, {"x": rng.standard_normal((1, 4, 11, 13)).astype(F32)}, gemm_tol(36)
+
+
 def elementwise(rng):
     # Broadcast [4,1,37] + [5,37], then Relu; 37 leaves a tail for every vector width.
     nodes = [helper.make_node("Add", ["a", "b"], ["s"]), helper.make_node("Relu", ["s"], ["y"])]
@@ -165,7 +174,7 @@ def softmax(rng):
     return model, {"x": (3 * rng.standard_normal((2, 5, 37))).astype(F32)}, {}
 
 
-OPS = [matmul_packed, matmul_deep, matmul_runtime_packed, batch_matmul, gemm_bias, conv, elementwise,
+OPS = [matmul_packed, matmul_deep, matmul_runtime_packed, batch_matmul, gemm_bias, conv, conv_rows, elementwise,
        transcendental, softmax]
 
 

@@ -1,0 +1,63 @@
+"""Convolutions whose GEMM gathers B's panels from the padded image (implicit
+im2col, kernel mode i) against onnxruntime.
+
+Each shape picks a path of the panel gather: stride 1 with output rows of at
+least 8 columns (two masked loads per vector, or plain loads inside a row),
+narrow rows and strides (gathers), a partial last panel, several KC blocks,
+a row tail of the register tile, a batch, more threads.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from helpers import check_against_ort, make_model
+from onnx import helper
+
+import qc
+
+F32 = np.float32
+
+CASES = {
+    # name: (N, C, H, W, F, K, stride, dilation, pad): why
+    "rows_cross": (1, 8, 12, 12, 16, 3, 1, 1, 1),  # OW 12: vectors span two output rows
+    "wide_tail": (1, 4, 9, 23, 7, 3, 1, 1, 1),  # OW 23, N = 207: a partial last panel, 7 rows (tail of 6)
+    "deep": (1, 40, 10, 10, 12, 3, 1, 1, 1),  # K = 360 > KC: two cache blocks
+    "narrow": (1, 6, 5, 5, 9, 3, 1, 1, 1),  # OW 5 < 8 lanes: gathers
+    "stride2": (1, 8, 15, 15, 10, 3, 2, 1, 1),  # strided columns: gathers
+    "dilated": (1, 5, 14, 14, 6, 3, 1, 2, 2),  # dilation 2
+    "five": (1, 3, 16, 16, 8, 5, 1, 1, 2),  # 5x5 kernel
+    "batch": (3, 4, 10, 10, 5, 3, 1, 1, 0),  # three images, no padding
+}
+
+
+def conv_model(n, c, h, w, f, k, s, d, p, rng):
+    oh = (h + 2 * p - d * (k - 1) - 1) // s + 1
+    ow = (w + 2 * p - d * (k - 1) - 1) // s + 1
+    inits = {"w": (rng.standard_normal((f, c, k, k)) * 0.2).astype(F32), "b": rng.standard_normal(f).astype(F32)}
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[s, s], dilations=[d, d], pads=[p] * 4)
+    return make_model([node], {"x": (F32, [n, c, h, w])}, {"y": (F32, [n, f, oh, ow])}, inits)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_implicit_im2col_conv(name, tmp_path):
+    rng = np.random.default_rng(sorted(CASES).index(name))
+    n, c, h, w, *_ = CASES[name]
+    model = conv_model(*CASES[name], rng)
+    ir = qc.compile(model, emit="gemm")
+    assert re.search(r"call @qc_sgemm_\d+x\d+x\d+_i\d+x\d+_i", ir), "not lowered to an implicit-im2col kernel"
+    assert "qc.im2col" not in ir  # the im2col copy is gone
+    x = rng.standard_normal((n, c, h, w)).astype(F32)
+    check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-4)
+
+
+def test_implicit_im2col_same_bits_on_two_threads(tmp_path):
+    rng = np.random.default_rng(99)
+    model = conv_model(1, 16, 20, 20, 24, 3, 1, 1, 1, rng)
+    lib = str(tmp_path / "conv.so")
+    qc.compile(model, lib)
+    x = rng.standard_normal((1, 16, 20, 20)).astype(F32)
+    with qc.load(lib) as one, qc.load(lib, threads=2) as two:
+        np.testing.assert_array_equal(one(x=x)["y"], two(x=x)["y"])
