@@ -34,8 +34,7 @@ _PLUMBING = {
     "memref.expand_shape", "memref.subview", "memref.get_global", "memref.reinterpret_cast",
     "memref.extract_strided_metadata", "bufferization.to_tensor", "bufferization.to_buffer",
 }
-_GEMM_KERNEL = re.compile(r"^qc_sgemm_\d+x\d+x\d+_([pqr])(\d+x\d+)(_\w+)?$")  # _range: a slice of columns
-_B_OPERAND = {"p": "B packed at compile time", "q": "B packed at run time", "r": "B read in place"}
+_GEMM_KERNEL = re.compile(r"^qc_sgemm_\d+x\d+x\d+_([pqrsi])(\d+x\d+)(_\w+)?$")  # _range: a slice of columns
 
 
 def location_names(loc: ir.Location) -> list[str]:
@@ -130,7 +129,9 @@ class OpReport:
 
 def _gemm_kernel(callee: str) -> str | None:
     m = _GEMM_KERNEL.match(callee)
-    return f"qc GEMM kernel {m.group(2)} ({_B_OPERAND[m.group(1)]})" if m else None
+    from qc.passes.lower_gemm import B_MODES
+
+    return f"qc GEMM kernel {m.group(2)} ({B_MODES[m.group(1)]})" if m else None
 
 
 def _describe_nest(op: ir.Operation) -> str:

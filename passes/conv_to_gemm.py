@@ -1,4 +1,5 @@
-"""qc-conv-to-gemm: f32 linalg.conv_2d_nchw_fchw → (im2col +) a GEMM-shaped generic.
+"""qc-conv-to-gemm: f32 linalg.conv_2d_nchw_fchw → (im2col +) a GEMM-shaped generic;
+grouped 1x1 convolutions (conv_2d_ngchw_gfchw) → a batch of GEMMs over the groups.
 
 Per image, an NCHW convolution is a matrix product
     Y[f, (oh, ow)] += W[f, (c, kh, kw)] · X'[(c, kh, kw), (oh, ow)]
@@ -37,6 +38,8 @@ class ConvToGemm(Pass):
     def apply(self, module: ir.Module) -> None:
         for op in collect_ops(module.operation, ("linalg.conv_2d_nchw_fchw",)):
             _rewrite(op)
+        for op in collect_ops(module.operation, ("linalg.conv_2d_ngchw_gfchw",)):
+            _rewrite_grouped_pointwise(op)
 
 
 def _ints(attr, default) -> list[int]:
@@ -75,6 +78,39 @@ def _rewrite(op) -> None:
         (res,) = b.generic([wm.value, col.value], [acc.value], maps, iters,
                            lambda p, q, s: arith.AddFOp(s, arith.MulFOp(p, q).result).result)
         out = b.expand(b.T(res, f32), [[0], [1], [2, 3]], [n, f, oh, ow])
+    op.operation.results[0].replace_all_uses_with(out.value)
+    op.operation.erase()
+
+
+def _rewrite_grouped_pointwise(op) -> None:
+    """A grouped 1x1 convolution (ShuffleNet's group convolutions) on one
+    image: per group g, Y[g, f, p] += W[g, f, c] · X[g, c, p], a batch of GEMMs
+    over the groups, on views of X and Y (no copy)."""
+    from qc.frontends.onnx import builder as b
+
+    x, w = list(op.inputs)
+    (init,) = list(op.outputs)
+    tys = [ir.RankedTensorType(v.type) for v in (x, w, init)]
+    if not all(t.has_static_shape and isinstance(t.element_type, ir.F32Type) for t in tys):
+        return
+    attrs = op.operation.attributes
+    strides = _ints(attrs["strides"] if "strides" in attrs else None, (1, 1))
+    n, g, c, h, wd = tys[0].shape
+    _, f, _, kh, kw = tys[1].shape
+    if n != 1 or kh != 1 or kw != 1 or strides != [1, 1]:
+        return  # other grouped convolutions stay loops
+    f32 = np.dtype(np.float32)
+    with ir.InsertionPoint(op.operation), op.location:
+        xt, wt, it = b.T(x, f32), b.T(w, f32), b.T(init, f32)
+        xm = b.collapse(xt, [[0, 1], [2], [3, 4]], [g, c, h * wd])
+        wm = b.collapse(wt, [[0], [1], [2, 3, 4]], [g, f, c])
+        acc = b.collapse(it, [[0, 1], [2], [3, 4]], [g, f, h * wd])
+        # loops (g, f, p, k): A(g, f, k), B(g, k, p), C(g, f, p)
+        maps = [b.dims_map(4, [0, 1, 3]), b.dims_map(4, [0, 3, 2]), b.dims_map(4, [0, 1, 2])]
+        iters = [b.PARALLEL, b.PARALLEL, b.PARALLEL, b.REDUCTION]
+        (res,) = b.generic([wm.value, xm.value], [acc.value], maps, iters,
+                           lambda p, q, s: arith.AddFOp(s, arith.MulFOp(p, q).result).result)
+        out = b.expand(b.T(res, f32), [[0, 1], [2], [3, 4]], [1, g, f, h, wd])
     op.operation.results[0].replace_all_uses_with(out.value)
     op.operation.erase()
 

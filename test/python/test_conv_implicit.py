@@ -4,7 +4,8 @@ im2col, kernel mode i) against onnxruntime.
 Each shape picks a path of the panel gather: stride 1 with output rows of at
 least 8 columns (two masked loads per vector, or plain loads inside a row),
 narrow rows and strides (gathers), a partial last panel, several KC blocks,
-a row tail of the register tile, a batch, more threads.
+a row tail of the register tile, a batch, more threads. Grouped 1x1
+convolutions become a batch of GEMMs, one per group.
 """
 
 from __future__ import annotations
@@ -61,3 +62,16 @@ def test_implicit_im2col_same_bits_on_two_threads(tmp_path):
     x = rng.standard_normal((1, 16, 20, 20)).astype(F32)
     with qc.load(lib) as one, qc.load(lib, threads=2) as two:
         np.testing.assert_array_equal(one(x=x)["y"], two(x=x)["y"])
+
+
+@pytest.mark.parametrize("groups,c,f", [(3, 12, 9), (4, 136, 136)])  # small; ShuffleNet's stage-3 shape
+def test_grouped_pointwise_conv_is_a_batch_of_gemms(groups, c, f, tmp_path):
+    # A grouped 1x1 convolution becomes one GEMM per group on views of X and Y.
+    rng = np.random.default_rng(groups)
+    w = (rng.standard_normal((f, c // groups, 1, 1)) * 0.2).astype(F32)
+    node = helper.make_node("Conv", ["x", "w"], ["y"], group=groups)
+    model = make_model([node], {"x": (F32, [1, c, 7, 9])}, {"y": (F32, [1, f, 7, 9])}, {"w": w})
+    ir = qc.compile(model, emit="gemm")
+    assert "conv_2d_ngchw_gfchw" not in ir
+    assert re.search(rf"call @qc_sgemm_{f // groups}x63x{c // groups}_", ir), ir[:2000]
+    check_against_ort(model, {"x": rng.standard_normal((1, c, 7, 9)).astype(F32)}, tmp_path, rtol=1e-4, atol=1e-4)
