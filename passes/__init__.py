@@ -21,11 +21,13 @@ _REGISTRY = {
     "qc-linalg-cleanup": "linalg_cleanup:LinalgCleanup",
     "qc-lower-binary-gemm": "binary_gemm:LowerBinaryGemm",
     "qc-lower-gemm": "lower_gemm:LowerGemm",
+    "qc-lower-qgemm": "lower_qgemm:LowerQGemm",
     "qc-lower-to-affine": "lower_to_affine:LowerToAffine",
     "qc-lower-to-llvm": "lower_to_llvm:LowerToLLVM",
     "qc-lower-to-scf": "lower_to_scf:LowerToScf",
     "qc-outline-ops": "outline_ops:OutlineOps",
     "qc-plan-memory": "plan_memory:PlanMemory",
+    "qc-qconv-to-gemm": "qconv_to_gemm:QConvToGemm",
 }
 
 

@@ -17,11 +17,13 @@ from .conv_to_gemm import ConvToGemm
 from .depthwise_conv import DepthwiseConv
 from .linalg_cleanup import LinalgCleanup
 from .lower_gemm import LowerGemm
+from .lower_qgemm import for_target as qgemm_for
 from .lower_to_affine import LowerToAffine
 from .lower_to_llvm import LowerToLLVM
 from .lower_to_scf import LowerToScf
 from .outline_ops import OutlineOps
 from .plan_memory import PlanMemory
+from .qconv_to_gemm import QConvToGemm
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def default_pipeline(target=None) -> Pipeline:
             # after it: elementwise fusion would fold the im2col copy back into
             # a convolution-shaped generic.
             # Math functions become arithmetic so that their loops vectorize.
-            Stage("linalg", (LinalgCleanup(), ConvToGemm(), DepthwiseConv(), ApproximateMath(),
+            Stage("linalg", (LinalgCleanup(), ConvToGemm(), QConvToGemm(), DepthwiseConv(), ApproximateMath(),
                              Upstream("canonicalize,cse"))),
             Stage("bufferized", (Bufferize(),)),  # fixes the ABI: outputs become out-params
             # After bufferization: the GEMM kernels address buffers, and packed
@@ -97,7 +99,8 @@ def default_pipeline(target=None) -> Pipeline:
             # nest gets its own function: LLVM's loop passes are slow on one
             # huge function. Last, the intermediates get their arena offsets:
             # the entry is then a straight list of calls.
-            Stage("gemm", (gemm_tile(target).pass_(), binary_gemm_for(target), OutlineOps(), PlanMemory())),
+            Stage("gemm", (gemm_tile(target).pass_(), qgemm_for(target), binary_gemm_for(target), OutlineOps(),
+                           PlanMemory())),
             # The remaining linalg ops become loops; then bool buffers become
             # bytes (the ABI's bool, and LLVM lowering rejects memrefs of i1),
             # once only loads and stores touch them.

@@ -1,0 +1,833 @@
+"""qc-lower-qgemm: 8-bit integer contractions on memrefs (i8/u8 x i8/u8 -> i32
+linalg.matmul / batch_matmul, and GEMM-shaped linalg.generic such as
+qc-qconv-to-gemm's) → a packed, register-blocked integer GEMM.
+
+C[M, N] += A[M, K] · B[K, N] with 8-bit A and B and an i32 C is computed
+exactly: both operands are widened to i16 and multiplied in pairs of k,
+
+    C[i, j] += A[i, 2p] * B[2p, j] + A[i, 2p+1] * B[2p+1, j]
+
+which is x86's vpmaddwd (i16 pairs -> one i32 sum per lane). Each product
+is at most 255 * 128 in magnitude, so a pair sum |a*b + c*d| <= 2 * 255 * 128
+= 65,280 fits in i32, and the i32 accumulation wraps exactly as the
+frontend's int32 arithmetic does. (vpmaddubsw would do twice the work per
+instruction but saturates u8 x s8 pair sums at 16 bits: 2 * 255 * 127 =
+64,770 > 32,767, a wrong answer on real models.)
+
+Layouts (an i32 lane holds one k pair, the even k in its low half):
+- A is packed into row panels Ap[M/MR][K/2][MR] of i16 pairs: at compile time
+  when it is a constant (a convolution's weights), else by a wrapper that
+  packs it at run time before the threads start (a MatMul's activations).
+- B is packed into column panels [K/2][NR] of i16 pairs: at compile time when
+  it is a constant (a MatMul's weights, kernel mode p), else per KC block into
+  the calling thread's scratch buffer right before every row tile uses it
+  (mode s: from a matrix, e.g. a 1x1 convolution's input; mode i: gathered
+  straight from the padded image of qc-qconv-to-gemm's im2col, which is never
+  written).
+
+The micro-kernel keeps an MR x NR tile of C in MR * NR/VL vectors of i32
+across the k loop; per k pair it loads NR/VL pair vectors of B, broadcasts
+MR pairs of A, and accumulates sext(a) * sext(b) summed over even and odd
+i16 lanes. That is portable vector IR; LLVM matches it to vpmaddwd + vpaddd
+on x86 (test/codegen/qgemm_x86_64_v3.onnxtxt) and to widening multiplies
+elsewhere (correct, slower: smull + uzp on NEON).
+
+As in qc-lower-gemm, the runtime's threads split the column panels of each
+kernel (`qc.parallel_kernels`); the scratch is sized in 4-byte units, which
+an i32 panel uses as they are. Tails: M % MR rows get a smaller tile; the
+last partial panel of columns loads and stores C with masks (packed B is
+zero-padded; gathered B lanes past N are never stored). An odd K pairs the
+last k with zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qc.errors import PassFailed
+from qc.mlir import ir
+
+from .base import Pass, collect_ops, run_upstream
+from .lower_gemm import (
+    Im2col,
+    _batch_slice,
+    _collapse,
+    _Emitter,
+    _implicit_im2col,
+    _record_parallel_kernel,
+    _row_major,
+    _row_slice,
+    balanced_kc,
+)
+
+# How B reaches the micro-kernel (the kernel name's letter).
+B_MODES = {
+    "p": "B packed at compile time",
+    "s": "B packed per panel at run time",
+    "i": "B gathered per panel from the image (implicit im2col)",
+}
+
+
+@dataclass(frozen=True)
+class QTiles:
+    mr: int  # rows of the register tile
+    nr: int  # columns of the register tile (a multiple of vl)
+    vl: int  # i32 lanes per vector
+    kc: int  # k pairs per cache block (a B panel KC x NR of i32 pairs stays in L1)
+
+
+@dataclass(frozen=True)
+class Operand:
+    """One side of the product: its memref and whether it is zero-extended."""
+
+    value: ir.Value
+    unsigned: bool
+
+
+@dataclass(frozen=True)
+class LowerQGemm(Pass):
+    """Needs bufferized IR with static 8-bit x 8-bit -> i32 contractions:
+    linalg.matmul / batch_matmul (signed, or both unsigned with
+    cast_unsigned) or a linalg.generic of acc + ext(a) * ext(b) with
+    extsi/extui from i8 and GEMM-shaped maps. Leaves func.call to private
+    kernel functions (scf.for, vector loads/stores, arith.extsi, muli, addi,
+    vector.shuffle); other contractions are left to the loop lowering."""
+
+    name = "qc-lower-qgemm"
+    mr: int = 6
+    nr: int = 16
+    vector_bits: int = 256
+    kc: int = 256  # k pairs: a 256 x 16 panel of i32 pairs is 16 KiB
+
+    def tiles(self) -> QTiles:
+        vl = self.vector_bits // 32
+        if vl < 1 or self.nr % vl or self.mr < 1 or self.nr < vl or self.kc < 1:
+            raise PassFailed(self.name, f"bad tile sizes mr={self.mr} nr={self.nr} kc={self.kc} for {vl} "
+                                        "i32 lanes (nr a multiple of the lanes)")
+        return QTiles(self.mr, self.nr, vl, self.kc)
+
+    def apply(self, module: ir.Module) -> None:
+        lowering = _QGemmLowering(module, self.tiles())
+        for fn in list(module.body.operations):
+            if fn.operation.name != "func.func":
+                continue
+            for op in collect_ops(fn.operation, ("linalg.matmul", "linalg.batch_matmul", "linalg.generic")):
+                lowering.lower(op)
+        if lowering.made:
+            run_upstream(self.name, "canonicalize,cse,symbol-dce", module)
+
+
+def for_target(target=None) -> LowerQGemm:
+    """The integer GEMM tile for a target's vector registers (AVX2 without one).
+
+    Per k pair the tile needs MR * NR/VL accumulators, one broadcast pair of
+    A and one product temporary; B is read from L1 by the multiply itself
+    (vpmaddwd takes a memory operand), so it needs no registers on x86."""
+    if target is None or (target.arch == "x86_64" and target.vector_bits == 256):
+        return LowerQGemm(mr=6, nr=16, vector_bits=256, kc=256)  # 16 ymm: 12 acc + A + product + 2 spare
+    if target.arch == "x86_64" and target.vector_bits == 512:
+        return LowerQGemm(mr=8, nr=32, vector_bits=512, kc=128)  # 32 zmm: 16 acc + A + product + B
+    if target.arch == "riscv64" and target.rvv_vlen:
+        bits = 2 * target.rvv_vlen  # LMUL 2, as the fp32 GEMM
+        return LowerQGemm(mr=4, nr=2 * bits // 32, vector_bits=bits, kc=128)
+    # NEON and other 128-bit ISAs: the widening multiplies need two temporaries per product.
+    return LowerQGemm(mr=4, nr=8, vector_bits=128, kc=256)
+
+
+# -- matching -----------------------------------------------------------------
+
+
+def _memref(v: ir.Value) -> ir.MemRefType | None:
+    return ir.MemRefType(v.type) if isinstance(v.type, ir.MemRefType) else None
+
+
+def _width(ty: ir.MemRefType) -> int:
+    return ir.IntegerType(ty.element_type).width if isinstance(ty.element_type, ir.IntegerType) else 0
+
+
+def _named_unsigned(op) -> bool | None:
+    """The named matmul's extension: False for cast_signed (the default),
+    True for cast_unsigned, None for explicit (possibly transposed) maps."""
+    attrs = op.operation.attributes
+    if "indexing_maps" in attrs:
+        return None
+    if "cast" not in attrs:
+        return False
+    return "cast_unsigned" in str(attrs["cast"])
+
+
+def _payload_signs(op) -> tuple[bool, bool] | None:
+    """If a generic's payload is acc + ext(a) * ext(b) (ext: extsi or extui
+    from 8 bits, in any order): whether a and b are zero-extended."""
+    block = op.regions[0].blocks[0]
+    if len(block.arguments) != 3:
+        return None
+    a, b, acc = block.arguments
+    ops = list(block.operations)
+    if len(ops) != 5 or ops[-1].operation.name != "linalg.yield":
+        return None
+    exts = {}
+    for o in ops[:2]:
+        name = o.operation.name
+        if name not in ("arith.extsi", "arith.extui") or o.operands[0] not in (a, b):
+            return None
+        exts[o.operands[0]] = (o.result, name == "arith.extui")
+    mul, add, yld = ops[2:]
+    if len(exts) != 2 or mul.operation.name != "arith.muli" or add.operation.name != "arith.addi":
+        return None
+    if {mul.operands[0], mul.operands[1]} != {exts[a][0], exts[b][0]}:
+        return None
+    if {add.operands[0], add.operands[1]} != {mul.result, acc} or yld.operands[0] != add.result:
+        return None
+    return exts[a][1], exts[b][1]
+
+
+def _contraction_dims(op):
+    """The operand dims of a GEMM-shaped generic to collapse into (batch, m, k),
+    (batch, k, n), (batch, m, n) (no batch group without batch dims), and
+    whether A has the batch dims (if not, A is shared: a convolution's
+    weights); None for other shapes (transposed operands included).
+
+        C[batch.., M.., N..] += A[(batch..,) M.., K..] * B[batch.., K.., N..]
+    """
+    iters = [str(a) for a in op.iterator_types]
+    ks = [i for i, it in enumerate(iters) if "reduction" in it]
+    dims = []
+    for m in (ir.AffineMapAttr(a).value for a in op.indexing_maps):
+        if not all(isinstance(e, ir.AffineDimExpr) for e in m.results):
+            return None
+        dims.append([e.position for e in m.results])
+    da, db, dc = dims
+    if not ks or sorted(dc) != [i for i in range(len(iters)) if i not in ks]:
+        return None
+    a_batched = bool(dc) and dc[0] in da and dc[0] in db
+    batch = []
+    for d in dc:
+        if d in db and (d in da) == a_batched:
+            batch.append(d)
+        else:
+            break
+    rest = dc[len(batch):]
+    ms = [d for d in rest if d in da and d not in db]
+    ns = [d for d in rest if d in db and d not in da]
+    k_order = [d for d in da if d in ks]
+    if not ms or not ns or rest != ms + ns or sorted(k_order) != ks:
+        return None
+    a_batch = batch if a_batched else []
+    if da != a_batch + ms + k_order or db != batch + k_order + ns:
+        return None
+
+    def regroup(nb, n1, n2):
+        out = [list(range(nb))] if nb else []
+        return out + [list(range(nb, nb + n1)), list(range(nb + n1, nb + n1 + n2))]
+
+    nk = len(ks)
+    return (regroup(len(a_batch), len(ms), nk), regroup(len(batch), nk, len(ns)),
+            regroup(len(batch), len(ms), len(ns))), a_batched
+
+
+def _pairs(values: np.ndarray) -> np.ndarray:
+    """[..., K] integers -> [..., ceil(K/2)] int32 i16 pairs, the even k in
+    the low half, an odd K's last pair completed with 0."""
+    v = values.astype(np.int64)
+    if v.shape[-1] % 2:
+        v = np.concatenate([v, np.zeros((*v.shape[:-1], 1), np.int64)], axis=-1)
+    lo, hi = v[..., 0::2] & 0xFFFF, (v[..., 1::2] & 0xFFFF) << 16
+    return (lo | hi).astype(np.uint32).view(np.int32)
+
+
+class _QGemmLowering:
+    def __init__(self, module: ir.Module, tiles: QTiles):
+        self.module = module
+        self.t = tiles
+        self.symbols = ir.SymbolTable(module.operation)
+        self.made: set[str] = set()
+        self.packed: dict[str, ir.MemRefType] = {}
+
+    def _match(self, op):
+        """(A, B, C operands, groups to collapse or None, A batched) of a
+        lowerable contraction, else None."""
+        ins, outs = list(op.inputs), list(op.outputs)
+        if len(ins) != 2 or len(outs) != 1:
+            return None
+        tys = [_memref(v) for v in (*ins, *outs)]
+        if any(t is None or not t.has_static_shape for t in tys):
+            return None  # still on tensors, or dynamic
+        if [_width(t) for t in tys] != [8, 8, 32]:
+            return None
+        name = op.operation.name
+        if name == "linalg.generic":
+            signs = _payload_signs(op)
+            dims = _contraction_dims(op) if signs is not None else None
+            if dims is None or not all(_row_major(t) for t in tys):
+                return None
+            groups, a_batched = dims
+            return Operand(ins[0], signs[0]), Operand(ins[1], signs[1]), outs[0], groups, a_batched
+        unsigned = _named_unsigned(op)
+        if unsigned is None or not all(t.get_strides_and_offset()[0][-1] == 1 for t in tys):
+            return None
+        return Operand(ins[0], unsigned), Operand(ins[1], unsigned), outs[0], None, name == "linalg.batch_matmul"
+
+    def lower(self, op) -> None:
+        match = self._match(op)
+        if match is None:
+            return
+        a_op, b_op, c, groups, a_batched = match
+        a, b = a_op.value, b_op.value
+        implicit = None
+        if groups is not None:
+            if not a_batched and len(groups[1]) == 3:
+                implicit = _implicit_im2col(op, b)
+            with ir.InsertionPoint(op.operation), op.location:
+                a, b, c = (_collapse(v, g) for v, g in zip((a, b, c), groups))
+        shape_c = list(ir.MemRefType(c.type).shape)
+        bsz = shape_c[0] if len(shape_c) == 3 else 0
+        m, n = shape_c[-2:]
+        k = ir.MemRefType(b.type).shape[-2]
+        t = self.t
+        a_packed = None if a_batched else self._packed(a, f"_qrows{t.mr}", lambda v: _pack_rows(v, m, k, t.mr),
+                                                       a_op.unsigned, m, k)
+        b_packed = None if bsz else self._packed(b, f"_qcols{t.nr}", lambda v: _pack_cols(v, k, n, t.nr),
+                                                 b_op.unsigned, k, n)
+        mode = "p" if b_packed is not None else ("i" if implicit is not None else "s")
+        geometry = implicit[0] if mode == "i" else None
+        rows = tuple(ir.MemRefType(v.type).get_strides_and_offset()[0][-2] for v in (a, b, c))
+        signs = ("u" if a_op.unsigned else "s") + ("u" if b_op.unsigned else "s")
+        kernel = self._kernel(m, n, k, mode, rows, geometry, signs, b_op.unsigned)
+        entry = kernel if a_packed is not None else self._packing_entry(kernel, m, n, k, mode, rows, geometry,
+                                                                        a_op.unsigned)
+        b_arg = b_packed if mode == "p" else (implicit[1] if mode == "i" else b)
+        with ir.InsertionPoint(op.operation), op.location:
+            self._emit_call(entry, a_packed if a_packed is not None else a, b_arg, c, bsz, m, n, k, mode, rows,
+                            geometry, a_packed is not None, a_batched)
+        op.operation.erase()
+        if mode == "i":
+            _drop_im2col(implicit[2])
+
+    # -- constants ----------------------------------------------------------------
+    def _constant(self, v: ir.Value):
+        """(symbol, dense attr) if v is (a reshape of) a constant global."""
+        owner = getattr(v.owner, "operation", v.owner)
+        while isinstance(owner, ir.Operation) and owner.name in ("memref.collapse_shape", "memref.expand_shape"):
+            owner = getattr(owner.operands[0].owner, "operation", owner.operands[0].owner)
+        if not isinstance(owner, ir.Operation) or owner.name != "memref.get_global":
+            return None
+        sym = ir.FlatSymbolRefAttr(owner.attributes["name"]).value
+        glob = self.symbols[sym]
+        if "constant" not in glob.attributes or "initial_value" not in glob.attributes:
+            return None
+        attr = glob.attributes["initial_value"]
+        return (sym, attr) if isinstance(attr, ir.DenseElementsAttr) else None
+
+    def _packed(self, v: ir.Value, suffix: str, pack, unsigned: bool, rows: int, cols: int):
+        """A get_global (before v's definition) of pack(values) if v is a
+        constant global [rows, cols], else None."""
+        found = self._constant(v)
+        if found is None:
+            return None
+        sym, attr = found
+        name = sym + suffix + ("u" if unsigned else "s")
+        ty = self.packed.get(name)
+        if ty is None:
+            if attr.is_splat:
+                values = np.full((rows, cols), ir.IntegerAttr(attr.get_splat_value()).value, np.int64)
+            else:
+                values = np.array(attr).reshape(rows, cols)
+            values = (values.astype(np.int8).view(np.uint8) if unsigned else values.astype(np.int8)).astype(np.int64)
+            data = np.ascontiguousarray(pack(values))
+            i32 = ir.IntegerType.get_signless(32)
+            ty = ir.MemRefType.get(list(data.shape), i32)
+            with ir.InsertionPoint(self.module.body), ir.Location.unknown():
+                g = ir.Operation.create("memref.global", attributes={
+                    "sym_name": ir.StringAttr.get(name),
+                    "sym_visibility": ir.StringAttr.get("private"),
+                    "type": ir.TypeAttr.get(ty),
+                    "initial_value": ir.DenseElementsAttr.get(data, type=i32),
+                    "constant": ir.UnitAttr.get(),
+                    "alignment": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64),
+                })
+            g.move_before(self.module.body.operations[0])
+            self.packed[name] = ty
+        owner = getattr(v.owner, "operation", v.owner)
+        with ir.InsertionPoint(owner), ir.Location.unknown():
+            return ir.Operation.create("memref.get_global", results=[ty],
+                                       attributes={"name": ir.FlatSymbolRefAttr.get(name)}).result
+
+    # -- the call site ------------------------------------------------------------
+    def _emit_call(self, fname, a, b, c, bsz, m, n, k, mode, rows, geometry, a_packed, a_batched) -> None:
+        from mlir.dialects import scf
+
+        from qc.mlir import arith, func, memref
+
+        a_ty, b_ty, c_ty = (ir.MemRefType.parse(s) for s in
+                            _type_text(m, n, k, self.t, mode, rows, geometry, a_packed))
+
+        def args(a_v, b_v, c_v):
+            return [a_v if a_packed else memref.cast(a_ty, a_v),
+                    b_v if mode == "p" else memref.cast(b_ty, b_v), memref.cast(c_ty, c_v)]
+
+        if not bsz:
+            func.CallOp([], ir.FlatSymbolRefAttr.get(fname), args(a, b, c))
+            return
+        idx = ir.IndexType.get()
+        lo, hi, one = (arith.ConstantOp(idx, v).result for v in (0, bsz, 1))
+        flat = _collapse(b, [[0], [1, 2, 3]]) if mode == "i" else None
+        loop = scf.ForOp(lo, hi, one)
+        with ir.InsertionPoint(loop.body):
+            i = loop.induction_variable
+            a_i = _batch_slice(a, i) if a_batched else a
+            b_i = b if mode == "p" else (_row_slice(flat, i) if mode == "i" else _batch_slice(b, i))
+            func.CallOp([], ir.FlatSymbolRefAttr.get(fname), args(a_i, b_i, _batch_slice(c, i)))
+            scf.YieldOp([])
+
+    # -- the kernel functions -----------------------------------------------------
+    def _kernel(self, m, n, k, mode, rows, geometry, signs, b_unsigned) -> str:
+        """The kernel's function for a packed A, made the first time: it calls
+        the runtime's parallel entry (`parallel_name`)."""
+        t = self.t
+        name = f"qc_qgemm_{m}x{n}x{k}_{mode}{t.mr}x{t.nr}_{signs}"
+        if rows[1:] != (n, n):
+            name += "_s" + "_".join(map(str, rows[1:]))
+        if geometry is not None:
+            name += geometry.suffix()
+        if name in self.made:
+            return name
+        self._append(qgemm_function(name, m, n, k, t, mode, rows, geometry, b_unsigned))
+        self.made.add(name)
+        scratch = [balanced_kc(t.kc, -(-k // 2)), t.nr] if mode in "si" else []
+        _record_parallel_kernel(self.module, parallel_name(name), -(-n // t.nr), 3, scratch)
+        return name
+
+    def _packing_entry(self, kernel, m, n, k, mode, rows, geometry, a_unsigned) -> str:
+        name = f"{kernel}_a{rows[0]}{'u' if a_unsigned else 's'}"
+        if name not in self.made:
+            self._append(packing_function(name, kernel, m, n, k, self.t, mode, rows, geometry, a_unsigned))
+            self.made.add(name)
+        return name
+
+    def _append(self, text: str) -> None:
+        """Moves the functions of `text` into the module, but for the
+        declarations of ones it has already."""
+        parsed = ir.Module.parse(text)
+        for op in list(parsed.body.operations):
+            if ir.StringAttr(op.attributes["sym_name"]).value not in self.symbols:
+                self.module.body.append(op)
+                self.symbols.insert(op)
+
+
+def _drop_im2col(im2col: ir.Operation) -> None:
+    """Erases the im2col copy (and its collapsed view) once no contraction
+    reads the matrix any more: another convolution with the same input and
+    geometry may share it (CSE) and still be lowered as a plain GEMM."""
+    col = im2col.operands[1]
+    views = [u.owner.operation for u in col.uses if u.owner.operation.name == "memref.collapse_shape"]
+    if any(list(v.results[0].uses) for v in views):
+        return
+    for v in views:
+        v.erase()
+    im2col.erase()
+
+
+def _pack_rows(a: np.ndarray, m: int, k: int, mr: int) -> np.ndarray:
+    """Ap[ib, p, r] = pair(A[ib*MR + r, 2p], A[ib*MR + r, 2p+1]), zero rows past M."""
+    nblocks = -(-m // mr)
+    padded = np.zeros((nblocks * mr, k), np.int64)
+    padded[:m] = a
+    return _pairs(padded).reshape(nblocks, mr, -1).transpose(0, 2, 1)
+
+
+def _pack_cols(b: np.ndarray, k: int, n: int, nr: int) -> np.ndarray:
+    """Bp[jp, p, j] = pair(B[2p, jp*NR + j], B[2p+1, jp*NR + j]), zero columns past N."""
+    npanels = -(-n // nr)
+    padded = np.zeros((k, npanels * nr), np.int64)
+    padded[:, :n] = b
+    pairs = _pairs(padded.T)  # [N', K/2]
+    return pairs.reshape(npanels, nr, -1).transpose(0, 2, 1)
+
+
+def _type_text(m, n, k, t: QTiles, mode, rows, geometry: Im2col | None, a_packed=True):
+    """The kernel's argument types (or, a_packed False, the packing entry's A)."""
+    k2 = -(-k // 2)
+    if a_packed:
+        a = f"memref<{-(-m // t.mr)}x{k2}x{t.mr}xi32>"
+    else:
+        a = f"memref<{m}x{k}xi8, strided<[{rows[0]}, 1], offset: ?>>"
+    if mode == "p":
+        b = f"memref<{-(-n // t.nr)}x{k2}x{t.nr}xi32>"
+    elif mode == "i":
+        b = f"memref<{geometry.c * geometry.h * geometry.w}xi8, strided<[1], offset: ?>>"
+    else:
+        b = f"memref<{k}x{n}xi8, strided<[{rows[1]}, 1], offset: ?>>"
+    return a, b, f"memref<{m}x{n}xi32, strided<[{rows[2]}, 1], offset: ?>>"
+
+
+def packing_function(name, kernel, m, n, k, t: QTiles, mode, rows, geometry, a_unsigned) -> str:
+    """A wrapper for a run-time A: packs it into row panels of i16 pairs
+    (one pass over A, before the threads start), then runs the kernel."""
+    a_raw, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry, a_packed=False)
+    ap_ty = _type_text(m, n, k, t, mode, rows, geometry)[0]
+    ext = "arith.extui" if a_unsigned else "arith.extsi"
+    full = k // 2
+
+    def pair(lo_k: str, hi_k: str | None) -> list[str]:
+        out = [f"%a0 = memref.load %A[%i, {lo_k}] : {a_raw}",
+               f"%e0 = {ext} %a0 : i8 to i32",
+               "%l0 = arith.andi %e0, %mask : i32"]
+        if hi_k is None:
+            return out + ["%v = arith.addi %l0, %zero32 : i32"]
+        return out + [f"%a1 = memref.load %A[%i, {hi_k}] : {a_raw}",
+                      f"%e1 = {ext} %a1 : i8 to i32",
+                      "%h1 = arith.shli %e1, %sixteen : i32",
+                      "%v = arith.ori %l0, %h1 : i32"]
+
+    par = parallel_name(kernel)
+    body = [
+        f"func.func private @{par}({ap_ty}, {b_ty}, {c_ty}) attributes {{llvm.emit_c_interface}}",
+        f"func.func private @{name}(%A: {a_raw}, %B: {b_ty}, %C: {c_ty}) {{",
+        "  %c0 = arith.constant 0 : index", "  %c1 = arith.constant 1 : index",
+        f"  %cm = arith.constant {m} : index", f"  %cmr = arith.constant {t.mr} : index",
+        f"  %cfull = arith.constant {full} : index",
+        "  %mask = arith.constant 65535 : i32", "  %sixteen = arith.constant 16 : i32",
+        "  %zero32 = arith.constant 0 : i32",
+        # No dealloc: qc-lower-to-scf's deallocation pass frees %Ap after its last use.
+        f"  %Ap = memref.alloc() {{alignment = 64 : i64}} : {ap_ty}",
+        "  scf.for %i = %c0 to %cm step %c1 {",
+        "    %ib = arith.divui %i, %cmr : index",
+        "    %ir = arith.remui %i, %cmr : index",
+        "    scf.for %p = %c0 to %cfull step %c1 {",
+        "      %kl = arith.addi %p, %p : index",
+        "      %kh = arith.addi %kl, %c1 : index",
+        *[f"      {line}" for line in pair("%kl", "%kh")],
+        f"      memref.store %v, %Ap[%ib, %p, %ir] : {ap_ty}",
+        "    }",
+    ]
+    if k % 2:
+        body += [f"    %klast = arith.constant {k - 1} : index",
+                 *[f"    {line}" for line in pair("%klast", None)],
+                 f"    memref.store %v, %Ap[%ib, %cfull, %ir] : {ap_ty}"]
+    body += [
+        "  }",
+        f"  func.call @{par}(%Ap, %B, %C) : ({ap_ty}, {b_ty}, {c_ty}) -> ()",
+        "  return", "}",
+    ]
+    return "\n".join(body) + "\n"
+
+
+def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows: tuple[int, int, int],
+                   geometry: Im2col | None, b_unsigned: bool) -> str:
+    """The MLIR text of one integer GEMM kernel for static sizes: the range
+    function the runtime's threads call on their column panels, and the
+    declaration of the entry the runtime glue defines (B_MODES for `mode`)."""
+    e = _Emitter()
+    k2 = -(-k // 2)
+    kc = balanced_kc(t.kc, k2)
+    a_ty, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry)
+    s_ty = f"memref<{kc}x{t.nr}xi32>"
+    vec, mask_ty = f"vector<{t.vl}xi32>", f"vector<{t.vl}xi1>"
+    half, wide = f"vector<{2 * t.vl}xi16>", f"vector<{2 * t.vl}xi32>"
+    row8, row16, rmask = f"vector<{t.nr}xi8>", f"vector<{t.nr}xi16>", f"vector<{t.nr}xi1>"
+    pair_ty, prow = f"vector<{2 * t.nr}xi16>", f"vector<{t.nr}xi32>"
+    ext_b = "arith.extui" if b_unsigned else "arith.extsi"
+    m_main, n_main = m - m % t.mr, n - n % t.nr
+    m_tail, n_tail = m % t.mr, n % t.nr
+    full = n_main // t.nr
+    evens = ", ".join(str(2 * i) for i in range(t.vl))
+    odds = ", ".join(str(2 * i + 1) for i in range(t.vl))
+    interleave = ", ".join(f"{j}, {j + t.nr}" for j in range(t.nr))
+    extra_consts: list[str] = []
+
+    def for_loop(var: str, lo: str, hi: str, step: int, body) -> None:
+        e.emit(f"scf.for {var} = {lo} to {hi} step {e.idx(step)} {{")
+        e.indent += 1
+        body()
+        e.indent -= 1
+        e.emit("}")
+
+    def widen(v: str, ty: str) -> str:
+        """An i32 vector of i16 pairs as its i16 lanes, sign-extended to i32."""
+        h, w = e.fresh("h"), e.fresh("w")
+        e.emit(f"{h} = vector.bitcast {v} : {ty} to {half}")
+        e.emit(f"{w} = arith.extsi {h} : {half} to {wide}")
+        return w
+
+    def kernel(nrows: int, cols: int, i0: str, j0: str, pidx: str, k0: str, k1: str) -> None:
+        """C[i0:i0+nrows, j0:j0+cols] += A · B over the k pairs k0 .. k1: one register tile."""
+        nvec = -(-cols // t.vl)
+        masks = {}
+        for c in range(nvec):
+            lanes = min(t.vl, cols - c * t.vl)
+            if lanes < t.vl:
+                mk = e.fresh("mask")
+                e.emit(f"{mk} = vector.constant_mask [{lanes}] : {mask_ty}")
+                masks[c] = mk
+        rows_i = [e.add(i0, r) for r in range(nrows)]
+        cols_j = [e.add(j0, c * t.vl) for c in range(nvec)]
+        keys = [(r, c) for r in range(nrows) for c in range(nvec)]
+        init = {}
+        for r, c in keys:
+            v = e.fresh("acc")
+            if c in masks:
+                e.emit(f"{v} = vector.maskedload %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, %zero "
+                       f": {c_ty}, {mask_ty}, {vec} into {vec}")
+            else:
+                e.emit(f"{v} = vector.load %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
+            init[r, c] = v
+        ib = e.fresh("ib")
+        e.emit(f"{ib} = arith.divui {i0}, {e.idx(t.mr)} : index")
+        res, kv = e.fresh("res"), e.fresh("k")
+        iter_args = ", ".join(f"%x{r}_{c} = {init[r, c]}" for r, c in keys)
+        e.emit(f"{res}:{len(keys)} = scf.for {kv} = {k0} to {k1} step {e.idx(1)} iter_args({iter_args}) "
+               f"-> ({', '.join([vec] * len(keys))}) {{")
+        e.indent += 1
+        if mode != "p":
+            kr = e.fresh("kr")
+            e.emit(f"{kr} = arith.subi {kv}, {k0} : index")
+        bw = []
+        for c in range(nvec):
+            bv = e.fresh("b")
+            if mode == "p":
+                e.emit(f"{bv} = vector.load %B[{pidx}, {kv}, {e.idx(c * t.vl)}] : {b_ty}, {vec}")
+            else:
+                e.emit(f"{bv} = vector.load %S[{kr}, {e.idx(c * t.vl)}] : {s_ty}, {vec}")
+            bw.append(widen(bv, vec))
+        cur = {key: f"%x{key[0]}_{key[1]}" for key in keys}
+        for r in range(nrows):
+            av, ab = e.fresh("a"), e.fresh("ab")
+            e.emit(f"{av} = memref.load %A[{ib}, {kv}, {e.idx(r)}] : {a_ty}")
+            e.emit(f"{ab} = vector.broadcast {av} : i32 to {vec}")
+            aw = widen(ab, vec)
+            for c in range(nvec):
+                # acc += (a_even * b_even) + (a_odd * b_odd) per i32 lane: vpmaddwd + vpaddd.
+                p, ev, od, s, nv = (e.fresh(x) for x in ("p", "ev", "od", "s", "x"))
+                e.emit(f"{p} = arith.muli {aw}, {bw[c]} : {wide}")
+                e.emit(f"{ev} = vector.shuffle {p}, {p} [{evens}] : {wide}, {wide}")
+                e.emit(f"{od} = vector.shuffle {p}, {p} [{odds}] : {wide}, {wide}")
+                e.emit(f"{s} = arith.addi {ev}, {od} : {vec}")
+                e.emit(f"{nv} = arith.addi {cur[r, c]}, {s} : {vec}")
+                cur[r, c] = nv
+        e.emit(f"scf.yield {', '.join(cur[key] for key in keys)} : {', '.join([vec] * len(keys))}")
+        e.indent -= 1
+        e.emit("}")
+        for i, (r, c) in enumerate(keys):
+            if c in masks:
+                e.emit(f"vector.maskedstore %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {res}#{i} "
+                       f": {c_ty}, {mask_ty}, {vec}")
+            else:
+                e.emit(f"vector.store {res}#{i}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
+
+    def store_pair(v0: str, v1: str, kr: str) -> None:
+        """Scratch row kr = the two B rows as i16 pairs: widen, interleave, store."""
+        w0, w1, z, zi = e.fresh("w"), e.fresh("w"), e.fresh("z"), e.fresh("zi")
+        e.emit(f"{w0} = {ext_b} {v0} : {row8} to {row16}")
+        e.emit(f"{w1} = {ext_b} {v1} : {row8} to {row16}")
+        e.emit(f"{z} = vector.shuffle {w0}, {w1} [{interleave}] : {row16}, {row16}")
+        e.emit(f"{zi} = vector.bitcast {z} : {pair_ty} to {prow}")
+        e.emit(f"vector.store {zi}, %S[{kr}, {e.idx(0)}] : {s_ty}, {prow}")
+
+    def second_row(r1: str, load) -> str:
+        """B row r1 = 2p + 1, or zeros past an odd K."""
+        if k % 2 == 0:
+            return load(r1)
+        last = e.fresh("r1c")
+        e.emit(f"{last} = arith.minui {r1}, {e.idx(k - 1)} : index")
+        v = load(last)
+        ok, sel = e.fresh("in"), e.fresh("v")
+        e.emit(f"{ok} = arith.cmpi ult, {r1}, {e.idx(k)} : index")
+        e.emit(f"{sel} = arith.select {ok}, {v}, %zero8 : {row8}")
+        return sel
+
+    def fill_matrix(j0: str, cols: int) -> None:
+        """Scratch rows 0 .. k1-kc0 = pairs of B rows 2kc0 .. 2k1, columns j0 .. j0+cols."""
+        rm = None
+        if cols < t.nr:
+            rm = e.fresh("rm")
+            e.emit(f"{rm} = vector.constant_mask [{cols}] : {rmask}")
+
+        def load(r: str) -> str:
+            v = e.fresh("bv")
+            if rm is None:
+                e.emit(f"{v} = vector.load %B[{r}, {j0}] : {b_ty}, {row8}")
+            else:
+                e.emit(f"{v} = vector.maskedload %B[{r}, {j0}], {rm}, %zero8 : {b_ty}, {rmask}, {row8} into {row8}")
+            return v
+
+        def row():
+            e.emit("%kr = arith.subi %pk, %kc0 : index")
+            e.emit("%r0 = arith.addi %pk, %pk : index")
+            e.emit(f"%r1 = arith.addi %r0, {e.idx(1)} : index")
+            store_pair(load("%r0"), second_row("%r1", load), "%kr")
+
+        for_loop("%pk", "%kc0", "%k1", 1, row)
+
+    def two_runs() -> bool:
+        """Stride 1 and output rows at least a panel wide: a panel's columns are
+        at most two runs of consecutive image values, the end of one output
+        row and the start of the next."""
+        return geometry.sw == 1 and geometry.ow >= t.nr
+
+    def image_columns(j0: str) -> None:
+        """Per panel: each column's image offset (oh*sh)*W + ow*sw and whether
+        it exists (< N), for the gather; with two runs, where each run starts,
+        which lanes the first covers, and the last row offset whose plain
+        loads stay inside the image."""
+        g = geometry
+        e.emit(f"%j0i = arith.index_cast {j0} : index to i32")
+        e.emit(f"%colb = vector.broadcast %j0i : i32 to {prow}")
+        e.emit(f"%colv = arith.addi %colb, %iota : {prow}")
+        e.emit(f"%ohv = arith.divui %colv, %vow : {prow}")
+        e.emit(f"%oww = arith.muli %ohv, %vow : {prow}")
+        e.emit(f"%owv = arith.subi %colv, %oww : {prow}")
+        e.emit(f"%rowo = arith.muli %ohv, %vrow : {prow}")
+        e.emit(f"%colo = arith.muli %owv, %vsw : {prow}")
+        e.emit(f"%co = arith.addi %rowo, %colo : {prow}")
+        e.emit(f"%cm = arith.cmpi ult, %colv, %vn : {prow}")
+        if two_runs():
+            e.emit(f"%rq = arith.divui {j0}, {e.idx(g.ow)} : index")
+            e.emit(f"%rr = arith.remui {j0}, {e.idx(g.ow)} : index")
+            e.emit(f"%ra = arith.muli %rq, {e.idx(g.sh * g.w)} : index")
+            e.emit("%offa = arith.addi %ra, %rr : index")
+            e.emit(f"%offb = arith.addi %offa, {e.idx(g.sh * g.w - g.ow)} : index")
+            e.emit(f"%split = arith.subi {e.idx(g.ow)}, %rr : index")
+            e.emit(f"%ma = vector.create_mask %split : {rmask}")
+            # Plain loads of row base b read up to b + offb + NR - 1 < C*H*W.
+            e.emit(f"%rend = arith.addi %offb, {e.idx(t.nr)} : index")
+            e.emit(f"%lim = arith.subi {e.idx(g.c * g.h * g.w)}, %rend : index")
+
+    def fill_image() -> None:
+        """Scratch rows 0 .. k1-kc0 = pairs of im2col rows gathered from the image."""
+        def gather(base: str) -> str:
+            v = e.fresh("gv")
+            e.emit(f"{v} = vector.gather %B[{base}][%co], %cm, %zero8 : {b_ty}, {prow}, {rmask}, {row8} into {row8}")
+            return v
+
+        def load(rowk: str) -> str:
+            base = e.fresh("base")
+            t32 = e.fresh("t")
+            e.emit(f"{t32} = memref.load %T[{rowk}] : memref<{2 * k2}xi32>")
+            e.emit(f"{base} = arith.index_cast {t32} : i32 to index")
+            if not two_runs():
+                return gather(base)
+            fits = e.fresh("fits")
+            e.emit(f"{fits} = arith.cmpi sle, {base}, %lim : index")
+            out = e.fresh("rv")
+            e.emit(f"{out} = scf.if {fits} -> ({row8}) {{")
+            e.indent += 1
+            pa, pb, va, vb, v = (e.fresh(x) for x in ("pa", "pb", "va", "vb", "v"))
+            e.emit(f"{pa} = arith.addi {base}, %offa : index")
+            e.emit(f"{pb} = arith.addi {base}, %offb : index")
+            e.emit(f"{va} = vector.load %B[{pa}] : {b_ty}, {row8}")
+            e.emit(f"{vb} = vector.load %B[{pb}] : {b_ty}, {row8}")
+            e.emit(f"{v} = arith.select %ma, {va}, {vb} : {rmask}, {row8}")
+            e.emit(f"scf.yield {v} : {row8}")
+            e.indent -= 1
+            e.emit("} else {")
+            e.indent += 1
+            e.emit(f"scf.yield {gather(base)} : {row8}")
+            e.indent -= 1
+            e.emit("}")
+            return out
+
+        def row():
+            e.emit("%kr = arith.subi %pk, %kc0 : index")
+            e.emit("%r0 = arith.addi %pk, %pk : index")
+            e.emit(f"%r1 = arith.addi %r0, {e.idx(1)} : index")
+            v0 = load("%r0")
+            v1 = load("%r1")
+            if k % 2:
+                ok, sel = e.fresh("in"), e.fresh("v")
+                e.emit(f"{ok} = arith.cmpi ult, %r1, {e.idx(k)} : index")
+                e.emit(f"{sel} = arith.select {ok}, {v1}, %zero8 : {row8}")
+                v1 = sel
+            store_pair(v0, v1, "%kr")
+
+        for_loop("%pk", "%kc0", "%k1", 1, row)
+
+    def panel(j0: str, cols: int, pidx: str) -> None:
+        """Columns j0 .. j0+cols of C, every row, one KC block of k pairs at a time."""
+        if mode == "i":
+            image_columns(j0)
+
+        def block():
+            # k1 = min(kc0 + KC, K2), written as min(kc0, K2 - KC) + KC when K2 >= KC.
+            e.emit(f"%kend = arith.minui %kc0, {e.idx(max(k2 - kc, 0))} : index")
+            e.emit(f"%k1 = arith.addi %kend, {e.idx(kc)} : index")
+            if mode == "s":
+                fill_matrix(j0, cols)
+            elif mode == "i":
+                fill_image()
+            if m_main:
+                for_loop("%i0", e.idx(0), e.idx(m_main), t.mr,
+                         lambda: kernel(t.mr, cols, "%i0", j0, pidx, "%kc0", "%k1"))
+            if m_tail:
+                kernel(m_tail, cols, e.idx(m_main), j0, pidx, "%kc0", "%k1")
+
+        for_loop("%kc0", e.idx(0), e.idx(k2), kc, block)
+
+    e.indent = 2
+    body_start = len(e.lines)
+    # This call computes the column panels [lo, hi): the full ones, and the
+    # partial last one if hi reaches it.
+    e.emit(f"%hi_full = arith.minui %hi, {e.idx(full)} : index")
+    e.emit(f"%has_tail = arith.cmpi ugt, %hi, {e.idx(full)} : index")
+    if full:
+        def full_panel():
+            e.emit(f"%j0 = arith.muli %pp, {e.idx(t.nr)} : index")
+            panel("%j0", t.nr, "%pp")
+        for_loop("%pp", "%lo", "%hi_full", 1, full_panel)
+    if n_tail:
+        e.emit("scf.if %has_tail {")
+        e.indent += 1
+        panel(e.idx(n_main), n_tail, e.idx(full))
+        e.indent -= 1
+        e.emit("}")
+    body = e.lines[body_start:]
+    consts = [f"    {cname} = arith.constant {v} : index" for v, cname in sorted(e.consts.items())]
+    consts += [f"    %zero = arith.constant dense<0> : {vec}", f"    %zero8 = arith.constant dense<0> : {row8}"]
+    globals_ = []
+    if mode == "i":
+        g = geometry
+        consts += [
+            f"    %iota = arith.constant dense<[{', '.join(map(str, range(t.nr)))}]> : {prow}",
+            f"    %vow = arith.constant dense<{g.ow}> : {prow}",
+            f"    %vrow = arith.constant dense<{g.sh * g.w}> : {prow}",
+            f"    %vsw = arith.constant dense<{g.sw}> : {prow}",
+            f"    %vn = arith.constant dense<{n}> : {prow}",
+            f"    %T = memref.get_global @{name}_rows : memref<{2 * k2}xi32>",
+        ]
+        globals_.append(f'memref.global "private" constant @{name}_rows : memref<{2 * k2}xi32> = '
+                        f"dense<[{', '.join(map(str, _row_offsets(g, k, 2 * k2)))}]>")
+    scratch_arg = f"%S: {s_ty}, " if mode in "si" else ""
+    par = parallel_name(name)
+    range_fn = [
+        # Public: only the runtime glue calls it (qc-lower-to-llvm hides it again).
+        f"func.func @{par}_range(%A: {a_ty}, %B: {b_ty}, {scratch_arg}%C: {c_ty}, %lo: index, %hi: index) "
+        "attributes {llvm.emit_c_interface} {",
+        *consts, *body, "    return", "}",
+    ]
+    # The entry @{par} is defined by the runtime glue, which splits the panels
+    # over the threads and calls @{par}_range on each part (with the thread's
+    # scratch for modes s and i).
+    args = f"%A: {a_ty}, %B: {b_ty}, %C: {c_ty}"
+    entry = [
+        f"func.func private @{par}({a_ty}, {b_ty}, {c_ty}) attributes {{llvm.emit_c_interface}}",
+        f"func.func private @{name}({args}) {{",
+        f"    func.call @{par}(%A, %B, %C) : ({a_ty}, {b_ty}, {c_ty}) -> ()",
+        "    return", "}",
+    ]
+    return "\n".join([*globals_, *range_fn, *entry]) + "\n"
+
+
+def parallel_name(kernel: str) -> str:
+    """The runtime-side entry of a kernel (its `qc.parallel_kernels` name)."""
+    return kernel.replace("qc_qgemm_", "qc_par_qgemm_", 1)
+
+
+def _row_offsets(g: Im2col, k: int, count: int) -> list[int]:
+    """The image offset of each im2col row r = (c, kh, kw): c*H*W + kh*dh*W +
+    kw*dw; rows past K repeat the last (the kernel zeroes their values)."""
+    r = np.minimum(np.arange(count), k - 1)
+    c, rest = np.divmod(r, g.kh * g.kw)
+    kh, kw = np.divmod(rest, g.kw)
+    return (c * g.h * g.w + kh * g.dh * g.w + kw * g.dw).tolist()
