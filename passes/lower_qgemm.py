@@ -116,6 +116,7 @@ class LowerQGemm(Pass):
             for op in collect_ops(fn.operation, ("linalg.matmul", "linalg.batch_matmul", "linalg.generic")):
                 lowering.lower(op)
         if lowering.made:
+            drop_dead_im2col(module)
             run_upstream(self.name, "canonicalize,cse,symbol-dce", module)
 
 
@@ -303,8 +304,6 @@ class _QGemmLowering:
             self._emit_call(entry, a_packed if a_packed is not None else a, b_arg, c, bsz, m, n, k, mode, rows,
                             geometry, a_packed is not None, a_batched)
         op.operation.erase()
-        if mode == "i":
-            _drop_im2col(implicit[2])
 
     # -- constants ----------------------------------------------------------------
     def _constant(self, v: ir.Value):
@@ -417,17 +416,27 @@ class _QGemmLowering:
                 self.symbols.insert(op)
 
 
-def _drop_im2col(im2col: ir.Operation) -> None:
-    """Erases the im2col copy (and its collapsed view) once no contraction
-    reads the matrix any more: another convolution with the same input and
-    geometry may share it (CSE) and still be lowered as a plain GEMM."""
-    col = im2col.operands[1]
-    views = [u.owner.operation for u in col.uses if u.owner.operation.name == "memref.collapse_shape"]
-    if any(list(v.results[0].uses) for v in views):
-        return
-    for v in views:
-        v.erase()
-    im2col.erase()
+def drop_dead_im2col(module: ir.Module) -> None:
+    """Erases the im2col copies nothing reads any more (the kernels gather
+    from the image instead): a local buffer whose only uses are im2col writes
+    and views without users. Bufferization may give several convolutions one
+    im2col buffer, so this is decided once all of them are lowered."""
+    from .lower_gemm import IM2COL_ATTR
+
+    buffers = {}
+    for op in collect_ops(module.operation, ("linalg.generic",)):
+        op = op.operation
+        if IM2COL_ATTR in op.attributes and len(op.operands) == 2 and isinstance(op.operands[1].type, ir.MemRefType):
+            owner = getattr(op.operands[1].owner, "operation", None)
+            if owner is not None and owner.name == "memref.alloc":
+                buffers[owner] = op.operands[1]
+    for col in buffers.values():
+        users = [u.owner.operation for u in col.uses]
+        writers = [u for u in users if u.name == "linalg.generic" and IM2COL_ATTR in u.attributes]
+        views = [u for u in users if u.name == "memref.collapse_shape" and not list(u.results[0].uses)]
+        if len(writers) + len(views) == len(users):
+            for u in views + writers:
+                u.erase()
 
 
 def _pack_rows(a: np.ndarray, m: int, k: int, mr: int) -> np.ndarray:
