@@ -148,11 +148,19 @@ def _width(ty: ir.MemRefType) -> int:
     return ir.IntegerType(ty.element_type).width if isinstance(ty.element_type, ir.IntegerType) else 0
 
 
+_NAMED_MAPS = {
+    "linalg.matmul": "[affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d2, d1)>, "
+                     "affine_map<(d0, d1, d2) -> (d0, d1)>]",
+    "linalg.batch_matmul": "[affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>, "
+                           "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>]",
+}
+
+
 def _named_unsigned(op) -> bool | None:
     """The named matmul's extension: False for cast_signed (the default),
-    True for cast_unsigned, None for explicit (possibly transposed) maps."""
+    True for cast_unsigned; None for other (transposed or broadcast) maps."""
     attrs = op.operation.attributes
-    if "indexing_maps" in attrs:
+    if "indexing_maps" in attrs and str(attrs["indexing_maps"]) != _NAMED_MAPS[op.operation.name]:
         return None
     if "cast" not in attrs:
         return False
@@ -544,7 +552,6 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
     full = n_main // t.nr
     evens = ", ".join(str(2 * i) for i in range(t.vl))
     odds = ", ".join(str(2 * i + 1) for i in range(t.vl))
-    interleave = ", ".join(f"{j}, {j + t.nr}" for j in range(t.nr))
     extra_consts: list[str] = []
 
     def for_loop(var: str, lo: str, hi: str, step: int, body) -> None:
@@ -631,7 +638,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         w0, w1, z, zi = e.fresh("w"), e.fresh("w"), e.fresh("z"), e.fresh("zi")
         e.emit(f"{w0} = {ext_b} {v0} : {row8} to {row16}")
         e.emit(f"{w1} = {ext_b} {v1} : {row8} to {row16}")
-        e.emit(f"{z} = vector.shuffle {w0}, {w1} [{interleave}] : {row16}, {row16}")
+        e.emit(f"{z} = vector.interleave {w0}, {w1} : {row16} -> {pair_ty}")
         e.emit(f"{zi} = vector.bitcast {z} : {pair_ty} to {prow}")
         e.emit(f"vector.store {zi}, %S[{kr}, {e.idx(0)}] : {s_ty}, {prow}")
 
