@@ -211,3 +211,30 @@ def test_conv_integer_extremes_two_threads(tmp_path):
     one = run(lib, {"x": x}, threads=1)
     np.testing.assert_array_equal(one, want)
     np.testing.assert_array_equal(run(lib, {"x": x}, threads=2), one)
+
+
+# ---------------------------------------------------------------- other ISAs
+
+
+@pytest.mark.parametrize("target", ["aarch64", "riscv64-rvv128", "riscv64-rvv256"])
+def test_cross_targets(target, tmp_path):
+    """The portable form of the kernel (widening multiplies, even + odd lanes)
+    on NEON (4 x 8 tile) and RVV (4 x 16, 4 x 32), run under qemu: a 3x3
+    uint8 convolution with output rows spanning two panels and a MatMul with
+    row and column tails."""
+    rng = np.random.default_rng(16)
+    w = qrand(rng, I8, (13, 6, 3, 3))
+    x = qrand(rng, U8, (1, 6, 17, 19))
+    conv, _ = conv_model(x.shape, w, (1, 1, 1, 1), (1, 1), U8, 3)
+    a, b = qrand(rng, U8, (13, 37)), qrand(rng, I8, (37, 35))
+    matmul = matmul_model(13, 35, 37, U8, I8, True, b)
+    for model, feeds, want, mode in ((conv, {"x": x}, conv_ref(x, w, (1, 1, 1, 1), (1, 1), 3), "i"),
+                                     (matmul, {"a": a}, a.astype(np.int64) @ b, "p")):
+        lib = os.path.join(tmp_path, f"{mode}.so")
+        dump = os.path.join(tmp_path, f"ir-{mode}")
+        qc.compile(model, lib, target=target, dump_ir=dump)
+        (gemm,) = glob.glob(os.path.join(dump, "*-gemm.mlir"))
+        with open(gemm) as f:
+            assert kernel_modes(f.read()) == {mode}
+        with qc.load(lib) as m:
+            np.testing.assert_array_equal(m.run(feeds)["y"], want.astype(I32), err_msg=f"{target} {mode}")
