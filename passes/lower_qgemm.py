@@ -52,11 +52,13 @@ from qc.mlir import ir
 from .base import Pass, collect_ops, run_upstream
 from .lower_gemm import (
     Im2col,
+    _all_operands,
     _batch_slice,
     _collapse,
     _Emitter,
     _implicit_im2col,
     _record_parallel_kernel,
+    _root,
     _row_major,
     _row_slice,
     balanced_kc,
@@ -285,6 +287,7 @@ class _QGemmLowering:
             return
         a_op, b_op, c, groups, a_batched = match
         a, b = a_op.value, b_op.value
+        zeroed = _zeroing_write(op.operation, c)
         implicit = None
         if groups is not None:
             if not a_batched and len(groups[1]) == 3:
@@ -304,7 +307,7 @@ class _QGemmLowering:
         geometry = implicit[0] if mode == "i" else None
         rows = tuple(ir.MemRefType(v.type).get_strides_and_offset()[0][-2] for v in (a, b, c))
         signs = ("u" if a_op.unsigned else "s") + ("u" if b_op.unsigned else "s")
-        kernel = self._kernel(m, n, k, mode, rows, geometry, signs, b_op.unsigned)
+        kernel = self._kernel(m, n, k, mode, rows, geometry, signs, b_op.unsigned, zeroed is not None)
         entry = kernel if a_packed is not None else self._packing_entry(kernel, m, n, k, mode, rows, geometry,
                                                                         a_op.unsigned)
         b_arg = b_packed if mode == "p" else (implicit[1] if mode == "i" else b)
@@ -312,6 +315,8 @@ class _QGemmLowering:
             self._emit_call(entry, a_packed if a_packed is not None else a, b_arg, c, bsz, m, n, k, mode, rows,
                             geometry, a_packed is not None, a_batched)
         op.operation.erase()
+        if zeroed is not None:
+            zeroed.erase()  # C is overwritten whole, and nothing reads it in between
 
     # -- constants ----------------------------------------------------------------
     def _constant(self, v: ir.Value):
@@ -390,7 +395,7 @@ class _QGemmLowering:
             scf.YieldOp([])
 
     # -- the kernel functions -----------------------------------------------------
-    def _kernel(self, m, n, k, mode, rows, geometry, signs, b_unsigned) -> str:
+    def _kernel(self, m, n, k, mode, rows, geometry, signs, b_unsigned, zero_c) -> str:
         """The kernel's function for a packed A, made the first time: it calls
         the runtime's parallel entry (`parallel_name`)."""
         t = self.t
@@ -399,9 +404,11 @@ class _QGemmLowering:
             name += "_s" + "_".join(map(str, rows[1:]))
         if geometry is not None:
             name += geometry.suffix()
+        if zero_c:
+            name += "_z"
         if name in self.made:
             return name
-        self._append(qgemm_function(name, m, n, k, t, mode, rows, geometry, b_unsigned))
+        self._append(qgemm_function(name, m, n, k, t, mode, rows, geometry, b_unsigned, zero_c))
         self.made.add(name)
         scratch = [balanced_kc(t.kc, -(-k // 2)), t.nr] if mode in "si" else []
         _record_parallel_kernel(self.module, parallel_name(name), -(-n // t.nr), 3, scratch)
@@ -422,6 +429,53 @@ class _QGemmLowering:
             if ir.StringAttr(op.attributes["sym_name"]).value not in self.symbols:
                 self.module.body.append(op)
                 self.symbols.insert(op)
+
+
+_VIEWS = ("memref.collapse_shape", "memref.expand_shape", "memref.cast")
+
+
+def _whole(v: ir.Value) -> ir.Value | None:
+    """The buffer v views in whole (through reshapes and casts), else None."""
+    while True:
+        owner = getattr(v.owner, "operation", None)
+        if owner is None or owner.name not in _VIEWS:
+            return v
+        v = owner.operands[0]
+
+
+def _touches(op: ir.Operation, root: ir.Value) -> bool:
+    return any(_root(v) == root for v in _all_operands(op))
+
+
+def _zero_constant(v: ir.Value) -> bool:
+    owner = getattr(v.owner, "operation", None)
+    return (owner is not None and owner.name == "arith.constant"
+            and isinstance(owner.attributes["value"], ir.IntegerAttr) and ir.IntegerAttr(owner.attributes["value"]).value == 0)
+
+
+def _zeroing_write(op: ir.Operation, c: ir.Value, depth: int = 2) -> ir.Operation | None:
+    """The op that last wrote all of C's buffer before `op`, if it wrote
+    zeros and nothing touched the buffer since: a linalg.fill of 0, or a
+    linalg.copy of a buffer so filled (bufferization copies a zero init that
+    two convolutions share). The kernel then writes C instead of adding to
+    it, and that op is dead."""
+    root = _whole(c)
+    if root is None or _root(c) != root:
+        return None
+    block = op.block
+    ops = [o.operation for o in block.operations]
+    for prev in reversed(ops[:ops.index(op)]):
+        if not _touches(prev, root):
+            continue
+        if prev.name not in ("linalg.fill", "linalg.copy") or _whole(prev.operands[-1]) != root:
+            return None
+        if prev.name == "linalg.fill":
+            return prev if _zero_constant(prev.operands[0]) else None
+        src = _whole(prev.operands[0])
+        if depth and src is not None and _root(prev.operands[0]) == src and _zeroing_write(prev, src, depth - 1):
+            return prev
+        return None
+    return None
 
 
 def drop_dead_im2col(module: ir.Module) -> None:
@@ -533,10 +587,12 @@ def packing_function(name, kernel, m, n, k, t: QTiles, mode, rows, geometry, a_u
 
 
 def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows: tuple[int, int, int],
-                   geometry: Im2col | None, b_unsigned: bool) -> str:
+                   geometry: Im2col | None, b_unsigned: bool, zero_c: bool = False) -> str:
     """The MLIR text of one integer GEMM kernel for static sizes: the range
     function the runtime's threads call on their column panels, and the
-    declaration of the entry the runtime glue defines (B_MODES for `mode`)."""
+    declaration of the entry the runtime glue defines (B_MODES for `mode`).
+    zero_c: C holds zeros on entry, so the first cache block starts its
+    accumulators at zero instead of loading C (C = A · B)."""
     e = _Emitter()
     k2 = -(-k // 2)
     kc = balanced_kc(t.kc, k2)
@@ -581,15 +637,37 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         rows_i = [e.add(i0, r) for r in range(nrows)]
         cols_j = [e.add(j0, c * t.vl) for c in range(nvec)]
         keys = [(r, c) for r in range(nrows) for c in range(nvec)]
-        init = {}
-        for r, c in keys:
-            v = e.fresh("acc")
-            if c in masks:
-                e.emit(f"{v} = vector.maskedload %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, %zero "
-                       f": {c_ty}, {mask_ty}, {vec} into {vec}")
-            else:
-                e.emit(f"{v} = vector.load %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
-            init[r, c] = v
+
+        def load_c() -> list[str]:
+            out = []
+            for r, c in keys:
+                v = e.fresh("acc")
+                if c in masks:
+                    e.emit(f"{v} = vector.maskedload %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, %zero "
+                           f": {c_ty}, {mask_ty}, {vec} into {vec}")
+                else:
+                    e.emit(f"{v} = vector.load %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
+                out.append(v)
+            return out
+
+        if not zero_c:
+            init = dict(zip(keys, load_c()))
+        elif k2 <= kc:  # one cache block: C is only written
+            init = {key: "%zero" for key in keys}
+        else:  # the first block starts from zero, the others from C
+            first, acc0 = e.fresh("first"), e.fresh("acc0")
+            tys = ", ".join([vec] * len(keys))
+            e.emit(f"{first} = arith.cmpi eq, {k0}, {e.idx(0)} : index")
+            e.emit(f"{acc0}:{len(keys)} = scf.if {first} -> ({tys}) {{")
+            e.indent += 1
+            e.emit(f"scf.yield {', '.join(['%zero'] * len(keys))} : {tys}")
+            e.indent -= 1
+            e.emit("} else {")
+            e.indent += 1
+            e.emit(f"scf.yield {', '.join(load_c())} : {tys}")
+            e.indent -= 1
+            e.emit("}")
+            init = {key: f"{acc0}#{i}" for i, key in enumerate(keys)}
         ib = e.fresh("ib")
         e.emit(f"{ib} = arith.divui {i0}, {e.idx(t.mr)} : index")
         res, kv = e.fresh("res"), e.fresh("k")

@@ -165,3 +165,42 @@ func.func @not_int8(%a: memref<4x4xi32>, %b: memref<4x4xi32>, %c: memref<4x4xi32
   linalg.matmul ins(%a, %b : memref<4x4xi32>, memref<4x4xi32>) outs(%c : memref<4x4xi32>)
   return
 }
+
+// -----
+
+// C filled with zeros right before the product (the frontend's init), and
+// nothing reads it in between: the kernel writes C (A · B) instead of adding
+// to it, and the fill is gone. K = 600 is 300 pairs, two cache blocks of 150:
+// the first starts its accumulators at zero, the second loads C.
+// CHECK-LABEL: func.func @zero_init
+// CHECK-NOT:     linalg.fill
+// CHECK:         call @qc_qgemm_2x8x600_s2x8_ss_z_a600s
+// CHECK-LABEL: func.func @qc_par_qgemm_2x8x600_s2x8_ss_z_range
+// CHECK:         %[[FIRST:.+]] = arith.cmpi eq, %{{.+}}, %{{.+}} : index
+// CHECK:         scf.if %[[FIRST]] -> (vector<8xi32>, vector<8xi32>) {
+// CHECK-NEXT:      scf.yield %{{.+}}, %{{.+}} : vector<8xi32>, vector<8xi32>
+// CHECK-NEXT:    } else {
+// CHECK-NEXT:      vector.load
+// CHECK-NEXT:      vector.load
+func.func @zero_init(%a: memref<2x600xi8>, %b: memref<600x8xi8>, %c: memref<2x8xi32>) {
+  %zero = arith.constant 0 : i32
+  linalg.fill ins(%zero : i32) outs(%c : memref<2x8xi32>)
+  linalg.matmul ins(%a, %b : memref<2x600xi8>, memref<600x8xi8>) outs(%c : memref<2x8xi32>)
+  return
+}
+
+// -----
+
+// The zeros are read in between (a copy out of C): C keeps its fill and the
+// kernel adds to it.
+// CHECK-LABEL: func.func @zero_init_read
+// CHECK:         linalg.fill
+// CHECK:         linalg.copy
+// CHECK:         call @qc_qgemm_2x8x4_s2x8_ss_a4s(
+func.func @zero_init_read(%a: memref<2x4xi8>, %b: memref<4x8xi8>, %c: memref<2x8xi32>, %d: memref<2x8xi32>) {
+  %zero = arith.constant 0 : i32
+  linalg.fill ins(%zero : i32) outs(%c : memref<2x8xi32>)
+  linalg.copy ins(%c : memref<2x8xi32>) outs(%d : memref<2x8xi32>)
+  linalg.matmul ins(%a, %b : memref<2x4xi8>, memref<4x8xi8>) outs(%c : memref<2x8xi32>)
+  return
+}
