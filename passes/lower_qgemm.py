@@ -784,7 +784,10 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             e.emit("%offa = arith.addi %ra, %rr : index")
             e.emit(f"%offb = arith.addi %offa, {e.idx(g.sh * g.w - g.ow)} : index")
             e.emit(f"%split = arith.subi {e.idx(g.ow)}, %rr : index")
+            e.emit(f"%one_run = arith.cmpi uge, %split, {e.idx(t.nr)} : index")
             e.emit(f"%ma = vector.create_mask %split : {rmask}")
+            e.emit(f"%ma8 = arith.extsi %ma : {rmask} to {row8}")
+            e.emit(f"%mb8 = arith.xori %ma8, %ones8 : {row8}")
             # Plain loads of row base b read up to b + offb + NR - 1 < C*H*W.
             e.emit(f"%rend = arith.addi %offb, {e.idx(t.nr)} : index")
             e.emit(f"%lim = arith.subi {e.idx(g.c * g.h * g.w)}, %rend : index")
@@ -796,7 +799,9 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             e.emit(f"{v} = vector.gather %B[{base}][%co], %cm, %zero8 : {b_ty}, {prow}, {rmask}, {row8} into {row8}")
             return v
 
-        def load(rowk: str) -> str:
+        def load(rowk: str, one_run: bool) -> str:
+            """Im2col row rowk of the panel: one plain load if the panel is one
+            run of the image, two merged by the lane mask if it is two."""
             base = e.fresh("base")
             t32 = e.fresh("t")
             e.emit(f"{t32} = memref.load %T[{rowk}] : memref<{2 * k2}xi32>")
@@ -808,13 +813,21 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             out = e.fresh("rv")
             e.emit(f"{out} = scf.if {fits} -> ({row8}) {{")
             e.indent += 1
-            pa, pb, va, vb, v = (e.fresh(x) for x in ("pa", "pb", "va", "vb", "v"))
+            pa, va = e.fresh("pa"), e.fresh("va")
             e.emit(f"{pa} = arith.addi {base}, %offa : index")
-            e.emit(f"{pb} = arith.addi {base}, %offb : index")
             e.emit(f"{va} = vector.load %B[{pa}] : {b_ty}, {row8}")
-            e.emit(f"{vb} = vector.load %B[{pb}] : {b_ty}, {row8}")
-            e.emit(f"{v} = arith.select %ma, {va}, {vb} : {rmask}, {row8}")
-            e.emit(f"scf.yield {v} : {row8}")
+            if one_run:
+                e.emit(f"scf.yield {va} : {row8}")
+            else:
+                # (va & m) | (vb & ~m) with a byte mask made once per panel:
+                # an i1 vector mask would be rebuilt at every use.
+                pb, vb, x, y, v = (e.fresh(n) for n in ("pb", "vb", "x", "y", "v"))
+                e.emit(f"{pb} = arith.addi {base}, %offb : index")
+                e.emit(f"{vb} = vector.load %B[{pb}] : {b_ty}, {row8}")
+                e.emit(f"{x} = arith.andi {va}, %ma8 : {row8}")
+                e.emit(f"{y} = arith.andi {vb}, %mb8 : {row8}")
+                e.emit(f"{v} = arith.ori {x}, {y} : {row8}")
+                e.emit(f"scf.yield {v} : {row8}")
             e.indent -= 1
             e.emit("} else {")
             e.indent += 1
@@ -823,20 +836,34 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             e.emit("}")
             return out
 
-        def row():
-            e.emit("%kr = arith.subi %pk, %kc0 : index")
-            e.emit("%r0 = arith.addi %pk, %pk : index")
-            e.emit(f"%r1 = arith.addi %r0, {e.idx(1)} : index")
-            v0 = load("%r0")
-            v1 = load("%r1")
-            if k % 2:
-                ok, sel = e.fresh("in"), e.fresh("v")
-                e.emit(f"{ok} = arith.cmpi ult, %r1, {e.idx(k)} : index")
-                e.emit(f"{sel} = arith.select {ok}, {v1}, %zero8 : {row8}")
-                v1 = sel
-            store_pair(v0, v1, "%kr")
+        def rows(one_run: bool):
+            def row():
+                e.emit("%kr = arith.subi %pk, %kc0 : index")
+                e.emit("%r0 = arith.addi %pk, %pk : index")
+                e.emit(f"%r1 = arith.addi %r0, {e.idx(1)} : index")
+                v0 = load("%r0", one_run)
+                v1 = load("%r1", one_run)
+                if k % 2:
+                    ok, sel = e.fresh("in"), e.fresh("v")
+                    e.emit(f"{ok} = arith.cmpi ult, %r1, {e.idx(k)} : index")
+                    e.emit(f"{sel} = arith.select {ok}, {v1}, %zero8 : {row8}")
+                    v1 = sel
+                store_pair(v0, v1, "%kr")
+            for_loop("%pk", "%kc0", "%k1", 1, row)
 
-        for_loop("%pk", "%kc0", "%k1", 1, row)
+        if not two_runs():
+            rows(False)
+            return
+        # Most panels lie inside one output row (the first run covers them).
+        e.emit("scf.if %one_run {")
+        e.indent += 1
+        rows(True)
+        e.indent -= 1
+        e.emit("} else {")
+        e.indent += 1
+        rows(False)
+        e.indent -= 1
+        e.emit("}")
 
     def panel(j0: str, cols: int, pidx: str) -> None:
         """Columns j0 .. j0+cols of C, every row, one KC block of k pairs at a time."""
@@ -878,7 +905,8 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         e.emit("}")
     body = e.lines[body_start:]
     consts = [f"    {cname} = arith.constant {v} : index" for v, cname in sorted(e.consts.items())]
-    consts += [f"    %zero = arith.constant dense<0> : {vec}", f"    %zero8 = arith.constant dense<0> : {row8}"]
+    consts += [f"    %zero = arith.constant dense<0> : {vec}", f"    %zero8 = arith.constant dense<0> : {row8}",
+               f"    %ones8 = arith.constant dense<-1> : {row8}"]
     globals_ = []
     if mode == "i":
         g = geometry

@@ -107,10 +107,10 @@ func.func @runtime_b(%a: memref<4x5xi8>, %b: memref<5x10xi8>, %c: memref<4x10xi3
 // matrix of a padded 2 x 7 x 20 image. The kernel gathers B's panels from
 // the image, so the im2col copy and its buffer are gone. Each im2col row
 // (c, kh, kw) starts at c*140 + kh*20 + kw in the image (a table of K = 18
-// entries, one per row of the 9 pairs). Output rows of
-// 18 >= 8 columns: a panel is at most two runs of the image, two plain
-// loads merged by a mask, unless the loads would leave the image (then a
-// gather).
+// entries, one per row of the 9 pairs). Output rows of 18 >= 8 columns: a
+// panel inside one output row is one plain load per im2col row; a panel
+// across two is two loads merged by a byte mask made once per panel. Loads
+// that would leave the image become a gather.
 // CHECK:       memref.global "private" constant @w_qrows2s : memref<1x9x2xi32>
 // CHECK-LABEL: func.func @implicit_im2col
 // CHECK-NOT:     qc.im2col
@@ -119,15 +119,29 @@ func.func @runtime_b(%a: memref<4x5xi8>, %b: memref<5x10xi8>, %c: memref<4x10xi3
 // CHECK:         call @qc_qgemm_2x90x18_i2x8_ss_i2x7x20_k3x3_s1x1_d1x1(%{{.+}}, %{{.+}}, %{{.+}}) : (memref<1x9x2xi32>, memref<280xi8, strided<[1], offset: ?>>, memref<2x90xi32, strided<[90, 1], offset: ?>>) -> ()
 // CHECK:       memref.global "private" constant @qc_qgemm_2x90x18_i2x8_ss_i2x7x20_k3x3_s1x1_d1x1_rows : memref<18xi32> = dense<[0, 1, 2, 20, 21, 22, 40, 41, 42, 140, 141, 142, 160, 161, 162, 180, 181, 182]>
 // CHECK-LABEL: func.func @qc_par_qgemm_2x90x18_i2x8_ss_i2x7x20_k3x3_s1x1_d1x1_range
+// CHECK:         %[[ONE:.+]] = arith.cmpi uge, %{{.+}}, %{{.+}} : index
+// CHECK:         %[[MA:.+]] = vector.create_mask %{{.+}} : vector<8xi1>
+// CHECK:         %[[MA8:.+]] = arith.extsi %[[MA]] : vector<8xi1> to vector<8xi8>
+// CHECK:         %[[MB8:.+]] = arith.xori %[[MA8]], %{{.+}} : vector<8xi8>
+// CHECK:         scf.if %[[ONE]] {
 // CHECK:           %[[T:.+]] = memref.load %{{.+}} : memref<18xi32>
 // CHECK:           %[[FITS:.+]] = arith.cmpi sle
 // CHECK:           scf.if %[[FITS]] -> (vector<8xi8>) {
+// CHECK-NEXT:        arith.addi
+// CHECK-NEXT:        %[[V:.+]] = vector.load %{{.+}} : memref<280xi8, strided<[1], offset: ?>>, vector<8xi8>
+// CHECK-NEXT:        scf.yield %[[V]] : vector<8xi8>
+// CHECK-NEXT:      } else {
+// CHECK-NEXT:        vector.gather
+// CHECK:           arith.extsi %{{.+}} : vector<8xi8> to vector<8xi16>
+// CHECK:         } else {
+// CHECK:           scf.if %{{.+}} -> (vector<8xi8>) {
 // CHECK:             %[[VA:.+]] = vector.load %{{.+}} : memref<280xi8, strided<[1], offset: ?>>, vector<8xi8>
 // CHECK:             %[[VB:.+]] = vector.load %{{.+}} : memref<280xi8, strided<[1], offset: ?>>, vector<8xi8>
-// CHECK:             arith.select %{{.+}}, %[[VA]], %[[VB]] : vector<8xi1>, vector<8xi8>
+// CHECK:             %[[X:.+]] = arith.andi %[[VA]], %[[MA8]] : vector<8xi8>
+// CHECK:             %[[Y:.+]] = arith.andi %[[VB]], %[[MB8]] : vector<8xi8>
+// CHECK:             arith.ori %[[X]], %[[Y]] : vector<8xi8>
 // CHECK:           } else {
 // CHECK:             vector.gather
-// CHECK:           arith.extsi %{{.+}} : vector<8xi8> to vector<8xi16>
 #im = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2 + d4, d3 + d5)>
 #id6 = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d4, d5)>
 #fk = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
