@@ -1,4 +1,4 @@
-// RUN: qc opt %s -split-input-file -p 'qc-lower-qgemm{mr=2 nr=8 vector-bits=256}' | FileCheck %s
+// RUN: qc opt %s -split-input-file -p 'qc-lower-qgemm{mr=2 nr=8 vector-bits=256 kc=256}' | FileCheck %s
 
 // A run-time int8 A times a constant int8 B (a MatMul's weights): B is
 // packed at compile time into panels [N/NR][K/2][NR] of i16 pairs, the even

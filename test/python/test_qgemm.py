@@ -8,7 +8,7 @@ its u8 x s8 kernels on AVX2 saturate pairs of products in 16 bits.
 Each model is compiled once; the stage dump shows which kernel mode
 (B packed at compile time, B panels packed at run time, or gathered from the
 image) ran, so a test fails if the kernel is bypassed. Sizes straddle the
-6 x 16 register tile and the 256-pair cache block on AVX2.
+6 x 16 register tile and the 384-pair cache block on AVX2.
 """
 
 from __future__ import annotations
@@ -178,8 +178,8 @@ CONVS = [  # (x shape, F, kernel, pads, strides, mode)
     ((2, 3, 7, 7), 8, (3, 3), (1, 1, 1, 1), (1, 1), "i"),
     # 1x1: the input itself is B (panels packed per block at run time).
     ((1, 33, 9, 9), 13, (1, 1), (0, 0, 0, 0), (1, 1), "s"),
-    # deep 3x3 (K = 64*9 = 576: 2 cache blocks of pairs), 56-wide rows: the resnet block's conv.
-    ((1, 64, 20, 56), 16, (3, 3), (1, 1, 1, 1), (1, 1), "i"),
+    # deep 3x3 (K = 96*9 = 864: 2 cache blocks of pairs), 56-wide rows as in the example blocks.
+    ((1, 96, 12, 56), 16, (3, 3), (1, 1, 1, 1), (1, 1), "i"),
 ]
 
 
