@@ -29,8 +29,9 @@ The micro-kernel keeps an MR x NR tile of C in MR * NR/VL vectors of i32
 across the k loop; per k pair it loads NR/VL pair vectors of B, broadcasts
 MR pairs of A, and accumulates sext(a) * sext(b) summed over even and odd
 i16 lanes. That is portable vector IR; LLVM matches it to vpmaddwd + vpaddd
-on x86 (test/codegen/qgemm_x86_64_v3.onnxtxt) and to widening multiplies
-elsewhere (correct, slower: smull + uzp on NEON).
+on x86 (test/codegen/qgemm_x86_64_v3.onnxtxt), fuses the pair into vpdpwssd
+with AVX-512 VNNI (qgemm_x86_64_vnni.onnxtxt; no saturation either), and
+uses widening multiplies elsewhere (correct, slower: smull + uzp on NEON).
 
 As in qc-lower-gemm, the runtime's threads split the column panels of each
 kernel (`qc.parallel_kernels`); the scratch is sized in 4-byte units, which
@@ -133,7 +134,8 @@ def for_target(target=None) -> LowerQGemm:
         # 64 channels (288 pairs) in one block ran 3% faster than two of 144.
         return LowerQGemm(mr=6, nr=16, vector_bits=256, kc=384)
     if target.arch == "x86_64" and target.vector_bits == 512:
-        return LowerQGemm(mr=8, nr=32, vector_bits=512, kc=128)  # 32 zmm: 16 acc + A + product + B
+        # 32 zmm: 16 acc + 2 B + A + product (none with VNNI's vpdpwssd).
+        return LowerQGemm(mr=8, nr=32, vector_bits=512, kc=192)
     if target.arch == "riscv64" and target.rvv_vlen:
         bits = 2 * target.rvv_vlen  # LMUL 2, as the fp32 GEMM
         return LowerQGemm(mr=4, nr=2 * bits // 32, vector_bits=bits, kc=128)
