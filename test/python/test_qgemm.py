@@ -100,6 +100,22 @@ def test_matmul_integer_runtime_b(m, n, k, a_type, b_type, tmp_path):
     np.testing.assert_array_equal(run(lib, {"a": a, "b": b}), want.astype(I32))
 
 
+
+@pytest.mark.parametrize("a_type,b_type", [(I8, I8), (U8, I8)], ids=["s8s8", "u8s8"])
+def test_matmul_integer_batched(a_type, b_type, tmp_path):
+    """[3, 5, 37] x [3, 37, 19]: a loop over the batch calls the kernel on
+    slices of A, B and C (A packed per slice); two threads give the same bits."""
+    rng = np.random.default_rng(17)
+    a, b = qrand(rng, a_type, (3, 5, 37)), qrand(rng, b_type, (3, 37, 19))
+    node = helper.make_node("MatMulInteger", ["a", "b"], ["y"])
+    model = make_model([node], {"a": (a_type, [3, 5, 37]), "b": (b_type, [3, 37, 19])},
+                       {"y": (I32, [3, 5, 19])}, opset=10)
+    lib, ir = compile_kernels(model, tmp_path)
+    assert kernel_modes(ir) == {"s"}
+    want = np.einsum("bmk,bkn->bmn", a.astype(np.int64), b.astype(np.int64)).astype(I32)
+    np.testing.assert_array_equal(run(lib, {"a": a, "b": b}), want)
+    np.testing.assert_array_equal(run(lib, {"a": a, "b": b}, threads=2), want)
+
 EXTREMES = [  # (A value, B value, types): every pair sum leaves int16, no total leaves int32
     (255, -128, U8, I8),  # 2 * 255 * -128 = -65,280: vpmaddubsw would saturate at -32,768
     (255, 127, U8, I8),  # 64,770
