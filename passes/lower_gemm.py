@@ -38,6 +38,7 @@ import numpy as np
 from qc.errors import PassFailed
 from qc.mlir import ir
 
+from . import gemm_epilogue
 from .base import Pass, collect_ops, run_upstream
 
 
@@ -109,6 +110,7 @@ class LowerGemm(Pass):
     pack_constants: bool = True
     pack_runtime: bool = True  # pack a run-time B into panels when rows reuse it
     stream: bool = True  # pack those panels one at a time into L1 (and gather im2col panels from the image)
+    epilogue: bool = True  # fold the bias before and the elementwise op after into the kernel (gemm_epilogue)
 
     def tiles(self) -> GemmTiles:
         vl = self.vector_bits // 32
@@ -119,7 +121,7 @@ class LowerGemm(Pass):
 
     def apply(self, module: ir.Module) -> None:
         tiles = self.tiles()
-        lowering = _GemmLowering(module, tiles, self.pack_constants, self.pack_runtime, self.stream)
+        lowering = _GemmLowering(module, tiles, self.pack_constants, self.pack_runtime, self.stream, self.epilogue)
         for fn in list(module.body.operations):
             if fn.operation.name != "func.func":
                 continue
@@ -136,10 +138,11 @@ def _unit_inner_stride(ty: ir.MemRefType) -> bool:
 
 class _GemmLowering:
     def __init__(self, module: ir.Module, tiles: GemmTiles, pack_constants: bool, pack_runtime: bool,
-                 stream: bool):
+                 stream: bool, epilogue: bool):
         self.module = module
         self.pack_runtime = pack_runtime
         self.stream = stream
+        self.epilogue = epilogue
         self.t = tiles
         self.pack_constants = pack_constants
         self.symbols = ir.SymbolTable(module.operation)
@@ -168,10 +171,26 @@ class _GemmLowering:
                 implicit = _implicit_im2col(op, ins[1])
             with ir.InsertionPoint(op.operation), op.location:
                 a, b, c = (_collapse(v, g) for v, g in zip((*ins, *outs), groups))
+            c_groups = groups[2]
         else:
             if not all(_unit_inner_stride(t) for t in tys):
                 return
             a, b, c = ins[0], ins[1], outs[0]
+            c_groups = [[i] for i in range(len(ir.MemRefType(c.type).shape))]
+        ep = gemm_epilogue.Epilogue()
+        if self.epilogue:
+            buf = _buffer_groups(outs[0], c_groups)
+            ep = gemm_epilogue.find(op.operation, outs[0], buf[-2], buf[-1])
+            inputs = {_root(v) for v in ins}
+            if ep.dest is not None and _root(ep.dest) in inputs or ep.residual is not None and _root(ep.residual) in \
+                    {_root(ep.dest if ep.dest is not None else outs[0])}:
+                ep = gemm_epilogue.Epilogue()
+        with ir.InsertionPoint(op.operation), op.location:
+            like_c = lambda v: _collapse(_view_like(outs[0], v), c_groups)  # noqa: E731
+            if ep.dest is not None:
+                c = like_c(ep.dest)
+            extras = ([ep.bias] if ep.bias is not None else []) + \
+                ([like_c(ep.residual)] if ep.residual is not None else [])
         shape_c, shape_b = list(ir.MemRefType(c.type).shape), list(ir.MemRefType(b.type).shape)
         bsz = shape_c[0] if len(shape_c) == 3 else 0
         m, n = shape_c[-2:]
@@ -189,14 +208,17 @@ class _GemmLowering:
             a_packed = self._packed_constant_a(a, m, k)
         if a_packed is not None:
             a = a_packed
-        fname = self._kernel(m, n, k, mode, rows, geometry, a_packed is not None)
+        fname = self._kernel(m, n, k, mode, rows, geometry, a_packed is not None, ep)
         with ir.InsertionPoint(op.operation), op.location:
             if mode == "i":
-                self._emit_image_call(fname, a, implicit[1], c, bsz, m, n, k, geometry, rows, a_packed is not None)
+                self._emit_image_call(fname, a, implicit[1], c, bsz, m, n, k, geometry, rows, a_packed is not None,
+                                      extras)
             else:
                 self._emit_call(fname, a, packed if packed is not None else b, c, bsz, m, n, k, mode == "p",
-                                a_batched, rows, a_packed is not None)
+                                a_batched, rows, a_packed is not None, extras)
         op.operation.erase()
+        for folded in ep.erase:  # the kernel starts from the bias and ends with the elementwise chain
+            folded.erase()
         if mode == "i":  # the im2col matrix is never written now
             implicit[2].erase()
             view = ins[1].owner.operation
@@ -304,12 +326,16 @@ class _GemmLowering:
         return self._packed_global(a, f"{sym}_rows{mr}", make)
 
     # -- the call site ----------------------------------------------------------
-    def _emit_call(self, fname, a, b, c, bsz, m, n, k, packed, a_batched, rows, a_packed=False) -> None:
+    def _emit_call(self, fname, a, b, c, bsz, m, n, k, packed, a_batched, rows, a_packed=False,
+                   extras=()) -> None:
+        """The call of the kernel; `extras`: the epilogue's bias (shared) and
+        residual (shaped like C) after C."""
         from qc.mlir import func, memref
 
         a_ty, b_ty, c_ty = _arg_types(m, n, k, self.t, "p" if packed else "r", rows, a_packed=a_packed)
         if not bsz:
             args = [memref.cast(a_ty, a), b if packed else memref.cast(b_ty, b), memref.cast(c_ty, c)]
+            args += [v if ir.MemRefType(v.type).rank == 1 else memref.cast(c_ty, v) for v in extras]
             func.CallOp([], ir.FlatSymbolRefAttr.get(fname), args)
             return
         from qc.mlir import arith
@@ -324,12 +350,13 @@ class _GemmLowering:
             i = loop.induction_variable
             # A is shared by every batch when it has no batch dim (a convolution's weights).
             views = [_batch_slice(a, i) if a_batched else a, _batch_slice(b, i), _batch_slice(c, i)]
+            more = [v if ir.MemRefType(v.type).rank == 1 else memref.cast(c_ty, _batch_slice(v, i)) for v in extras]
             func.CallOp([], ir.FlatSymbolRefAttr.get(fname),
-                        [memref.cast(t, v) for t, v in zip((a_ty, b_ty, c_ty), views)])
+                        [memref.cast(t, v) for t, v in zip((a_ty, b_ty, c_ty), views)] + more)
             scf.YieldOp([])
 
     # -- the kernel function ----------------------------------------------------
-    def _emit_image_call(self, fname, a, x, c, bsz, m, n, k, g: "Im2col", rows, a_packed) -> None:
+    def _emit_image_call(self, fname, a, x, c, bsz, m, n, k, g: "Im2col", rows, a_packed, extras=()) -> None:
         """Calls an implicit-im2col kernel on each image: A, the image X[i]
         flattened to one dim, and C[i]."""
         from mlir.dialects import scf
@@ -343,14 +370,16 @@ class _GemmLowering:
         loop = scf.ForOp(lo, hi, one)
         with ir.InsertionPoint(loop.body):
             i = loop.induction_variable
+            more = [v if ir.MemRefType(v.type).rank == 1 else memref.cast(c_ty, _batch_slice(v, i)) for v in extras]
             func.CallOp([], ir.FlatSymbolRefAttr.get(fname),
                         [memref.cast(a_ty, a), _row_slice(flat, i),
-                         memref.cast(c_ty, _batch_slice(c, i))])
+                         memref.cast(c_ty, _batch_slice(c, i))] + more)
             scf.YieldOp([])
 
     # -- the kernel function ----------------------------------------------------
-    def _kernel(self, m, n, k, mode, rows, geometry=None, a_packed=False) -> str:
+    def _kernel(self, m, n, k, mode, rows, geometry=None, a_packed=False, ep=None) -> str:
         t = self.t
+        ep = ep or gemm_epilogue.Epilogue()
         name = f"qc_sgemm_{m}x{n}x{k}_{mode}{t.mr}x{t.nr}"
         if rows != (k, n, n):
             name += "_s" + "_".join(map(str, rows))
@@ -358,19 +387,30 @@ class _GemmLowering:
             name += geometry.suffix()
         if a_packed:
             name += "_pa"
+        name += ep.suffix()
         if name in self.made:
             return name
-        text = gemm_function(name, m, n, k, t, mode, rows, geometry, a_packed)
+        text = gemm_function(name, m, n, k, t, mode, rows, geometry, a_packed, ep.static())
         parsed = ir.Module.parse(text)
         for fn in list(parsed.body.operations):
             self.module.body.append(fn)
         self.made.add(name)
         scratch = [balanced_kc(t.kc, k), t.nr] if mode in "si" else []
-        _record_parallel_kernel(self.module, name, -(-n // t.nr), 4 if mode == "q" else 3, scratch)
+        extra = (ep.bias is not None) + (ep.residual is not None)
+        _record_parallel_kernel(self.module, name, -(-n // t.nr), (4 if mode == "q" else 3) + extra, scratch)
         return name
 
 
 PARALLEL_ATTR = "qc.parallel_kernels"
+
+
+def _f32_literal(value: float) -> str:
+    """An f32 as MLIR reads it: infinities and NaN by their bits."""
+    import struct
+
+    if np.isfinite(value):
+        return repr(float(np.float32(value)))
+    return "0x%08X" % struct.unpack("<I", struct.pack("<f", value))[0]
 
 
 def balanced_kc(kc: int, k: int) -> int:
@@ -611,6 +651,25 @@ def _all_operands(op: ir.Operation):
     return out
 
 
+def _buffer_groups(operand: ir.Value, groups: list[list[int]]) -> list[list[int]]:
+    """groups of operand's dims as dims of the buffer it views (through a collapse_shape)."""
+    owner = getattr(operand.owner, "operation", None)
+    if owner is None or owner.name != "memref.collapse_shape":
+        return groups
+    reassoc = [[ir.IntegerAttr(i).value for i in ir.ArrayAttr(g)] for g in owner.attributes["reassociation"]]
+    return [[d for i in g for d in reassoc[i]] for g in groups]
+
+
+def _view_like(operand: ir.Value, v: ir.Value) -> ir.Value:
+    """v (shaped like the buffer operand views) viewed as operand is (the same collapse_shape)."""
+    from qc.mlir import memref
+
+    owner = getattr(operand.owner, "operation", None)
+    if owner is None or owner.name != "memref.collapse_shape":
+        return v
+    return memref.CollapseShapeOp(ir.MemRefType(operand.type), v, owner.attributes["reassociation"]).result
+
+
 def _row_slice(v: ir.Value, i: ir.Value) -> ir.Value:
     """v[i] of a dense rank-2 memref, as a rank-1 view with a dynamic offset."""
     from qc.mlir import memref
@@ -654,7 +713,8 @@ class _Emitter:
 
 
 def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, rows: tuple[int, int, int],
-                  geometry: Im2col | None = None, a_packed: bool = False) -> str:
+                  geometry: Im2col | None = None, a_packed: bool = False,
+                  epilogue: tuple = ("load", (), False)) -> str:
     """The MLIR text of one GEMM function for static sizes; `mode` says how B
     reaches the micro-kernel (B_MODES):
 
@@ -668,6 +728,11 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
        scratch buffer, used at once by every row tile (it stays in L1).
     i: as s, with the panel gathered from a padded image (`geometry`).
     a_packed: A arrives in row panels Ap[M/MR][K][MR] (a constant).
+    epilogue: (init, chain, residual) from gemm_epilogue.Epilogue.static():
+    the accumulators start from C, zero or a bias (%bias, per row or column),
+    and the chain (clamps, + %R) applies before the final store: in the
+    micro-kernel when K fits one cache block, else in a pass over the
+    panel (or range) right after its last block.
     """
     e = _Emitter()
     t = dataclasses.replace(t, kc=balanced_kc(t.kc, k))
@@ -688,6 +753,29 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     m_main, n_main = m - m % t.mr, n - n % t.nr
     m_tail, n_tail = m % t.mr, n % t.nr
     zero_vec = "%zero"
+    init, chain, has_residual = epilogue
+    bias_ty = f"memref<{m if init == 'rows' else n}xf32>"
+    one_block = k <= t.kc
+    # Which cache block the code being emitted is for: the first starts the
+    # accumulators (init), the last ends them (chain, when one block holds K).
+    phase = {"first": True, "last": one_block}
+
+    def apply_chain(v: str, row: str, col: str, mask: str | None) -> str:
+        """The elementwise chain on vector v of C[row, col:]."""
+        for i, (op_name, value) in enumerate(chain):
+            out = e.fresh("ep")
+            if value is None:
+                r = e.fresh("res")
+                if mask:
+                    e.emit(f"{r} = vector.maskedload %R[{row}, {col}], {mask}, {zero_vec} "
+                           f": {c_ty}, {mask_ty}, {vec} into {vec}")
+                else:
+                    e.emit(f"{r} = vector.load %R[{row}, {col}] : {c_ty}, {vec}")
+                e.emit(f"{out} = arith.addf {v}, {r} : {vec}")
+            else:
+                e.emit(f"{out} = {op_name} {v}, %epc{i} : {vec}")
+            v = out
+        return v
 
     def kernel(rows: int, cols: int, i0: str, j0: str, k0: str, k1: str) -> None:
         """C[i0:i0+rows, j0:j0+cols] += A[i0:, k0:k1] · B[k0:k1, j0:]: one register tile."""
@@ -702,10 +790,23 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         rows_i = [e.add(i0, r) for r in range(rows)]
         cols_j = [e.add(j0, c * t.vl) for c in range(nvec)]
         acc = {}
+        start = init if phase["first"] else "load"
         for r in range(rows):
+            if start == "rows":
+                bias_r = e.fresh("bias")
+                e.emit(f"{bias_r} = memref.load %bias[{rows_i[r]}] : {bias_ty}")
             for c in range(nvec):
                 v = e.fresh("acc")
-                if c in masks:
+                if start == "zero":
+                    v = zero_vec
+                elif start == "rows":
+                    e.emit(f"{v} = vector.broadcast {bias_r} : f32 to {vec}")
+                elif start == "cols" and c in masks:
+                    e.emit(f"{v} = vector.maskedload %bias[{cols_j[c]}], {masks[c]}, {zero_vec} "
+                           f": {bias_ty}, {mask_ty}, {vec} into {vec}")
+                elif start == "cols":
+                    e.emit(f"{v} = vector.load %bias[{cols_j[c]}] : {bias_ty}, {vec}")
+                elif c in masks:
                     e.emit(f"{v} = vector.maskedload %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {zero_vec} "
                            f": {c_ty}, {mask_ty}, {vec} into {vec}")
                 else:
@@ -757,11 +858,14 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         e.indent -= 1
         e.emit("}")
         for i, (r, c) in enumerate(keys):
+            out = f"{res}#{i}"
+            if phase["last"] and chain:
+                out = apply_chain(out, rows_i[r], cols_j[c], masks.get(c))
             if c in masks:
-                e.emit(f"vector.maskedstore %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {res}#{i} "
+                e.emit(f"vector.maskedstore %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {out} "
                        f": {c_ty}, {mask_ty}, {vec}")
             else:
-                e.emit(f"vector.store {res}#{i}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
+                e.emit(f"vector.store {out}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
 
     def for_loop(var: str, lo: str, hi: str, step: int, body) -> None:
         e.emit(f"scf.for {var} = {lo} to {hi} step {e.idx(step)} {{")
@@ -830,7 +934,42 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             if m_tail:
                 kernel(m_tail, cols, e.idx(m_main), j0, "%kc0", "%k1")
 
-        for_loop("%kc0", e.idx(0), e.idx(k), t.kc, block)
+        k_blocks(block)
+        if not one_block and chain:
+            chain_pass(j0, cols)
+
+    def k_blocks(body) -> None:
+        """body() for each cache block of K; the first one peeled off when
+        K takes several and it starts the accumulators from other than C."""
+        if one_block or init == "load":
+            for_loop("%kc0", e.idx(0), e.idx(k), t.kc, body)
+            return
+        for_loop("%kc0", e.idx(0), e.idx(t.kc), t.kc, body)  # one trip: the first block
+        phase["first"] = False
+        for_loop("%kc0", e.idx(t.kc), e.idx(k), t.kc, body)
+        phase["first"] = True
+
+    def chain_pass(j0: str, cols: int) -> None:
+        """The chain over C[:, j0 : j0 + cols] after its last block."""
+        def row():
+            for c in range(-(-cols // t.vl)):
+                lanes = min(t.vl, cols - c * t.vl)
+                col = e.add(j0, c * t.vl)
+                v = e.fresh("cv")
+                mask = None
+                if lanes < t.vl:
+                    mask = e.fresh("cmask")
+                    e.emit(f"{mask} = vector.constant_mask [{lanes}] : {mask_ty}")
+                    e.emit(f"{v} = vector.maskedload %C[%ci, {col}], {mask}, {zero_vec} "
+                           f": {c_ty}, {mask_ty}, {vec} into {vec}")
+                else:
+                    e.emit(f"{v} = vector.load %C[%ci, {col}] : {c_ty}, {vec}")
+                out = apply_chain(v, "%ci", col, mask)
+                if mask:
+                    e.emit(f"vector.maskedstore %C[%ci, {col}], {mask}, {out} : {c_ty}, {mask_ty}, {vec}")
+                else:
+                    e.emit(f"vector.store {out}, %C[%ci, {col}] : {c_ty}, {vec}")
+        for_loop("%ci", e.idx(0), e.idx(m), 1, row)
 
     def load_row(pk: str, col0: str, cols: int, store) -> None:
         """B[pk, col0 : col0 + NR] as NR/VL vectors, zero beyond `cols`;
@@ -998,7 +1137,12 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 for_loop("%pp", "%lo", "%hi_full", 1, lambda: pack_panel("%pp", t.nr))
             if n_tail:
                 if_tail(lambda: pack_panel(e.idx(full), n_tail))
-        for_loop("%kc0", e.idx(0), e.idx(k), t.kc, kc_body)
+        k_blocks(kc_body)
+        if not one_block and chain:
+            if n_main:
+                for_loop("%j0", "%jlo", "%jhi", t.nr, lambda: chain_pass("%j0", t.nr))
+            if n_tail:
+                if_tail(lambda: chain_pass(e.idx(n_main), n_tail))
     body = e.lines[body_start:]
     consts = [f"    {cname} = arith.constant {v} : index" for v, cname in sorted(e.consts.items())]
     if geometry is not None:
@@ -1011,11 +1155,16 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             f"    %vn = arith.constant dense<{n}> : {ivec}",
             *[f"    %ci{c * t.vl} = arith.constant {c * t.vl} : i32" for c in range(t.nr // t.vl)],
         ]
+    consts += [f"    %epc{i} = arith.constant dense<{_f32_literal(value)}> : {vec}"
+               for i, (_, value) in enumerate(chain) if value is not None]
     scratch_arg = {"q": f"%Bp: {bp_ty}, ", "s": f"%S: {bp_ty}, ", "i": f"%S: {bp_ty}, "}.get(mode, "")
+    extra_names = (["%bias"] if init in ("rows", "cols") else []) + (["%R"] if has_residual else [])
+    extra_tys = ([bias_ty] if init in ("rows", "cols") else []) + ([c_ty] if has_residual else [])
+    extra_args = "".join(f"{nm}: {ty}, " for nm, ty in zip(extra_names, extra_tys))
     range_fn = [
         # Public: only the runtime glue calls it (qc-lower-to-llvm hides it again).
-        f"func.func @{name}_range(%A: {a_ty}, %B: {b_ty}, {scratch_arg}%C: {c_ty}, %lo: index, %hi: index) "
-        "attributes {llvm.emit_c_interface} {",
+        f"func.func @{name}_range(%A: {a_ty}, %B: {b_ty}, {scratch_arg}%C: {c_ty}, {extra_args}%lo: index, "
+        "%hi: index) attributes {llvm.emit_c_interface} {",
         *consts,
         f"    {zero_vec} = arith.constant dense<0.0> : {vec}",
         *body, "    return", "}",
@@ -1024,11 +1173,13 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     # and calls @{name}_range on each part (the C side of @{par} is generated
     # with the model's description; for s and i it adds the thread's scratch).
     par = parallel_entry(name)
-    arg_tys = [a_ty, b_ty, *([bp_ty] if mode == "q" else []), c_ty]
-    args = ["%A", "%B", *(["%Bp"] if mode == "q" else []), "%C"]
+    wrapper_params = ", ".join(f"{nm}: {ty}" for nm, ty in zip(["%A", "%B", "%C", *extra_names],
+                                                                [a_ty, b_ty, c_ty, *extra_tys]))
+    arg_tys = [a_ty, b_ty, *([bp_ty] if mode == "q" else []), c_ty, *extra_tys]
+    args = ["%A", "%B", *(["%Bp"] if mode == "q" else []), "%C", *extra_names]
     entry = [
         f"func.func private @{par}({', '.join(arg_tys)}) attributes {{llvm.emit_c_interface}}",
-        f"func.func private @{name}(%A: {a_ty}, %B: {b_ty}, %C: {c_ty}) {{",
+        f"func.func private @{name}({wrapper_params}) {{",
         # No dealloc: qc-lower-to-scf's deallocation pass frees %Bp after its last use.
         *([f"    %Bp = memref.alloc() {{alignment = 64 : i64}} : {bp_ty}"] if mode == "q" else []),
         f"    func.call @{par}({', '.join(args)}) : ({', '.join(arg_tys)}) -> ()",

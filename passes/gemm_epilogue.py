@@ -1,0 +1,217 @@
+"""What qc-lower-gemm folds into a GEMM kernel from the ops around it.
+
+Before bufferized GEMMs, the frontend leaves the output's initial value in a
+separate op (a bias broadcast, or a zero fill), and after it an elementwise
+op (Relu, Clip, a residual Add). Each is a full pass over C in memory. The
+kernel can instead start its accumulators from the bias (or zero), and apply
+the elementwise chain to each register tile before storing it, so C is
+written once, final:
+
+    init:  C = bias[row] | bias[col] | 0         (an op writing C just before)
+    chain: y = max(y, a) | min(y, b) | y + R[i, j]  (the elementwise op right after)
+
+The elementwise op may write another buffer D: the kernel then writes D and
+C is never materialized. Only ops whose every map is an identity (or, for the
+bias, a single row or column dim) are taken, and only when nothing else
+reads C.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qc.mlir import ir
+
+_VIEWS = ("memref.collapse_shape", "memref.expand_shape", "memref.cast")  # views of C, as C
+_CLAMPS = {"arith.maximumf": "max", "arith.maxnumf": "max", "arith.minimumf": "min", "arith.minnumf": "min"}
+
+
+@dataclass
+class Epilogue:
+    init: str = "load"  # load | zero | rows (bias per row) | cols (bias per column)
+    bias: ir.Value | None = None  # memref<M> or memref<N>
+    chain: list = field(default_factory=list)  # (arith op name, constant) or ("arith.addf", None): + R
+    residual: ir.Value | None = None  # R, C's shape before collapsing
+    dest: ir.Value | None = None  # D, if the chain writes another buffer
+    erase: list = field(default_factory=list)  # ops the kernel now does
+
+    def suffix(self) -> str:
+        """For the kernel's name: kernels differ by what they fold."""
+        if self.init == "load" and not self.chain:
+            return ""
+        parts = {"load": "", "zero": "z", "rows": "br", "cols": "bc"}[self.init]
+        for name, value in self.chain:
+            parts += "r" if value is None else f"{_CLAMPS[name]}{_num(value)}"
+        return "_e" + parts
+
+    def static(self) -> tuple:
+        """What the kernel's code depends on (not which buffers)."""
+        return self.init, tuple(self.chain), self.residual is not None
+
+
+def _num(v: float) -> str:
+    text = f"{v:g}".replace("-", "m").replace(".", "p").replace("+", "")
+    return text
+
+
+def _root(v: ir.Value) -> ir.Value:
+    while True:
+        owner = getattr(v.owner, "operation", None)
+        if owner is None or owner.name not in _VIEWS + ("memref.subview",):
+            return v
+        v = owner.operands[0]
+
+
+def _uses_of_buffer(root: ir.Value) -> list[ir.Operation]:
+    """The ops that use root or a view of it (not the views themselves)."""
+    out, work = [], [root]
+    while work:
+        v = work.pop()
+        for use in v.uses:
+            op = use.owner.operation
+            if op.name in _VIEWS + ("memref.subview",):
+                work.extend(op.results)
+            else:
+                out.append(op)
+    return out
+
+
+def _touches(ops: list[ir.Operation], values: list[ir.Value]) -> bool:
+    """Whether any of ops (or an op nested in them) uses a buffer of values."""
+    roots = {_root(v) for v in values if v is not None}
+    found = False
+
+    def visit(inner):
+        nonlocal found
+        if any(isinstance(v.type, ir.MemRefType) and _root(v) in roots for v in inner.operands):
+            found = True
+        return ir.WalkResult.ADVANCE
+
+    for op in ops:
+        op.walk(visit)
+    return found
+
+
+def _identity(m: ir.AffineMap) -> bool:
+    return m.n_symbols == 0 and [str(r) for r in m.results] == [f"d{i}" for i in range(m.n_dims)]
+
+
+def _maps(op: ir.Operation) -> list[ir.AffineMap]:
+    return [ir.AffineMapAttr(a).value for a in op.attributes["indexing_maps"]]
+
+
+def _all_parallel(op: ir.Operation) -> bool:
+    return all("parallel" in str(a) for a in op.attributes["iterator_types"])
+
+
+def _constant(v: ir.Value) -> float | None:
+    owner = getattr(v.owner, "operation", None)
+    if owner is None or owner.name != "arith.constant":
+        return None
+    attr = owner.attributes["value"]
+    return float(ir.FloatAttr(attr).value) if isinstance(attr, ir.FloatAttr) else None
+
+
+def find(op: ir.Operation, c_operand: ir.Value, row_dims: list[int], col_dims: list[int]) -> Epilogue:
+    """The init and chain around contraction `op`, whose output operand is
+    `c_operand` (a view of the buffer C); row_dims / col_dims: the dims of C
+    (the buffer) that make the GEMM's rows and columns."""
+    ep = Epilogue()
+    c = _root(c_operand)
+    if not isinstance(c.type, ir.MemRefType) or not ir.MemRefType(c.type).has_static_shape:
+        return ep
+    users = set(_uses_of_buffer(c))
+    ops = [o.operation for o in op.block.operations]
+    i = ops.index(op)
+    # The ops of C just before and after the GEMM; what lies between does not
+    # touch C, and must not touch the bias, D or R either, whose reads and
+    # writes move to the GEMM.
+    before = next((j for j in range(i - 1, -1, -1) if ops[j] in users), None)
+    after = next((j for j in range(i + 1, len(ops)) if ops[j] in users), None)
+    if before is not None:
+        _take_init(ep, ops[before], c, row_dims, col_dims)
+        if ep.bias is not None and _touches(ops[before + 1:i], [ep.bias]):
+            ep = Epilogue()
+    if after is not None:
+        _take_chain(ep, ops[after], c)
+        if ep.chain and _touches(ops[i + 1:after], [ep.dest, ep.residual]):
+            ep.erase = [o for o in ep.erase if o != ops[after]]
+            ep.chain, ep.residual, ep.dest = [], None, None
+    after = ops[after] if after is not None else None
+    # With the chain writing D, C is never written: nothing else may read it.
+    # (The fill right before the GEMM folds in any case.)
+    if ep.dest is not None and users - {op, *ep.erase}:
+        ep.erase = [o for o in ep.erase if o.name != "linalg.generic" or o != after]
+        ep.chain, ep.residual, ep.dest = [], None, None
+    return ep
+
+
+def _take_init(ep: Epilogue, fill: ir.Operation, c: ir.Value, row_dims, col_dims) -> None:
+    if fill.name == "linalg.fill":
+        if fill.operands[1] == c and _constant(fill.operands[0]) == 0.0:
+            ep.init, ep.erase = "zero", ep.erase + [fill]
+        return
+    if fill.name != "linalg.generic" or len(fill.operands) != 2 or fill.operands[1] != c:
+        return
+    block = fill.regions[0].blocks[0]
+    body = [o.operation for o in block.operations]
+    if len(body) != 1 or body[0].operands[0] != block.arguments[0] or not _all_parallel(fill):
+        return
+    in_map, out_map = _maps(fill)
+    if not _identity(out_map) or len(in_map.results) != 1:
+        return
+    dim = int(str(in_map.results[0])[1:]) if str(in_map.results[0]).startswith("d") else -1
+    kind = "rows" if [dim] == row_dims else "cols" if [dim] == col_dims else None
+    if kind is None or ir.MemRefType(fill.operands[0].type).rank != 1:
+        return
+    ep.init, ep.bias, ep.erase = kind, fill.operands[0], ep.erase + [fill]
+
+
+def _take_chain(ep: Epilogue, ew: ir.Operation, c: ir.Value) -> None:
+    if ew.name != "linalg.generic" or not _all_parallel(ew) or not all(_identity(m) for m in _maps(ew)):
+        return
+    n_out = 1
+    ins, out = list(ew.operands[:-n_out]), ew.operands[-1]
+    if len(ew.results) or c not in ins or ins.count(c) != 1 or len(ins) > 2:
+        return
+    out_ty, c_ty = ir.MemRefType(out.type), ir.MemRefType(c.type)
+    if out_ty.shape != c_ty.shape or not _dense(out_ty) or not _dense(c_ty):
+        return
+    block = ew.regions[0].blocks[0]
+    args = list(block.arguments)
+    cur = args[ins.index(c)]
+    residual = None
+    chain = []
+    for inner in [o.operation for o in block.operations]:
+        if inner.name == "linalg.yield":
+            if inner.operands[0] != cur:
+                return
+            break
+        if len(inner.results) != 1 or cur not in list(inner.operands):
+            return
+        other = [v for v in inner.operands if v != cur]
+        if inner.name in _CLAMPS and len(other) == 1 and _constant(other[0]) is not None:
+            chain.append((inner.name, _constant(other[0])))
+        elif inner.name == "arith.addf" and len(other) == 1 and len(ins) == 2 and residual is None \
+                and other[0] == args[1 - ins.index(c)]:
+            residual = ins[1 - ins.index(c)]
+            chain.append(("arith.addf", None))
+        else:
+            return
+        cur = inner.results[0]
+    if not chain:
+        return
+    if residual is not None:
+        r_ty = ir.MemRefType(residual.type)
+        # R is read at the end, D written in every cache block: they must not share bytes.
+        if r_ty.shape != c_ty.shape or not _dense(r_ty) or _root(residual) in (_root(out), c):
+            return
+    if out != c and getattr(getattr(c.owner, "operation", None), "name", None) != "memref.alloc":
+        return  # C outlives the function (an output): it must be written as it is
+    ep.chain, ep.residual, ep.erase = chain, residual, ep.erase + [ew]
+    ep.dest = None if out == c else out
+
+
+def _dense(t: ir.MemRefType) -> bool:
+    """Identity layout: views of it collapse the same way C's do."""
+    return isinstance(t.layout, ir.AffineMapAttr) and _identity(t.layout.value)

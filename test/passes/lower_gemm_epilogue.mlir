@@ -1,0 +1,99 @@
+// RUN: qc opt %s -split-input-file -p 'qc-lower-gemm{mr=4 nr=8 kc=8 mc=8}' | FileCheck %s
+
+// A bias broadcast along the rows of C before the GEMM, and a Clip (max 0,
+// min 6) from C into D after it: both fold into the kernel. It starts its
+// accumulators from the bias, clamps each register tile before storing it,
+// and writes D; the fill, the Clip and C's buffer are gone.
+// CHECK-LABEL: func.func @bias_rows_clip
+// CHECK-SAME:    (%[[A:.+]]: memref<5x8xf32>, %[[B:.+]]: memref<8x12xf32>, %[[BIAS:.+]]: memref<5xf32>, %[[D:.+]]: memref<5x12xf32>)
+// CHECK-NOT:     memref.alloc
+// CHECK-NOT:     linalg.generic
+// CHECK:         %[[DC:.+]] = memref.cast %[[D]]
+// CHECK:         call @[[K:qc_sgemm_5x12x8_r4x8_ebrmax0min6]](%{{.+}}, %{{.+}}, %[[DC]], %[[BIAS]])
+// CHECK:       func.func @[[K]]_range({{.+}}, %[[C:.+]]: memref<5x12xf32, strided<[12, 1], offset: ?>>, %[[KB:.+]]: memref<5xf32>, %{{.+}}: index, %{{.+}}: index)
+// CHECK-DAG:     %[[LO:.+]] = arith.constant dense<0.000000e+00> : vector<8xf32>
+// CHECK-DAG:     %[[HI:.+]] = arith.constant dense<6.000000e+00> : vector<8xf32>
+// CHECK:         %[[R0:.+]] = memref.load %[[KB]][%{{.+}}] : memref<5xf32>
+// CHECK:         %[[ACC:.+]] = vector.broadcast %[[R0]] : f32 to vector<8xf32>
+// CHECK-NOT:     vector.load %[[C]]
+// CHECK:         scf.for {{.+}} iter_args
+// CHECK:         %[[M1:.+]] = arith.maximumf %{{.+}}, %[[LO]] : vector<8xf32>
+// CHECK:         %[[M2:.+]] = arith.minimumf %[[M1]], %[[HI]] : vector<8xf32>
+// CHECK:         vector.store %[[M2]], %[[C]]
+#rows = affine_map<(d0, d1) -> (d0)>
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @bias_rows_clip(%a: memref<5x8xf32>, %b: memref<8x12xf32>, %bias: memref<5xf32>, %d: memref<5x12xf32>) {
+  %c = memref.alloc() : memref<5x12xf32>
+  linalg.generic {indexing_maps = [#rows, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%bias : memref<5xf32>) outs(%c : memref<5x12xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    linalg.yield %x : f32
+  }
+  linalg.matmul ins(%a, %b : memref<5x8xf32>, memref<8x12xf32>) outs(%c : memref<5x12xf32>)
+  %zero = arith.constant 0.0 : f32
+  %six = arith.constant 6.0 : f32
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%c : memref<5x12xf32>) outs(%d : memref<5x12xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %m = arith.maximumf %x, %zero : f32
+    %n = arith.minimumf %m, %six : f32
+    linalg.yield %n : f32
+  }
+  return
+}
+
+// -----
+
+// A bias along the columns (Gemm's C row) and a residual Add, with K = 20
+// over cache blocks of 8: the first block (peeled) starts from the bias, the
+// rest accumulate, then one pass over the range adds R.
+// CHECK-LABEL: func.func @bias_cols_residual
+// CHECK:         call @[[K:qc_sgemm_4x16x20_r4x8_ebcr]](
+// CHECK:       func.func @[[K]]_range({{.+}}, %[[C:.+]]: memref<4x16xf32, strided<[16, 1], offset: ?>>, %[[KB:.+]]: memref<16xf32>, %[[R:.+]]: memref<4x16xf32, strided<[16, 1], offset: ?>>, %{{.+}}: index, %{{.+}}: index)
+// CHECK:         vector.load %[[KB]][%{{.+}}] : memref<16xf32>, vector<8xf32>
+// CHECK:         scf.for %{{.+}} = %c8 to %c20 step %c8
+// CHECK:           vector.load %[[C]]
+// CHECK:         scf.for %[[I:.+]] = %c0 to %c4 step %c1
+// CHECK:           %[[CV:.+]] = vector.load %[[C]][%[[I]], %{{.+}}]
+// CHECK:           %[[RV:.+]] = vector.load %[[R]][%[[I]], %{{.+}}]
+// CHECK:           %[[S:.+]] = arith.addf %[[CV]], %[[RV]] : vector<8xf32>
+// CHECK:           vector.store %[[S]], %[[C]][%[[I]], %{{.+}}]
+#cols = affine_map<(d0, d1) -> (d1)>
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @bias_cols_residual(%a: memref<4x20xf32>, %b: memref<20x16xf32>, %bias: memref<16xf32>, %r: memref<4x16xf32>, %d: memref<4x16xf32>) {
+  %c = memref.alloc() : memref<4x16xf32>
+  linalg.generic {indexing_maps = [#cols, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%bias : memref<16xf32>) outs(%c : memref<4x16xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    linalg.yield %x : f32
+  }
+  linalg.matmul ins(%a, %b : memref<4x20xf32>, memref<20x16xf32>) outs(%c : memref<4x16xf32>)
+  linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%r, %c : memref<4x16xf32>, memref<4x16xf32>) outs(%d : memref<4x16xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.addf %x, %y : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// C is an output of the function: the Relu after it must still read it, so
+// only the zero fill folds in (the accumulators start at zero).
+// CHECK-LABEL: func.func @c_is_an_output
+// CHECK:         call @qc_sgemm_4x8x8_r4x8_ez(
+// CHECK:         linalg.generic
+// CHECK:           arith.maximumf
+func.func @c_is_an_output(%a: memref<4x8xf32>, %b: memref<8x8xf32>, %c: memref<4x8xf32>, %d: memref<4x8xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<4x8xf32>)
+  linalg.matmul ins(%a, %b : memref<4x8xf32>, memref<8x8xf32>) outs(%c : memref<4x8xf32>)
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}
+      ins(%c : memref<4x8xf32>) outs(%d : memref<4x8xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %m = arith.maximumf %x, %zero : f32
+    linalg.yield %m : f32
+  }
+  return
+}

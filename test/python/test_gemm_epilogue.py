@@ -1,0 +1,93 @@
+"""GEMM kernels that start from the bias and end with the elementwise op after
+them (passes/gemm_epilogue.py), against onnxruntime.
+
+Each case names the kernel suffix it must produce (_e...: what was folded),
+so a test fails if the fold silently stops happening, and compares the
+numbers, so it fails if the fold is wrong. Shapes pick the two places the
+chain runs: in the micro-kernel (K fits one cache block) or in a pass after
+the last block (K > 256), for streamed, packed and in-place B.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from helpers import check_against_ort, make_model
+from onnx import helper
+
+import qc
+
+F32 = np.float32
+
+
+def conv_block(c, f, hw, k, act, residual, rng):
+    """Conv(+bias) -> [Add x] -> act, on a c x hw x hw image."""
+    inits = {"w": (rng.standard_normal((f, c, k, k)) * 0.2).astype(F32), "b": rng.standard_normal(f).astype(F32)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[k // 2] * 4)]
+    last = "c"
+    if residual:
+        nodes.append(helper.make_node("Add", ["c", "x"], ["s"]))
+        last = "s"
+    if act == "relu":
+        nodes.append(helper.make_node("Relu", [last], ["y"]))
+    else:
+        inits.update(lo=np.array(0, F32), hi=np.array(6, F32))
+        nodes.append(helper.make_node("Clip", [last, "lo", "hi"], ["y"]))
+    return make_model(nodes, {"x": (F32, [1, c, hw, hw])}, {"y": (F32, [1, f, hw, hw])}, inits)
+
+
+CONVS = {
+    # name: (C, F, HxW, kernel, activation, residual, expected suffix): why
+    "3x3_relu_one_block": (16, 13, 9, 3, "relu", False, "_ebrmax0"),  # K 144: chain in the micro-kernel
+    "3x3_relu_deep": (40, 13, 9, 3, "relu", False, "_ebrmax0"),  # K 360: first block peeled, chain after
+    "1x1_clip": (24, 30, 11, 1, "clip", False, "_ebrmax0min6"),  # MobileNet's expand: B read in place
+    "3x3_residual_relu": (12, 12, 10, 3, "relu", True, "_ebrrmax0"),  # ResNet's block end
+    "1x1_residual_deep": (300, 300, 5, 1, "relu", True, "_ebrrmax0"),  # K 300 > 256 with R: pass after
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONVS))
+def test_conv_epilogue(name, tmp_path):
+    c, f, hw, k, act, residual, suffix = CONVS[name]
+    rng = np.random.default_rng(sorted(CONVS).index(name))
+    model = conv_block(c, f, hw, k, act, residual, rng)
+    ir = qc.compile(model, emit="gemm")
+    assert re.search(rf"call @qc_sgemm_\w+{suffix}\(", ir), "bias and activation not folded into the GEMM"
+    x = rng.standard_normal((1, c, hw, hw)).astype(F32)
+    check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("k", [70, 600])  # one cache block; several (the chain in a pass over the range)
+def test_gemm_bias_row_relu(k, tmp_path):
+    # Gemm's C row is a bias per column; odd M and N leave tails in both directions.
+    rng = np.random.default_rng(k)
+    inits = {"w": (rng.standard_normal((k, 37)) * 0.1).astype(F32), "b": rng.standard_normal(37).astype(F32)}
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["g"]), helper.make_node("Relu", ["g"], ["y"])]
+    model = make_model(nodes, {"x": (F32, [9, k])}, {"y": (F32, [9, 37])}, inits)
+    ir = qc.compile(model, emit="gemm")
+    assert re.search(r"call @qc_sgemm_9x37x\d+_p\w+_ebcmax0\(", ir), "bias and Relu not folded into the GEMM"
+    check_against_ort(model, {"x": rng.standard_normal((9, k)).astype(F32)}, tmp_path, rtol=1e-4, atol=1e-4)
+
+
+def test_intermediate_output_is_still_written(tmp_path):
+    # The conv's output is a model output too: the Relu cannot take its place.
+    rng = np.random.default_rng(5)
+    inits = {"w": (rng.standard_normal((6, 4, 3, 3)) * 0.2).astype(F32), "b": rng.standard_normal(6).astype(F32)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1] * 4), helper.make_node("Relu", ["c"], ["y"])]
+    model = make_model(nodes, {"x": (F32, [1, 4, 8, 8])}, {"c": (F32, [1, 6, 8, 8]), "y": (F32, [1, 6, 8, 8])},
+                       inits)
+    got = check_against_ort(model, {"x": rng.standard_normal((1, 4, 8, 8)).astype(F32)}, tmp_path,
+                            rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(got["y"], np.maximum(got["c"], 0))
+
+
+def test_folded_epilogue_same_bits_on_two_threads(tmp_path):
+    rng = np.random.default_rng(11)
+    model = conv_block(40, 40, 12, 3, "relu", True, rng)  # deep: the chain runs after the last block
+    lib = str(tmp_path / "m.so")
+    qc.compile(model, lib)
+    x = rng.standard_normal((1, 40, 12, 12)).astype(F32)
+    with qc.load(lib) as one, qc.load(lib, threads=2) as two:
+        np.testing.assert_array_equal(one(x=x)["y"], two(x=x)["y"])
