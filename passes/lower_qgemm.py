@@ -7,12 +7,13 @@ exactly: both operands are widened to i16 and multiplied in pairs of k,
 
     C[i, j] += A[i, 2p] * B[2p, j] + A[i, 2p+1] * B[2p+1, j]
 
-which is x86's vpmaddwd (i16 pairs -> one i32 sum per lane). Each product
-is at most 255 * 128 in magnitude, so a pair sum |a*b + c*d| <= 2 * 255 * 128
-= 65,280 fits in i32, and the i32 accumulation wraps exactly as the
-frontend's int32 arithmetic does. (vpmaddubsw would do twice the work per
-instruction but saturates u8 x s8 pair sums at 16 bits: 2 * 255 * 127 =
-64,770 > 32,767, a wrong answer on real models.)
+which is x86's vpmaddwd (i16 pairs -> one i32 sum per lane). Widened 8-bit
+values lie in [-128, 255], so a pair sum |a*b + c*d| <= 2 * 255 * 255 =
+130,050 is exact in i32 (vpmaddwd only wraps for two -32768 * -32768
+products), and the i32 accumulation wraps exactly as the frontend's int32
+arithmetic does. (vpmaddubsw would do twice the work per instruction but
+saturates u8 x s8 pair sums at 16 bits: 2 * 255 * 127 = 64,770 > 32,767, a
+wrong answer on real models.)
 
 Layouts (an i32 lane holds one k pair, the even k in its low half):
 - A is packed into row panels Ap[M/MR][K/2][MR] of i16 pairs: at compile time
@@ -126,12 +127,14 @@ class LowerQGemm(Pass):
 def for_target(target=None) -> LowerQGemm:
     """The integer GEMM tile for a target's vector registers (AVX2 without one).
 
-    Per k pair the tile needs MR * NR/VL accumulators, one broadcast pair of
-    A and one product temporary; B is read from L1 by the multiply itself
-    (vpmaddwd takes a memory operand), so it needs no registers on x86."""
+    Per k pair the tile needs MR * NR/VL accumulators, NR/VL vectors of B,
+    one broadcast pair of A and one product temporary (checked in
+    test/codegen/qgemm_*: no stack access in the k loop)."""
     if target is None or (target.arch == "x86_64" and target.vector_bits == 256):
-        # 16 ymm: 12 acc + A + product + 2 spare. KC 384 pairs: the 3x3 conv of
-        # 64 channels (288 pairs) in one block ran 3% faster than two of 144.
+        # 16 ymm: 12 acc + 2 B + A + product; 4 x 24 and 3 x 32 (3 and 4 B
+        # vectors) ran 30% slower on the example ResNet block. KC 384 pairs: its
+        # 3x3 conv of 64 channels (288 pairs) in one block ran 3% faster than
+        # in two of 144.
         return LowerQGemm(mr=6, nr=16, vector_bits=256, kc=384)
     if target.arch == "x86_64" and target.vector_bits == 512:
         # 32 zmm: 16 acc + 2 B + A + product (none with VNNI's vpdpwssd).
@@ -157,7 +160,8 @@ def _width(ty: ir.MemRefType) -> int:
 _NAMED_MAPS = {
     "linalg.matmul": "[affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d2, d1)>, "
                      "affine_map<(d0, d1, d2) -> (d0, d1)>]",
-    "linalg.batch_matmul": "[affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>, "
+    "linalg.batch_matmul": "[affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>, "
+                           "affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>, "
                            "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>]",
 }
 
@@ -453,8 +457,10 @@ def _touches(op: ir.Operation, root: ir.Value) -> bool:
 
 def _zero_constant(v: ir.Value) -> bool:
     owner = getattr(v.owner, "operation", None)
-    return (owner is not None and owner.name == "arith.constant"
-            and isinstance(owner.attributes["value"], ir.IntegerAttr) and ir.IntegerAttr(owner.attributes["value"]).value == 0)
+    if owner is None or owner.name != "arith.constant":
+        return False
+    value = owner.attributes["value"]
+    return isinstance(value, ir.IntegerAttr) and value.value == 0
 
 
 def _zeroing_write(op: ir.Operation, c: ir.Value, depth: int = 2) -> ir.Operation | None:
