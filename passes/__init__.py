@@ -28,6 +28,7 @@ _REGISTRY = {
     "qc-outline-ops": "outline_ops:OutlineOps",
     "qc-plan-memory": "plan_memory:PlanMemory",
     "qc-qconv-to-gemm": "qconv_to_gemm:QConvToGemm",
+    "qc-qdepthwise-conv": "qdepthwise_conv:QDepthwiseConv",
 }
 
 

@@ -24,6 +24,7 @@ from .lower_to_scf import LowerToScf
 from .outline_ops import OutlineOps
 from .plan_memory import PlanMemory
 from .qconv_to_gemm import QConvToGemm
+from .qdepthwise_conv import QDepthwiseConv
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ def default_pipeline(target=None) -> Pipeline:
             # after it: elementwise fusion would fold the im2col copy back into
             # a convolution-shaped generic.
             # Math functions become arithmetic so that their loops vectorize.
-            Stage("linalg", (LinalgCleanup(), ConvToGemm(), QConvToGemm(), DepthwiseConv(), ApproximateMath(),
-                             Upstream("canonicalize,cse"))),
+            Stage("linalg", (LinalgCleanup(), ConvToGemm(), QConvToGemm(), DepthwiseConv(), QDepthwiseConv(),
+                             ApproximateMath(), Upstream("canonicalize,cse"))),
             Stage("bufferized", (Bufferize(),)),  # fixes the ABI: outputs become out-params
             # After bufferization: the GEMM kernels address buffers, and packed
             # constant weights become new globals. Then every remaining loop

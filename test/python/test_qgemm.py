@@ -254,3 +254,33 @@ def test_cross_targets(target, tmp_path):
             assert kernel_modes(f.read()) == {mode}
         with qc.load(lib) as m:
             np.testing.assert_array_equal(m.run(feeds)["y"], want.astype(I32), err_msg=f"{target} {mode}")
+
+
+# ---------------------------------------------------------------- depthwise (qc-qdepthwise-conv)
+
+
+def depthwise_ref(x, w, pads, strides):
+    """out[n, c] = sum_{kh, kw} x[n, c, window] * w[c, 0, kh, kw], int64."""
+    c = x.shape[1]
+    return np.concatenate([conv_ref(x[:, i:i + 1], w[i:i + 1], pads, strides) for i in range(c)], axis=1)
+
+
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2)])
+def test_depthwise_conv_integer(strides, tmp_path):
+    """int8 x int8 depthwise (group = channels), extremes included: products
+    of -128 * -128 = 16,384 stay exact in the i16 multiply; 37-wide rows leave
+    a vector tail."""
+    rng = np.random.default_rng(18)
+    c = 5
+    x = qrand(rng, I8, (1, c, 11, 37))
+    x[0, 0] = -128
+    w = qrand(rng, I8, (c, 1, 3, 3))
+    w[0] = -128
+    pads = (1, 1, 1, 1)
+    oh, ow = (11 + 2 - 3) // strides[0] + 1, (37 + 2 - 3) // strides[1] + 1
+    node = helper.make_node("ConvInteger", ["x", "w"], ["y"], pads=list(pads), strides=list(strides), group=c)
+    model = make_model([node], {"x": (I8, [1, c, 11, 37])}, {"y": (I32, [1, c, oh, ow])}, {"w": w}, opset=10)
+    lib, ir = compile_kernels(model, tmp_path)
+    assert "linalg.depthwise_conv_2d_nchw_chw" not in ir
+    assert re.search(r"arith\.muli %\S+, %\S+ : i16", ir), "the depthwise products are not 16-bit"
+    np.testing.assert_array_equal(run(lib, {"x": x}), depthwise_ref(x, w, pads, strides).astype(I32))
