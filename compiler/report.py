@@ -33,6 +33,7 @@ _PLUMBING = {
     "tensor.cast", "memref.alloc", "memref.dealloc", "memref.cast", "memref.collapse_shape",
     "memref.expand_shape", "memref.subview", "memref.get_global", "memref.reinterpret_cast",
     "memref.extract_strided_metadata", "bufferization.to_tensor", "bufferization.to_buffer",
+    "memref.view",  # an intermediate's place in the arena (qc-plan-memory)
 }
 _GEMM_KERNEL = re.compile(r"^qc_sgemm_\d+x\d+x\d+_([pqrsi])(\d+x\d+)(_\w+)?$")  # _range: a slice of columns
 
@@ -95,16 +96,16 @@ class OpReport:
         kernel = _gemm_kernel(name)
         if kernel:
             return kernel
-        if name not in symbols:
-            return f"call {name}"
+        if name not in symbols or not len(symbols[name].regions[0].blocks):
+            return f"call {name}"  # not in the module, or a declaration: its code is elsewhere
         body = symbols[name].regions[0].blocks[0].operations
         inner = [_describe_nest(o.operation) for o in body if o.operation.name not in _PLUMBING]
         return f"loop nest: {', '.join(inner)}" if inner else None
 
     def structured(self) -> tuple[str, dict[str, Counter]] | None:
-        """The last stage that still has linalg ops (itself or in its callees)."""
+        """The last stage that still has linalg ops or GEMM kernels (itself or in its callees)."""
         for stage, counts in reversed(self.stages):
-            if any("linalg." in what for c in counts.values() for what in c):
+            if any("linalg." in what or "qc GEMM kernel" in what for c in counts.values() for what in c):
                 return stage, counts
         return None
 

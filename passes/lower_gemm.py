@@ -219,11 +219,17 @@ class _GemmLowering:
         op.operation.erase()
         for folded in ep.erase:  # the kernel starts from the bias and ends with the elementwise chain
             folded.erase()
-        if mode == "i":  # the im2col matrix is never written now
-            implicit[2].erase()
+        if mode == "i":  # this GEMM no longer reads the im2col matrix
             view = ins[1].owner.operation
+            col = view.operands[0]
             if not list(view.results[0].uses):
                 view.erase()
+            # Another contraction may still read what the im2col op wrote (two
+            # convolutions of one input share it): it stays until none does.
+            readers = [u for u in col.uses if u.owner.operation.name != "linalg.generic"
+                       or IM2COL_ATTR not in u.owner.operation.attributes]
+            if not readers:
+                implicit[2].erase()
 
     def _mode(self, m: int, k: int, packed: bool, implicit: bool) -> str:
         """The kernel's B mode (B_MODES). Packing costs one pass over B;

@@ -75,3 +75,14 @@ def test_grouped_pointwise_conv_is_a_batch_of_gemms(groups, c, f, tmp_path):
     assert "conv_2d_ngchw_gfchw" not in ir
     assert re.search(rf"call @qc_sgemm_{f // groups}x63x{c // groups}_", ir), ir[:2000]
     check_against_ort(model, {"x": rng.standard_normal((1, c, 7, 9)).astype(F32)}, tmp_path, rtol=1e-4, atol=1e-4)
+
+
+def test_two_convolutions_of_one_input(tmp_path):
+    # Both convolutions read one im2col op (CSE merged theirs): the first
+    # gathers from the image, the second must still find the matrix written.
+    rng = np.random.default_rng(21)
+    inits = {f"w{i}": (rng.standard_normal((8, 4, 3, 3)) * 0.2).astype(F32) for i in (1, 2)}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1] * 4),
+             helper.make_node("Conv", ["x", "w2"], ["b"], pads=[1] * 4), helper.make_node("Add", ["a", "b"], ["y"])]
+    model = make_model(nodes, {"x": (F32, [1, 4, 10, 10])}, {"y": (F32, [1, 8, 10, 10])}, inits)
+    check_against_ort(model, {"x": rng.standard_normal((1, 4, 10, 10)).astype(F32)}, tmp_path, rtol=1e-4, atol=1e-4)
