@@ -95,6 +95,10 @@ def main() -> None:
             so = ort.SessionOptions()
             so.intra_op_num_threads = n
             so.inter_op_num_threads = 1
+            # onnxruntime's workers spin after a run by default: measured side by
+            # side, they would hold the other core while qc runs. qc's workers
+            # sleep on a condition variable; onnxruntime's do too with this.
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
             sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
             t = bench_pair({"qc": lambda: model.run(feeds), "ort": lambda: sess.run(None, feeds)}, args.runs)
             print(f"{name:20s} {res.weights_bytes / 2**20:7.1f}MB {compile_s:7.2f}s {n:7d} {t['qc'] * 1e3:10.4f} "
