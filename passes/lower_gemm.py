@@ -224,11 +224,9 @@ class _GemmLowering:
             col = view.operands[0]
             if not list(view.results[0].uses):
                 view.erase()
-            # Another contraction may still read what the im2col op wrote (two
+            # Another contraction may still read what this im2col op wrote (two
             # convolutions of one input share it): it stays until none does.
-            readers = [u for u in col.uses if u.owner.operation.name != "linalg.generic"
-                       or IM2COL_ATTR not in u.owner.operation.attributes]
-            if not readers:
+            if not _reads_before_next_write(implicit[2], col):
                 implicit[2].erase()
 
     def _mode(self, m: int, k: int, packed: bool, implicit: bool) -> str:
@@ -630,6 +628,31 @@ def _implicit_im2col(op, b: ir.Value):
     _, c, h, w = x_ty.shape
     _, _, _, _, oh, ow = col_ty.shape
     return Im2col(c, h, w, kh, kw, sh, sw, dh, dw, oh, ow), x, im2col
+
+
+def _reads_before_next_write(writer: ir.Operation, col: ir.Value) -> bool:
+    """Whether an op reads col (through views) after `writer` and before the
+    next im2col op that writes it."""
+    ops = [o.operation for o in writer.block.operations]
+    start = ops.index(writer)
+    readers, writers = set(), set()
+    work = [col]
+    while work:
+        v = work.pop()
+        for use in v.uses:
+            op = use.owner.operation
+            if op.name in _VIEW_OPS:
+                work.extend(op.results)
+            elif op.name == "linalg.generic" and IM2COL_ATTR in op.attributes:
+                writers.add(op)
+            else:
+                readers.add(op)
+    for op in ops[start + 1:]:
+        if op in writers:
+            return False
+        if op in readers:
+            return True
+    return False
 
 
 _VIEW_OPS = ("memref.collapse_shape", "memref.expand_shape", "memref.subview", "memref.cast",

@@ -106,3 +106,51 @@ func.func @conv_rows(%x: memref<1x1x14x14xf32>, %y: memref<1x2x144xf32>) {
   }
   return
 }
+
+// -----
+
+// Bufferization gave two convolutions one im2col buffer, written twice: each
+// GEMM gathers from its own image, and both im2col copies go (the first is
+// read by nothing once the second rewrites the buffer).
+// CHECK-LABEL: func.func @reused_buffer
+// CHECK-NOT:     qc.im2col
+// CHECK:         call @qc_sgemm_3x9x18_i4x8_i2x5x5_k3x3_s1x1_d1x1_pa(%{{.+}}, %[[X1:.+]], %{{.+}})
+// CHECK:         call @qc_sgemm_3x9x18_i4x8_i2x5x5_k3x3_s1x1_d1x1_pa(%{{.+}}, %[[X2:.+]], %{{.+}})
+// CHECK-NOT:     linalg.generic
+#x = affine_map<(n, c, kh, kw, oh, ow) -> (n, c, oh + kh, ow + kw)>
+#col = affine_map<(n, c, kh, kw, oh, ow) -> (n, c, kh, kw, oh, ow)>
+#ma = affine_map<(n, f, p, k) -> (f, k)>
+#mb = affine_map<(n, f, p, k) -> (n, k, p)>
+#mc = affine_map<(n, f, p, k) -> (n, f, p)>
+memref.global "private" constant @w : memref<3x2x3x3xf32> = dense<0.5>
+func.func @reused_buffer(%x1: memref<1x2x5x5xf32>, %x2: memref<1x2x5x5xf32>, %y1: memref<1x3x9xf32>, %y2: memref<1x3x9xf32>) {
+  %col = memref.alloc() : memref<1x2x3x3x3x3xf32>
+  %b = memref.collapse_shape %col [[0], [1, 2, 3], [4, 5]] : memref<1x2x3x3x3x3xf32> into memref<1x18x9xf32>
+  %w4 = memref.get_global @w : memref<3x2x3x3xf32>
+  %a = memref.collapse_shape %w4 [[0], [1, 2, 3]] : memref<3x2x3x3xf32> into memref<3x18xf32>
+  linalg.generic {indexing_maps = [#x, #col], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel"]}
+      ins(%x1 : memref<1x2x5x5xf32>) outs(%col : memref<1x2x3x3x3x3xf32>) attrs = {qc.im2col = array<i64: 3, 3, 1, 1, 1, 1>} {
+  ^bb0(%v: f32, %o: f32):
+    linalg.yield %v : f32
+  }
+  linalg.generic {indexing_maps = [#ma, #mb, #mc], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<3x18xf32>, memref<1x18x9xf32>) outs(%y1 : memref<1x3x9xf32>) {
+  ^bb0(%p: f32, %q: f32, %acc: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#x, #col], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel"]}
+      ins(%x2 : memref<1x2x5x5xf32>) outs(%col : memref<1x2x3x3x3x3xf32>) attrs = {qc.im2col = array<i64: 3, 3, 1, 1, 1, 1>} {
+  ^bb0(%v: f32, %o: f32):
+    linalg.yield %v : f32
+  }
+  linalg.generic {indexing_maps = [#ma, #mb, #mc], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<3x18xf32>, memref<1x18x9xf32>) outs(%y2 : memref<1x3x9xf32>) {
+  ^bb0(%p: f32, %q: f32, %acc: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
