@@ -230,15 +230,17 @@ def _c_string(s: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _parallel_kernels(module) -> list[tuple[str, int, int, list[int]]]:
-    """(name, panels, memref operands, scratch shape or []) of each GEMM kernel (qc-lower-gemm)."""
+def _parallel_kernels(module) -> list[tuple[str, int, int, list[int], int]]:
+    """(name, panels, memref operands, scratch shape or [], multiply-adds or 0)
+    of each GEMM kernel (qc-lower-gemm)."""
     from qc.passes.lower_gemm import PARALLEL_ATTR
 
     attrs = module.operation.attributes
     if PARALLEL_ATTR not in attrs:
         return []
     return [(e["name"].value, e["panels"].value, e["operands"].value,
-             list(ir_i64_array(e["scratch"])) if "scratch" in e else []) for e in attrs[PARALLEL_ATTR]]
+             list(ir_i64_array(e["scratch"])) if "scratch" in e else [], e["work"].value if "work" in e else 0)
+            for e in attrs[PARALLEL_ATTR]]
 
 
 def ir_i64_array(attr) -> list[int]:
@@ -249,10 +251,10 @@ def ir_i64_array(attr) -> list[int]:
 
 def scratch_bytes(kernels) -> int:
     """The per-thread scratch the kernels need: the largest f32 panel."""
-    return max((4 * shape[0] * shape[1] for *_, shape in kernels if shape), default=0)
+    return max((4 * shape[0] * shape[1] for *_, shape, _work in kernels if shape), default=0)
 
 
-def parallel_glue_c(kernels: list[tuple[str, int, int, list[int]]]) -> str:
+def parallel_glue_c(kernels: list[tuple[str, int, int, list[int], int]]) -> str:
     """For each GEMM kernel, the C entry its code calls: it splits the
     kernel's column panels over the context's threads (qc_parallel_for) and
     runs the kernel's range function on each part, with the running thread's
@@ -262,7 +264,7 @@ def parallel_glue_c(kernels: list[tuple[str, int, int, list[int]]]) -> str:
     if not kernels:
         return ""
     lines = ["", '#include "qc_threads.h"']
-    for name, panels, operands, scratch in kernels:
+    for name, panels, operands, scratch, work in kernels:
         ptrs = ", ".join(["void *"] * (operands + (1 if scratch else 0)))
         args = [f"a[{i}]" for i in range(operands)]
         params = ", ".join(f"void *a{i}" for i in range(operands))
@@ -282,7 +284,7 @@ def parallel_glue_c(kernels: list[tuple[str, int, int, list[int]]]) -> str:
             "}",
             f"void _mlir_ciface_{parallel_entry(name)}({params}) {{",
             f"  void *a[] = {{{', '.join(f'a{i}' for i in range(operands))}}};",
-            f"  qc_parallel_for({panels}, {name}_part, a);",
+            f"  qc_parallel_for({panels}, {name}_part, a, {work});",
             "}",
         ]
     return "\n".join(lines) + "\n"

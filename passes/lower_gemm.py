@@ -401,7 +401,8 @@ class _GemmLowering:
         self.made.add(name)
         scratch = [balanced_kc(t.kc, k), t.nr] if mode in "si" else []
         extra = (ep.bias is not None) + (ep.residual is not None)
-        _record_parallel_kernel(self.module, name, -(-n // t.nr), (4 if mode == "q" else 3) + extra, scratch)
+        _record_parallel_kernel(self.module, name, -(-n // t.nr), (4 if mode == "q" else 3) + extra, scratch,
+                                m * n * k)
         return name
 
 
@@ -435,12 +436,13 @@ def parallel_entry(kernel: str) -> str:
 
 
 def _record_parallel_kernel(module: ir.Module, name: str, panels: int, operands: int,
-                            scratch: list[int]) -> None:
+                            scratch: list[int], work: int = 0) -> None:
     """Lists the kernel on the module for the runtime glue the session
     generates: `parallel_entry(name)` splits `panels` over the threads and calls
     `<name>_range` with its `operands` memrefs, plus, if `scratch` gives a
     shape, the calling thread's scratch buffer as an f32 memref of that shape
-    (after the second operand)."""
+    (after the second operand). `work`: its multiply-adds, if known; the
+    runtime keeps small kernels on one thread (waking others costs more)."""
     attrs = module.operation.attributes
     entries = list(attrs[PARALLEL_ATTR]) if PARALLEL_ATTR in attrs else []
     i64 = ir.IntegerType.get_signless(64)
@@ -451,6 +453,8 @@ def _record_parallel_kernel(module: ir.Module, name: str, panels: int, operands:
     }
     if scratch:
         entry["scratch"] = ir.DenseI64ArrayAttr.get(scratch)
+    if work:
+        entry["work"] = ir.IntegerAttr.get(i64, work)
     entries.append(ir.DictAttr.get(entry))
     attrs[PARALLEL_ATTR] = ir.ArrayAttr.get(entries)
 

@@ -120,9 +120,9 @@ qc_status qc_context_set_num_threads(qc_context *ctx, int32_t num_threads) {
 
 int32_t qc_context_num_threads(const qc_context *ctx) { return ctx ? ctx->num_threads : 0; }
 
-void qc_parallel_for(int64_t n, qc_range_fn fn, void *arg) {
+void qc_parallel_for(int64_t n, qc_range_fn fn, void *arg, int64_t work) {
   qc_context *ctx = qc_current;
-  if (!ctx || ctx->num_threads <= 1) {
+  if (!ctx || ctx->num_threads <= 1 || (work > 0 && work < QC_SERIAL_WORK)) {
     fn(arg, 0, n, ctx ? ctx->scratch : NULL);
     return;
   }

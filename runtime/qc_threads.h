@@ -17,7 +17,10 @@ void qc_pool_destroy(qc_pool *pool);
 void qc_pool_run(qc_pool *pool, int64_t n, qc_range_fn fn, void *arg, char *scratch, size_t stride);
 
 /* For generated code: splits [0, n) over the threads of the context whose
- * run is executing on this thread (one chunk if none). */
-void qc_parallel_for(int64_t n, qc_range_fn fn, void *arg);
+ * run is executing on this thread (one chunk if none). work: the loop's
+ * multiply-adds if known (0 if not); below QC_SERIAL_WORK it stays on the
+ * calling thread, since waking the others would cost more than they save. */
+#define QC_SERIAL_WORK (1 << 21)
+void qc_parallel_for(int64_t n, qc_range_fn fn, void *arg, int64_t work);
 
 #endif

@@ -56,10 +56,10 @@ def test_implicit_im2col_conv(name, tmp_path):
 
 def test_implicit_im2col_same_bits_on_two_threads(tmp_path):
     rng = np.random.default_rng(99)
-    model = conv_model(1, 16, 20, 20, 24, 3, 1, 1, 1, rng)
+    model = conv_model(1, 32, 24, 24, 48, 3, 1, 1, 1, rng)  # 8 M multiply-adds: big enough to split
     lib = str(tmp_path / "conv.so")
     qc.compile(model, lib)
-    x = rng.standard_normal((1, 16, 20, 20)).astype(F32)
+    x = rng.standard_normal((1, 32, 24, 24)).astype(F32)
     with qc.load(lib) as one, qc.load(lib, threads=2) as two:
         np.testing.assert_array_equal(one(x=x)["y"], two(x=x)["y"])
 

@@ -85,9 +85,9 @@ def test_intermediate_output_is_still_written(tmp_path):
 
 def test_folded_epilogue_same_bits_on_two_threads(tmp_path):
     rng = np.random.default_rng(11)
-    model = conv_block(40, 40, 12, 3, "relu", True, rng)  # deep: the chain runs after the last block
+    model = conv_block(40, 40, 16, 3, "relu", True, rng)  # deep: the chain runs after the last block
     lib = str(tmp_path / "m.so")
     qc.compile(model, lib)
-    x = rng.standard_normal((1, 40, 12, 12)).astype(F32)
+    x = rng.standard_normal((1, 40, 16, 16)).astype(F32)
     with qc.load(lib) as one, qc.load(lib, threads=2) as two:
         np.testing.assert_array_equal(one(x=x)["y"], two(x=x)["y"])

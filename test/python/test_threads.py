@@ -13,7 +13,7 @@ from onnx import helper
 import qc
 
 SHAPES = [
-    (64, 100, 33),  # 7 panels: uneven split, the last one partial
+    (64, 1100, 100),  # 7 panels: uneven split, the last one partial (7 M multiply-adds: worth threads)
     (7, 16, 7),  # one panel: nothing to split
     (200, 300, 270),  # run-time packed B, two k blocks
 ]
@@ -37,12 +37,13 @@ def test_matmul_same_bits_on_more_threads(m, k, n, threads, tmp_path):
 
 def test_conv_same_bits_on_two_threads(tmp_path):
     rng = np.random.default_rng(5)
-    w = rng.standard_normal((24, 8, 3, 3)).astype(np.float32)
+    # 48 x 289 x 288 multiply-adds per image: enough for the runtime to split.
+    w = rng.standard_normal((48, 32, 3, 3)).astype(np.float32)
     model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
-                       {"x": (np.float32, [2, 8, 13, 13])}, {"y": (np.float32, [2, 24, 13, 13])}, {"w": w})
+                       {"x": (np.float32, [2, 32, 17, 17])}, {"y": (np.float32, [2, 48, 17, 17])}, {"w": w})
     lib = str(tmp_path / "conv.so")
     qc.compile(model, lib)
-    x = rng.standard_normal((2, 8, 13, 13)).astype(np.float32)
+    x = rng.standard_normal((2, 32, 17, 17)).astype(np.float32)
     m = qc.load(lib)
     one = m(x)["y"]
     m.threads = 2
