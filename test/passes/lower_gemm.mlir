@@ -5,8 +5,10 @@
 // function. It hands the 3 panels to the runtime (@qc_par_..., which splits
 // them over threads), which calls the range function on panels [lo, hi):
 // register-tiled loops, 4 rows x 1 vector of C held in iter_args across the
-// k loop. The unpacked original is no longer used and is removed.
-// CHECK:       module attributes {qc.parallel_kernels = [{name = "qc_sgemm_13x21x20_p4x8", operands = 3 : i64, panels = 3 : i64}]}
+// k loop. The unpacked original is no longer used and is removed. The
+// record's work (13 x 21 x 20 multiply-adds) lets the runtime keep a kernel
+// this small on one thread.
+// CHECK:       module attributes {qc.parallel_kernels = [{name = "qc_sgemm_13x21x20_p4x8", operands = 3 : i64, panels = 3 : i64, work = 5460 : i64}]}
 // CHECK:       memref.global "private" constant @w_packed8 : memref<3x20x8xf32> = dense<
 // CHECK-NOT:   memref.global "private" constant @w :
 // CHECK-LABEL: func.func @constant_b
@@ -123,7 +125,7 @@ func.func @transposed_b_untouched(%a: memref<8x16xf32>, %b: memref<8x16xf32>, %c
 // a time into the calling thread's scratch buffer (%S, which the runtime
 // passes in: the kernel allocates nothing), right before every row tile of
 // A uses it.
-// CHECK:       module attributes {qc.parallel_kernels = [{name = "qc_sgemm_4x16x130_s4x8", operands = 3 : i64, panels = 2 : i64, scratch = array<i64: 8, 8>}]}
+// CHECK:       module attributes {qc.parallel_kernels = [{name = "qc_sgemm_4x16x130_s4x8", operands = 3 : i64, panels = 2 : i64, scratch = array<i64: 8, 8>, work = 8320 : i64}]}
 // CHECK-LABEL: func.func @runtime_b_packed
 // CHECK:       func.func @qc_sgemm_4x16x130_s4x8_range(%{{.+}}, %[[B:.+]]: memref<130x16xf32, strided<[16, 1], offset: ?>>, %[[S:.+]]: memref<8x8xf32>, %{{.+}}, %[[LO:.+]]: index, %{{.+}}: index)
 // CHECK:         scf.for %[[J:.+]] = %{{.+}} to %{{.+}} step %c8
