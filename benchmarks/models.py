@@ -13,14 +13,19 @@ is faster), for each thread count (both engines get the same count).
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
-import sys
-import tempfile
-import time
 
-import numpy as np
+# numpy's OpenBLAS threads would spin beside the engines being timed (they
+# took 15% of a ShuffleNet profile): one thread, before numpy loads it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
