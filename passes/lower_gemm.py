@@ -127,6 +127,10 @@ class LowerGemm(Pass):
                 continue
             for op in collect_ops(fn.operation, ("linalg.matmul", "linalg.batch_matmul", "linalg.generic")):
                 lowering.lower(op)
+        # Ops the kernels now do go last: erasing them mid-walk would leave
+        # the walk's handles to them dangling.
+        for folded in lowering.folded:
+            folded.erase()
         if lowering.made:
             run_upstream(self.name, "canonicalize,cse,symbol-dce", module)  # dce after the dead get_globals go
 
@@ -147,6 +151,7 @@ class _GemmLowering:
         self.pack_constants = pack_constants
         self.symbols = ir.SymbolTable(module.operation)
         self.made: set[str] = set()
+        self.folded: list[ir.Operation] = []  # ops a kernel now does: erased after the walk
         self.packed_globals: dict[str, str] = {}
 
     # -- matching ---------------------------------------------------------------
@@ -217,8 +222,7 @@ class _GemmLowering:
                 self._emit_call(fname, a, packed if packed is not None else b, c, bsz, m, n, k, mode == "p",
                                 a_batched, rows, a_packed is not None, extras)
         op.operation.erase()
-        for folded in ep.erase:  # the kernel starts from the bias and ends with the elementwise chain
-            folded.erase()
+        self.folded += ep.erase  # the kernel starts from the bias and ends with the elementwise chain
         if mode == "i":  # this GEMM no longer reads the im2col matrix
             view = ins[1].owner.operation
             col = view.operands[0]
@@ -227,7 +231,7 @@ class _GemmLowering:
             # Another contraction may still read what this im2col op wrote (two
             # convolutions of one input share it): it stays until none does.
             if not _reads_before_next_write(implicit[2], col):
-                implicit[2].erase()
+                self.folded.append(implicit[2])
 
     def _mode(self, m: int, k: int, packed: bool, implicit: bool) -> str:
         """The kernel's B mode (B_MODES). Packing costs one pass over B;
@@ -470,19 +474,24 @@ def _row_major(ty: ir.MemRefType) -> bool:
 
 
 def _contraction_groups(op):
-    """Matches a linalg.generic computing
+    """contraction_dims of an f32 multiply-add generic; None for another payload."""
+    return contraction_dims(op) if _is_mul_add(op) else None
+
+
+def contraction_dims(op):
+    """Matches a linalg.generic shaped as
         C[batch.., M.., N..] += A[(batch..,) M.., K..] * B[batch.., K.., N..]
-    and returns the operand dims to collapse into (batch, m, k), (batch, k, n),
-    (batch, m, n) (no batch group when there is none), and whether A has the
-    batch dims (if not, A is shared by every batch: a convolution's weights).
-    None if the op is not such a contraction.
+    (any payload) and returns the operand dims to collapse into (batch, m, k),
+    (batch, k, n), (batch, m, n) (no batch group when there is none), and
+    whether A has the batch dims (if not, A is shared by every batch: a
+    convolution's weights). None if the op is not shaped so.
 
     Reshapes folded into a matmul by elementwise fusion (a MatMul followed by a
     Reshape that splits heads) and im2col convolutions produce such generics.
     """
     iters = [str(a) for a in op.iterator_types]
     ks = [i for i, it in enumerate(iters) if "reduction" in it]
-    if not ks or not _is_mul_add(op):
+    if not ks:
         return None
     dims = []
     for m in (ir.AffineMapAttr(a).value for a in op.indexing_maps):

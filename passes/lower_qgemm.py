@@ -64,6 +64,7 @@ from .lower_gemm import (
     _row_major,
     _row_slice,
     balanced_kc,
+    contraction_dims,
 )
 
 # How B reaches the micro-kernel (the kernel name's letter).
@@ -203,50 +204,6 @@ def _payload_signs(op) -> tuple[bool, bool] | None:
     return exts[a][1], exts[b][1]
 
 
-def _contraction_dims(op):
-    """The operand dims of a GEMM-shaped generic to collapse into (batch, m, k),
-    (batch, k, n), (batch, m, n) (no batch group without batch dims), and
-    whether A has the batch dims (if not, A is shared: a convolution's
-    weights); None for other shapes (transposed operands included).
-
-        C[batch.., M.., N..] += A[(batch..,) M.., K..] * B[batch.., K.., N..]
-    """
-    iters = [str(a) for a in op.iterator_types]
-    ks = [i for i, it in enumerate(iters) if "reduction" in it]
-    dims = []
-    for m in (ir.AffineMapAttr(a).value for a in op.indexing_maps):
-        if not all(isinstance(e, ir.AffineDimExpr) for e in m.results):
-            return None
-        dims.append([e.position for e in m.results])
-    da, db, dc = dims
-    if not ks or sorted(dc) != [i for i in range(len(iters)) if i not in ks]:
-        return None
-    a_batched = bool(dc) and dc[0] in da and dc[0] in db
-    batch = []
-    for d in dc:
-        if d in db and (d in da) == a_batched:
-            batch.append(d)
-        else:
-            break
-    rest = dc[len(batch):]
-    ms = [d for d in rest if d in da and d not in db]
-    ns = [d for d in rest if d in db and d not in da]
-    k_order = [d for d in da if d in ks]
-    if not ms or not ns or rest != ms + ns or sorted(k_order) != ks:
-        return None
-    a_batch = batch if a_batched else []
-    if da != a_batch + ms + k_order or db != batch + k_order + ns:
-        return None
-
-    def regroup(nb, n1, n2):
-        out = [list(range(nb))] if nb else []
-        return out + [list(range(nb, nb + n1)), list(range(nb + n1, nb + n1 + n2))]
-
-    nk = len(ks)
-    return (regroup(len(a_batch), len(ms), nk), regroup(len(batch), nk, len(ns)),
-            regroup(len(batch), len(ms), len(ns))), a_batched
-
-
 def _pairs(values: np.ndarray) -> np.ndarray:
     """[..., K] integers -> [..., ceil(K/2)] int32 i16 pairs, the even k in
     the low half, an odd K's last pair completed with 0."""
@@ -279,7 +236,7 @@ class _QGemmLowering:
         name = op.operation.name
         if name == "linalg.generic":
             signs = _payload_signs(op)
-            dims = _contraction_dims(op) if signs is not None else None
+            dims = contraction_dims(op) if signs is not None else None
             if dims is None or not all(_row_major(t) for t in tys):
                 return None
             groups, a_batched = dims
