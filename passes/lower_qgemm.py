@@ -178,7 +178,7 @@ def _named_unsigned(op) -> bool | None:
     return "cast_unsigned" in str(attrs["cast"])
 
 
-def _payload_signs(op) -> tuple[bool, bool] | None:
+def payload_signs(op) -> tuple[bool, bool] | None:
     """If a generic's payload is acc + ext(a) * ext(b) (ext: extsi or extui
     from 8 bits, in any order): whether a and b are zero-extended."""
     block = op.regions[0].blocks[0]
@@ -235,7 +235,7 @@ class _QGemmLowering:
             return None
         name = op.operation.name
         if name == "linalg.generic":
-            signs = _payload_signs(op)
+            signs = payload_signs(op)
             dims = contraction_dims(op) if signs is not None else None
             if dims is None or not all(_row_major(t) for t in tys):
                 return None

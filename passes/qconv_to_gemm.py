@@ -37,6 +37,7 @@ from qc.mlir import arith, ir
 
 from .base import Pass, collect_ops
 from .conv_to_gemm import _im2col, _ints
+from .lower_qgemm import payload_signs
 
 I32 = np.dtype(np.int32)
 
@@ -122,30 +123,6 @@ def _linear(expr) -> dict[int, int] | None:
     return None
 
 
-def _payload_signs(op) -> tuple[bool, bool] | None:
-    """If the payload is acc + ext(x) * ext(w) (either product order; ext an
-    extsi or extui from 8 to 32 bits): whether x and w are zero-extended."""
-    block = op.regions[0].blocks[0]
-    x, w, acc = block.arguments
-    ops = list(block.operations)
-    if len(ops) != 5 or ops[-1].operation.name != "linalg.yield":
-        return None
-    exts = {}
-    for o in ops[:2]:
-        name = o.operation.name
-        if name not in ("arith.extsi", "arith.extui") or o.operands[0] not in (x, w):
-            return None
-        exts[o.operands[0]] = (o.result, name == "arith.extui")
-    mul, add, yld = ops[2:]
-    if len(exts) != 2 or mul.operation.name != "arith.muli" or add.operation.name != "arith.addi":
-        return None
-    if {mul.operands[0], mul.operands[1]} != {exts[x][0], exts[w][0]}:
-        return None
-    if {add.operands[0], add.operands[1]} != {mul.result, acc} or yld.operands[0] != add.result:
-        return None
-    return exts[x][1], exts[w][1]
-
-
 def match_generic(op) -> Conv | None:
     """The frontend's generic convolution of one group over loops
     (n, f, oh, ow, c, kh, kw): x(n, c, oh*sh + kh*dh, ow*sw + kw*dw),
@@ -171,7 +148,7 @@ def match_generic(op) -> Conv | None:
         if set(e) != {o, k} or e[o] < 1 or e[k] < 1:
             return None
         geometry.append((e[o], e[k]))
-    signs = _payload_signs(op)
+    signs = payload_signs(op)
     if signs is None:
         return None
     (sh, dh), (sw, dw) = geometry
