@@ -1079,7 +1079,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             e.emit(f"%contig = arith.cmpi ule, %ow_end, {e.idx(g.ow)} : index")
             e.emit(f"%oh0 = arith.divui {j0}, {e.idx(g.ow)} : index")
             e.emit(f"%oh0r = arith.muli %oh0, {e.idx(g.sh * g.w)} : index")
-            e.emit(f"%off0 = arith.addi %oh0r, %ow0 : index")
+            e.emit("%off0 = arith.addi %oh0r, %ow0 : index")
 
     def row_offset(pk: str) -> str:
         """The image offset of B's row pk = (c, kh, kw): c*H*W + kh*dh*W + kw*dw."""
@@ -1091,8 +1091,8 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         e.emit(f"%pcoff = arith.muli %pc, {e.idx(g.h * g.w)} : index")
         e.emit(f"%pkhoff = arith.muli %pkh, {e.idx(g.dh * g.w)} : index")
         e.emit(f"%pkwoff = arith.muli %pkw, {e.idx(g.dw)} : index")
-        e.emit(f"%prow0 = arith.addi %pcoff, %pkhoff : index")
-        e.emit(f"%prow = arith.addi %prow0, %pkwoff : index")
+        e.emit("%prow0 = arith.addi %pcoff, %pkhoff : index")
+        e.emit("%prow = arith.addi %prow0, %pkwoff : index")
         return "%prow"
 
     def two_runs() -> bool:
