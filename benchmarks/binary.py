@@ -23,9 +23,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
-import statistics  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -85,14 +83,16 @@ def fp32_layer(c, s, rng):
             rng.standard_normal(shape).astype(F32))
 
 
+def binary_cnn():
+    """examples/binary_cnn.py as a module: its networks, and the timing both use."""
+    spec = importlib.util.spec_from_file_location("binary_cnn", ROOT / "examples" / "binary_cnn.py")
+    cnn = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cnn)
+    return cnn
+
+
 def median_s(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return binary_cnn().median_s(fn, runs)
 
 
 def qc_time(model, x, runs: int) -> float:
@@ -120,9 +120,7 @@ def main(argv=None) -> None:
     for name, t in rows:
         print(f"  {name:34} {t * 1e3:8.3f} ms   {t_fp32 / t:5.1f}x vs fp32")
 
-    spec = importlib.util.spec_from_file_location("binary_cnn", ROOT / "examples" / "binary_cnn.py")
-    cnn = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cnn)
+    cnn = binary_cnn()
     print(f"examples/binary_cnn.py, 1x3x64x64 (1 thread, median of {args.runs}; outputs checked at 1e-4)")
     for variant in ("binary", "2bit"):
         r = cnn.run(variant, args.runs, 64)

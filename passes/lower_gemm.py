@@ -135,6 +135,22 @@ class LowerGemm(Pass):
             run_upstream(self.name, "canonicalize,cse,symbol-dce", module)  # dce after the dead get_globals go
 
 
+def constant_global(symbols: ir.SymbolTable, v: ir.Value):
+    """(symbol, data attr) if v is (a reshape of) a constant global."""
+    owner = getattr(v.owner, "operation", v.owner)  # an OpView, or a Block for arguments
+    # Reshapes of a row-major constant keep its data order: look through them.
+    while isinstance(owner, ir.Operation) and owner.name in ("memref.collapse_shape", "memref.expand_shape"):
+        owner = getattr(owner.operands[0].owner, "operation", owner.operands[0].owner)
+    if not isinstance(owner, ir.Operation) or owner.name != "memref.get_global":
+        return None
+    sym = ir.FlatSymbolRefAttr(owner.attributes["name"]).value
+    glob = symbols[sym]
+    if "constant" not in glob.attributes or "initial_value" not in glob.attributes:
+        return None
+    attr = glob.attributes["initial_value"]
+    return (sym, attr) if isinstance(attr, ir.DenseElementsAttr) else None
+
+
 def _unit_inner_stride(ty: ir.MemRefType) -> bool:
     strides, _ = ty.get_strides_and_offset()
     return strides[-1] == 1
@@ -247,23 +263,6 @@ class _GemmLowering:
             return "r"
         return "s" if self.stream and m <= STREAM_MAX_ROWS else "q"
 
-    def _constant(self, v: ir.Value):
-        """(symbol, data attr) if v is (a reshape of) a constant global."""
-        owner = getattr(v.owner, "operation", v.owner)  # an OpView, or a Block for arguments
-        # Reshapes of a row-major constant keep its data order: look through them.
-        while isinstance(owner, ir.Operation) and owner.name in ("memref.collapse_shape", "memref.expand_shape"):
-            owner = getattr(owner.operands[0].owner, "operation", owner.operands[0].owner)
-        if not isinstance(owner, ir.Operation) or owner.name != "memref.get_global":
-            return None
-        sym = ir.FlatSymbolRefAttr(owner.attributes["name"]).value
-        glob = self.symbols[sym]
-        if "constant" not in glob.attributes or "initial_value" not in glob.attributes:
-            return None
-        attr = glob.attributes["initial_value"]
-        if not isinstance(attr, ir.DenseElementsAttr):
-            return None
-        return sym, attr
-
     def _packed_global(self, v: ir.Value, name: str, make) -> ir.Value:
         """A get_global (before v's definition) of the constant `name`, created
         from make() -> numpy array the first time."""
@@ -300,7 +299,7 @@ class _GemmLowering:
     def _packed_constant(self, b: ir.Value, k: int, n: int):
         """If B is a constant global, a get_global of its packed copy:
         Bp[p, kk, j] = B[kk, p * NR + j], zero-padded to whole panels."""
-        found = self._constant(b)
+        found = constant_global(self.symbols, b)
         if found is None:
             return None
         sym, attr = found
@@ -319,7 +318,7 @@ class _GemmLowering:
         its copy in row panels Ap[ib, kk, r] = A[ib * MR + r, kk] (zero rows
         past M): the micro-kernel's MR broadcasts per k step then read one
         contiguous stream instead of MR rows far apart."""
-        found = self._constant(a)
+        found = constant_global(self.symbols, a)
         if found is None:
             return None
         sym, attr = found

@@ -64,6 +64,7 @@ from .lower_gemm import (
     _row_major,
     _row_slice,
     balanced_kc,
+    constant_global,
     contraction_dims,
 )
 
@@ -284,24 +285,10 @@ class _QGemmLowering:
             zeroed.erase()  # C is overwritten whole, and nothing reads it in between
 
     # -- constants ----------------------------------------------------------------
-    def _constant(self, v: ir.Value):
-        """(symbol, dense attr) if v is (a reshape of) a constant global."""
-        owner = getattr(v.owner, "operation", v.owner)
-        while isinstance(owner, ir.Operation) and owner.name in ("memref.collapse_shape", "memref.expand_shape"):
-            owner = getattr(owner.operands[0].owner, "operation", owner.operands[0].owner)
-        if not isinstance(owner, ir.Operation) or owner.name != "memref.get_global":
-            return None
-        sym = ir.FlatSymbolRefAttr(owner.attributes["name"]).value
-        glob = self.symbols[sym]
-        if "constant" not in glob.attributes or "initial_value" not in glob.attributes:
-            return None
-        attr = glob.attributes["initial_value"]
-        return (sym, attr) if isinstance(attr, ir.DenseElementsAttr) else None
-
     def _packed(self, v: ir.Value, suffix: str, pack, unsigned: bool, rows: int, cols: int):
         """A get_global (before v's definition) of pack(values) if v is a
         constant global [rows, cols], else None."""
-        found = self._constant(v)
+        found = constant_global(self.symbols, v)
         if found is None:
             return None
         sym, attr = found
