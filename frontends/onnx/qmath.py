@@ -38,6 +38,7 @@ from qc.errors import UnsupportedOp
 from qc.mlir import arith, ir, linalg, tensor
 
 from . import builder as b
+from . import table_fit
 
 QC_DOMAIN = "qc"  # qc's own ops of fused QDQ groups (qdq_fuse.py)
 I32 = np.dtype(np.int32)
@@ -218,6 +219,9 @@ def requant_tail(v: dict[str, ir.Value], p: ir.Value, out_dtype) -> ir.Value:
 def requantize(node, acc: b.T, rq: Requant) -> b.T:
     """The requantization of an int32 accumulator, one elementwise generic."""
     assert acc.dtype == I32, acc.dtype
+    fast = _requant_high_word(node, rq)
+    if fast is not None:
+        return fast(acc)
     params, _ = requant_params(node, rq)
 
     def body(a, *args):
@@ -226,6 +230,52 @@ def requantize(node, acc: b.T, rq: Requant) -> b.T:
         return requant_tail(v, prod, rq.out_dtype)
 
     return b.elementwise([acc, *params.operands], rq.out_dtype, body)
+
+
+def _requant_high_word(node, rq: Requant):
+    """`requantize` for shifts r >= 32 (every |M| < 1/2), written so that it
+    vectorizes: the same bits, with i32 operands and constant i64 shifts.
+
+    With r = 32 + s, floor(p / 2^r) = floor(floor(p / 2^32) / 2^s): the
+    high word of the i64 p, shifted as an i32 (|p| < 2^63 keeps it in i32
+    range after the first shift). So p = sext(acc) * sext(m) is a 32x32->64
+    multiply (vpmuldq), the shifts are a word move and an i32 shift, and the
+    clamp is i32; only the two roundings' additions stay 64-bit. Returns
+    None where some r < 32 (|M| >= 1/2): those keep the i64 form."""
+    fps = fixed_point(node, [rq.mult], offset=rq.offset)
+    (fp,) = fps
+    if np.any(fp.r < 32):
+        return None
+    p = Params()
+    p.add("m", fp.m, I32)
+    p.add("s", fp.r - 32, I32)
+    p.add("h", np.left_shift(np.int64(1), fp.r - 1) - 1, I64)
+    offset = offset_fixed(np.broadcast_to(rq.offset, fp.r.shape), fp.r)
+    if np.any(offset != 0):
+        p.add("o", offset, I64)
+    p.add("lo", np.asarray(rq.lo) - rq.zy, I32)
+    p.add("hi", np.asarray(rq.hi) - rq.zy, I32)
+    p.add("zy", np.asarray(rq.zy), I32)
+    i32, i64 = b.mlir_type(I32), b.mlir_type(I64)
+    c32, one = b.scalar(32, I64), b.scalar(1, I32)
+
+    def high_word(x: ir.Value, s: ir.Value) -> ir.Value:
+        """floor(x / 2^(32 + s)) of an i64 x, as an i32."""
+        hi = arith.TruncIOp(i32, arith.ShRSIOp(x, c32).result).result
+        return arith.ShRSIOp(hi, s).result
+
+    def body(a, *args):
+        v = p.values(args)
+        prod = arith.MulIOp(arith.ExtSIOp(i64, a).result, arith.ExtSIOp(i64, v["m"]).result).result
+        if "o" in v:
+            prod = arith.AddIOp(prod, v["o"]).result
+        bit = arith.ExtUIOp(i64, arith.AndIOp(high_word(prod, v["s"]), one).result).result
+        q = high_word(arith.AddIOp(arith.AddIOp(prod, v["h"]).result, bit).result, v["s"])  # half to even
+        q = arith.MinSIOp(arith.MaxSIOp(q, v["lo"]).result, v["hi"]).result
+        q = arith.AddIOp(q, v["zy"]).result
+        return arith.TruncIOp(b.mlir_type(rq.out_dtype), q).result
+
+    return lambda acc: b.elementwise([acc, *p.operands], rq.out_dtype, body)
 
 
 # ---------------------------------------------------------------- IR, tensors
@@ -280,6 +330,9 @@ def lookup(x: b.T, table: np.ndarray, channel_axis: int | None = None) -> b.T:
     function of one 8-bit value is exact and costs one load."""
     qmin, _ = qrange(x.dtype)
     out_dtype = table.dtype
+    form = table_fit.fit(table, qmin)
+    if form is not None:
+        return _affine_table(x, form, channel_axis, out_dtype)
     tab = b.constant(np.ascontiguousarray(table))
     index = ir.IndexType.get()
 
@@ -294,6 +347,26 @@ def lookup(x: b.T, table: np.ndarray, channel_axis: int | None = None) -> b.T:
     (res,) = b.generic([x.value], [b.empty(x.shape, out_dtype)], [b.identity_map(rank)] * 2,
                        [b.PARALLEL] * rank, body)
     return b.T(res, np.dtype(out_dtype))
+
+
+def _affine_table(x: b.T, form: table_fit.TableFit, channel_axis: int | None, out_dtype) -> b.T:
+    """The table as clamp((A * q + B) >> S, lo, hi): exact (table_fit.fit
+    checked every entry) and vectorizable, unlike a gather."""
+    p = Params()
+    # Per-channel values broadcast along the channel axis: [C, 1, ..., 1].
+    shape = (-1,) + (1,) * (x.rank - 1 - channel_axis) if channel_axis is not None else (-1,)
+    for name, arr in (("a", form.a), ("b", form.b), ("lo", form.lo), ("hi", form.hi)):
+        p.add(name, np.asarray(arr).reshape(shape) if channel_axis is not None else arr[0], I32)
+    shift = b.scalar(form.shift, I32)
+
+    def body(q, *args):
+        v = p.values(args)
+        t = arith.AddIOp(arith.MulIOp(ext(q, x.dtype, 32), v["a"]).result, v["b"]).result
+        t = arith.ShRSIOp(t, shift).result
+        t = arith.MinSIOp(arith.MaxSIOp(t, v["lo"]).result, v["hi"]).result
+        return arith.TruncIOp(b.mlir_type(out_dtype), t).result
+
+    return b.elementwise([x, *p.operands], out_dtype, body)
 
 
 def quantize_table(values: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:

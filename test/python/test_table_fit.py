@@ -1,0 +1,120 @@
+"""Arithmetic in place of lookup tables (frontends/onnx/table_fit.py) and the
+i32 form of the requantization (qmath._requant_high_word): both must give
+the same integers as before, bit for bit.
+
+- `fit` on tables of per-channel affine chains with clamps (what a
+  DequantizeLinear -> BatchNormalization -> Clip -> QuantizeLinear group
+  makes) must reproduce every entry with clamp((A*q + B) >> S, lo, hi), and
+  must refuse tables that are no such function (sigmoid, two slopes).
+- Whole QDQ groups of that kind run against onnxruntime (optimizations
+  off: each op as ONNX defines it) over all 256 inputs per channel,
+  exactly, with no table in the IR.
+- Requantization with multipliers exact in binary hits rounding ties on
+  many accumulators: the result must round half to even as numpy's
+  rint does, in the i32 form (multiplier < 1/2) and the i64 one (>= 1/2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import compile_and_run, make_model
+from onnx import helper
+from test_quant import ort_ref
+
+import qc
+from qc.frontends.onnx.qmath import dequantize_values, quantize_table
+from qc.frontends.onnx.table_fit import fit
+
+F32 = np.float32
+U8, I8 = np.uint8, np.int8
+
+
+def affine_table(rng, dtype, channels: int, out_dtype, gamma_scale: float) -> np.ndarray:
+    """[C, 256]: Q(clip(gamma * DQ(q) + beta, 0, 6)) per channel, as qdq_fuse builds it."""
+    x = dequantize_values(dtype, 0.05, 3)
+    gamma = rng.normal(0, gamma_scale, (channels, 1)).astype(F32)
+    beta = rng.normal(0, 1, (channels, 1)).astype(F32)
+    y = np.clip(gamma * x[None, :] + beta, 0, 6).astype(F32)
+    return quantize_table(y, 0.03, 0 if out_dtype == U8 else -128, out_dtype)
+
+
+def apply(form, qmin: int) -> np.ndarray:
+    q = np.arange(qmin, qmin + 256, dtype=np.int64)
+    t = (form.a[:, None].astype(np.int64) * q + form.b[:, None]) >> form.shift
+    return np.clip(t, form.lo[:, None], form.hi[:, None])
+
+
+@pytest.mark.parametrize("dtype,out_dtype", [(U8, U8), (I8, I8), (U8, I8)])
+@pytest.mark.parametrize("gamma_scale", [0.05, 1.0, 20.0])  # wide ramps, ~1:1 slopes, near-steps
+def test_fit_reproduces_affine_tables(dtype, out_dtype, gamma_scale):
+    rng = np.random.default_rng(int(gamma_scale * 100) + (dtype == I8))
+    table = affine_table(rng, dtype, 16, out_dtype, gamma_scale)  # negative gammas too: falling rows
+    form = fit(table, np.iinfo(dtype).min)
+    assert form is not None
+    np.testing.assert_array_equal(apply(form, np.iinfo(dtype).min), table)
+
+
+def test_fit_constant_and_identity_rows():
+    q = np.arange(-128, 128)
+    table = np.stack([np.full(256, 7), q, np.clip(q, -5, 5)]).astype(I8)
+    form = fit(table, -128)
+    np.testing.assert_array_equal(apply(form, -128), table)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "leaky_relu", "shuffled"])
+def test_fit_refuses_other_tables(name):
+    x = dequantize_values(U8, 0.05, 128)
+    rng = np.random.default_rng(3)
+    values = {"sigmoid": 1 / (1 + np.exp(-x)), "leaky_relu": np.where(x > 0, x, 0.1 * x),
+              "shuffled": rng.permutation(x)}[name]
+    table = quantize_table(values.astype(F32), 0.02, 128, U8)
+    assert fit(table, 0) is None
+
+
+def bn_chain_model(dtype, channels: int, rng):
+    """DQ -> BatchNormalization -> Clip -> Q: one Lookup per channel."""
+    inits = {"xs": np.array(0.04, F32), "xz": np.array(7, dtype), "ys": np.array(0.025, F32),
+             "yz": np.array(3, dtype), "lo": np.array(0.0, F32), "hi": np.array(6.0, F32),
+             "g": rng.normal(0, 2, channels).astype(F32), "bt": rng.normal(0, 1, channels).astype(F32),
+             "mu": rng.normal(0, 0.5, channels).astype(F32), "var": rng.uniform(0.5, 2, channels).astype(F32)}
+    nodes = [helper.make_node("DequantizeLinear", ["x", "xs", "xz"], ["d"]),
+             helper.make_node("BatchNormalization", ["d", "g", "bt", "mu", "var"], ["n"]),
+             helper.make_node("Clip", ["n", "lo", "hi"], ["c"]),
+             helper.make_node("QuantizeLinear", ["c", "ys", "yz"], ["y"])]
+    shape = [1, channels, 16, 16]
+    return make_model(nodes, {"x": (dtype, shape)}, {"y": (dtype, shape)}, inits), shape
+
+
+@pytest.mark.parametrize("dtype", [U8, I8])
+def test_bn_chain_runs_as_arithmetic(dtype, tmp_path):
+    rng = np.random.default_rng(11)
+    model, shape = bn_chain_model(dtype, 5, rng)  # 5 channels: not a vector width
+    text = qc.compile(model, emit="input")
+    assert "tensor.extract" not in text and "x256x" not in text, "a table is left in the IR"
+    # Every 8-bit value in every channel: 16 x 16 = 256 positions.
+    x = np.broadcast_to((np.arange(256) + np.iinfo(dtype).min).astype(dtype).reshape(16, 16), shape).copy()
+    got = compile_and_run(model, {"x": x}, tmp_path)["y"]
+    want = ort_ref(model, {"x": x})["y"]
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("mult,form", [(0.25, "i32"), (0.125, "i32"), (0.75, "i64")])  # shifts 32, 33; 31
+def test_requant_rounds_ties_to_even(mult, form, tmp_path):
+    # acc * mult is exact in binary: ties (x.5) occur for an eighth to a quarter of the accumulators.
+    rng = np.random.default_rng(21)
+    a = rng.integers(-128, 128, (7, 33), dtype=I8)  # odd sizes: vector tails
+    w = rng.integers(-128, 128, (33, 21), dtype=I8)
+    sa, sw = 0.5, 0.25
+    inits = {"as": np.array(sa, F32), "az": np.array(0, I8), "w": w, "ws": np.array(sw, F32),
+             "wz": np.array(0, I8), "ys": np.array(sa * sw / mult, F32), "yz": np.array(1, I8)}
+    node = helper.make_node("QLinearMatMul", ["a", "as", "az", "w", "ws", "wz", "ys", "yz"], ["y"])
+    model = make_model([node], {"a": (I8, a.shape)}, {"y": (I8, (7, 21))}, inits)
+    text = qc.compile(model, emit="input")
+    # The i32 form narrows the product's high word to i32 before shifting; the i64 form never does.
+    assert ("arith.trunci %" in text and ": i64 to i32" in text) == (form == "i32")
+    got = compile_and_run(model, {"a": a}, tmp_path)["y"]
+    acc = a.astype(np.int64) @ w.astype(np.int64)
+    want = np.clip(np.rint(acc * mult) + 1, -128, 127).astype(I8)
+    assert np.sum(np.abs(acc * mult % 1) == 0.5) >= 5  # the ties are there
+    np.testing.assert_array_equal(got, want)
