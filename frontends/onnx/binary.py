@@ -336,6 +336,9 @@ def bits_out(dot: Dot, rows: list[int], fpad: int, t: np.ndarray, flip: np.ndarr
     (res,) = b.generic([*vals, tt.value, ff.value], [b.filled([*rows, fw], I64, 0)], [*maps, pmap, pmap, out_map],
                        [b.PARALLEL] * (nr + 1) + [b.REDUCTION], body)
     tag(res, "threshold")
+    if len(dot.ps) == 1 and not isinstance(dot.rowks[0], b.T):
+        # dot = K - 2 P (+ corr): qc-lower-binary-gemm may fold this op into the GEMM's kernel.
+        res.owner.attributes["qc.k"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), int(dot.rowks[0]))
     return b.T(res, I64)
 
 
