@@ -592,34 +592,67 @@ def _block_ops(op) -> list[ir.Operation]:
 
 
 def _zero_fill_before(op, c: ir.Value):
-    """The linalg.fill of 0 into C that is the last use of C's buffer before op, if any."""
+    """The op that zeroes C as the last use of C's buffer before op, if any:
+    a linalg.fill of 0, or a linalg.copy from a buffer that holds nothing
+    but zeros (the frontend's zero tensors are shared, and bufferization
+    copies the shared one into each GEMM's output)."""
     ops = _block_ops(op)
     users = set(_uses_of_buffer(_root(c)))
     before = [o for o in ops[:ops.index(op.operation)] if o in users]
-    if not before or before[-1].name != "linalg.fill" or before[-1].operands[1] != c:
+    if not before or before[-1].operands[-1] != c:
         return None
-    value = getattr(before[-1].operands[0].owner, "operation", None)
-    if value is None or value.name != "arith.constant" or ir.IntegerAttr(value.attributes["value"]).value != 0:
-        return None
-    return before[-1]
+    last = before[-1]
+    if last.name == "linalg.fill" and _is_zero(last.operands[0]):
+        return last
+    if last.name == "linalg.copy" and _only_zeros(last):
+        return last
+    return None
+
+
+def _is_zero(v: ir.Value) -> bool:
+    owner = getattr(v.owner, "operation", None)
+    return owner is not None and owner.name == "arith.constant" and \
+        isinstance(owner.attributes["value"], ir.IntegerAttr) and ir.IntegerAttr(owner.attributes["value"]).value == 0
+
+
+def _only_zeros(copy: ir.Operation) -> bool:
+    """Whether the source of `copy` is an alloc that only zero fills have
+    written before it (others only read it there: copies)."""
+    src = copy.operands[0]
+    if getattr(getattr(src.owner, "operation", None), "name", None) != "memref.alloc":
+        return False
+    ops = [o.operation for o in copy.block.operations]
+    for u in _uses_of_buffer(src):
+        if u not in ops:
+            return False
+        if ops.index(u) >= ops.index(copy):
+            continue
+        if u.name == "linalg.fill" and _is_zero(u.operands[0]) and u.operands[1] == src:
+            continue
+        if u.name == "linalg.copy" and u.operands[0] == src and u.operands[1] != src:
+            continue
+        return False
+    return True
 
 
 def _threshold_reader(op, c: ir.Value):
     """The frontend's threshold op (qc.op = "threshold", qc.k = K) reading C,
     if C is a buffer of its own that nothing else reads and the threshold's
-    other operands are constants: [P, (corr), t, flip] -> bits."""
+    other operands are constants: [P, (corr), 2 t + flip] -> bits."""
     if getattr(getattr(c.owner, "operation", None), "name", None) != "memref.alloc":
         return None
     users = _uses_of_buffer(c)
     thr = [u for u in users if u.name == "linalg.generic" and "qc.k" in u.attributes
            and ir.StringAttr(u.attributes["qc.op"]).value == "threshold"]
-    if len(thr) != 1 or any(u.name not in ("linalg.fill", "linalg.generic") for u in users):
+    writes = [u for u in users if u.name in ("linalg.fill", "linalg.copy") and _root(u.operands[-1]) == c
+              and all(_root(v) != c for v in u.operands[:-1])]  # C's init: dead once C goes
+    if len(thr) != 1 or any(u.name != "linalg.generic" and u not in writes for u in users):
         return None
     thr = thr[0].opview
     if {u for u in users if u.name == "linalg.generic"} != {op.operation, thr.operation}:
         return None
     ins = list(thr.inputs)
-    if _root(ins[0]) != c or len(ins) not in (3, 4) or any(_root(v) == c for v in ins[1:]):
+    if _root(ins[0]) != c or len(ins) not in (2, 3) or any(_root(v) == c for v in ins[1:]):
         return None
     if any(getattr(getattr(v.owner, "operation", None), "name", None) != "memref.get_global" for v in ins[1:]):
         return None
@@ -659,10 +692,10 @@ def threshold_tables(thr, k_words: int, m: int, n: int):
     module = module.opview
     ins = list(thr.inputs)
     rowk = ir.IntegerAttr(thr.attributes["qc.k"]).value
-    t = _global_value(module, ins[-2]).reshape(-1).astype(np.int64)
-    flip = _global_value(module, ins[-1]).reshape(-1).astype(np.int64)
+    tf = _global_value(module, ins[-1]).reshape(-1).astype(np.int64)
+    t, flip = tf >> 1, tf & 1
     thr_ = (rowk - t)[None, :]
-    if len(ins) == 4:
+    if len(ins) == 3:
         corr = _global_value(module, ins[1]).astype(np.int64)
         thr_ = thr_ + corr.reshape(-1, n)
     h = np.clip(np.floor_divide(thr_, 2), -1, 64 * k_words).astype(np.int16)

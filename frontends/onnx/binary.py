@@ -321,24 +321,29 @@ def bits_out(dot: Dot, rows: list[int], fpad: int, t: np.ndarray, flip: np.ndarr
                                [*v.shape[:-1], fw, WORD_BITS]).value
             ds = [*ds[:-1], nr, nr + 1]
         maps.append(b.dims_map(nl, ds))
-    tt = b.constant(t.astype(np.int32).reshape(fw, WORD_BITS))
-    ff = b.constant(flip.astype(np.int32).reshape(fw, WORD_BITS))
+    # t and flip in one constant, tf = 2 t + flip: canonicalization folds a
+    # splat operand (flip is often the same for every channel) into the body
+    # and drops the op's attributes with it; one operand is a splat far less often.
+    tf = b.constant((2 * t.astype(np.int64) + flip.astype(np.int64)).reshape(fw, WORD_BITS))
     pmap = b.dims_map(nl, [nr, nr + 1])
     out_map = b.dims_map(nl, list(range(nr + 1)))
+    i64 = ir.IntegerType.get_signless(64)
 
     def body(*args):
-        dv = dot.value(list(args[:len(vals)]))
-        tv, fv, acc = args[len(vals):]
-        ge = arith.extui(ir.IntegerType.get_signless(32), arith.cmpi(arith.CmpIPredicate.sge, dv, tv))
+        dv = arith.extsi(i64, dot.value(list(args[:len(vals)])))
+        tfv, acc = args[len(vals):]
+        one = arith.constant(i64, 1)
+        tv, fv = arith.shrsi(tfv, one), arith.andi(tfv, one)
+        ge = arith.extui(i64, arith.cmpi(arith.CmpIPredicate.sge, dv, tv))
         bit = arith.trunci(ir.IntegerType.get_signless(1), arith.xori(ge, fv))
         return _bit_at(bit, _index_i64(nl - 1), acc)
 
-    (res,) = b.generic([*vals, tt.value, ff.value], [b.filled([*rows, fw], I64, 0)], [*maps, pmap, pmap, out_map],
+    (res,) = b.generic([*vals, tf.value], [b.filled([*rows, fw], I64, 0)], [*maps, pmap, out_map],
                        [b.PARALLEL] * (nr + 1) + [b.REDUCTION], body)
     tag(res, "threshold")
     if len(dot.ps) == 1 and not isinstance(dot.rowks[0], b.T):
         # dot = K - 2 P (+ corr): qc-lower-binary-gemm may fold this op into the GEMM's kernel.
-        res.owner.attributes["qc.k"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), int(dot.rowks[0]))
+        res.owner.attributes["qc.k"] = ir.IntegerAttr.get(i64, int(dot.rowks[0]))
     return b.T(res, I64)
 
 
