@@ -143,6 +143,15 @@ def _max_abs_centered(dtype, zp: Zp) -> int:
     return int(max(np.max(qmax - z), np.max(z - qmin)))
 
 
+def _acc_bound(bound: int, bias) -> int | None:
+    """max |acc| including a constant bias; None where the bias is a run-time value."""
+    if bias is None:
+        return bound
+    if isinstance(bias, np.ndarray):
+        return bound + (int(np.max(np.abs(bias.astype(np.int64)))) if bias.size else 0)
+    return None
+
+
 def _check_bound(node, bound: int) -> None:
     if bound > I32_MAX:
         raise UnsupportedOp(node, f"the int32 accumulator could overflow (|sum| up to {bound})",
@@ -365,9 +374,9 @@ def import_matmul_integer(ctx, node):
 
 def requant_matmul(node, ops: MatMulOperands, rq: Requant, bias=None) -> b.T:
     out, final, bound = qmatmul(node, ops, bias)
-    bias_max = int(np.max(np.abs(bias))) if isinstance(bias, np.ndarray) and bias.size else 0
-    _check_bound(node, bound + bias_max)
-    return b.reshape(requantize(node, out, rq), final)
+    acc_bound = _acc_bound(bound, bias)
+    _check_bound(node, bound if acc_bound is None else acc_bound)
+    return b.reshape(requantize(node, out, rq, acc_bound), final)
 
 
 @importer("QLinearMatMul")
@@ -590,12 +599,12 @@ def requant_conv(node, a: dict, ops: ConvOperands, rq: Requant, bias=None) -> b.
     """A convolution requantized per output channel: the params of `rq` are
     scalars or [M], laid out here over [G, F, 1...]."""
     out, cs, bound = qconv(node, a, ops, bias)
-    bias_max = int(np.max(np.abs(bias.astype(np.int64)))) if isinstance(bias, np.ndarray) and bias.size else 0
-    _check_bound(node, bound + bias_max)
+    acc_bound = _acc_bound(bound, bias)
+    _check_bound(node, bound if acc_bound is None else acc_bound)
     chans, nsp = _channels(cs, ops.w.shape[0]), len(cs.kernel)
     grq = Requant(_grouped(rq.mult, chans, nsp), _grouped(rq.offset, chans, nsp), rq.zy,
                   _grouped(rq.lo, chans, nsp), _grouped(rq.hi, chans, nsp), rq.out_dtype)
-    return _ungroup(requantize(node, out, grq), cs)
+    return _ungroup(requantize(node, out, grq, acc_bound), cs)
 
 
 def _bias(ctx, node, i: int, m: int):

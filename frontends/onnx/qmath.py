@@ -216,10 +216,12 @@ def requant_tail(v: dict[str, ir.Value], p: ir.Value, out_dtype) -> ir.Value:
     return arith.TruncIOp(b.mlir_type(out_dtype), q).result
 
 
-def requantize(node, acc: b.T, rq: Requant) -> b.T:
-    """The requantization of an int32 accumulator, one elementwise generic."""
+def requantize(node, acc: b.T, rq: Requant, acc_bound: int | None = None) -> b.T:
+    """The requantization of an int32 accumulator, one elementwise generic;
+    `acc_bound` (|acc| <= it, from the weights) lets it skip the rounding
+    tie's correction where no reachable accumulator is a tie."""
     assert acc.dtype == I32, acc.dtype
-    fast = _requant_high_word(node, rq)
+    fast = _requant_high_word(node, rq, acc_bound)
     if fast is not None:
         return fast(acc)
     params, _ = requant_params(node, rq)
@@ -232,7 +234,7 @@ def requantize(node, acc: b.T, rq: Requant) -> b.T:
     return b.elementwise([acc, *params.operands], rq.out_dtype, body)
 
 
-def _requant_high_word(node, rq: Requant):
+def _requant_high_word(node, rq: Requant, acc_bound: int | None):
     """`requantize` for shifts r >= 32 (every |M| < 1/2), written so that it
     vectorizes: the same bits, with i32 operands and constant i64 shifts.
 
@@ -241,7 +243,11 @@ def _requant_high_word(node, rq: Requant):
     range after the first shift). So p = sext(acc) * sext(m) is a 32x32->64
     multiply (vpmuldq), the shifts are a word move and an i32 shift, and the
     clamp is i32; only the two roundings' additions stay 64-bit. Returns
-    None where some r < 32 (|M| >= 1/2): those keep the i64 form."""
+    None where some r < 32 (|M| >= 1/2): those keep the i64 form.
+
+    Where `tie_free` proves that no |acc| <= acc_bound lands exactly on a
+    half, half-to-even and half-up agree, and the rounding is one addition
+    of a constant before the shift (no parity bit: half the work)."""
     fps = fixed_point(node, [rq.mult], offset=rq.offset)
     (fp,) = fps
     if np.any(fp.r < 32):
@@ -249,10 +255,14 @@ def _requant_high_word(node, rq: Requant):
     p = Params()
     p.add("m", fp.m, I32)
     p.add("s", fp.r - 32, I32)
-    p.add("h", np.left_shift(np.int64(1), fp.r - 1) - 1, I64)
     offset = offset_fixed(np.broadcast_to(rq.offset, fp.r.shape), fp.r)
-    if np.any(offset != 0):
-        p.add("o", offset, I64)
+    half_up = acc_bound is not None and tie_free(fp, offset, acc_bound)
+    if half_up:
+        p.add("c", offset + np.left_shift(np.int64(1), fp.r - 1), I64)
+    else:
+        p.add("h", np.left_shift(np.int64(1), fp.r - 1) - 1, I64)
+        if np.any(offset != 0):
+            p.add("o", offset, I64)
     p.add("lo", np.asarray(rq.lo) - rq.zy, I32)
     p.add("hi", np.asarray(rq.hi) - rq.zy, I32)
     p.add("zy", np.asarray(rq.zy), I32)
@@ -267,15 +277,44 @@ def _requant_high_word(node, rq: Requant):
     def body(a, *args):
         v = p.values(args)
         prod = arith.MulIOp(arith.ExtSIOp(i64, a).result, arith.ExtSIOp(i64, v["m"]).result).result
-        if "o" in v:
-            prod = arith.AddIOp(prod, v["o"]).result
-        bit = arith.ExtUIOp(i64, arith.AndIOp(high_word(prod, v["s"]), one).result).result
-        q = high_word(arith.AddIOp(arith.AddIOp(prod, v["h"]).result, bit).result, v["s"])  # half to even
+        if half_up:
+            q = high_word(arith.AddIOp(prod, v["c"]).result, v["s"])
+        else:
+            if "o" in v:
+                prod = arith.AddIOp(prod, v["o"]).result
+            bit = arith.ExtUIOp(i64, arith.AndIOp(high_word(prod, v["s"]), one).result).result
+            q = high_word(arith.AddIOp(arith.AddIOp(prod, v["h"]).result, bit).result, v["s"])  # half to even
         q = arith.MinSIOp(arith.MaxSIOp(q, v["lo"]).result, v["hi"]).result
         q = arith.AddIOp(q, v["zy"]).result
         return arith.TruncIOp(b.mlir_type(rq.out_dtype), q).result
 
     return lambda acc: b.elementwise([acc, *p.operands], rq.out_dtype, body)
+
+
+def tie_free(fp: FixedPoint, offset: np.ndarray, acc_bound: int) -> bool:
+    """True if acc * m + o is never exactly 2^(r-1) mod 2^r (a rounding tie)
+    for any |acc| <= acc_bound, in every channel.
+
+    With m = u * 2^t (u odd), a tie needs 2^t to divide d = 2^(r-1) - o
+    (mod 2^r), and then acc = (d / 2^t) * u^-1 modulo 2^(r-t): one residue
+    class, whose members nearest zero are checked against the bound. With
+    r >= 32 the class has one member in the whole i32 range, so a tie is
+    reachable only by chance (about bound / 2^31)."""
+    ms, rs, os_ = np.broadcast_arrays(fp.m, fp.r, offset)
+    for m, r, o in zip(ms.ravel().tolist(), rs.ravel().tolist(), os_.ravel().tolist()):
+        d = ((1 << (r - 1)) - o) % (1 << r)
+        t = (abs(m) & -abs(m)).bit_length() - 1 if m else r
+        if t >= r:  # acc * m = 0 mod 2^r: a tie for every acc or none
+            if d == 0:
+                return False
+            continue
+        if d % (1 << t):
+            continue
+        mod = 1 << (r - t)
+        a0 = (d >> t) * pow((m >> t) % mod, -1, mod) % mod  # in [0, mod)
+        if a0 <= acc_bound or mod - a0 <= acc_bound:
+            return False
+    return True
 
 
 # ---------------------------------------------------------------- IR, tensors

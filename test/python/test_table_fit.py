@@ -12,6 +12,8 @@ the same integers as before, bit for bit.
 - Requantization with multipliers exact in binary hits rounding ties on
   many accumulators: the result must round half to even as numpy's
   rint does, in the i32 form (multiplier < 1/2) and the i64 one (>= 1/2).
+  Where no reachable accumulator is a tie (`tie_free`, checked against
+  brute force), the cheaper half-up rounding must give the same results.
 """
 
 from __future__ import annotations
@@ -117,4 +119,42 @@ def test_requant_rounds_ties_to_even(mult, form, tmp_path):
     acc = a.astype(np.int64) @ w.astype(np.int64)
     want = np.clip(np.rint(acc * mult) + 1, -128, 127).astype(I8)
     assert np.sum(np.abs(acc * mult % 1) == 0.5) >= 5  # the ties are there
+    assert "arith.andi" in text  # the parity bit of round half to even
     np.testing.assert_array_equal(got, want)
+
+
+def test_requant_without_reachable_ties_rounds_half_up(tmp_path):
+    # 0.0123 in fixed point: no |acc| <= the weights' bound lands on a tie (tie_free), so the
+    # requantization drops the parity bit and adds one constant; the result is unchanged.
+    rng = np.random.default_rng(22)
+    a = rng.integers(-128, 128, (7, 33), dtype=I8)
+    w = rng.integers(-128, 128, (33, 21), dtype=I8)
+    inits = {"as": np.array(0.5, F32), "az": np.array(0, I8), "w": w, "ws": np.array(0.25, F32),
+             "wz": np.array(0, I8), "ys": np.array(0.125 / 0.0123, F32), "yz": np.array(1, I8)}
+    node = helper.make_node("QLinearMatMul", ["a", "as", "az", "w", "ws", "wz", "ys", "yz"], ["y"])
+    model = make_model([node], {"a": (I8, a.shape)}, {"y": (I8, (7, 21))}, inits)
+    text = qc.compile(model, emit="input")
+    assert "arith.andi" not in text and ": i64 to i32" in text
+    got = compile_and_run(model, {"a": a}, tmp_path)["y"]
+    mult = np.float64(np.float32(0.5) * np.float32(0.25)) / np.float64(np.float32(0.125 / 0.0123))
+    want = np.clip(np.rint((a.astype(np.int64) @ w.astype(np.int64)) * mult) + 1, -128, 127)
+    np.testing.assert_array_equal(got, want.astype(I8))
+
+
+def test_tie_free_matches_brute_force():
+    from qc.frontends.onnx.qmath import FixedPoint, tie_free
+
+    rng = np.random.default_rng(5)
+    bound = 3000
+    acc = np.arange(-bound, bound + 1, dtype=object)  # Python ints: no overflow at any shift
+    seen = set()
+    for _ in range(400):
+        r = int(rng.integers(4, 41))
+        # Mantissas with many trailing zeros too (exact multipliers tie often), offsets near ties.
+        m = int(rng.integers(-2**30, 2**30)) >> int(rng.integers(0, 31)) << int(rng.integers(0, 20))
+        o = int(rng.choice([0, 1 << (r - 1), int(rng.integers(-2**40, 2**40))]))
+        ties = any(((a * m + o) % (1 << r)) == (1 << (r - 1)) for a in acc)
+        fp = FixedPoint(np.array(m, dtype=object), np.array(r))
+        assert tie_free(fp, np.array(o, dtype=object), bound) == (not ties), (m, r, o)
+        seen.add(ties)
+    assert seen == {True, False}
