@@ -508,6 +508,7 @@ def _lower_lut(module, op, made, packed) -> bool:
         return False
     thr = _threshold_reader(op, c) if mode == "xor" else None
     fill = _zero_fill_before(op, c)
+    out_fill = _zero_fill_before(thr, thr.outputs[0]) if thr is not None else None
     i64 = ir.IntegerType.get_signless(64)
     at = thr.operation if thr is not None else op.operation
     with ir.InsertionPoint(at), op.location:
@@ -537,7 +538,7 @@ def _lower_lut(module, op, made, packed) -> bool:
             made.add(fname)
         func.CallOp([], ir.FlatSymbolRefAttr.get(fname), args)
     if thr is not None:
-        _erase_threshold(op, c, thr)
+        _erase_threshold(op, c, thr, out_fill)
     else:
         if fill is not None:
             fill.erase()
@@ -706,18 +707,13 @@ def threshold_tables(thr, k_words: int, m: int, n: int):
     return uniq, cls, flips
 
 
-def _erase_threshold(op, c: ir.Value, thr) -> None:
-    """Erases the bgemm, the threshold op, C (its fills and views) and the
-    threshold output's fill right before it: the kernel writes every word."""
-    out = _root(thr.outputs[0])
-    ops = _block_ops(thr)
-    out_users = [u for u in set(_uses_of_buffer(out)) if u != thr.operation]
-    earlier = [u for u in out_users if u in ops and ops.index(u) < ops.index(thr.operation)]
-    earlier.sort(key=ops.index)
+def _erase_threshold(op, c: ir.Value, thr, out_fill) -> None:
+    """Erases the bgemm, the threshold op, C (its inits and views) and the
+    zero fill of the threshold's output: the kernel writes every word."""
     thr.operation.erase()
     op.operation.erase()
-    if earlier and earlier[-1].name == "linalg.fill":
-        earlier[-1].erase()
+    if out_fill is not None:
+        out_fill.erase()
     for u in _uses_of_buffer(c):
         u.erase()
     _erase_views(c)

@@ -177,6 +177,50 @@ def test_two_layers_bits_between(tmp_path, kind):
     check_against_ort(model, feeds([1, 19, 9, 9], zeros=11 if kind == "sign" else 0), tmp_path, **EXACT)
 
 
+def _kernels(model) -> list[str]:
+    """The binary GEMM kernels of the model's AVX2 assembly."""
+    asm = qc.compile(model, emit="asm", target="x86-64-v3")
+    return [line[:-1] for line in asm.splitlines() if line.startswith("qc_bgemm_") and line.endswith(":")]
+
+
+@pytest.mark.parametrize("c,f,h,stride", [
+    (65, 100, 7, 1),  # 2 words x 9 taps = 18 words of k: byte counters widened after 7 and 14; 100 of 128 channels
+    (130, 64, 9, 2),  # 3 words, stride 2: 25 output positions, an odd row left for the 1-row tile
+    (3, 70, 5, 1),    # one partial word: k is 9 words, 70 channels in two tiles
+])
+def test_bits_out_folded_into_lookup_kernel(tmp_path, c, f, h, stride):
+    """A binary layer writing bits: on AVX2 the threshold runs in the lookup
+    kernel's epilogue (per-channel thresholds, with the padding correction of
+    border positions as classes of rows), and the counts are never stored.
+    BN shifts far out of range make channels that are always or never set
+    (clamped thresholds); negative BN scales flip channels."""
+    net = Net(c * 10 + f)
+    h1 = net.bconv("x", c, f, "ge0", stride=stride)
+    shift = net.rng.normal(0, 3, f)
+    shift[:4] = [1e4, -1e4, 3e3, -3e3]
+    h1 = net.op("Add", [h1, net.const(shift.reshape(1, f, 1, 1).astype(F32))])
+    h1 = net.bn(h1, f)
+    y = net.bconv(h1, f, 5, "ge0")
+    oh = (h + 2 - 3) // stride + 1
+    model = net.model([1, c, h, h], y, [1, 5, oh, oh])
+    first, second = _kernels(model)
+    assert first.endswith("_lut2x64_bits9"), first  # 9 classes: the interior and 8 kinds of border
+    assert second.endswith("_lut2x64_store"), second  # float out: the counts, then one multiply-add
+    check_against_ort(model, feeds([1, c, h, h]), tmp_path, **EXACT)
+
+
+def test_lookup_kernel_depth_limit(tmp_path):
+    """Past 511 words of k the 16-bit counts of the lookup kernel could
+    overflow: such a layer keeps the popcount kernel, exactly."""
+    k = 64 * 512 + 3
+    net = Net(81)
+    q = net.quant("x", "ge0")
+    y = net.op("MatMul", [q, net.const(pm1(net.rng, (k, 3)), "w")])
+    model = net.model([2, k], y, [2, 3])
+    assert _kernels(model) == ["qc_bgemm_2x64x513_xor_4x8"]
+    check_against_ort(model, feeds([2, k]), tmp_path, **EXACT)
+
+
 def test_sign_reaching_zero_stays_float(tmp_path):
     """BN whose output is exactly 0 at a reachable dot product: Sign gives 0
     there, which one bit cannot hold, so the layer writes float and the next
