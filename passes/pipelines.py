@@ -22,6 +22,7 @@ from .lower_to_affine import LowerToAffine
 from .lower_to_llvm import LowerToLLVM
 from .lower_to_scf import LowerToScf
 from .outline_ops import OutlineOps
+from .pad_into_producer import PadIntoProducer
 from .plan_memory import PlanMemory
 from .qconv_to_gemm import QConvToGemm
 from .qdepthwise_conv import QDepthwiseConv
@@ -92,7 +93,9 @@ def default_pipeline(target=None) -> Pipeline:
             # after it: elementwise fusion would fold the im2col copy back into
             # a convolution-shaped generic.
             # Math functions become arithmetic so that their loops vectorize.
-            Stage("linalg", (LinalgCleanup(), ConvToGemm(), QConvToGemm(), DepthwiseConv(), QDepthwiseConv(),
+            # A pad of an integer elementwise result is written in place (before
+            # the conv passes read the padded tensor).
+            Stage("linalg", (LinalgCleanup(), PadIntoProducer(), ConvToGemm(), QConvToGemm(), DepthwiseConv(), QDepthwiseConv(),
                              ApproximateMath(), Upstream("canonicalize,cse"))),
             Stage("bufferized", (Bufferize(),)),  # fixes the ABI: outputs become out-params
             # After bufferization: the GEMM kernels address buffers, and packed

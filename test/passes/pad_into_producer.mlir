@@ -1,0 +1,78 @@
+// RUN: qc opt %s -split-input-file -p qc-pad-into-producer | FileCheck %s
+
+// An int8 requantization padded with its zero point for a 3x3 conv: the
+// padded tensor is filled first and the generic writes its interior slice,
+// so bufferization needs no second buffer and no copy.
+#id = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-LABEL: func.func @requant_then_pad
+// CHECK-SAME:    (%[[ACC:.+]]: tensor<4x6xi32>)
+// CHECK:         %[[ZP:.+]] = arith.constant -128 : i8
+// CHECK:         %[[E:.+]] = tensor.empty() : tensor<6x8xi8>
+// CHECK:         %[[F:.+]] = linalg.fill ins(%[[ZP]] : i8) outs(%[[E]] : tensor<6x8xi8>)
+// CHECK:         %[[S:.+]] = tensor.extract_slice %[[F]][1, 1] [4, 6] [1, 1] : tensor<6x8xi8> to tensor<4x6xi8>
+// CHECK:         %[[Q:.+]] = linalg.generic {{.*}} ins(%[[ACC]] : tensor<4x6xi32>) outs(%[[S]] : tensor<4x6xi8>)
+// CHECK-NOT:     tensor.pad
+// CHECK:         %[[P:.+]] = tensor.insert_slice %[[Q]] into %[[F]][1, 1] [4, 6] [1, 1] : tensor<4x6xi8> into tensor<6x8xi8>
+// CHECK:         return %[[P]]
+func.func @requant_then_pad(%acc: tensor<4x6xi32>) -> tensor<6x8xi8> {
+  %init = tensor.empty() : tensor<4x6xi8>
+  %q = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%acc : tensor<4x6xi32>) outs(%init : tensor<4x6xi8>) {
+  ^bb0(%a: i32, %o: i8):
+    %t = arith.trunci %a : i32 to i8
+    linalg.yield %t : i8
+  } -> tensor<4x6xi8>
+  %zp = arith.constant -128 : i8
+  %p = tensor.pad %q low[1, 1] high[1, 1] {
+  ^bb0(%i: index, %j: index):
+    tensor.yield %zp : i8
+  } : tensor<4x6xi8> to tensor<6x8xi8>
+  return %p : tensor<6x8xi8>
+}
+
+// -----
+
+// A float producer stays: it is a GEMM epilogue that qc-lower-gemm folds into
+// a kernel writing a contiguous matrix.
+#id = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-LABEL: func.func @float_producer
+// CHECK:         linalg.generic {{.*}} outs(%{{.+}} : tensor<4x6xf32>)
+// CHECK:         tensor.pad
+func.func @float_producer(%x: tensor<4x6xf32>) -> tensor<6x8xf32> {
+  %init = tensor.empty() : tensor<4x6xf32>
+  %y = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x6xf32>) outs(%init : tensor<4x6xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.mulf %a, %a : f32
+    linalg.yield %m : f32
+  } -> tensor<4x6xf32>
+  %z = arith.constant 0.0 : f32
+  %p = tensor.pad %y low[1, 1] high[1, 1] {
+  ^bb0(%i: index, %j: index):
+    tensor.yield %z : f32
+  } : tensor<4x6xf32> to tensor<6x8xf32>
+  return %p : tensor<6x8xf32>
+}
+
+// -----
+
+// The unpadded result is used too: the generic keeps its own output.
+#id = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-LABEL: func.func @two_uses
+// CHECK:         linalg.generic {{.*}} outs(%{{.+}} : tensor<4x6xi8>)
+// CHECK:         tensor.pad
+func.func @two_uses(%acc: tensor<4x6xi32>) -> (tensor<6x8xi8>, tensor<4x6xi8>) {
+  %init = tensor.empty() : tensor<4x6xi8>
+  %q = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%acc : tensor<4x6xi32>) outs(%init : tensor<4x6xi8>) {
+  ^bb0(%a: i32, %o: i8):
+    %t = arith.trunci %a : i32 to i8
+    linalg.yield %t : i8
+  } -> tensor<4x6xi8>
+  %zp = arith.constant 3 : i8
+  %p = tensor.pad %q low[1, 1] high[1, 1] {
+  ^bb0(%i: index, %j: index):
+    tensor.yield %zp : i8
+  } : tensor<4x6xi8> to tensor<6x8xi8>
+  return %p, %q : tensor<6x8xi8>, tensor<4x6xi8>
+}
