@@ -43,6 +43,7 @@ from .qmath import (
     qrange,
     quantize_table,
     requant_params,
+    requant_sum_high_word,
     requant_tail,
     requantize,
 )
@@ -90,6 +91,18 @@ def _zp(ctx, node, i: int, what: str, dtype) -> int:
     return int(_scalar_const(ctx, node, i, what, dtype, default=np.zeros((), dtype)))
 
 
+def _centered32(v: ir.Value, dtype, zp: int) -> ir.Value:
+    """(v - zp) as i32."""
+    x = ext(v, dtype, 32)
+    return arith.SubIOp(x, b.scalar(zp, I32)).result if zp else x
+
+
+def _centered_values(dtype, zp: int) -> np.ndarray:
+    """Every value (v - zp) of an 8-bit v."""
+    lo, hi = qrange(dtype)
+    return np.arange(lo, hi + 1, dtype=np.int64) - zp
+
+
 def _centered(v: ir.Value, dtype, zp: int) -> ir.Value:
     """(v - zp) as i64."""
     x = ext(v, dtype, 64)
@@ -118,6 +131,15 @@ def _binary_operands(ctx, node):
 def import_qlinear_add(ctx, node):
     a, c, sa, sb, sy, za, zb, zy = _binary_operands(ctx, node)
     rq = Requant.plain(np.float64(sa) / sy, zy, a.dtype)
+    fast = requant_sum_high_word(node, rq, [np.float64(sa) / sy, np.float64(sb) / sy],
+                                 [_centered_values(a.dtype, za), _centered_values(c.dtype, zb)])
+    if fast is not None:
+        fparams, fbody = fast
+
+        def body_i32(x, y, *args):
+            return fbody([_centered32(x, a.dtype, za), _centered32(y, c.dtype, zb)], fparams.values(args))
+
+        return [b.elementwise([a, c, *fparams.operands], a.dtype, body_i32)]
     params, _ = requant_params(node, rq, extra_mults=[np.float64(sb) / sy])
 
     def body(x, y, *args):

@@ -291,6 +291,77 @@ def _requant_high_word(node, rq: Requant, acc_bound: int | None):
     return lambda acc: b.elementwise([acc, *p.operands], rq.out_dtype, body)
 
 
+def requant_sum_high_word(node, rq: Requant, mults: Sequence[float], domains: Sequence[np.ndarray]):
+    """The requantization of p = sum_i c_i * M_i (QLinearAdd: two centered
+    8-bit inputs and their multipliers `mults`; rq gives the offset, clamp
+    and zero point) in the i32 form of `_requant_high_word`, for per-tensor
+    multipliers.
+
+    The shared shift r may be below 32 here (multipliers up to 1): each c_i
+    is pre-shifted left by k = 32 - r in i32, which |c_i| <= 255 allows, so
+    p * 2^k takes the high-word path with s = r + k - 32. The c_i come from
+    small `domains` (their possible values), so every p is enumerated at
+    compile time and half-up rounding is used when none is a tie.
+    Returns (params, body(cs, values) -> narrowed result) or None."""
+    fps = fixed_point(node, list(mults), offset=rq.offset)
+    r = np.unique(fps[0].r)
+    if r.size != 1 or any(np.size(fp.m) != 1 for fp in fps) or np.size(rq.offset) != 1:
+        return None
+    r = int(r[0])
+    k = max(0, 32 - r)
+    if max(int(np.abs(d).max()) for d in domains) << k >= 2**31:
+        return None
+    ms = [int(np.ravel(fp.m)[0]) for fp in fps]
+    o = int(np.ravel(offset_fixed(np.asarray(rq.offset), np.array(r)))[0])
+    p_all = _all_sums([np.asarray(d, np.int64) * m for d, m in zip(domains, ms)]) + o
+    half_up = not np.any(np.mod(p_all, 1 << r) == 1 << (r - 1))
+    params = Params()
+    for i, m in enumerate(ms):
+        params.add(f"m{i}", np.asarray(m), I32)
+    shift = r + k - 32
+    if half_up:
+        params.add("c", np.asarray((o << k) + (1 << (r + k - 1))), I64)
+    else:
+        params.add("o", np.asarray(o << k), I64)
+        params.add("h", np.asarray((1 << (r + k - 1)) - 1), I64)
+    params.add("lo", np.asarray(rq.lo) - rq.zy, I32)
+    params.add("hi", np.asarray(rq.hi) - rq.zy, I32)
+    params.add("zy", np.asarray(rq.zy), I32)
+    i32, i64 = b.mlir_type(I32), b.mlir_type(I64)
+    s, c32, one = b.scalar(shift, I32), b.scalar(32, I64), b.scalar(1, I32)
+
+    def high_word(x: ir.Value) -> ir.Value:
+        return arith.ShRSIOp(arith.TruncIOp(i32, arith.ShRSIOp(x, c32).result).result, s).result
+
+    def body(cs: Sequence[ir.Value], v: dict) -> ir.Value:
+        """cs: the centered operands as i32."""
+        p = None
+        for i, c in enumerate(cs):
+            if k:
+                c = arith.ShLIOp(c, b.scalar(k, I32)).result
+            t = arith.MulIOp(arith.ExtSIOp(i64, c).result, arith.ExtSIOp(i64, v[f"m{i}"]).result).result
+            p = t if p is None else arith.AddIOp(p, t).result
+        if half_up:
+            q = high_word(arith.AddIOp(p, v["c"]).result)
+        else:
+            p = arith.AddIOp(p, v["o"]).result
+            bit = arith.ExtUIOp(i64, arith.AndIOp(high_word(p), one).result).result
+            q = high_word(arith.AddIOp(arith.AddIOp(p, v["h"]).result, bit).result)
+        q = arith.MinSIOp(arith.MaxSIOp(q, v["lo"]).result, v["hi"]).result
+        q = arith.AddIOp(q, v["zy"]).result
+        return arith.TruncIOp(b.mlir_type(rq.out_dtype), q).result
+
+    return params, body
+
+
+def _all_sums(terms: Sequence[np.ndarray]) -> np.ndarray:
+    """Every sum of one element of each term (an outer sum, flattened)."""
+    total = np.zeros(1, np.int64)
+    for t in terms:
+        total = np.add.outer(total, np.ravel(t)).ravel()
+    return total
+
+
 def tie_free(fp: FixedPoint, offset: np.ndarray, acc_bound: int) -> bool:
     """True if acc * m + o is never exactly 2^(r-1) mod 2^r (a rounding tie)
     for any |acc| <= acc_bound, in every channel.

@@ -158,3 +158,24 @@ def test_tie_free_matches_brute_force():
         assert tie_free(fp, np.array(o, dtype=object), bound) == (not ties), (m, r, o)
         seen.add(ties)
     assert seen == {True, False}
+
+
+@pytest.mark.parametrize("scales,ys,form", [((0.5, 0.25), 1.0, "half-even"), ((0.37, 0.81), 0.3, "half-up")])
+def test_qlinear_add_i32_form(scales, ys, form, tmp_path):
+    # QLinearAdd's two products in i32 lanes (pre-shifted: the multipliers are >= 1/2). With
+    # multipliers exact in binary many sums are ties (the parity bit stays); with full-width ones
+    # (0.37 / 0.3) no input pair is (every pair is enumerated at compile time): half up is exact.
+    rng = np.random.default_rng(23)
+    ma, mb = scales
+    inits = {"as": np.array(ma, F32), "az": np.array(3, I8), "bs": np.array(mb, F32), "bz": np.array(-7, I8),
+             "ys": np.array(ys, F32), "yz": np.array(2, I8)}
+    node = helper.make_node("QLinearAdd", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"], domain="com.microsoft")
+    model = make_model([node], {"a": (I8, (3, 37)), "b": (I8, (3, 37))}, {"y": (I8, (3, 37))}, inits)
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    text = qc.compile(model, emit="input")
+    assert ": i64 to i32" in text and ("arith.andi" in text) == (form == "half-even")
+    a, bb = (rng.integers(-128, 128, (3, 37), dtype=I8) for _ in range(2))
+    got = compile_and_run(model, {"a": a, "b": bb}, tmp_path)["y"]
+    m32 = lambda x: np.float64(np.float32(x)) / np.float64(np.float32(ys))  # noqa: E731
+    real = (a.astype(np.float64) - 3) * m32(ma) + (bb.astype(np.float64) + 7) * m32(mb)
+    np.testing.assert_array_equal(got, np.clip(np.rint(real) + 2, -128, 127).astype(I8))
