@@ -509,7 +509,9 @@ def conv_contraction(xp: b.T, w: np.ndarray, cs: ConvShape) -> b.T:
         init = b.filled([n, m, *cs.out], I32, 0)
         y = linalg.depthwise_conv_2d_nchw_chw(xp.value, b.constant(w.reshape(c, *cs.kernel)).value,
                                               outs=[init], **kw)
-        return b.reshape(b.T(y, I32), [n, *chans, *cs.out])
+        # One expand_shape (the unit F dim), which fusion propagates into the
+        # depthwise loop: a collapse-to-1-D pair would stop it there.
+        return b.expand(b.T(y, I32), [[0], [1, 2], [3], [4]], [n, *chans, *cs.out])
     wv = b.constant(np.ascontiguousarray(w.reshape(*chans, c // g, *cs.kernel)))
     return _conv_generic(_grouped_view(xp, cs), wv, cs, n)
 

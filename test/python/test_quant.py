@@ -258,6 +258,9 @@ CONV_CASES = {
     "s8s8_grouped": dict(xt=I8, wt=I8, yt=I8, c=6, m=9, group=3, pads=[1, 1, 1, 1]),
     "s8s8_depthwise": dict(xt=I8, wt=I8, yt=I8, c=5, m=5, group=5, pads=[1, 1, 1, 1]),
     "u8s8_depthwise_stride": dict(xt=U8, wt=I8, yt=U8, c=5, m=5, group=5, strides=[2, 2], pads=[1, 1, 1, 1]),
+    # s8 depthwise, unrolled window: stride and dilation differ per axis, asymmetric pads, odd sizes
+    "s8s8_depthwise_stride_dilation": dict(xt=I8, wt=I8, yt=I8, c=7, m=7, group=7, hw=(11, 9), strides=[2, 1],
+                                           dilations=[1, 2], pads=[1, 2, 0, 1]),
     # nonzero weight zero points: the extra sum over each window; dilation, no bias
     "u8u8_weight_zero_point": dict(xt=U8, wt=U8, yt=U8, zw=True, per_channel=False, dilations=[2, 1],
                                    bias=False, pads=[2, 1, 2, 1]),
