@@ -41,7 +41,7 @@ import numpy as np
 from qc.mlir import func, ir, memref
 
 from .base import Pass, collect_ops, run_upstream
-from .gemm_epilogue import _root, _uses_of_buffer
+from .gemm_epilogue import _root, _touches, _uses_of_buffer
 
 MODES = ("xor", "xor_and", "and")
 
@@ -340,10 +340,36 @@ def lut_weights(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(nib.transpose(1, 0, 4, 2, 5, 3).reshape(n // LUT_NC, k, 8, 128))
 
 
-def lut_kernel_text(name: str, m: int, n: int, k: int, out: str, classes: int = 1) -> str:
+@dataclass(frozen=True)
+class FloatLayout:
+    """Where the float epilogue writes: row m = (image, position) and
+    channel f < F go to O[(m // pos) F pos + f pos + m % pos] (NCHW with
+    pos = H W; a matmul's [M, F] is pos = 1 ... M); residual: O = R + y
+    with R laid out as O."""
+    f: int
+    pos: int
+    residual: bool
+
+    @property
+    def block(self) -> int:
+        """Rows per block stored at once (0: none): a block's rows are
+        positions of one image, so a channel's floats of a block are
+        contiguous in O, up to a cache line. Storing them one tile (2 rows)
+        at a time writes 64 channels pos floats apart, for a power of two
+        pos all in one L1 set."""
+        return next((b for b in (16, 8, 4) if self.pos % b == 0), 0)
+
+    def suffix(self) -> str:
+        return f"_c{self.f}p{self.pos}" + ("r" if self.residual else "")
+
+
+def lut_kernel_text(name: str, m: int, n: int, k: int, out: str, classes: int = 1,
+                    flt: FloatLayout | None = None) -> str:
     """The MLIR text of one lookup kernel. out: "store" (C = P), "add"
-    (C += P), or "bits": the threshold epilogue, O[m, t] = the 64 bits
-    (P[m, 64t + b] > H[cls[m], 64t + b]) xor F[t], so P is never stored."""
+    (C += P), "bits": the threshold epilogue, O[m, t] = the 64 bits
+    (P[m, 64t + b] > H[cls[m], 64t + b]) xor F[t], or "float": the
+    scale-bias epilogue, y = float(B[cls[m], f] - 2 P[m, f]) * S[f] + Bi[f]
+    (+ R) stored at flt's place of (m, f) in O. P is stored only by the first two."""
     a_ty = f"memref<{m}x{k}xi64, strided<[{k}, 1], offset: ?>>"
     w_ty = f"memref<{n // LUT_NC}x{k}x8x128xi8>"
     t_ty = "memref<256x32xi8>"
@@ -351,6 +377,11 @@ def lut_kernel_text(name: str, m: int, n: int, k: int, out: str, classes: int = 
     h_ty, cl_ty, f_ty = f"memref<{classes}x{n}xi16>", f"memref<{m}xi32>", f"memref<{n // LUT_NC}xi64>"
     o_ty = f"memref<{m}x{n // LUT_NC}xi64, strided<[{n // LUT_NC}, 1], offset: ?>>"
     b8, b16, h16 = "vector<32xi8>", "vector<16xi8>", "vector<16xi16>"
+    v32, f32v = "vector<16xi32>", "vector<16xf32>"
+    b_ty, s_ty = f"memref<{classes}x{n}xi32>", f"memref<{n}xf32>"
+    fo_ty = f"memref<{m * flt.f if flt else 0}xf32, strided<[1], offset: ?>>"
+    rb = flt.block if flt else 0
+    sb_ty = f"memref<{LUT_NC}x{rb}xf32>"
     e = _Emitter()
 
     def tile(rows: int, i0: str, depth: int) -> None:
@@ -404,6 +435,9 @@ def lut_kernel_text(name: str, m: int, n: int, k: int, out: str, classes: int = 
         counts[key] = s if key not in counts else e.val("c", f"arith.addi {counts[key]}, {s} : {h16}", depth)
 
     def epilogue(rows, ri, counts, depth) -> None:
+        if out == "float":
+            float_epilogue(rows, ri, counts, depth)
+            return
         for r in range(rows):
             cols = [e.val("j", f"arith.addi %j0, {e.idx(16 * v)} : index", depth) for v in range(4)]
             if out != "bits":
@@ -414,10 +448,7 @@ def lut_kernel_text(name: str, m: int, n: int, k: int, out: str, classes: int = 
                         p = e.val("p", f"arith.addi {old}, {p} : vector<16xi32>", depth)
                     e.emit(f"vector.store {p}, %C[{ri[r]}, {cols[v]}] : {c_ty}, vector<16xi32>", depth)
                 continue
-            cls = e.idx(0)
-            if classes > 1:
-                c32 = e.val("cl", f"memref.load %CL[{ri[r]}] : {cl_ty}", depth)
-                cls = e.val("cl", f"arith.index_cast {c32} : i32 to index", depth)
+            cls = row_class(ri[r], depth)
             gt = []
             for v in range(4):
                 h = e.val("h", f"vector.load %H[{cls}, {cols[v]}] : {h_ty}, {h16}", depth)
@@ -431,9 +462,108 @@ def lut_kernel_text(name: str, m: int, n: int, k: int, out: str, classes: int = 
             bits = e.val("bw", f"arith.xori {word}, {flip} : i64", depth)
             e.emit(f"memref.store {bits}, %O[{ri[r]}, %t] : {o_ty}", depth)
 
+    def row_class(row: str, depth: int) -> str:
+        if classes == 1:
+            return e.idx(0)
+        c32 = e.val("cl", f"memref.load %CL[{row}] : {cl_ty}", depth)
+        return e.val("cl", f"arith.index_cast {c32} : i32 to index", depth)
+
+    def float_values(rows, ri, counts, depth) -> dict:
+        """y = float(B[cls, f] - 2 P) * S[f] + Bi[f] for 16 channels per vector,
+        in i32 (B = K + corr may pass 2^15): {(row, vector): vector<16xf32>}."""
+        ys = {}
+        for r in range(rows):
+            cls = row_class(ri[r], depth)
+            for v in range(4):
+                col = e.val("j", f"arith.addi %j0, {e.idx(16 * v)} : index", depth)
+                p = e.val("p", f"arith.extui {counts[r, v]} : {h16} to {v32}", depth)
+                twice = e.val("p", f"arith.addi {p}, {p} : {v32}", depth)
+                base = e.val("b", f"vector.load %B[{cls}, {col}] : {b_ty}, {v32}", depth)
+                dot = e.val("d", f"arith.subi {base}, {twice} : {v32}", depth)
+                fl = e.val("y", f"arith.sitofp {dot} : {v32} to {f32v}", depth)
+                sc = e.val("s", f"vector.load %S[{col}] : {s_ty}, {f32v}", depth)
+                bi = e.val("s", f"vector.load %BI[{col}] : {s_ty}, {f32v}", depth)
+                prod = e.val("y", f"arith.mulf {fl}, {sc} : {f32v}", depth)
+                ys[r, v] = e.val("y", f"arith.addf {prod}, {bi} : {f32v}", depth)
+        return ys
+
+    def pair(ys, v, c, depth) -> str:
+        """Channel 16 v + c of rows 0 and 1, as vector<2xf32>."""
+        mixed = e.val("z", f"vector.shuffle {ys[0, v]}, {ys[1, v]} "
+                           f"{[x for i in range(16) for x in (i, 16 + i)]} : {f32v}, {f32v}", depth)
+        return e.val("z", f"vector.extract_strided_slice {mixed} {{offsets = [{2 * c}], sizes = [2], "
+                          f"strides = [1]}} : vector<32xf32> to vector<2xf32>", depth)
+
+    def float_epilogue(rows, ri, counts, depth) -> None:
+        """With a row block: the tile's 2 rows into columns ii, ii + 1 of the
+        block's scratch (channel-major); the block is stored after its last tile.
+        Without: each channel's floats stored in place, pos floats apart
+        (two rows of one image are adjacent positions: one pair per channel)."""
+        ys = float_values(rows, ri, counts, depth)
+        if rb:
+            for v in range(4):
+                for c in range(16):
+                    e.emit(f"vector.store {pair(ys, v, c, depth)}, %SB[{e.idx(16 * v + c)}, %ii] : "
+                           f"{sb_ty}, vector<2xf32>", depth)
+            return
+        bases = []
+        for r in range(rows):
+            img = e.val("n", f"arith.divui {ri[r]}, {e.idx(flt.pos)} : index", depth)
+            q = e.val("q", f"arith.remui {ri[r]}, {e.idx(flt.pos)} : index", depth)
+            start = e.val("ob", f"arith.muli {img}, {e.idx(flt.f * flt.pos)} : index", depth)
+            bases.append(e.val("ob", f"arith.addi {start}, {q} : index", depth))
+        for v in range(4):
+            for c in range(16):
+                if rows == 2 and flt.pos % 2 == 0:  # rows i0 (even) and i0 + 1 of one image
+                    store_channel(bases[0], v, c, "vector<2xf32>", depth, lambda d, v=v, c=c: pair(ys, v, c, d))
+                    continue
+                for r in range(rows):
+                    store_channel(bases[r], v, c, "f32", depth, lambda d, r=r, v=v, c=c: e.val(
+                        "z", f"vector.extract {ys[r, v]}[{c}] : f32 from {f32v}", d))
+
+    def flush(depth) -> None:
+        """The block's scratch to O: channel f's rb floats (rows ib.. of one image) at once."""
+        img = e.val("n", f"arith.divui %ib, {e.idx(flt.pos)} : index", depth)
+        q = e.val("q", f"arith.remui %ib, {e.idx(flt.pos)} : index", depth)
+        start = e.val("ob", f"arith.muli {img}, {e.idx(flt.f * flt.pos)} : index", depth)
+        base = e.val("ob", f"arith.addi {start}, {q} : index", depth)
+        for ch in range(LUT_NC):
+            store_channel(base, ch // 16, ch % 16, f"vector<{rb}xf32>", depth, lambda d, ch=ch: e.val(
+                "z", f"vector.load %SB[{e.idx(ch)}, {e.idx(0)}] : {sb_ty}, vector<{rb}xf32>", d))
+
+    def store_channel(base, v, c, ty, depth, value) -> None:
+        """O[base + f pos] = value (+ R there) for channel f = j0 + 16 v + c;
+        guarded where the last tile has channels past F."""
+        ch = e.val("ch", f"arith.addi %j0, {e.idx(16 * v + c)} : index", depth)
+        d = depth
+        if flt.f % LUT_NC:
+            ok = e.val("ok", f"arith.cmpi ult, {ch}, {e.idx(flt.f)} : index", depth)
+            e.emit(f"scf.if {ok} {{", depth)
+            d = depth + 1
+        off = e.val("a", f"arith.muli {ch}, {e.idx(flt.pos)} : index", d)
+        at = e.val("a", f"arith.addi {base}, {off} : index", d)
+        y = value(d)
+        load, store = ("vector.load", "vector.store") if ty != "f32" else ("memref.load", "memref.store")
+        suffix = f", {ty}" if ty != "f32" else ""
+        if flt.residual:
+            old = e.val("r", f"{load} %R[{at}] : {fo_ty}{suffix}", d)
+            y = e.val("z", f"arith.addf {old}, {y} : {ty}", d)
+        e.emit(f"{store} {y}, %O[{at}] : {fo_ty}{suffix}", d)
+        if flt.f % LUT_NC:
+            e.emit("}", depth)
+
     m_main, m_tail = m - m % LUT_MR, m % LUT_MR
     e.emit(f"scf.for %t = {e.idx(0)} to {e.idx(n // LUT_NC)} step {e.idx(1)} {{", 2)
     e.emit(f"%j0 = arith.muli %t, {e.idx(LUT_NC)} : index", 3)
+    if rb:  # blocks of rb rows, rb | pos: LUT_MR-row tiles, then the block's store
+        e.emit(f"scf.for %ib = {e.idx(0)} to {e.idx(m)} step {e.idx(rb)} {{", 3)
+        e.emit(f"scf.for %ii = {e.idx(0)} to {e.idx(rb)} step {e.idx(LUT_MR)} {{", 4)
+        e.emit("%i0 = arith.addi %ib, %ii : index", 5)
+        tile(LUT_MR, "%i0", 5)
+        e.emit("}", 4)
+        flush(4)
+        e.emit("}", 3)
+        m_main = m_tail = 0
     if m_main:
         e.emit(f"scf.for %i0 = {e.idx(0)} to {e.idx(m_main)} step {e.idx(LUT_MR)} {{", 3)
         tile(LUT_MR, "%i0", 4)
@@ -441,12 +571,18 @@ def lut_kernel_text(name: str, m: int, n: int, k: int, out: str, classes: int = 
     if m_tail:
         tile(m_tail, e.idx(m_main), 3)
     e.emit("}", 2)
+    cl_arg = f"%CL: {cl_ty}, " if classes > 1 else ""
     if out == "bits":
-        outs = f"%H: {h_ty}, " + (f"%CL: {cl_ty}, " if classes > 1 else "") + f"%F: {f_ty}, %O: {o_ty}"
+        outs = f"%H: {h_ty}, {cl_arg}%F: {f_ty}, %O: {o_ty}"
+    elif out == "float":
+        outs = f"%B: {b_ty}, {cl_arg}%S: {s_ty}, %BI: {s_ty}, " + (f"%R: {fo_ty}, " if flt.residual else "") + \
+            f"%O: {fo_ty}"
     else:
         outs = f"%C: {c_ty}"
     head = [f"func.func private @{name}(%A: {a_ty}, %W: {w_ty}, %T: {t_ty}, {outs}) {{",
             *e.constants(), f"    %zero = arith.constant dense<0> : {b8}"]
+    if rb:
+        head.append(f"    %SB = memref.alloca() {{alignment = 64 : i64}} : {sb_ty}")
     return "\n".join([*head, *e.lines, "    return", "}"]) + "\n"
 
 
@@ -509,12 +645,15 @@ def _lower_lut(module, op, made, packed) -> bool:
     thr = _threshold_reader(op, c) if mode == "xor" else None
     fill = _zero_fill_before(op, c)
     out_fill = _zero_fill_before(thr, thr.outputs[0]) if thr is not None else None
+    flo = _float_reader(module, op, a, c) if mode == "xor" and thr is None and fill is not None else None
+    reader = thr if thr is not None else (flo.op if flo is not None else None)
     i64 = ir.IntegerType.get_signless(64)
-    at = thr.operation if thr is not None else op.operation
+    at = reader.operation if reader is not None else op.operation
     with ir.InsertionPoint(at), op.location:
         wl = _const_global(module, packed, f"{_global_name(w)}_lut", lut_weights(words.reshape(k, n)), at)
         tab = _const_global(module, packed, f"qc_bgemm_lut_{mode}", lut_tables(mode), at)
         args = [memref.cast(_strided(m, k, i64), a), wl, tab]
+        suffix = ""
         if thr is not None:
             h, cls, flips = threshold_tables(thr, k, m, n)
             args.append(_const_global(module, packed, "qc_bthr_h", h, at))
@@ -523,12 +662,18 @@ def _lower_lut(module, op, made, packed) -> bool:
             args.append(_const_global(module, packed, "qc_bthr_notflip", flips, at))
             args.append(memref.cast(_strided(m, n // LUT_NC, i64), _as_rows(thr.outputs[0], m)))
             out, classes = "bits", len(h)
+            suffix = f"{classes}"
+        elif flo is not None:
+            args += _float_args(module, packed, flo, at)
+            out, classes = "float", len(flo.base)
+            suffix = f"{classes}{flo.layout.suffix()}"
         else:
             args.append(memref.cast(_strided(m, n, ir.IntegerType.get_signless(32)), c))
             out, classes = ("store" if fill is not None else "add"), 1
-        fname = f"qc_bgemm_{m}x{n}x{k}_{mode}_lut{LUT_MR}x{LUT_NC}_{out}" + (f"{classes}" if out == "bits" else "")
+        fname = f"qc_bgemm_{m}x{n}x{k}_{mode}_lut{LUT_MR}x{LUT_NC}_{out}{suffix}"
         if fname not in made:
-            parsed = ir.Module.parse(PSHUFB_TEXT + lut_kernel_text(fname, m, n, k, out, classes))
+            text = lut_kernel_text(fname, m, n, k, out, classes, flo.layout if flo is not None else None)
+            parsed = ir.Module.parse(PSHUFB_TEXT + text)
             decl, *fns = list(parsed.body.operations)  # (parsed stays alive while its ops move)
             if PSHUFB not in made:
                 module.body.append(decl)
@@ -537,8 +682,8 @@ def _lower_lut(module, op, made, packed) -> bool:
                 module.body.append(fn)
             made.add(fname)
         func.CallOp([], ir.FlatSymbolRefAttr.get(fname), args)
-    if thr is not None:
-        _erase_threshold(op, c, thr, out_fill)
+    if reader is not None:
+        _erase_with_reader(op, c, reader, out_fill)
     else:
         if fill is not None:
             fill.erase()
@@ -568,7 +713,7 @@ def _global_value(module, v: ir.Value) -> np.ndarray | None:
 def _const_global(module, made: dict, stem: str, data: np.ndarray, at: ir.Operation) -> ir.Value:
     """A get_global (before `at`) of a private constant global holding data,
     one per content (the name ends in a hash of it)."""
-    elem = ir.IntegerType.get_signless(data.dtype.itemsize * 8)
+    elem = ir.F32Type.get() if data.dtype == np.float32 else ir.IntegerType.get_signless(data.dtype.itemsize * 8)
     ty = ir.MemRefType.get(list(data.shape), elem)
     name = f"{stem}_{hashlib.sha1(repr(data.shape).encode() + data.tobytes()).hexdigest()[:8]}"
     if name not in made:
@@ -636,21 +781,34 @@ def _only_zeros(copy: ir.Operation) -> bool:
     return True
 
 
+def _sole_reader(op, c: ir.Value):
+    """The one linalg.generic other than op that uses C, if C is a buffer of
+    its own that only op, that op and C's inits (fills or copies into C,
+    dead once C goes) use."""
+    if getattr(getattr(c.owner, "operation", None), "name", None) != "memref.alloc":
+        return None
+    users = _uses_of_buffer(c)
+    writes = [u for u in users if u.name in ("linalg.fill", "linalg.copy") and _root(u.operands[-1]) == c
+              and all(_root(v) != c for v in u.operands[:-1])]
+    if any(u.name != "linalg.generic" and u not in writes for u in users):
+        return None
+    others = {u for u in users if u.name == "linalg.generic"} - {op.operation}
+    if len(others) != 1 or op.operation not in users:
+        return None
+    reader = others.pop()
+    ops = _block_ops(op)
+    if reader not in ops or ops.index(reader) < ops.index(op.operation):
+        return None
+    return reader.opview
+
+
 def _threshold_reader(op, c: ir.Value):
     """The frontend's threshold op (qc.op = "threshold", qc.k = K) reading C,
     if C is a buffer of its own that nothing else reads and the threshold's
     other operands are constants: [P, (corr), 2 t + flip] -> bits."""
-    if getattr(getattr(c.owner, "operation", None), "name", None) != "memref.alloc":
-        return None
-    users = _uses_of_buffer(c)
-    thr = [u for u in users if u.name == "linalg.generic" and "qc.k" in u.attributes
-           and ir.StringAttr(u.attributes["qc.op"]).value == "threshold"]
-    writes = [u for u in users if u.name in ("linalg.fill", "linalg.copy") and _root(u.operands[-1]) == c
-              and all(_root(v) != c for v in u.operands[:-1])]  # C's init: dead once C goes
-    if len(thr) != 1 or any(u.name != "linalg.generic" and u not in writes for u in users):
-        return None
-    thr = thr[0].opview
-    if {u for u in users if u.name == "linalg.generic"} != {op.operation, thr.operation}:
+    thr = _sole_reader(op, c)
+    if thr is None or "qc.k" not in thr.attributes or "qc.op" not in thr.attributes \
+            or ir.StringAttr(thr.attributes["qc.op"]).value != "threshold":
         return None
     ins = list(thr.inputs)
     if _root(ins[0]) != c or len(ins) not in (2, 3) or any(_root(v) == c for v in ins[1:]):
@@ -659,9 +817,6 @@ def _threshold_reader(op, c: ir.Value):
         return None
     o = _memref(thr.outputs[0])
     if o is None or not o.has_static_shape or not _row_major(_as_2d(o)):
-        return None
-    ops = _block_ops(op)
-    if ops.index(thr.operation) < ops.index(op.operation):
         return None
     return thr
 
@@ -707,10 +862,11 @@ def threshold_tables(thr, k_words: int, m: int, n: int):
     return uniq, cls, flips
 
 
-def _erase_threshold(op, c: ir.Value, thr, out_fill) -> None:
-    """Erases the bgemm, the threshold op, C (its inits and views) and the
-    zero fill of the threshold's output: the kernel writes every word."""
-    thr.operation.erase()
+def _erase_with_reader(op, c: ir.Value, reader, out_fill) -> None:
+    """Erases the bgemm, C's reader (threshold or float output), C (its
+    inits and views) and the zero fill of the reader's output, if any: the
+    kernel writes every element."""
+    reader.operation.erase()
     op.operation.erase()
     if out_fill is not None:
         out_fill.erase()
@@ -726,3 +882,338 @@ def _erase_views(v: ir.Value) -> None:
         for r in view.results:
             _erase_views(r)
         view.erase()
+
+
+# ---------------------------------------------------------------- the float epilogue
+#
+# A binary layer with float output ends in the frontend's scale_bias op,
+#     y[n, f, p] = float(K - 2 P[m, f] + corr[p, f]) * s[f] + b[f],   m = n * pos + p,
+# which linalg fusion may merge with a residual Add (y + R) and strip of its
+# tag. Its loops read P across channels, 4 * N bytes apart, for a write
+# order along positions: a pass over C costing a third of the GEMM. The
+# lookup kernel computes the same y from its registers instead. The op is
+# recognized by its body, and its indexing maps are checked by evaluating
+# them on every point of its iteration space: they must read P[m, f] and
+# write O at the NCHW place of (m, f), so any fused loop order is accepted
+# and anything else left alone.
+
+MAX_POINTS = 1 << 23  # iteration spaces enumerated to check a float reader's maps
+
+
+@dataclass
+class FloatReader:
+    op: object  # the linalg.generic
+    base: np.ndarray  # [classes, N] int32: K + corr[p, f] per class of rows
+    cls: np.ndarray  # [M] int32: each row's class
+    scale: np.ndarray  # [N] float32 (0 past F)
+    bias: np.ndarray  # [N] float32
+    layout: FloatLayout
+    out: ir.Value
+    residual: ir.Value | None
+
+
+def _float_reader(module, op, a: ir.Value, c: ir.Value) -> FloatReader | None:
+    """C's only reader, if it computes the scale_bias (+ R) above from
+    constants, writes every element of a contiguous f32 output, and nothing
+    between the GEMM and it touches A (the kernel runs in its place)."""
+    g = _sole_reader(op, c)
+    if g is None or not all("parallel" in str(t) for t in g.attributes["iterator_types"]):
+        return None
+    ins, outs = list(g.inputs), list(g.outputs)
+    if len(outs) != 1 or not _contiguous_f32(outs[0]):
+        return None
+    body = _float_body(g)
+    if body is None:
+        return None
+    for v, role in zip(ins, body.roles):
+        if (role == "p") != (_root(v) == c) or (role == "res" and not _contiguous_f32(v)):
+            return None
+    ops = _block_ops(op)
+    if _touches(ops[ops.index(op.operation) + 1:ops.index(g.operation)], [a]):
+        return None
+    return _float_values(module, g, body, ir.MemRefType(c.type).shape)
+
+
+def _contiguous_f32(v: ir.Value) -> bool:
+    t = _memref(v)
+    if t is None or not t.has_static_shape or not isinstance(t.element_type, ir.F32Type):
+        return False
+    strides, _ = t.get_strides_and_offset()
+    return strides == [int(np.prod(t.shape[i + 1:])) for i in range(t.rank)]
+
+
+# ---- the body: y = float((K - (P << 1)) + corr) * s + b, then + R. Commutative
+# operands in either order; s and b per channel (inputs from constant globals)
+# or scalar constants (splats folded into the body), a multiplication by 1
+# folded away (s = 1), an add of -0.0 (b = -0.0: exact, y + -0.0 = y).
+
+
+@dataclass
+class FloatBody:
+    k: int  # K
+    roles: list[str]  # per input: p, corr, s, b or res
+    consts: dict  # s and b when they are scalar constants
+
+
+def _float_body(g) -> FloatBody | None:
+    """g's body as the scale_bias above, with or without the residual add:
+    every input used once; per-channel operands are the inputs from globals."""
+    block = g.regions[0].blocks[0]
+    ins = list(g.inputs)
+    glob = {i for i, v in enumerate(ins)
+            if getattr(getattr(_root(v).owner, "operation", None), "name", None) == "memref.get_global"}
+    y = list(block.operations)[-1].operands[0]
+    found = _scale_bias(y, block, glob)
+    for n, other in _arg_and_other(_defined_by(y, "arith.addf"), block):
+        if found is None and n not in glob:
+            found = _scale_bias(other, block, glob)
+            if found is not None:
+                found.roles[n] = "res"
+    if found is None or sorted(found.roles) != list(range(len(ins))):
+        return None
+    roles = [found.roles[i] for i in range(len(ins))]
+    if roles.count("p") != 1 or any(r in ("corr", "s", "b") and i not in glob for i, r in enumerate(roles)):
+        return None
+    return FloatBody(found.k, roles, found.consts)
+
+
+def _scale_bias(v: ir.Value, block, glob) -> FloatBody | None:
+    """float(dot) * s + b; roles as a dict of input numbers."""
+    for b, rest in _term(v, "arith.addf", block, glob, -0.0):
+        for s, fl in _term(rest, "arith.mulf", block, glob, 1.0):
+            conv = _defined_by(fl, "arith.sitofp")
+            dot = _dot(conv.operands[0], block) if conv is not None else None
+            if dot is None:
+                continue
+            roles, consts = dict(dot[1]), {}
+            for name, (kind, x) in (("s", s), ("b", b)):
+                if kind == "const":
+                    consts[name] = x
+                elif x in roles:
+                    break
+                else:
+                    roles[x] = name
+            else:
+                return FloatBody(dot[0], roles, consts)
+    return None
+
+
+def _term(v: ir.Value, name: str, block, glob, neutral: float):
+    """(operand, rest) for v = rest <name> operand, either order, the operand
+    ("arg", input number) of a global input or ("const", value); then v
+    itself as rest with the neutral operand."""
+    op = _defined_by(v, name)
+    if op is not None:
+        x, y = op.operands
+        for operand, rest in ((x, y), (y, x)):
+            n = _block_arg(operand, block)
+            if n is not None and n in glob:
+                yield ("arg", n), rest
+            c = _float_constant(operand)
+            if c is not None:
+                yield ("const", c), rest
+    yield ("const", neutral), v
+
+
+def _float_constant(v: ir.Value) -> float | None:
+    owner = _defined_by(v, "arith.constant")
+    if owner is None or not isinstance(owner.attributes["value"], ir.FloatAttr) \
+            or not isinstance(owner.attributes["value"].type, ir.F32Type):
+        return None
+    return ir.FloatAttr(owner.attributes["value"]).value
+
+
+def _dot(v: ir.Value, block) -> tuple[int, dict] | None:
+    """K - (P << 1), plus corr if added: (K, roles)."""
+    add = _defined_by(v, "arith.addi")
+    for nc, rest in _arg_and_other(add, block):
+        kp = _k_minus_2p(rest, block)
+        if kp is not None and kp[1] != nc:
+            return kp[0], {kp[1]: "p", nc: "corr"}
+    kp = _k_minus_2p(v, block)
+    return (kp[0], {kp[1]: "p"}) if kp is not None else None
+
+
+def _k_minus_2p(v: ir.Value, block) -> tuple[int, int] | None:
+    sub = _defined_by(v, "arith.subi")
+    if sub is None:
+        return None
+    k_dot, shl = _int_constant(sub.operands[0]), _defined_by(sub.operands[1], "arith.shli")
+    if k_dot is None or shl is None or _int_constant(shl.operands[1]) != 1:
+        return None
+    n = _block_arg(shl.operands[0], block)
+    return (k_dot, n) if n is not None else None
+
+
+def _defined_by(v: ir.Value, name: str):
+    if not isinstance(v, ir.OpResult):
+        return None
+    owner = getattr(v.owner, "operation", v.owner)
+    return owner if owner.name == name else None
+
+
+def _block_arg(v: ir.Value, block) -> int | None:
+    if not isinstance(v, ir.BlockArgument):
+        return None
+    return v.arg_number if v.owner == block else None
+
+
+def _arg_and_other(op, block):
+    """(block-argument number, the other operand) of a commutative op, each way round."""
+    if op is None:
+        return
+    x, y = op.operands
+    for arg, other in ((x, y), (y, x)):
+        n = _block_arg(arg, block)
+        if n is not None:
+            yield n, other
+
+
+def _int_constant(v: ir.Value) -> int | None:
+    owner = _defined_by(v, "arith.constant")
+    if owner is None or not isinstance(owner.attributes["value"], ir.IntegerAttr):
+        return None
+    return ir.IntegerAttr(owner.attributes["value"]).value
+
+
+# ---- the maps, checked point by point
+
+
+def _float_values(module, g, body: FloatBody, c_shape) -> FloatReader | None:
+    """Reads the constants at the (m, f) each point of g's iteration space
+    maps them to, and checks that O (and R) are written (read) at the NCHW
+    place of (m, f), every element once."""
+    grid = _iteration_grid(g)
+    if grid is None:
+        return None
+    m, n = c_shape
+    roles = body.roles
+    ins, out = list(g.inputs), g.outputs[0]
+    maps = [ir.AffineMapAttr(x).value for x in g.attributes["indexing_maps"]]
+    at = [_addresses(v, mp, grid) for v, mp in zip([*ins, out], maps)]
+    if any(x is None for x in at):
+        return None
+    rows, chans = np.divmod(at[roles.index("p")], n)
+    f = int(chans.max()) + 1
+    points = rows.size
+    if points != m * f or np.unique(rows * n + chans).size != points:
+        return None
+    pos = _positions(rows, chans, at[-1], m, f)
+    if pos is None or np.prod(ir.MemRefType(out.type).shape) != points:
+        return None
+    res = [at[i] for i, r in enumerate(roles) if r == "res"]
+    if res and not np.array_equal(res[0], at[-1]):
+        return None
+    per = {name: np.full(points, x, np.float32) for name, x in body.consts.items()}
+    for i, role in enumerate(roles):
+        if role in ("corr", "s", "b"):
+            per[role] = _global_value(module, _root(ins[i])).reshape(-1)[at[i]]
+    scale, bias = _per_channel(per["s"], chans, n), _per_channel(per["b"], chans, n)
+    if scale is None or bias is None:
+        return None
+    base = np.full((m, n), body.k, np.int64)
+    if "corr" in per:
+        base[rows, chans] += per["corr"].astype(np.int64)
+    if np.abs(base).max() >= 2**31 - 2 * 64 * 512:
+        return None
+    uniq, inv = np.unique(base, axis=0, return_inverse=True)
+    return FloatReader(g, uniq.astype(np.int32), inv.reshape(-1).astype(np.int32), scale, bias,
+                       FloatLayout(f, pos, bool(res)), out, ins[roles.index("res")] if res else None)
+
+
+def _iteration_grid(g) -> np.ndarray | None:
+    """[loops, points]: every point of g's loops, bounds from the operand dims
+    that a loop indexes directly."""
+    maps = [ir.AffineMapAttr(x).value for x in g.attributes["indexing_maps"]]
+    bounds: dict[int, int] = {}
+    for v, mp in zip(g.operands, maps):
+        for e, size in zip(mp.results, ir.MemRefType(v.type).shape):
+            if isinstance(e, ir.AffineDimExpr):
+                bounds[e.position] = size
+    nd = maps[0].n_dims
+    if sorted(bounds) != list(range(nd)) or np.prod([bounds[d] for d in range(nd)]) > MAX_POINTS:
+        return None
+    return np.indices([bounds[d] for d in range(nd)]).reshape(nd, -1)
+
+
+def _addresses(v: ir.Value, mp: ir.AffineMap, grid: np.ndarray) -> np.ndarray | None:
+    """The element offset (from the buffer's start; from the view's own start
+    if its offset is dynamic) that each point reads or writes."""
+    t = ir.MemRefType(v.type)
+    strides, offset = t.get_strides_and_offset()
+    dyn = ir.ShapedType.get_dynamic_stride_or_offset()
+    if dyn in strides or mp.n_symbols:
+        return None
+    total = np.zeros(grid.shape[1], np.int64) + (0 if offset == dyn else offset)
+    for e, stride in zip(mp.results, strides):
+        idx = _evaluate(e, grid)
+        if idx is None:
+            return None
+        total = total + idx * stride
+    return total
+
+
+_AFFINE_OPS = ((ir.AffineAddExpr, np.add), (ir.AffineMulExpr, np.multiply),
+               (ir.AffineFloorDivExpr, np.floor_divide), (ir.AffineModExpr, np.mod))
+
+
+def _evaluate(e, grid: np.ndarray):
+    if isinstance(e, ir.AffineDimExpr):
+        return grid[e.position].astype(np.int64)
+    if isinstance(e, ir.AffineConstantExpr):
+        return np.int64(e.value)
+    for cls, fn in _AFFINE_OPS:
+        if isinstance(e, cls):
+            lhs, rhs = _evaluate(e.lhs, grid), _evaluate(e.rhs, grid)
+            return None if lhs is None or rhs is None else fn(lhs, rhs)
+    return None
+
+
+def _positions(rows, chans, out_at, m: int, f: int) -> int | None:
+    """pos, if out_at = (m // pos) f pos + f pos + m % pos relative to the
+    output's first element (N C H W with pos = H W)."""
+    out_rel = out_at - out_at.min()
+    if f > 1:
+        first = np.flatnonzero((rows == 0) & (chans == 0))[0]
+        second = np.flatnonzero((rows == 0) & (chans == 1))[0]
+        pos = int(out_rel[second] - out_rel[first])
+    else:
+        pos = m
+    if pos < 1 or m % pos:
+        return None
+    want = (rows // pos) * (f * pos) + chans * pos + rows % pos
+    return pos if np.array_equal(out_rel, want) else None
+
+
+def _per_channel(values: np.ndarray, chans: np.ndarray, n: int) -> np.ndarray | None:
+    """[N] float32 from the value read at each point, if it depends on the channel only."""
+    out = np.zeros(n, np.float32)
+    out[chans] = values
+    same = out[chans].view(np.int32) == values.astype(np.float32).view(np.int32)
+    return out if same.all() else None
+
+
+def _float_args(module, made: dict, fr: FloatReader, at) -> list[ir.Value]:
+    """The float epilogue's operands: B, (cls), S, Bi, (R), O."""
+    args = [_const_global(module, made, "qc_bflt_base", fr.base, at)]
+    if len(fr.base) > 1:
+        args.append(_const_global(module, made, "qc_bflt_cls", fr.cls, at))
+    args.append(_const_global(module, made, "qc_bflt_scale", fr.scale, at))
+    args.append(_const_global(module, made, "qc_bflt_bias", fr.bias, at))
+    if fr.residual is not None:
+        args.append(_flat(fr.residual))
+    args.append(_flat(fr.out))
+    return args
+
+
+def _flat(v: ir.Value) -> ir.Value:
+    """A contiguous f32 memref as memref<total x f32, strided<[1], offset: ?>>."""
+    t = ir.MemRefType(v.type)
+    total = int(np.prod(t.shape))
+    _, offset = t.get_strides_and_offset()
+    dyn = ir.ShapedType.get_dynamic_stride_or_offset()
+    if t.rank != 1:
+        identity = isinstance(t.layout, ir.AffineMapAttr) and t.layout.value == ir.AffineMap.get_identity(t.rank)
+        layout = None if identity else ir.StridedLayoutAttr.get(offset, [1])
+        v = memref.collapse_shape(ir.MemRefType.get([total], t.element_type, layout), v, [list(range(t.rank))])
+    return memref.cast(ir.MemRefType.get([total], t.element_type, ir.StridedLayoutAttr.get(dyn, [1])), v)
