@@ -209,6 +209,37 @@ def test_bits_out_folded_into_lookup_kernel(tmp_path, c, f, h, stride):
     check_against_ort(model, feeds([1, c, h, h]), tmp_path, **EXACT)
 
 
+FLOAT_OUT_CASES = [
+    # (C, F, (H, W), stride, N, residual): why
+    (64, 64, (8, 8), 1, 2, "x+h"),     # 64 positions: blocks of 16 rows, 2 images
+    (70, 70, (6, 6), 1, 1, "h+x"),     # 36 positions: blocks of 4; channels 70.. of the second tile not stored
+    (33, 33, (7, 7), 1, 2, "x+h"),     # 49 positions (odd): stored row by row, no block; an odd row count
+    (20, 20, (3, 6), 1, 1, "h+x"),     # 18 positions: two rows per store, no block
+    (33, 65, (9, 9), 2, 1, None),      # stride 2: 25 positions, no residual
+    (64, 128, (16, 16), 2, 1, None),   # stride 2: 64 positions, 128 channels in two tiles
+]
+
+
+@pytest.mark.parametrize("bn", [False, True])
+@pytest.mark.parametrize("c,f,hw,stride,n,residual", FLOAT_OUT_CASES)
+def test_float_out_folded_into_lookup_kernel(tmp_path, c, f, hw, stride, n, residual, bn):
+    """A binary layer with float output, optionally after BN and with a
+    residual Add (either operand order), computed in the lookup kernel's
+    epilogue: the counts are never stored. Without BN the result is the
+    integer dot (+ x, one rounding) as in onnxruntime: exact."""
+    net = Net(c * 7 + f + stride)
+    y = net.bconv("x", c, f, "ge0", stride=stride)
+    if bn:
+        y = net.bn(y, f)
+    if residual:
+        y = net.op("Add", ["x", y] if residual == "x+h" else [y, "x"])
+    oh, ow = [(d + 2 - 3) // stride + 1 for d in hw]
+    model = net.model([n, c, *hw], y, [n, f, oh, ow])
+    (kernel,) = _kernels(model)
+    assert "_lut2x64_float" in kernel and kernel.endswith(f"_c{f}p{oh * ow}" + ("r" if residual else "")), kernel
+    check_against_ort(model, feeds([n, c, *hw]), tmp_path, **(GLUE if bn else EXACT))
+
+
 def test_lookup_kernel_depth_limit(tmp_path):
     """Past 511 words of k the 16-bit counts of the lookup kernel could
     overflow: such a layer keeps the popcount kernel, exactly."""
