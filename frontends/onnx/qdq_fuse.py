@@ -810,7 +810,8 @@ def fuse(model: onnx.ModelProto, consts: dict, graph_outputs: set, opset: int) -
         elif id(node) not in gone:
             out.append(node)
     groups = len(log)
-    out = _fold_constant_dequantize(g, _drop_unused_dequantize(out, graph_outputs), log)
+    out = _merge_requant_tables(_drop_unused_dequantize(out, graph_outputs), graph_outputs, log)
+    out = _fold_constant_dequantize(g, out, log)
     return FuseResult(out, groups, log)
 
 
@@ -838,6 +839,37 @@ def _int_maxpool(g: Graph, node) -> Fused | None:
 
 def _describe(node) -> str:
     return f"{node.domain}::{node.op_type}" if node.domain else node.op_type
+
+
+def _merge_requant_tables(nodes, graph_outputs: set, log: list) -> list:
+    """A qc::Lookup right after a qc::RequantConv (a conv quantized, then
+    DQ -> BatchNormalization -> ... -> Q: a model quantized without folding
+    BatchNorm first) becomes the conv's input 10, its axis the attribute
+    `table_axis`: one integer op per layer, which the importer computes in
+    one loop where the table is affine (table_fit) and as conv then table
+    otherwise. Per-channel tables only along the conv's channels (axis 1)."""
+    consumers: dict[str, int] = {}
+    for n in nodes:
+        for i in n.input:
+            consumers[i] = consumers.get(i, 0) + 1
+    producer = {o: n for n in nodes for o in n.output}
+    merged: set[int] = set()
+    for look in nodes:
+        if look.op_type != "Lookup" or look.domain != QC_DOMAIN:
+            continue
+        conv = producer.get(look.input[0])
+        axis = next((a.i for a in look.attribute if a.name == "axis"), None)
+        if (conv is None or conv.op_type != "RequantConv" or conv.domain != QC_DOMAIN
+                or consumers.get(look.input[0]) != 1 or look.input[0] in graph_outputs or axis not in (None, 1)):
+            continue
+        conv.input.extend([""] * (10 - len(conv.input)))  # input 9, the bias, may be absent
+        conv.input.append(look.input[1])
+        conv.attribute.append(helper.make_attribute("table_axis", 1 if axis is not None else -1))
+        conv.output[0] = look.output[0]
+        merged.add(id(look))
+    if merged:
+        log.append(f"merged {len(merged)} table(s) into the requantization before them")
+    return [n for n in nodes if id(n) not in merged]
 
 
 def _drop_unused_dequantize(nodes, graph_outputs: set) -> list:

@@ -38,6 +38,7 @@ from qc.errors import UnsupportedOp
 from qc.mlir import arith, ir, linalg
 
 from . import builder as b
+from . import table_fit
 from .attrs import attrs
 from .conv import window
 from .qmath import (
@@ -47,6 +48,7 @@ from .qmath import (
     Requant,
     ext,
     int_sum,
+    lookup,
     pad_spatial_value,
     qrange,
     requantize,
@@ -597,16 +599,26 @@ def import_conv_integer(ctx, node):
     return [_ungroup(out, cs)]
 
 
-def requant_conv(node, a: dict, ops: ConvOperands, rq: Requant, bias=None) -> b.T:
+def requant_conv(node, a: dict, ops: ConvOperands, rq: Requant, bias=None, table=None) -> b.T:
     """A convolution requantized per output channel: the params of `rq` are
-    scalars or [M], laid out here over [G, F, 1...]."""
+    scalars or [M], laid out here over [G, F, 1...]; then `table` ([256] or
+    [M, 256], a merged qc::Lookup) if given."""
     out, cs, bound = qconv(node, a, ops, bias)
     acc_bound = _acc_bound(bound, bias)
     _check_bound(node, bound if acc_bound is None else acc_bound)
     chans, nsp = _channels(cs, ops.w.shape[0]), len(cs.kernel)
     grq = Requant(_grouped(rq.mult, chans, nsp), _grouped(rq.offset, chans, nsp), rq.zy,
                   _grouped(rq.lo, chans, nsp), _grouped(rq.hi, chans, nsp), rq.out_dtype)
-    return _ungroup(requantize(node, out, grq, acc_bound), cs)
+    then = None
+    if table is not None:
+        form = table_fit.fit(table, qrange(rq.out_dtype)[0])
+        if form is not None:
+            per = (lambda v: _grouped(v, chans, nsp)) if table.ndim == 2 else (lambda v: np.asarray(v)[0])
+            then = table_fit.TableFit(per(form.a), per(form.b), form.shift, per(form.lo), per(form.hi), form.out_dtype)
+    y = _ungroup(requantize(node, out, grq, acc_bound, then), cs)
+    if table is not None and then is None:  # not affine, or no i32 form of the requantization
+        y = lookup(y, table, 1 if table.ndim == 2 else None)
+    return y
 
 
 def _bias(ctx, node, i: int, m: int):
@@ -659,7 +671,12 @@ def import_requant_conv(ctx, node):
     ops = _conv_operands(ctx, node, 0, 1, 2, 3)
     m = ops.w.shape[0]
     rq = _fused_requant(ctx, node, m)
-    return [requant_conv(node, attrs(node), ops, rq, _bias(ctx, node, 9, m))]
+    a = dict(attrs(node))
+    axis = a.pop("table_axis", None)
+    table = _const(ctx, node, 10, "table") if axis is not None else None
+    if table is not None and (table.dtype not in QUANT_TYPES or table.shape not in ((256,), (m, 256))):
+        raise UnsupportedOp(node, f"table is {table.dtype}{list(table.shape)}", f"int8/uint8 [256] or [{m}, 256]")
+    return [requant_conv(node, a, ops, rq, _bias(ctx, node, 9, m), table)]
 
 
 @importer("RequantMatMul", domain=QC_DOMAIN)

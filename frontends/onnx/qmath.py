@@ -216,12 +216,15 @@ def requant_tail(v: dict[str, ir.Value], p: ir.Value, out_dtype) -> ir.Value:
     return arith.TruncIOp(b.mlir_type(out_dtype), q).result
 
 
-def requantize(node, acc: b.T, rq: Requant, acc_bound: int | None = None) -> b.T:
+def requantize(node, acc: b.T, rq: Requant, acc_bound: int | None = None,
+               then: table_fit.TableFit | None = None) -> b.T:
     """The requantization of an int32 accumulator, one elementwise generic;
     `acc_bound` (|acc| <= it, from the weights) lets it skip the rounding
-    tie's correction where no reachable accumulator is a tie."""
+    tie's correction where no reachable accumulator is a tie. `then`: an
+    affine table applied to the result (a merged qc::Lookup; its arrays
+    broadcast against acc), in the same loop where the i32 form applies."""
     assert acc.dtype == I32, acc.dtype
-    fast = _requant_high_word(node, rq, acc_bound)
+    fast = _requant_high_word(node, rq, acc_bound, then)
     if fast is not None:
         return fast(acc)
     params, _ = requant_params(node, rq)
@@ -231,10 +234,11 @@ def requantize(node, acc: b.T, rq: Requant, acc_bound: int | None = None) -> b.T
         prod = arith.MulIOp(ext(a, I32, 64), v["m"]).result
         return requant_tail(v, prod, rq.out_dtype)
 
-    return b.elementwise([acc, *params.operands], rq.out_dtype, body)
+    y = b.elementwise([acc, *params.operands], rq.out_dtype, body)
+    return y if then is None else apply_table_fit(y, then)
 
 
-def _requant_high_word(node, rq: Requant, acc_bound: int | None):
+def _requant_high_word(node, rq: Requant, acc_bound: int | None, then: table_fit.TableFit | None = None):
     """`requantize` for shifts r >= 32 (every |M| < 1/2), written so that it
     vectorizes: the same bits, with i32 operands and constant i64 shifts.
 
@@ -247,7 +251,11 @@ def _requant_high_word(node, rq: Requant, acc_bound: int | None):
 
     Where `tie_free` proves that no |acc| <= acc_bound lands exactly on a
     half, half-to-even and half-up agree, and the rounding is one addition
-    of a constant before the shift (no parity bit: half the work)."""
+    of a constant before the shift (no parity bit: half the work).
+
+    With `then` (A, B, S, lo2, hi2), the clamped q goes on to
+    clamp((A * (q + zy) + B) >> S, lo2, hi2) without being narrowed: zy
+    folds into B (B + A*zy), and |A*q + B| < 2^30 holds for every 8-bit q."""
     fps = fixed_point(node, [rq.mult], offset=rq.offset)
     (fp,) = fps
     if np.any(fp.r < 32):
@@ -265,7 +273,13 @@ def _requant_high_word(node, rq: Requant, acc_bound: int | None):
             p.add("o", offset, I64)
     p.add("lo", np.asarray(rq.lo) - rq.zy, I32)
     p.add("hi", np.asarray(rq.hi) - rq.zy, I32)
-    p.add("zy", np.asarray(rq.zy), I32)
+    if then is None:
+        p.add("zy", np.asarray(rq.zy), I32)
+    else:
+        p.add("ta", then.a, I32)
+        p.add("tb", np.asarray(then.b, np.int64) + np.asarray(then.a, np.int64) * rq.zy, I32)
+        p.add("tlo", then.lo, I32)
+        p.add("thi", then.hi, I32)
     i32, i64 = b.mlir_type(I32), b.mlir_type(I64)
     c32, one = b.scalar(32, I64), b.scalar(1, I32)
 
@@ -285,10 +299,17 @@ def _requant_high_word(node, rq: Requant, acc_bound: int | None):
             bit = arith.ExtUIOp(i64, arith.AndIOp(high_word(prod, v["s"]), one).result).result
             q = high_word(arith.AddIOp(arith.AddIOp(prod, v["h"]).result, bit).result, v["s"])  # half to even
         q = arith.MinSIOp(arith.MaxSIOp(q, v["lo"]).result, v["hi"]).result
-        q = arith.AddIOp(q, v["zy"]).result
+        if then is None:
+            q = arith.AddIOp(q, v["zy"]).result
+        else:
+            t = arith.AddIOp(arith.MulIOp(q, v["ta"]).result, v["tb"]).result
+            t = arith.ShRSIOp(t, b.scalar(then.shift, I32)).result
+            q = arith.MinSIOp(arith.MaxSIOp(t, v["tlo"]).result, v["thi"]).result
+            return arith.TruncIOp(b.mlir_type(then.out_dtype), q).result
         return arith.TruncIOp(b.mlir_type(rq.out_dtype), q).result
 
-    return lambda acc: b.elementwise([acc, *p.operands], rq.out_dtype, body)
+    out_dtype = rq.out_dtype if then is None else then.out_dtype
+    return lambda acc: b.elementwise([acc, *p.operands], out_dtype, body)
 
 
 def requant_sum_high_word(node, rq: Requant, mults: Sequence[float], domains: Sequence[np.ndarray]):
@@ -442,7 +463,7 @@ def lookup(x: b.T, table: np.ndarray, channel_axis: int | None = None) -> b.T:
     out_dtype = table.dtype
     form = table_fit.fit(table, qmin)
     if form is not None:
-        return _affine_table(x, form, channel_axis, out_dtype)
+        return _affine_table(x, form, channel_axis)
     tab = b.constant(np.ascontiguousarray(table))
     index = ir.IndexType.get()
 
@@ -459,14 +480,22 @@ def lookup(x: b.T, table: np.ndarray, channel_axis: int | None = None) -> b.T:
     return b.T(res, np.dtype(out_dtype))
 
 
-def _affine_table(x: b.T, form: table_fit.TableFit, channel_axis: int | None, out_dtype) -> b.T:
+def _affine_table(x: b.T, form: table_fit.TableFit, channel_axis: int | None) -> b.T:
     """The table as clamp((A * q + B) >> S, lo, hi): exact (table_fit.fit
     checked every entry) and vectorizable, unlike a gather."""
-    p = Params()
     # Per-channel values broadcast along the channel axis: [C, 1, ..., 1].
-    shape = (-1,) + (1,) * (x.rank - 1 - channel_axis) if channel_axis is not None else (-1,)
-    for name, arr in (("a", form.a), ("b", form.b), ("lo", form.lo), ("hi", form.hi)):
-        p.add(name, np.asarray(arr).reshape(shape) if channel_axis is not None else arr[0], I32)
+    shape = (-1,) + (1,) * (x.rank - 1 - channel_axis) if channel_axis is not None else None
+    lay = (lambda v: np.asarray(v).reshape(shape)) if shape else (lambda v: np.asarray(v)[0])  # noqa: E731
+    return apply_table_fit(x, table_fit.TableFit(lay(form.a), lay(form.b), form.shift, lay(form.lo), lay(form.hi),
+                                                 form.out_dtype))
+
+
+def apply_table_fit(x: b.T, form: table_fit.TableFit) -> b.T:
+    """clamp((A * x + B) >> S, lo, hi) elementwise, A, B, lo, hi laid out to broadcast against x."""
+    out_dtype = form.out_dtype
+    p = Params()
+    for name in ("a", "b", "lo", "hi"):
+        p.add(name, getattr(form, name), I32)
     shift = b.scalar(form.shift, I32)
 
     def body(q, *args):

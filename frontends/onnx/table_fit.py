@@ -47,6 +47,7 @@ class TableFit:
     shift: int
     lo: np.ndarray  # int32 [C]
     hi: np.ndarray  # int32 [C]
+    out_dtype: np.dtype  # the table's entries
 
 
 def fit(table: np.ndarray, qmin: int) -> TableFit | None:
@@ -62,7 +63,8 @@ def fit(table: np.ndarray, qmin: int) -> TableFit | None:
     if any(f is None for f in found):
         return None
     a, b = (np.array(x, np.int32) for x in zip(*found))
-    return TableFit(a, b, shift, rows.min(axis=1).astype(np.int32), rows.max(axis=1).astype(np.int32))
+    return TableFit(a, b, shift, rows.min(axis=1).astype(np.int32), rows.max(axis=1).astype(np.int32),
+                    np.asarray(table).dtype)
 
 
 def _slope(row: np.ndarray, q: np.ndarray) -> float:

@@ -179,3 +179,41 @@ def test_qlinear_add_i32_form(scales, ys, form, tmp_path):
     m32 = lambda x: np.float64(np.float32(x)) / np.float64(np.float32(ys))  # noqa: E731
     real = (a.astype(np.float64) - 3) * m32(ma) + (bb.astype(np.float64) + 7) * m32(mb)
     np.testing.assert_array_equal(got, np.clip(np.rint(real) + 2, -128, 127).astype(I8))
+
+
+def conv_then_chain_model(after: str, rng):
+    """DQ -> Conv -> Q -> DQ -> <after> -> Q: a conv quantized before its
+    BatchNormalization was folded (what quantize_static makes of Conv -> BN).
+    The second group is a qc::Lookup that merges into the first."""
+    from test_quant import _dq, _q
+
+    inits = {"w_q": rng.integers(-128, 128, (6, 4, 3, 3), dtype=I8)}
+    nodes = [_dq("x", U8, 0.02, 120, inits), _dq("w", I8, rng.uniform(0.003, 0.01, 6), np.zeros(6), inits, axis=0),
+             helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), _q("c_q", "c", I8, 0.05, 3, inits),
+             helper.make_node("DequantizeLinear", ["c_q", "c_q_s", "c_q_z"], ["cd"])]
+    if after == "batchnorm_clip":  # affine per channel, negative gammas included: one loop
+        inits.update(g=np.array([1.5, -0.7, 0.3, 2.5, -2.0, 0.9], F32), bt=rng.normal(0, 0.3, 6).astype(F32),
+                     mu=rng.normal(0, 0.3, 6).astype(F32), var=rng.uniform(0.5, 2, 6).astype(F32),
+                     lo=np.array(0.0, F32), hi=np.array(6.0, F32))
+        nodes += [helper.make_node("BatchNormalization", ["cd", "g", "bt", "mu", "var"], ["n"]),
+                  helper.make_node("Clip", ["n", "lo", "hi"], ["r"])]
+    else:  # "sigmoid": no affine form, the conv then its table
+        nodes.append(helper.make_node("Sigmoid", ["cd"], ["r"]))
+    nodes.append(_q("y", "r", U8, 0.025, 2, inits))
+    x = rng.integers(0, 256, (1, 4, 9, 8), dtype=U8)
+    model = make_model(nodes, {"x_q": (U8, x.shape)}, {"y": (U8, (1, 6, 9, 8))}, inits, opset=13)
+    return model, {"x_q": x}
+
+
+@pytest.mark.parametrize("after", ["batchnorm_clip", "sigmoid"])
+def test_table_merged_into_conv(after, tmp_path):
+    from test_quant import assert_close_steps
+
+    model, feeds = conv_then_chain_model(after, np.random.default_rng(31))
+    text = qc.compile(model, emit="input")
+    # One narrowing to 8 bits in both: the affine table continues the conv's requantization in
+    # i32; the sigmoid's table is read with the requantized value (one more widening: its index).
+    assert text.count("to i8") == 1
+    assert text.count("tensor.extract ") == (after == "sigmoid")
+    got = compile_and_run(model, feeds, tmp_path)["y"]
+    assert_close_steps(got, ort_ref(model, feeds)["y"], name=after)
