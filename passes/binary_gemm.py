@@ -506,12 +506,12 @@ def lut_kernel_text(name: str, m: int, n: int, k: int, out: str, classes: int = 
                     e.emit(f"vector.store {pair(ys, v, c, depth)}, %SB[{e.idx(16 * v + c)}, %ii] : "
                            f"{sb_ty}, vector<2xf32>", depth)
             return
-        bases = []
-        for r in range(rows):
-            img = e.val("n", f"arith.divui {ri[r]}, {e.idx(flt.pos)} : index", depth)
-            q = e.val("q", f"arith.remui {ri[r]}, {e.idx(flt.pos)} : index", depth)
-            start = e.val("ob", f"arith.muli {img}, {e.idx(flt.f * flt.pos)} : index", depth)
-            bases.append(e.val("ob", f"arith.addi {start}, {q} : index", depth))
+        bases = [out_start(ri[r], depth) for r in range(rows)]
+        if flt.pos == 1 and flt.f % 16 == 0:  # [M, F]: a row's channels are contiguous
+            for r in range(rows):
+                for v in range(4):
+                    store_channel(bases[r], v, 0, f32v, depth, lambda d, r=r, v=v: ys[r, v])
+            return
         for v in range(4):
             for c in range(16):
                 if rows == 2 and flt.pos % 2 == 0:  # rows i0 (even) and i0 + 1 of one image
@@ -523,17 +523,22 @@ def lut_kernel_text(name: str, m: int, n: int, k: int, out: str, classes: int = 
 
     def flush(depth) -> None:
         """The block's scratch to O: channel f's rb floats (rows ib.. of one image) at once."""
-        img = e.val("n", f"arith.divui %ib, {e.idx(flt.pos)} : index", depth)
-        q = e.val("q", f"arith.remui %ib, {e.idx(flt.pos)} : index", depth)
-        start = e.val("ob", f"arith.muli {img}, {e.idx(flt.f * flt.pos)} : index", depth)
-        base = e.val("ob", f"arith.addi {start}, {q} : index", depth)
+        base = out_start("%ib", depth)
         for ch in range(LUT_NC):
             store_channel(base, ch // 16, ch % 16, f"vector<{rb}xf32>", depth, lambda d, ch=ch: e.val(
                 "z", f"vector.load %SB[{e.idx(ch)}, {e.idx(0)}] : {sb_ty}, vector<{rb}xf32>", d))
 
+    def out_start(row: str, depth: int) -> str:
+        """The index in O of (row, channel 0): (row // pos) F pos + row % pos."""
+        img = e.val("n", f"arith.divui {row}, {e.idx(flt.pos)} : index", depth)
+        q = e.val("q", f"arith.remui {row}, {e.idx(flt.pos)} : index", depth)
+        start = e.val("ob", f"arith.muli {img}, {e.idx(flt.f * flt.pos)} : index", depth)
+        return e.val("ob", f"arith.addi {start}, {q} : index", depth)
+
     def store_channel(base, v, c, ty, depth, value) -> None:
-        """O[base + f pos] = value (+ R there) for channel f = j0 + 16 v + c;
-        guarded where the last tile has channels past F."""
+        """O[base + f pos] = value (+ R there) for channel f = j0 + 16 v + c:
+        a float, or a vector (the next rows of one image, or the next
+        channels where pos = 1); guarded where the last tile has channels past F."""
         ch = e.val("ch", f"arith.addi %j0, {e.idx(16 * v + c)} : index", depth)
         d = depth
         if flt.f % LUT_NC:
