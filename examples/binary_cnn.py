@@ -12,7 +12,9 @@ as Where(x >= 0, 1, -1) (binary), or four levels Round(Clip(x, 0, 1) * 3) / 3
 (2bit, Riptide-style), and the bconvs have ±1 weights. qc turns every bconv
 into a bit-packed xor/popcount layer; in the binary variant BN1 and the
 second quantizer collapse into one threshold per channel, so bconv1 writes
-bits that bconv2 reads directly; BN2 becomes one multiply-add per channel.
+bits that bconv2 reads directly; BN2 becomes one multiply-add per channel,
+which on AVX2 the GEMM kernel of bconv2 applies to its counts in registers,
+with the residual Add, writing the float stream directly.
 Stage 2 starts with a stride-2 binary conv that doubles the channels.
 
 Both variants use fixed seeds. Outputs: the binary layers are exact (integers

@@ -23,7 +23,10 @@ nibbles packed at compile time (lut_kernel_text): about half the vector ops
 of the nibble-lookup popcount. When a threshold op (bits out) is C's only
 reader, it folds into that kernel's epilogue: the counts are compared with
 per-channel thresholds in registers and the bits stored, so C is never
-written; a zero fill of C before the GEMM folds into a plain store.
+written; a zero fill of C before the GEMM folds into a plain store. So does
+the float output (scale_bias, and a residual Add fused with it): the kernel
+writes y = float(K + corr - 2P) * s + b (+ R) in NCHW, through a
+channel-major scratch block (see "the float epilogue" below).
 
 W is a constant: it is packed at compile time into panels Wp[F/NR][K][NR],
 so the kernel reads it contiguously. F is a multiple of 64 (the frontend

@@ -292,6 +292,8 @@ def float_out(dot: Dot, rows: list[int], f: int, scale: np.ndarray, bias: np.nda
 
     (res,) = b.generic([*vals, s.value, bb.value], [b.empty(out_shape, F32)], [*maps, out_map],
                        [b.PARALLEL] * nl, body)
+    # On AVX2 qc-lower-binary-gemm computes this op (and a residual Add fused
+    # with it) in the lookup kernel's epilogue; it knows the op by its body.
     tag(res, "scale_bias")
     return b.T(res, F32)
 
