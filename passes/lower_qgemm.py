@@ -30,9 +30,14 @@ The micro-kernel keeps an MR x NR tile of C in MR * NR/VL vectors of i32
 across the k loop; per k pair it loads NR/VL pair vectors of B, broadcasts
 MR pairs of A, and accumulates sext(a) * sext(b) summed over even and odd
 i16 lanes. That is portable vector IR; LLVM matches it to vpmaddwd + vpaddd
-on x86 (test/codegen/qgemm_x86_64_v3.onnxtxt), fuses the pair into vpdpwssd
-with AVX-512 VNNI (qgemm_x86_64_vnni.onnxtxt; no saturation either), and
-uses widening multiplies elsewhere (correct, slower: smull + uzp on NEON).
+on x86 (test/codegen/qgemm_x86_64_v3.onnxtxt) and fuses the pair into
+vpdpwssd with AVX-512 VNNI (qgemm_x86_64_vnni.onnxtxt; no saturation
+either). ISAs without a pair multiply-add get the split form (`split`):
+each B vector is cut once per k pair into its even and odd halves, each A
+pair into two scalars, and every accumulator takes two multiply-adds by a
+broadcast scalar: smlal + mla on NEON (qgemm_aarch64.onnxtxt), vmacc.vx on
+RVV (qgemm_riscv64_rvv128.onnxtxt), where the widening form needed smull +
+uzp1/uzp2 + two adds per accumulator.
 
 As in qc-lower-gemm, the runtime's threads split the column panels of each
 kernel (`qc.parallel_kernels`); the scratch is sized in 4-byte units, which
@@ -82,6 +87,7 @@ class QTiles:
     nr: int  # columns of the register tile (a multiple of vl)
     vl: int  # i32 lanes per vector
     kc: int  # k pairs per cache block (a B panel KC x NR of i32 pairs stays in L1)
+    split: bool = False  # multiply-add the even and odd halves of each pair separately (see `qgemm_function`)
 
 
 @dataclass(frozen=True)
@@ -106,13 +112,14 @@ class LowerQGemm(Pass):
     nr: int = 16
     vector_bits: int = 256
     kc: int = 384  # k pairs per cache block: a 384 x 16 panel of i32 pairs is 24 KiB of a 32 KiB L1D
+    split: bool = False  # ISAs without a pair multiply-add (vpmaddwd): NEON, RVV
 
     def tiles(self) -> QTiles:
         vl = self.vector_bits // 32
         if vl < 1 or self.nr % vl or self.mr < 1 or self.nr < vl or self.kc < 1:
             raise PassFailed(self.name, f"bad tile sizes mr={self.mr} nr={self.nr} kc={self.kc} for {vl} "
                                         "i32 lanes (nr a multiple of the lanes)")
-        return QTiles(self.mr, self.nr, vl, self.kc)
+        return QTiles(self.mr, self.nr, vl, self.kc, self.split)
 
     def apply(self, module: ir.Module) -> None:
         lowering = _QGemmLowering(module, self.tiles())
@@ -143,8 +150,11 @@ def for_target(target=None) -> LowerQGemm:
         return LowerQGemm(mr=8, nr=32, vector_bits=512, kc=192)
     if target.arch == "riscv64" and target.rvv_vlen:
         bits = 2 * target.rvv_vlen  # LMUL 2, as the fp32 GEMM
-        return LowerQGemm(mr=4, nr=2 * bits // 32, vector_bits=bits, kc=128)
-    # NEON and other 128-bit ISAs: the widening multiplies need two temporaries per product.
+        return LowerQGemm(mr=4, nr=2 * bits // 32, vector_bits=bits, kc=128, split=True)
+    if target.arch == "aarch64":
+        # 32 q: 16 acc + 2 B as even and odd halves (4) + A halves; mla by element.
+        return LowerQGemm(mr=4, nr=16, vector_bits=128, kc=256, split=True)
+    # Other 128-bit ISAs: the widening multiplies need two temporaries per product.
     return LowerQGemm(mr=4, nr=8, vector_bits=128, kc=256)
 
 
@@ -578,6 +588,17 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         e.emit(f"{w} = arith.extsi {h} : {half} to {wide}")
         return w
 
+    def halves(v: str, ty: str) -> tuple[str, str]:
+        """The even (low) and odd (high) i16 halves of an i32 pair (scalar or
+        vector), sign-extended in place: (v << 16) >> 16 and v >> 16."""
+        lo, ev, od = e.fresh("lo"), e.fresh("ev"), e.fresh("od")
+        sixteen = e.fresh("c16")
+        e.emit(f"{sixteen} = arith.constant {'16' if ty == 'i32' else 'dense<16>'} : {ty}")
+        e.emit(f"{lo} = arith.shli {v}, {sixteen} : {ty}")
+        e.emit(f"{ev} = arith.shrsi {lo}, {sixteen} : {ty}")
+        e.emit(f"{od} = arith.shrsi {v}, {sixteen} : {ty}")
+        return ev, od
+
     def kernel(nrows: int, cols: int, i0: str, j0: str, pidx: str, k0: str, k1: str) -> None:
         """C[i0:i0+nrows, j0:j0+cols] += A · B over the k pairs k0 .. k1: one register tile."""
         nvec = -(-cols // t.vl)
@@ -639,11 +660,24 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                 e.emit(f"{bv} = vector.load %B[{pidx}, {kv}, {e.idx(c * t.vl)}] : {b_ty}, {vec}")
             else:
                 e.emit(f"{bv} = vector.load %S[{kr}, {e.idx(c * t.vl)}] : {s_ty}, {vec}")
-            bw.append(widen(bv, vec))
+            bw.append(halves(bv, vec) if t.split else widen(bv, vec))
         cur = {key: f"%x{key[0]}_{key[1]}" for key in keys}
         for r in range(nrows):
             av, ab = e.fresh("a"), e.fresh("ab")
             e.emit(f"{av} = memref.load %A[{ib}, {kv}, {e.idx(r)}] : {a_ty}")
+            if t.split:
+                # acc += b_even * a_even + b_odd * a_odd as two i32 multiply-adds by a
+                # broadcast scalar: mla by element on NEON, vmacc.vx on RVV.
+                a_halves = [e.fresh("ah") for _ in range(2)]
+                for h, x in zip(halves(av, "i32"), a_halves):
+                    e.emit(f"{x} = vector.broadcast {h} : i32 to {vec}")
+                for c in range(nvec):
+                    for h in range(2):
+                        p, nv = e.fresh("p"), e.fresh("x")
+                        e.emit(f"{p} = arith.muli {bw[c][h]}, {a_halves[h]} : {vec}")
+                        e.emit(f"{nv} = arith.addi {cur[r, c]}, {p} : {vec}")
+                        cur[r, c] = nv
+                continue
             e.emit(f"{ab} = vector.broadcast {av} : i32 to {vec}")
             aw = widen(ab, vec)
             for c in range(nvec):

@@ -234,8 +234,9 @@ def test_conv_integer_extremes_two_threads(tmp_path):
 
 @pytest.mark.parametrize("target", ["aarch64", "riscv64-rvv128", "riscv64-rvv256"])
 def test_cross_targets(target, tmp_path):
-    """The portable form of the kernel (widening multiplies, even + odd lanes)
-    on NEON (4 x 8 tile) and RVV (4 x 16, 4 x 32), run under qemu: a 3x3
+    """The split form of the kernel (even and odd halves of each pair
+    multiply-added by broadcast scalars) on NEON (4 x 16 tile) and RVV
+    (4 x 16, 4 x 32), run under qemu: a 3x3
     uint8 convolution with output rows spanning two panels and a MatMul with
     row and column tails."""
     rng = np.random.default_rng(16)
