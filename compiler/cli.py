@@ -179,6 +179,12 @@ def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_consta
         click.echo(res.op_report.table(), err=res.text is not None)
         if res.arena or not textual:
             click.echo(arena_lines(res.arena, res.weights_bytes), err=res.text is not None)
+        guard, slower = res.int8_guard
+        if guard:
+            click.echo(guard, err=res.text is not None)
+        if slower:
+            click.echo(f"qc: warning: int8 is estimated slower than fp32 for {len(slower)} layer(s): "
+                       f"{', '.join(slower)}", err=True)
 
 
 def _load_inputs(model, path):

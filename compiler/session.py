@@ -44,6 +44,7 @@ class CompileResult:
     weights_bytes: int = 0
     op_report: OpReport | None = None  # with report=True: where each ONNX op type went
     arena: dict[str, int] = field(default_factory=dict)  # the memory plan's figures (arena_figures)
+    int8_guard: tuple[str, list[str]] = ("", [])  # with report=True: int8_guard.text, per quantized layer
 
 
 class _Dumper:
@@ -128,7 +129,11 @@ def compile_model(
             result.op_counts = dict(imported.op_counts)
             lap("import")
             if report:
+                from . import int8_guard
+
                 result.op_report = _start_report(model, imported, module)
+                if imported.model is not None:
+                    result.int8_guard = int8_guard.text(imported.model, tgt)
             if dump.dir and imported.graph_report is not None:
                 # The ONNX-level clean-up comes before the first MLIR stage: unnumbered.
                 Path(dump.dir, "onnx-graph.txt").write_text(imported.graph_report.text())

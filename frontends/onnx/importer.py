@@ -59,6 +59,7 @@ class ImportedModel:
     op_counts: dict[str, int] = field(default_factory=dict)  # op type → nodes imported
     folded: int = 0  # nodes evaluated at compile time
     graph_report: graph_opt.GraphReport | None = None  # the graph-level clean-up
+    model: onnx.ModelProto | None = None  # the graph as imported: cleaned up, QDQ groups fused
 
 
 class ImportContext:
@@ -189,11 +190,27 @@ def import_model(path_or_model, input_shapes: Mapping[str, Sequence[int]] | None
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as e:
         raise ModelError(f"shape inference failed: {_first_line(e)}") from e
+    inferred = model
     model, report = graph_opt.optimize(model, _default_opset(model))
     result = _import_graph(model)
     result.graph_report = report
+    result.model = _with_shapes_of(model, inferred)
     result.folded += report.folded
     return result
+
+
+def _with_shapes_of(model: onnx.ModelProto, inferred: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with the value shapes `inferred` knew and it lost: shape
+    inference cannot see through qc's own ops (fused QDQ groups), whose
+    outputs keep the names of the tensors they replace."""
+    known = {vi.name for vi in [*model.graph.value_info, *model.graph.input, *model.graph.output]}
+    missing = [vi for vi in inferred.graph.value_info if vi.name not in known]
+    if not missing:
+        return model
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    out.graph.value_info.extend(missing)
+    return out
 
 
 def _import_graph(model: onnx.ModelProto) -> ImportedModel:

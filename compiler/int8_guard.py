@@ -1,0 +1,163 @@
+"""The int8 speed guard of `qc compile --report`: per quantized layer, an
+estimate of its time as qc compiles it in int8 and as qc would compile the
+same layer in fp32, and a warning where int8 comes out slower.
+
+int8 is not free speed. Its products are cheaper, but every int8 layer also
+requantizes its output (a multiply-high, rounding shift and clamp per
+element, and a second affine map where a BatchNormalization was quantized
+on its own), while an fp32 layer's bias/BatchNorm/Relu ride along in the
+GEMM's epilogue. A 1x1 convolution with few input channels does little
+multiply-add work per output, so its requantization can cost more than the
+products saved.
+
+The estimate (cycles): multiply-adds / the kernel's rate + outputs * the
+per-output glue. Rates per target family (`RATES`) come from the kernels'
+instruction counts and, for AVX2, from runs of benchmarks/int8.py and
+benchmarks/gemm.py on an AVX2 machine (Zen 3): fp32 GEMM ~80 GFLOP/s (12.5
+multiply-adds per cycle at 3.2 GHz), the int8 pair kernel (vpmaddwd) ~71
+G multiply-adds/s (22 per cycle), depthwise 5 (fp32) and 8 (int8), and
+~1.2 cycles per output for the int8 requantization with its affine tail.
+The fp32 depthwise convolution pays ~1 cycle per output for its bias and
+activation, which run as loops of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+QC_DOMAIN = "qc"
+CONV_OPS = {("", "QLinearConv"), ("", "ConvInteger"), (QC_DOMAIN, "RequantConv")}
+MATMUL_OPS = {("", "QLinearMatMul"), ("", "MatMulInteger"), (QC_DOMAIN, "RequantMatMul")}
+REQUANTIZING = {"QLinearConv", "QLinearMatMul", "RequantConv", "RequantMatMul"}
+WEIGHT_INPUT = {"QLinearConv": 3, "ConvInteger": 1, "RequantConv": 2}
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Multiply-adds per cycle, and glue cycles per output element."""
+
+    int8_gemm: float
+    fp32_gemm: float
+    int8_depthwise: float
+    fp32_depthwise: float
+    requant: float  # int8: requantization per output
+    fp32_depthwise_glue: float  # fp32: the bias and activation loops after a depthwise conv
+    basis: str
+
+
+RATES = {
+    "avx2": Rates(22, 12.5, 8, 5, 1.2, 1.0, "x86-64 AVX2, measured (benchmarks/int8.py, gemm.py on Zen 3)"),
+    "avx512": Rates(44, 25, 16, 10, 0.6, 0.5, "x86-64 AVX-512: the AVX2 rates at twice the vector width"),
+    "avx512-vnni": Rates(64, 25, 16, 10, 0.6, 0.5,
+                         "x86-64 AVX-512 VNNI: vpdpwssd fuses the pair add (AVX-512 rates otherwise)"),
+    "neon": Rates(6, 7, 4, 4, 2.0, 1.0, "AArch64 NEON: 2 multiply-adds per i16 pair (smlal + mla) "
+                                         "against one fmla per k, from instruction counts"),
+    "rvv": Rates(6, 7, 4, 4, 2.0, 1.0, "RISC-V RVV at VLEN 128, from instruction counts (scaled by VLEN)"),
+    "scalar": Rates(2, 2, 1, 1, 4.0, 1.0, "no vector unit known: rough"),
+}
+
+
+def rates_for(target) -> Rates:
+    feats = target.feature_set
+    if target.arch == "x86_64":
+        if "+avx512f" in feats:
+            return RATES["avx512-vnni" if "+avx512vnni" in feats else "avx512"]
+        return RATES["avx2"] if target.vector_bits >= 256 else RATES["scalar"]
+    if target.arch == "aarch64":
+        return RATES["neon"]
+    if target.arch == "riscv64" and target.rvv_vlen:
+        r, s = RATES["rvv"], target.rvv_vlen / 128
+        return Rates(r.int8_gemm * s, r.fp32_gemm * s, r.int8_depthwise * s, r.fp32_depthwise * s,
+                     r.requant / s, r.fp32_depthwise_glue / s, f"{r.basis}: VLEN {target.rvv_vlen}")
+    return RATES["scalar"]
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    kind: str  # "conv 3x3", "depthwise 3x3", "matmul"
+    macs: int
+    outputs: int
+    depthwise: bool
+    requantizes: bool
+
+    def cycles(self, r: Rates) -> tuple[float, float]:
+        """(int8, fp32) estimated cycles."""
+        if self.depthwise:
+            int8 = self.macs / r.int8_depthwise
+            fp32 = self.macs / r.fp32_depthwise + self.outputs * r.fp32_depthwise_glue
+        else:
+            int8, fp32 = self.macs / r.int8_gemm, self.macs / r.fp32_gemm
+        if self.requantizes:
+            int8 += self.outputs * r.requant
+        return int8, fp32
+
+
+def layers(model: onnx.ModelProto) -> list[Layer]:
+    """The integer conv / matmul layers of an (optimized, QDQ-fused) model
+    whose shapes are known."""
+    g = model.graph
+    shapes = {}
+    for vi in [*g.input, *g.value_info, *g.output]:
+        dims = vi.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims):
+            shapes[vi.name] = [d.dim_value for d in dims]
+    for i in g.initializer:
+        shapes.setdefault(i.name, list(i.dims))
+    out = []
+    for node in g.node:
+        key = (node.domain if node.domain != "ai.onnx" else "", node.op_type)
+        y = shapes.get(node.output[0])
+        if y is None or key not in CONV_OPS | MATMUL_OPS:
+            continue
+        name = node.name or node.output[0]
+        requant = node.op_type in REQUANTIZING
+        outputs = int(np.prod(y))
+        if key in CONV_OPS:
+            w = shapes.get(node.input[WEIGHT_INPUT[node.op_type]])
+            x = shapes.get(node.input[0])
+            if w is None or x is None:
+                continue
+            group = next((a.i for a in node.attribute if a.name == "group"), 1)
+            kernel = "x".join(str(k) for k in w[2:])
+            dw = group > 1 and group == x[1] == w[0]
+            kind = f"{'depthwise' if dw else 'conv'} {kernel}"
+            out.append(Layer(name, kind, outputs * int(np.prod(w[1:])), outputs, dw, requant))
+        else:
+            a = shapes.get(node.input[0])
+            if a is None:
+                continue
+            out.append(Layer(name, "matmul", outputs * a[-1], outputs, False, requant))
+    return out
+
+
+def text(model: onnx.ModelProto, target) -> tuple[str, list[str]]:
+    """The guard's table and its warnings ([] when int8 wins everywhere or
+    the model has no integer layer: then the table is empty too)."""
+    found = layers(model)
+    if not found:
+        return "", []
+    r = rates_for(target)
+    rows = [f"int8 layers: estimated cycles as int8 and as fp32 ({r.basis})",
+            f"{'layer':24} {'kind':16} {'MACs':>9} {'int8 kcyc':>10} {'fp32 kcyc':>10} {'int8 speed-up':>14}"]
+    warnings = []
+    for layer in found:
+        int8, fp32 = layer.cycles(r)
+        ratio = fp32 / int8 if int8 else float("inf")
+        flag = "  <- int8 slower" if ratio < 1 else ""
+        rows.append(f"{layer.name[:24]:24} {layer.kind:16} {_count(layer.macs):>9} {int8 / 1e3:10.1f} "
+                    f"{fp32 / 1e3:10.1f} {ratio:13.2f}x{flag}")
+        if ratio < 1:
+            warnings.append(f"{layer.name} ({layer.kind}, {ratio:.2f}x)")
+    return "\n".join(rows), warnings
+
+
+def _count(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+

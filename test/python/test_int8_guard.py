@@ -1,0 +1,83 @@
+"""The int8 speed guard of `qc compile --report` (compiler/int8_guard.py):
+the layers it finds in a quantized model, their multiply-add and output
+counts against numpy's arithmetic on the shapes, the estimate's direction
+for the layers it must flag (a 1x1 conv with 4 input channels: the
+requantization costs more than the products save) and must not (a 3x3 conv
+with 64), and what the command line prints.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+from helpers import make_model
+from onnx import helper
+
+from qc import int8_guard
+from qc.targets import resolve
+from qc.frontends.onnx.importer import import_model
+from qc.mlir import ir, new_context
+
+F32, U8, I8 = np.float32, np.uint8, np.int8
+QC = str(Path(sys.executable).parent / "qc")
+
+
+def qlinear_conv(c: int, m: int, k: int, hw: int, group: int = 1) -> onnx.ModelProto:
+    rng = np.random.default_rng(c * 100 + k)
+    inits = {"xs": np.array(0.05, F32), "xz": np.array(128, U8), "w": rng.integers(-128, 128, (m, c // group, k, k),
+             dtype=I8), "ws": np.array(0.01, F32), "wz": np.array(0, I8), "ys": np.array(0.5, F32),
+             "yz": np.array(128, U8)}
+    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"], name="thin",
+                            pads=[k // 2] * 4, group=group)
+    return make_model([node], {"x": (U8, [1, c, hw, hw])}, {"y": (U8, [1, m, hw, hw])}, inits, opset=13)
+
+
+def guard_layers(model):
+    with new_context(), ir.Location.unknown():
+        return int8_guard.layers(import_model(model).model)
+
+
+def test_layers_counts():
+    (conv,) = guard_layers(qlinear_conv(64, 64, 3, 14))
+    assert (conv.kind, conv.macs, conv.outputs, conv.depthwise) == ("conv 3x3", 64 * 14 * 14 * 64 * 9, 64 * 196, False)
+    (dw,) = guard_layers(qlinear_conv(8, 8, 3, 10, group=8))
+    assert (dw.kind, dw.macs, dw.outputs, dw.depthwise) == ("depthwise 3x3", 8 * 100 * 9, 800, True)
+
+
+def test_estimate_direction():
+    avx2 = int8_guard.RATES["avx2"]
+    (thin,) = guard_layers(qlinear_conv(4, 64, 1, 14))  # 4 multiply-adds per output
+    (wide,) = guard_layers(qlinear_conv(64, 64, 3, 14))  # 576 per output
+    int8, fp32 = thin.cycles(avx2)
+    assert int8 > fp32  # the requantization dominates
+    int8, fp32 = wide.cycles(avx2)
+    assert fp32 / int8 > 1.5  # the products dominate: int8's kernel does ~1.8x the multiply-adds per cycle
+    assert int8_guard.rates_for(resolve("x86-64-v3")) is avx2
+    assert int8_guard.rates_for(resolve("x86-64-v4-vnni")) is int8_guard.RATES["avx512-vnni"]
+    assert int8_guard.rates_for(resolve("riscv64-rvv256")).int8_gemm == 2 * int8_guard.RATES["rvv"].int8_gemm
+
+
+def test_report_prints_table_and_warning(tmp_path):
+    thin = tmp_path / "thin.onnx"
+    onnx.save(qlinear_conv(4, 64, 1, 14), thin)
+    res = subprocess.run([QC, "compile", str(thin), "-o", str(tmp_path / "thin.so"), "--report", "-q"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "int8 layers: estimated cycles as int8 and as fp32" in res.stdout
+    row = next(line for line in res.stdout.splitlines() if line.startswith("thin "))
+    assert "conv 1x1" in row and "<- int8 slower" in row
+    assert "qc: warning: int8 is estimated slower than fp32 for 1 layer(s): thin (conv 1x1" in res.stderr
+
+
+def test_report_without_int8_layers(tmp_path):
+    node = helper.make_node("Relu", ["x"], ["y"])
+    path = tmp_path / "float.onnx"
+    onnx.save(make_model([node], {"x": (F32, [2, 3])}, {"y": (F32, [2, 3])}), path)
+    res = subprocess.run([QC, "compile", str(path), "-o", str(tmp_path / "f.so"), "--report", "-q"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "int8 layers" not in res.stdout and "warning" not in res.stderr
