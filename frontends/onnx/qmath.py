@@ -335,6 +335,10 @@ def requant_sum_high_word(node, rq: Requant, mults: Sequence[float], domains: Se
     ms = [int(np.ravel(fp.m)[0]) for fp in fps]
     o = int(np.ravel(offset_fixed(np.asarray(rq.offset), np.array(r)))[0])
     p_all = _all_sums([np.asarray(d, np.int64) * m for d, m in zip(domains, ms)]) + o
+    exact = (p_all + (1 << (r - 1)) - 1 + ((p_all >> r) & 1)) >> r  # round half to even, every input
+    narrow = _narrow_sum(rq, ms, o, r, domains, exact)
+    if narrow is not None:
+        return narrow
     half_up = not np.any(np.mod(p_all, 1 << r) == 1 << (r - 1))
     params = Params()
     for i, m in enumerate(ms):
@@ -371,6 +375,46 @@ def requant_sum_high_word(node, rq: Requant, mults: Sequence[float], domains: Se
         q = arith.MinSIOp(arith.MaxSIOp(q, v["lo"]).result, v["hi"]).result
         q = arith.AddIOp(q, v["zy"]).result
         return arith.TruncIOp(b.mlir_type(rq.out_dtype), q).result
+
+    return params, body
+
+
+def _narrow_sum(rq: Requant, ms: Sequence[int], o: int, r: int, domains, exact: np.ndarray):
+    """`requant_sum_high_word` in i32 alone: y = (sum_i c_i * A_i + C) >> S
+    with A_i = m_i * 2^(S-r) and C = o * 2^(S-r) + 2^(S-1) rounded, for the
+    most fraction bits S that keep every sum in i32, where that gives every
+    input the exact result (all of them are enumerated; a short mantissa
+    only errs within ~|sum c_i| * 2^-S of a rounding tie). One i32 multiply
+    per operand instead of a 64-bit product. None where no S does."""
+    lo, hi = np.asarray(rq.lo) - rq.zy, np.asarray(rq.hi) - rq.zy
+    want = np.clip(exact, lo, hi)
+    span = sum(int(np.abs(d).max()) for d in domains)
+    for shift in range(30, 11, -1):
+        a = [int(round(m * 2.0 ** (shift - r))) for m in ms]
+        c = int(round(o * 2.0 ** (shift - r))) + (1 << (shift - 1))
+        if span * max(abs(x) for x in a) + abs(c) >= 2**31:
+            continue
+        got = (_all_sums([np.asarray(d, np.int64) * x for d, x in zip(domains, a)]) + c) >> shift
+        if np.array_equal(np.clip(got, lo, hi), want):
+            break
+    else:
+        return None
+    params = Params()
+    for i, x in enumerate(a):
+        params.add(f"a{i}", np.asarray(x), I32)
+    params.add("c", np.asarray(c), I32)
+    params.add("lo", lo, I32)
+    params.add("hi", hi, I32)
+    params.add("zy", np.asarray(rq.zy), I32)
+    sh = b.scalar(shift, I32)
+
+    def body(cs: Sequence[ir.Value], v: dict) -> ir.Value:
+        p = v["c"]
+        for i, x in enumerate(cs):
+            p = arith.AddIOp(p, arith.MulIOp(x, v[f"a{i}"]).result).result
+        q = arith.ShRSIOp(p, sh).result
+        q = arith.MinSIOp(arith.MaxSIOp(q, v["lo"]).result, v["hi"]).result
+        return arith.TruncIOp(b.mlir_type(rq.out_dtype), arith.AddIOp(q, v["zy"]).result).result
 
     return params, body
 

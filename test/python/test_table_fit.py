@@ -160,11 +160,14 @@ def test_tie_free_matches_brute_force():
     assert seen == {True, False}
 
 
-@pytest.mark.parametrize("scales,ys,form", [((0.5, 0.25), 1.0, "half-even"), ((0.37, 0.81), 0.3, "half-up")])
+@pytest.mark.parametrize("scales,ys,form", [((0.5, 0.25), 1.0, "half-even"), ((0.37, 0.81), 0.3, "half-up"),
+                                            ((0.02, 0.03), 0.05, "i32")])
 def test_qlinear_add_i32_form(scales, ys, form, tmp_path):
-    # QLinearAdd's two products in i32 lanes (pre-shifted: the multipliers are >= 1/2). With
-    # multipliers exact in binary many sums are ties (the parity bit stays); with full-width ones
-    # (0.37 / 0.3) no input pair is (every pair is enumerated at compile time): half up is exact.
+    # QLinearAdd's two products; all 65536 input pairs are checked at compile time. With
+    # multipliers exact in binary many sums are ties: the 64-bit products stay (pre-shifted so
+    # the shift reaches 32) with the parity bit. With full-width ones no pair is a tie: half up.
+    # Where even a short i32 mantissa (one i32 multiply per operand) gives every pair its exact
+    # result (0.4 and 0.6 here, but not 1.23 and 2.7: near-ties), no i64 is left at all.
     rng = np.random.default_rng(23)
     ma, mb = scales
     inits = {"as": np.array(ma, F32), "az": np.array(3, I8), "bs": np.array(mb, F32), "bz": np.array(-7, I8),
@@ -173,7 +176,10 @@ def test_qlinear_add_i32_form(scales, ys, form, tmp_path):
     model = make_model([node], {"a": (I8, (3, 37)), "b": (I8, (3, 37))}, {"y": (I8, (3, 37))}, inits)
     model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     text = qc.compile(model, emit="input")
-    assert ": i64 to i32" in text and ("arith.andi" in text) == (form == "half-even")
+    if form == "i32":
+        assert "i64" not in text
+    else:
+        assert ": i64 to i32" in text and ("arith.andi" in text) == (form == "half-even")
     a, bb = (rng.integers(-128, 128, (3, 37), dtype=I8) for _ in range(2))
     got = compile_and_run(model, {"a": a, "b": bb}, tmp_path)["y"]
     m32 = lambda x: np.float64(np.float32(x)) / np.float64(np.float32(ys))  # noqa: E731
