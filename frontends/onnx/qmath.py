@@ -334,6 +334,8 @@ def requant_sum_high_word(node, rq: Requant, mults: Sequence[float], domains: Se
         return None
     ms = [int(np.ravel(fp.m)[0]) for fp in fps]
     o = int(np.ravel(offset_fixed(np.asarray(rq.offset), np.array(r)))[0])
+    if abs(o) << k >= 1 << 61:  # the pre-shifted offset and rounding constant must stay far from 2^63
+        return None
     p_all = _all_sums([np.asarray(d, np.int64) * m for d, m in zip(domains, ms)]) + o
     exact = (p_all + (1 << (r - 1)) - 1 + ((p_all >> r) & 1)) >> r  # round half to even, every input
     narrow = _narrow_sum(rq, ms, o, r, domains, exact)
