@@ -93,12 +93,11 @@ def default_pipeline(target=None) -> Pipeline:
             # after it: elementwise fusion would fold the im2col copy back into
             # a convolution-shaped generic.
             # Math functions become arithmetic so that their loops vectorize.
-            # int8 depthwise convolutions become all-parallel loops first, so
-            # that fusion sees them. A pad of an integer elementwise result is
+            # Depthwise convolutions become all-parallel loops first, so that
+            # fusion sees them. A pad of an integer elementwise result is
             # written in place (before the conv passes read the padded tensor).
-            Stage("linalg", (QDepthwiseConv(), LinalgCleanup(), PadIntoProducer(), ConvToGemm(), QConvToGemm(),
-                             DepthwiseConv(),
-                             ApproximateMath(), Upstream("canonicalize,cse"))),
+            Stage("linalg", (DepthwiseConv(), QDepthwiseConv(), LinalgCleanup(), PadIntoProducer(), ConvToGemm(),
+                             QConvToGemm(), ApproximateMath(), Upstream("canonicalize,cse"))),
             Stage("bufferized", (Bufferize(),)),  # fixes the ABI: outputs become out-params
             # After bufferization: the GEMM kernels address buffers, and packed
             # constant weights become new globals. Then every remaining loop

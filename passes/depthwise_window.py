@@ -1,0 +1,103 @@
+"""A depthwise convolution as an all-parallel generic over its output with
+the window unrolled: shared by qc-depthwise-conv (f32) and
+qc-qdepthwise-conv (int8).
+
+    out[n, c, oh, ow] = start + sum_{i,j} x[n, c, oh*sh + i*dh, ow*sw + j*dw] * w[c, i, j]
+
+Each of the kh * kw taps is an operand of its own: a view of x starting at
+(i*dh, j*dw), and w with the constant map (c, i, j). The loop along ow is
+innermost and reads kh * kw rows (contiguous for stride 1); the window's sum
+stays in a register and the output is written once, instead of read and
+written once per tap. `start` is the init's value without reading it where
+the init is a constant fill (no memset first) or a broadcast of a
+per-channel vector (a bias: one more operand, no fill loop first); any
+other init is read.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from qc.mlir import ir, tensor
+
+from .conv_to_gemm import _ints
+
+
+def _owner(v: ir.Value):
+    return getattr(v.owner, "operation", None)
+
+
+def _fill_value(init: ir.Value) -> ir.Value | None:
+    """The constant a linalg.fill writes into `init`, or None."""
+    fill = _owner(init)
+    if fill is None or fill.name != "linalg.fill":
+        return None
+    value = fill.operands[0]
+    const = _owner(value)
+    return value if const is not None and const.name == "arith.constant" else None
+
+
+def _broadcast_source(init: ir.Value):
+    """(tensor, its indexing map) if `init` is an all-parallel generic that
+    only copies one input into its output (a bias broadcast), else None."""
+    gen = _owner(init)
+    if gen is None or gen.name != "linalg.generic" or len(gen.operands) != 2:
+        return None
+    if any("parallel" not in str(it) for it in gen.attributes["iterator_types"]):
+        return None
+    block = gen.regions[0].blocks[0]
+    ops = list(block.operations)
+    if len(ops) != 1 or ops[0].operands[0] != block.arguments[0]:
+        return None
+    in_map, out_map = (ir.AffineMapAttr(m).value for m in gen.attributes["indexing_maps"])
+    if [str(r) for r in out_map.results] != [f"d{i}" for i in range(out_map.n_dims)]:
+        return None
+    return gen.operands[0], in_map
+
+
+def unroll(op, mac: Callable[[ir.Value, ir.Value, ir.Value], ir.Value]) -> None:
+    """Replaces linalg.depthwise_conv_2d_nchw_chw `op` (static shapes) by the
+    unrolled generic; mac(x, w, acc) -> acc + x * w in the result type."""
+    from qc.frontends.onnx import builder as b
+
+    x, w = list(op.inputs)
+    (init,) = list(op.outputs)
+    attrs = op.operation.attributes
+    sh, sw = _ints(attrs["strides"] if "strides" in attrs else None, (1, 1))
+    dh, dw = _ints(attrs["dilations"] if "dilations" in attrs else None, (1, 1))
+    kh, kw = ir.RankedTensorType(w.type).shape[1:]
+    n, c, oh, ow = ir.RankedTensorType(init.type).shape
+    d = [ir.AffineDimExpr.get(i) for i in range(4)]  # n, c, oh, ow
+    taps = [(i, j) for i in range(kh) for j in range(kw)]
+    # Tap (i, j) reads the window of x that starts at (i*dh, j*dw), cut to
+    # the rows and columns it needs (a view): linalg infers the loop ranges
+    # from the first operand, which must then not be larger than the output.
+    x_map = ir.AffineMap.get(4, 0, [d[0], d[1], d[2] * sh, d[3] * sw])
+    w_maps = [ir.AffineMap.get(4, 0, [d[1], ir.AffineConstantExpr.get(i), ir.AffineConstantExpr.get(j)])
+              for i, j in taps]
+    start_value = _fill_value(init)
+    bias = _broadcast_source(init) if start_value is None else None
+    extra, extra_maps = ([bias[0]], [bias[1]]) if bias else ([], [])
+
+    def window(*args):
+        xs, ws = args[:len(taps)], args[len(taps):2 * len(taps)]
+        acc = start_value if start_value is not None else (args[2 * len(taps)] if bias else args[-1])
+        for p, q in zip(xs, ws):
+            acc = mac(p, q, acc)
+        return acc
+
+    producer = _owner(init) if start_value is not None or bias else None
+    with ir.InsertionPoint(op.operation), op.location:
+        # A folded init: its producer's destination, which the sum never reads.
+        out_init = producer.operands[-1] if producer is not None else init
+        rows, cols = (oh - 1) * sh + 1, (ow - 1) * sw + 1
+        x_ty = ir.RankedTensorType.get([n, c, rows, cols], ir.RankedTensorType(x.type).element_type)
+        windows = [tensor.ExtractSliceOp(x_ty, x, [], [], [], [0, 0, i * dh, j * dw], [n, c, rows, cols],
+                                         [1, 1, 1, 1]).result for i, j in taps]
+        (res,) = b.generic(windows + [w] * len(taps) + extra, [out_init],
+                           [x_map] * len(taps) + w_maps + extra_maps + [b.identity_map(4)], [b.PARALLEL] * 4,
+                           window)
+    op.operation.results[0].replace_all_uses_with(res)
+    op.operation.erase()
+    if producer is not None and not list(producer.results[0].uses):
+        producer.erase()  # its value went into the sum
