@@ -1,11 +1,13 @@
 """SGEMM speed: qc vs numpy (OpenBLAS), single-threaded, same process.
 
-    python benchmarks/gemm.py [--sizes 256,512,1024,2048] [--runs N]
+    python benchmarks/gemm.py [--sizes 256,512,1024,2048] [--runs N] [--threads 2]
 
 For each square size, two qc models: B a constant weight (packed at compile
 time, the case in a compiled model) and B a run-time input (read in place).
 Prints GFLOP/s and the fraction of this core's fp32 peak, derived from the
-clock in /proc/cpuinfo x FMA units x vector lanes x 2 flops.
+clock in /proc/cpuinfo x FMA units x vector lanes x 2 flops. With
+--threads T, the constant-B model also runs on T threads in the same loop
+and the speed-up over one thread is printed (numpy stays on one thread).
 """
 
 from __future__ import annotations
@@ -70,11 +72,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="256,512,1024,2048")
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1, help="also time the constant-B model on this many threads")
     args = ap.parse_args()
     tgt = host()
     peak, how = peak_gflops(tgt.vector_bits)
     print(f"peak fp32, one core: {how}")
-    print(f"{'n':>5s} {'numpy':>14s} {'qc (B const)':>20s} {'qc (B input)':>20s} {'const/numpy':>11s}")
+    wide = args.threads > 1
+    head = f"{'n':>5s} {'numpy':>14s} {'qc (B const)':>20s} {'qc (B input)':>20s} {'const/numpy':>11s}"
+    print(head + (f" {f'{args.threads} threads':>12s} {'speed-up':>8s}" if wide else ""))
     work = tempfile.mkdtemp(prefix="qc-gemm-")
     rng = np.random.default_rng(0)
     for n in [int(s) for s in args.sizes.split(",")]:
@@ -92,16 +97,21 @@ def main() -> None:
             ref = a @ b
             assert np.allclose(got, ref, rtol=1e-3, atol=1e-2 * np.sqrt(n)), f"wrong result at n={n}"
             res[const] = (m, feeds, b)
-        # Interleave the three engines so machine noise hits all alike.
-        t = {"np": [], True: [], False: []}
+        if wide:
+            res["mt"] = (qc.load(os.path.join(work, f"g{n}c.so"), threads=args.threads), res[True][1], res[True][2])
+        # Interleave the engines so machine noise hits all alike.
+        t = {"np": [], True: [], False: [], **({"mt": []} if wide else {})}
         for _ in range(3):
             t["np"].append(median_s(lambda: a @ res[True][2], runs))
-            for const in (True, False):
-                m, feeds, _ = res[const]
-                t[const].append(median_s(lambda: m.run(feeds), runs))
+            for key in [k for k in t if k != "np"]:
+                m, feeds, _ = res[key]
+                t[key].append(median_s(lambda: m.run(feeds), runs))
         g = {k: flops / min(v) / 1e9 for k, v in t.items()}
         fmt = lambda x: f"{x:6.1f} GF ({100 * x / peak:3.0f}%)"  # noqa: E731
-        print(f"{n:5d} {g['np']:8.1f} GF/s  {fmt(g[True]):>20s} {fmt(g[False]):>20s} {g[True] / g['np']:10.2f}x")
+        line = f"{n:5d} {g['np']:8.1f} GF/s  {fmt(g[True]):>20s} {fmt(g[False]):>20s} {g[True] / g['np']:10.2f}x"
+        if wide:
+            line += f" {g['mt']:7.1f} GF/s {g['mt'] / g[True]:7.2f}x"
+        print(line)
 
 
 if __name__ == "__main__":
