@@ -145,18 +145,28 @@ def _packed_weights(module, w: ir.Value, nr: int, packed: dict):
             data = np.array(attr).reshape(k, n)
         panels = np.ascontiguousarray(data.reshape(k, n // nr, nr).transpose(1, 0, 2))
         name = f"{sym}_bpacked{nr}"
-        with ir.InsertionPoint(module.body), ir.Location.unknown():
-            g = ir.Operation.create("memref.global", attributes={
-                "sym_name": ir.StringAttr.get(name),
-                "sym_visibility": ir.StringAttr.get("private"),
-                "type": ir.TypeAttr.get(ty),
-                "initial_value": ir.DenseElementsAttr.get(panels, type=ir.IntegerType.get_signless(64)),
-                "constant": ir.UnitAttr.get(),
-                "alignment": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64),
-            })
-        g.move_before(module.body.operations[0])
+        _define_global(module, name, ty, panels)
         packed[sym] = name
-    with ir.InsertionPoint(owner), ir.Location.unknown():
+    return _get_global(owner, name, ty)
+
+
+def _define_global(module, name: str, ty: ir.MemRefType, data: np.ndarray) -> None:
+    """A private constant global `name` of type ty holding data, first in the module."""
+    with ir.InsertionPoint(module.body), ir.Location.unknown():
+        g = ir.Operation.create("memref.global", attributes={
+            "sym_name": ir.StringAttr.get(name),
+            "sym_visibility": ir.StringAttr.get("private"),
+            "type": ir.TypeAttr.get(ty),
+            "initial_value": ir.DenseElementsAttr.get(np.ascontiguousarray(data), type=ty.element_type),
+            "constant": ir.UnitAttr.get(),
+            "alignment": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64),
+        })
+    g.move_before(module.body.operations[0])
+
+
+def _get_global(at: ir.Operation, name: str, ty: ir.MemRefType) -> ir.Value:
+    """memref.get_global @name, before `at`."""
+    with ir.InsertionPoint(at), ir.Location.unknown():
         return ir.Operation.create("memref.get_global", results=[ty],
                                    attributes={"name": ir.FlatSymbolRefAttr.get(name)}).result
 
@@ -725,20 +735,9 @@ def _const_global(module, made: dict, stem: str, data: np.ndarray, at: ir.Operat
     ty = ir.MemRefType.get(list(data.shape), elem)
     name = f"{stem}_{hashlib.sha1(repr(data.shape).encode() + data.tobytes()).hexdigest()[:8]}"
     if name not in made:
-        with ir.InsertionPoint(module.body), ir.Location.unknown():
-            g = ir.Operation.create("memref.global", attributes={
-                "sym_name": ir.StringAttr.get(name),
-                "sym_visibility": ir.StringAttr.get("private"),
-                "type": ir.TypeAttr.get(ty),
-                "initial_value": ir.DenseElementsAttr.get(np.ascontiguousarray(data), type=elem),
-                "constant": ir.UnitAttr.get(),
-                "alignment": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64),
-            })
-        g.move_before(module.body.operations[0])
+        _define_global(module, name, ty, data)
         made[name] = name
-    with ir.InsertionPoint(at), ir.Location.unknown():
-        return ir.Operation.create("memref.get_global", results=[ty],
-                                   attributes={"name": ir.FlatSymbolRefAttr.get(name)}).result
+    return _get_global(at, name, ty)
 
 
 def _block_ops(op) -> list[ir.Operation]:
