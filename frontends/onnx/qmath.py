@@ -280,24 +280,12 @@ def _requant_high_word(node, rq: Requant, acc_bound: int | None, then: table_fit
         p.add("tb", np.asarray(then.b, np.int64) + np.asarray(then.a, np.int64) * rq.zy, I32)
         p.add("tlo", then.lo, I32)
         p.add("thi", then.hi, I32)
-    i32, i64 = b.mlir_type(I32), b.mlir_type(I64)
-    c32, one = b.scalar(32, I64), b.scalar(1, I32)
-
-    def high_word(x: ir.Value, s: ir.Value) -> ir.Value:
-        """floor(x / 2^(32 + s)) of an i64 x, as an i32."""
-        hi = arith.TruncIOp(i32, arith.ShRSIOp(x, c32).result).result
-        return arith.ShRSIOp(hi, s).result
+    i64 = b.mlir_type(I64)
 
     def body(a, *args):
         v = p.values(args)
         prod = arith.MulIOp(arith.ExtSIOp(i64, a).result, arith.ExtSIOp(i64, v["m"]).result).result
-        if half_up:
-            q = high_word(arith.AddIOp(prod, v["c"]).result, v["s"])
-        else:
-            if "o" in v:
-                prod = arith.AddIOp(prod, v["o"]).result
-            bit = arith.ExtUIOp(i64, arith.AndIOp(high_word(prod, v["s"]), one).result).result
-            q = high_word(arith.AddIOp(arith.AddIOp(prod, v["h"]).result, bit).result, v["s"])  # half to even
+        q = _round_high_word(prod, v, v["s"])
         q = arith.MinSIOp(arith.MaxSIOp(q, v["lo"]).result, v["hi"]).result
         if then is None:
             q = arith.AddIOp(q, v["zy"]).result
@@ -354,11 +342,7 @@ def requant_sum_high_word(node, rq: Requant, mults: Sequence[float], domains: Se
     params.add("lo", np.asarray(rq.lo) - rq.zy, I32)
     params.add("hi", np.asarray(rq.hi) - rq.zy, I32)
     params.add("zy", np.asarray(rq.zy), I32)
-    i32, i64 = b.mlir_type(I32), b.mlir_type(I64)
-    s, c32, one = b.scalar(shift, I32), b.scalar(32, I64), b.scalar(1, I32)
-
-    def high_word(x: ir.Value) -> ir.Value:
-        return arith.ShRSIOp(arith.TruncIOp(i32, arith.ShRSIOp(x, c32).result).result, s).result
+    i64 = b.mlir_type(I64)
 
     def body(cs: Sequence[ir.Value], v: dict) -> ir.Value:
         """cs: the centered operands as i32."""
@@ -368,17 +352,31 @@ def requant_sum_high_word(node, rq: Requant, mults: Sequence[float], domains: Se
                 c = arith.ShLIOp(c, b.scalar(k, I32)).result
             t = arith.MulIOp(arith.ExtSIOp(i64, c).result, arith.ExtSIOp(i64, v[f"m{i}"]).result).result
             p = t if p is None else arith.AddIOp(p, t).result
-        if half_up:
-            q = high_word(arith.AddIOp(p, v["c"]).result)
-        else:
-            p = arith.AddIOp(p, v["o"]).result
-            bit = arith.ExtUIOp(i64, arith.AndIOp(high_word(p), one).result).result
-            q = high_word(arith.AddIOp(arith.AddIOp(p, v["h"]).result, bit).result)
+        q = _round_high_word(p, v, b.scalar(shift, I32))
         q = arith.MinSIOp(arith.MaxSIOp(q, v["lo"]).result, v["hi"]).result
         q = arith.AddIOp(q, v["zy"]).result
         return arith.TruncIOp(b.mlir_type(rq.out_dtype), q).result
 
     return params, body
+
+
+def _round_high_word(p: ir.Value, v: dict, s: ir.Value) -> ir.Value:
+    """round(p / 2^(32 + s)) of an i64 p as an i32, from the high word: half
+    up with v["c"] (the offset plus 2^(r-1)), else half to even with v["h"]
+    (2^(r-1) - 1), the parity bit and an optional offset v["o"]."""
+    i32, i64 = b.mlir_type(I32), b.mlir_type(I64)
+    c32 = b.scalar(32, I64)
+
+    def high_word(x: ir.Value) -> ir.Value:
+        """floor(x / 2^(32 + s)), as an i32."""
+        return arith.ShRSIOp(arith.TruncIOp(i32, arith.ShRSIOp(x, c32).result).result, s).result
+
+    if "c" in v:
+        return high_word(arith.AddIOp(p, v["c"]).result)
+    if "o" in v:
+        p = arith.AddIOp(p, v["o"]).result
+    bit = arith.ExtUIOp(i64, arith.AndIOp(high_word(p), b.scalar(1, I32)).result).result
+    return high_word(arith.AddIOp(arith.AddIOp(p, v["h"]).result, bit).result)
 
 
 def _narrow_sum(rq: Requant, ms: Sequence[int], o: int, r: int, domains, exact: np.ndarray):
