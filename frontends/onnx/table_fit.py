@@ -22,8 +22,12 @@ The search: with lo, hi the row's extremes, entry q constrains A*q + B to
     <= (t[q] + 1) * 2^S - 1    unless t[q] == hi (the clamp can raise it)
 
 For a slope A those are an interval of B (max of lower bounds minus A*q,
-min of upper bounds minus A*q); the slopes tried start at the least-squares
-slope of the unclamped entries and move outwards.
+min of upper bounds minus A*q), which is not empty iff every lower bound
+lies under every upper bound: a pair (i, j) bounds A by
+(upper_j - lower_i) / (q_j - q_i), from above or below by the sign of
+q_j - q_i. The middle of the slopes all pairs allow, then the middle of its
+B interval, keep the farthest from every edge; the least-squares slope of
+the unclamped entries sets the shift (and the slope of a one-sided step).
 """
 
 from __future__ import annotations
@@ -108,7 +112,9 @@ def _fit_row(row: np.ndarray, q: np.ndarray, slope: float, shift: int) -> tuple[
             return None
         a = (a_min + a_max) // 2
     else:  # bounded on one side only (a step): the estimate, moved inside
-        a = int(np.clip(round(slope * one), a_min if a_min is not None else -HEADROOM, a_max if a_max is not None else HEADROOM))
+        low = a_min if a_min is not None else -HEADROOM
+        high = a_max if a_max is not None else HEADROOM
+        a = int(np.clip(round(slope * one), low, high))
     b_min, b_max = int(np.max(lower - a * q)), int(np.min(upper - a * q))
     if b_min > b_max:
         return None
