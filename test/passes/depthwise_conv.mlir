@@ -1,23 +1,29 @@
 // RUN: qc opt %s -split-input-file -p qc-depthwise-conv | FileCheck %s
 
 // The depthwise convolution becomes an all-parallel generic over the output
-// with the 3x3 window unrolled: 9 views of x (stride 2: 7 x 7 windows read
-// with map (n, c, 2*oh, 2*ow)), w at (c, i, j), and an FMA chain from the
-// init, in the named op's (kh, kw) order.
-// CHECK-DAG:   #[[X:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 * 2, d3 * 2)>
+// with the 3x3 window unrolled: the body reads x at (n, c, 2*oh + i, 2*ow + j)
+// from the loop indices (stride 2), w at (c, i, j) as operands, and sums an
+// FMA chain from the init, in the named op's (kh, kw) order.
 // CHECK-DAG:   #[[W00:.+]] = affine_map<(d0, d1, d2, d3) -> (d1, 0, 0)>
 // CHECK-DAG:   #[[W22:.+]] = affine_map<(d0, d1, d2, d3) -> (d1, 2, 2)>
 // CHECK-DAG:   #[[Y:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 // CHECK-LABEL: func.func @depthwise_s2
 // CHECK-SAME:    (%[[XIN:.+]]: tensor<1x8x9x9xf32>, %[[WIN:.+]]: tensor<8x3x3xf32>, %[[INIT:.+]]: tensor<1x8x4x4xf32>)
-// CHECK:         %[[T00:.+]] = tensor.extract_slice %[[XIN]][0, 0, 0, 0] [1, 8, 7, 7] [1, 1, 1, 1]
-// CHECK:         %[[T22:.+]] = tensor.extract_slice %[[XIN]][0, 0, 2, 2] [1, 8, 7, 7] [1, 1, 1, 1]
-// CHECK:         linalg.generic {indexing_maps = [#[[X]], {{.*}}, #[[X]], #[[W00]], {{.*}}, #[[W22]], #[[Y]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-// CHECK-SAME:      ins(%[[T00]], {{.*}}, %[[T22]], %[[WIN]], {{.*}}, %[[WIN]] : {{.*}}) outs(%[[INIT]] : tensor<1x8x4x4xf32>)
-// CHECK:         ^bb0(%[[P:[a-z0-9_]+]]: f32, {{.*}}, %[[ACC:[a-z0-9_]+]]: f32):
-// CHECK:           %[[M:.+]] = arith.mulf %[[P]], %{{.+}} fastmath<contract> : f32
+// CHECK:         linalg.generic {indexing_maps = [#[[W00]], {{.*}}, #[[W22]], #[[Y]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+// CHECK-SAME:      ins(%[[WIN]], {{.*}}, %[[WIN]] : {{.*}}) outs(%[[INIT]] : tensor<1x8x4x4xf32>)
+// CHECK:         ^bb0(%[[W0:[a-z0-9_]+]]: f32, {{.*}}, %[[ACC:[a-z0-9_]+]]: f32):
+// CHECK:           %[[N:.+]] = linalg.index 0 : index
+// CHECK:           %[[C:.+]] = linalg.index 1 : index
+// CHECK:           %[[H:.+]] = linalg.index 2 : index
+// CHECK:           %[[W:.+]] = linalg.index 3 : index
+// CHECK:           %[[H2:.+]] = arith.muli %[[H]], %{{.+}} : index
+// CHECK:           %[[W2:.+]] = arith.muli %[[W]], %{{.+}} : index
+// CHECK:           %[[R:.+]] = arith.addi %[[H2]], %{{.+}} : index
+// CHECK:           %[[S:.+]] = arith.addi %[[W2]], %{{.+}} : index
+// CHECK:           %[[P:.+]] = tensor.extract %[[XIN]][%[[N]], %[[C]], %[[R]], %[[S]]] : tensor<1x8x9x9xf32>
+// CHECK:           %[[M:.+]] = arith.mulf %[[P]], %[[W0]] fastmath<contract> : f32
 // CHECK:           arith.addf %[[ACC]], %[[M]] fastmath<contract> : f32
-// CHECK-COUNT-8:   arith.mulf
+// CHECK-COUNT-8:   tensor.extract %[[XIN]]
 // CHECK-NOT:     linalg.depthwise_conv_2d_nchw_chw
 func.func @depthwise_s2(%x: tensor<1x8x9x9xf32>, %w: tensor<8x3x3xf32>, %init: tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32> {
   %0 = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : tensor<2xi64>, strides = dense<2> : tensor<2xi64>}

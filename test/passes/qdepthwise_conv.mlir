@@ -1,24 +1,21 @@
 // RUN: qc opt %s -split-input-file -p qc-qdepthwise-conv | FileCheck %s
 
-// int8 depthwise, stride 2: one all-parallel loop nest over the output; each
-// of the 9 taps reads its own view of x (starting at (i, j), 7 x 7: just the
-// rows and columns stride 2 touches) with map (n, c, 2*oh, 2*ow), and w at
-// (c, i, j); each product of two sign-extended int8 values is exact in i16
-// ([-16256, 16384]) and sign-extended into the i32 sum, which starts from
-// the init as it is not a constant fill.
-// CHECK-DAG:   #[[X:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 * 2, d3 * 2)>
+// int8 depthwise, stride 2: one all-parallel loop nest over the output; the
+// body reads the 9 taps of x at (n, c, 2*oh + i, 2*ow + j) from the loop
+// indices and w at (c, i, j) as operands; each product of two sign-extended
+// int8 values is exact in i16 ([-16256, 16384]) and sign-extended into the
+// i32 sum, which starts from the init as it is not a constant fill.
 // CHECK-DAG:   #[[W00:.+]] = affine_map<(d0, d1, d2, d3) -> (d1, 0, 0)>
 // CHECK-DAG:   #[[W22:.+]] = affine_map<(d0, d1, d2, d3) -> (d1, 2, 2)>
 // CHECK-DAG:   #[[Y:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 // CHECK-LABEL: func.func @depthwise_s8
 // CHECK-SAME:    (%[[XIN:.+]]: tensor<1x4x9x9xi8>, %[[WIN:.+]]: tensor<4x3x3xi8>, %[[INIT:.+]]: tensor<1x4x4x4xi32>)
-// CHECK:         %[[T00:.+]] = tensor.extract_slice %[[XIN]][0, 0, 0, 0] [1, 4, 7, 7] [1, 1, 1, 1]
-// CHECK:         %[[T22:.+]] = tensor.extract_slice %[[XIN]][0, 0, 2, 2] [1, 4, 7, 7] [1, 1, 1, 1]
-// CHECK:         linalg.generic {indexing_maps = [#[[X]], {{.*}}, #[[X]], #[[W00]], {{.*}}, #[[W22]], #[[Y]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-// CHECK-SAME:      ins(%[[T00]], {{.*}}, %[[T22]], %[[WIN]], {{.*}}, %[[WIN]] : {{.*}}) outs(%[[INIT]] : tensor<1x4x4x4xi32>)
-// CHECK:         ^bb0(%[[P:[a-z0-9_]+]]: i8, {{.*}}, %[[ACC:[a-z0-9_]+]]: i32):
+// CHECK:         linalg.generic {indexing_maps = [#[[W00]], {{.*}}, #[[W22]], #[[Y]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+// CHECK-SAME:      ins(%[[WIN]], {{.*}}, %[[WIN]] : {{.*}}) outs(%[[INIT]] : tensor<1x4x4x4xi32>)
+// CHECK:         ^bb0(%[[Q:[a-z0-9_]+]]: i8, {{.*}}, %[[ACC:[a-z0-9_]+]]: i32):
+// CHECK:           %[[P:.+]] = tensor.extract %[[XIN]][{{.*}}] : tensor<1x4x9x9xi8>
 // CHECK:           %[[P16:.+]] = arith.extsi %[[P]] : i8 to i16
-// CHECK:           %[[Q16:.+]] = arith.extsi %{{.+}} : i8 to i16
+// CHECK:           %[[Q16:.+]] = arith.extsi %[[Q]] : i8 to i16
 // CHECK:           %[[M:.+]] = arith.muli %[[P16]], %[[Q16]] : i16
 // CHECK:           %[[M32:.+]] = arith.extsi %[[M]] : i16 to i32
 // CHECK:           arith.addi %[[ACC]], %[[M32]] : i32
