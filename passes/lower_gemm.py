@@ -752,6 +752,14 @@ class _Emitter:
         self.emit(f"{r} = arith.addi {a}, {self.idx(offset)} : index")
         return r
 
+    def for_loop(self, var: str, lo: str, hi: str, step: int, body) -> None:
+        """scf.for var = lo to hi step `step`, its body emitted by body()."""
+        self.emit(f"scf.for {var} = {lo} to {hi} step {self.idx(step)} {{")
+        self.indent += 1
+        body()
+        self.indent -= 1
+        self.emit("}")
+
 
 def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, rows: tuple[int, int, int],
                   geometry: Im2col | None = None, a_packed: bool = False,
@@ -908,12 +916,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             else:
                 e.emit(f"vector.store {out}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
 
-    def for_loop(var: str, lo: str, hi: str, step: int, body) -> None:
-        e.emit(f"scf.for {var} = {lo} to {hi} step {e.idx(step)} {{")
-        e.indent += 1
-        body()
-        e.indent -= 1
-        e.emit("}")
+    for_loop = e.for_loop
 
     def panel_base(j0: str) -> None:
         # %jp: which packed panel of B holds columns j0 .. j0+NR-1.

@@ -574,12 +574,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
     odds = ", ".join(str(2 * i + 1) for i in range(t.vl))
     extra_consts: list[str] = []
 
-    def for_loop(var: str, lo: str, hi: str, step: int, body) -> None:
-        e.emit(f"scf.for {var} = {lo} to {hi} step {e.idx(step)} {{")
-        e.indent += 1
-        body()
-        e.indent -= 1
-        e.emit("}")
+    for_loop = e.for_loop
 
     def widen(v: str, ty: str) -> str:
         """An i32 vector of i16 pairs as its i16 lanes, sign-extended to i32."""
