@@ -26,6 +26,7 @@ from .pad_into_producer import PadIntoProducer
 from .plan_memory import PlanMemory
 from .qconv_to_gemm import QConvToGemm
 from .qdepthwise_conv import QDepthwiseConv
+from .vector_requant import VectorRequant
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,13 @@ def gemm_tile(target=None) -> GemmTile:
     return SSE  # another ISA: assume 16 registers of 128 bits
 
 
+def _requant(target) -> tuple:
+    """qc-vector-requant where its even/odd product form is vpmuldq (x86);
+    AArch64 and RVV have widening multiplies (smull, vwmul) that LLVM already
+    finds from the scalar loop."""
+    return (VectorRequant(),) if target is None or target.arch == "x86_64" else ()
+
+
 def default_pipeline(target=None) -> Pipeline:
     """The pipeline for a target: the GEMM register tile follows its vector
     registers (`gemm_tile`)."""
@@ -100,12 +108,13 @@ def default_pipeline(target=None) -> Pipeline:
                              QConvToGemm(), ApproximateMath(), Upstream("canonicalize,cse"))),
             Stage("bufferized", (Bufferize(),)),  # fixes the ABI: outputs become out-params
             # After bufferization: the GEMM kernels address buffers, and packed
-            # constant weights become new globals. Then every remaining loop
+            # constant weights become new globals; on x86 the requantization
+            # loops are written as vector code. Then every remaining loop
             # nest gets its own function: LLVM's loop passes are slow on one
             # huge function. Last, the intermediates get their arena offsets:
             # the entry is then a straight list of calls.
-            Stage("gemm", (gemm_tile(target).pass_(), qgemm_for(target), binary_gemm_for(target), OutlineOps(),
-                           PlanMemory())),
+            Stage("gemm", (gemm_tile(target).pass_(), qgemm_for(target), binary_gemm_for(target), *_requant(target),
+                           OutlineOps(), PlanMemory())),
             # The remaining linalg ops become loops; then bool buffers become
             # bytes (the ABI's bool, and LLVM lowering rejects memrefs of i1),
             # once only loads and stores touch them.

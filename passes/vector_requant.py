@@ -1,0 +1,175 @@
+"""qc-vector-requant: requantization loops as explicit vector code.
+
+A requantization multiplies each i32 accumulator by a 32-bit mantissa and
+keeps the high word of the 64-bit product (qmath). Vectorized by LLVM from
+the scalar loop, that product widens every lane to i64 first (vextracti128,
+two vpmovzxdq, and a vshufps + vpermpd to gather the high words back): five
+shuffles per 8 lanes on the two shuffle ports, which bound the loop. Here the
+loop is written on vectors, and the product as two 32 x 32 -> 64 multiplies of
+the even and odd lanes in place (vpmuldq reads the low half of each 64-bit
+lane) merged by a shift and a blend (vector_body.Program). Each step of the
+body is the loop's own op on vectors, so the results are the same bits.
+
+Taken: all-parallel linalg.generic ops on static memrefs whose body has such a
+product, with one output through an identity map, unit inner strides, and
+inputs read either along the innermost dim with unit stride (loaded as
+vectors) or not at all along it (one scalar per vector, broadcast).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qc.mlir import ir
+
+from .base import Pass, collect_ops
+from .gemm_epilogue import _all_parallel, _identity, _maps
+from .vector_body import program_of
+
+
+@dataclass(frozen=True)
+class VectorRequant(Pass):
+    """Needs bufferized IR. Leaves func.call to a private function per
+    requantization loop (scf.for, vector loads and stores, arith on vectors)."""
+
+    name = "qc-vector-requant"
+    lanes: int = 16  # i32 lanes per step: two AVX2 registers, so the i8 results pack into one store
+
+    def apply(self, module: ir.Module) -> None:
+        count = 0
+        for fn in list(module.body.operations):
+            if fn.operation.name != "func.func":
+                continue
+            for op in collect_ops(fn.operation, ("linalg.generic",)):
+                plan = _plan(op.operation)
+                if plan is None:
+                    continue
+                name = f"qc_requant_{count}"
+                count += 1
+                text = _function(name, op.operation, *plan, self.lanes)
+                parsed = ir.Module.parse(text)
+                for f in list(parsed.body.operations):
+                    module.body.append(f)
+                from qc.mlir import func
+
+                with ir.InsertionPoint(op.operation), op.operation.location:
+                    func.CallOp([], ir.FlatSymbolRefAttr.get(name), list(op.operation.operands))
+                op.operation.erase()
+
+
+def _plan(op: ir.Operation):
+    """(program, per input: "v" vector | "s" scalar, index lists) or None."""
+    if not _all_parallel(op) or len(op.results) or len(op.regions[0].blocks[0].arguments) != len(op.operands):
+        return None
+    tys = [v.type for v in op.operands]
+    if not all(isinstance(t, ir.MemRefType) and ir.MemRefType(t).has_static_shape for t in tys):
+        return None
+    maps = _maps(op)
+    out_ty = ir.MemRefType(tys[-1])
+    if not _identity(maps[-1]) or out_ty.rank < 1 or out_ty.get_strides_and_offset()[0][-1] != 1:
+        return None
+    program = program_of(op)
+    if program is None or not program.high_words():
+        return None
+    last = out_ty.rank - 1
+    kinds, indices = [], []
+    for v, m in zip(op.operands[:-1], maps[:-1]):
+        idx = []
+        for r in m.results:
+            if isinstance(r, ir.AffineDimExpr):
+                idx.append(r.position)
+            elif isinstance(r, ir.AffineConstantExpr):
+                idx.append(("c", r.value))
+            else:
+                return None
+        ty = ir.MemRefType(v.type)
+        if last in idx:
+            if idx[-1] != last or idx.count(last) != 1 or ty.get_strides_and_offset()[0][-1] != 1:
+                return None
+            kinds.append("v")
+        else:
+            kinds.append("s")
+        indices.append(idx)
+    return program, kinds, indices
+
+
+def _function(name: str, op: ir.Operation, program, kinds, indices, lanes: int) -> str:
+    from .lower_gemm import _Emitter
+
+    e = _Emitter()
+    e.indent = 1
+    out_ty = ir.MemRefType(op.operands[-1].type)
+    shape = list(out_ty.shape)
+    rank = len(shape)
+    width = shape[-1]
+    args = [f"%a{i}" for i in range(len(op.operands) - 1)] + ["%out"]
+    types = [str(v.type) for v in op.operands]
+    ivs = [f"%i{d}" for d in range(rank)]
+
+    def index_list(idx, j: str) -> str:
+        parts = []
+        for d in idx:
+            if isinstance(d, tuple):
+                parts.append(e.idx(d[1]))
+            else:
+                parts.append(j if d == rank - 1 else ivs[d])
+        return ", ".join(parts)
+
+    def step(j: str, n: int, scalars: dict[int, str], consts: dict) -> None:
+        vals = dict(scalars)
+        for i, kind in enumerate(kinds):
+            if kind == "v":
+                v = e.fresh("v")
+                ety = program.args[i]
+                e.emit(f"{v} = vector.load {args[i]}[{index_list(indices[i], j)}] : {types[i]}, vector<{n}x{ety}>")
+                vals[i] = v
+        out = program.emit(e, n, vals, consts)
+        e.emit(f"vector.store {out}, %out[{', '.join(ivs[:-1] + [j])}] : {types[-1]}, "
+               f"vector<{n}x{program.out_type}>")
+
+    def inner() -> None:
+        # Scalars read once per row of the innermost dim, broadcast per width.
+        sc = {}
+        for i, kind in enumerate(kinds):
+            if kind == "s":
+                s = e.fresh("s")
+                e.emit(f"{s} = memref.load {args[i]}[{index_list(indices[i], '')}] : {types[i]}")
+                sc[i] = s
+
+        def bcast(n):
+            out = {}
+            for i, s in sc.items():
+                b = e.fresh("b")
+                e.emit(f"{b} = vector.broadcast {s} : {program.args[i]} to vector<{n}x{program.args[i]}>")
+                out[i] = b
+            return out
+
+        main = width - width % lanes
+        pos = 0
+        if main:
+            b = bcast(lanes)
+            consts: dict = {}
+            e.for_loop(ivs[-1], e.idx(0), e.idx(main), lanes, lambda: step(ivs[-1], lanes, b, consts))
+            pos = main
+        # The rest in halves, quarters, ... then single lanes.
+        n = lanes // 2
+        while pos < width:
+            while n > 1 and width - pos < n:
+                n //= 2
+            count = (width - pos) // n
+            b = bcast(n)
+            consts = {}
+            for _ in range(count):
+                step(e.idx(pos), n, b, consts)
+                pos += n
+
+    def nest(d: int) -> None:
+        if d == rank - 1:
+            inner()
+            return
+        e.for_loop(ivs[d], e.idx(0), e.idx(shape[d]), 1, lambda: nest(d + 1))
+
+    nest(0)
+    consts = [f"  {c} = arith.constant {v} : index" for v, c in sorted(e.consts.items())]
+    params = ", ".join(f"{a}: {t}" for a, t in zip(args, types))
+    return "\n".join([f"func.func private @{name}({params}) {{", *consts, *e.lines, "  return", "}"]) + "\n"

@@ -1,0 +1,82 @@
+// RUN: qc opt %s -split-input-file -p qc-vector-requant | FileCheck %s
+
+// A requantization loop (qmath's high-word form) becomes explicit vector
+// code: 16 lanes per step, then the 4 left over of each row of 20. The
+// 32 x 32 -> 64-bit product is two i64 multiplies of sign-extended low halves
+// (vpmuldq on x86): the even lanes in place, the odd ones moved down by a
+// shuffle; the per-row rounding constant is split into its even and odd
+// lanes, and the high words are merged back by one shuffle. Nothing widens
+// the accumulators to vector<16xi64>.
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL: func.func @requant
+// CHECK-NOT:     linalg.generic
+// CHECK:         call @qc_requant_0(%arg0, %arg1, %arg2, %arg3)
+// CHECK-LABEL: func.func private @qc_requant_0
+// CHECK:         scf.for %[[R:[a-z0-9_]+]] =
+// CHECK-DAG:       %[[M:[0-9]+]] = memref.load %arg1[%[[R]]] : memref<2xi32>
+// CHECK-DAG:       %[[C:[0-9]+]] = memref.load %arg2[%[[R]]] : memref<2xi64>
+// CHECK-DAG:       %[[MV:[0-9]+]] = vector.broadcast %[[M]] : i32 to vector<16xi32>
+// CHECK-DAG:       %[[CV:[0-9]+]] = vector.broadcast %[[C]] : i64 to vector<16xi64>
+// CHECK:           scf.for %[[J:[a-z0-9_]+]] =
+// CHECK:             %[[A:[0-9]+]] = vector.load %arg0[%[[R]], %[[J]]] : memref<2x20xi32>, vector<16xi32>
+// CHECK:             %[[AO:[0-9]+]] = vector.shuffle %[[A]], %[[A]] [1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15]
+// CHECK:             %[[AW:[0-9]+]] = vector.bitcast %[[A]] : vector<16xi32> to vector<8xi64>
+// CHECK:             %[[AL:[0-9]+]] = arith.shli %[[AW]], %[[K:[a-z0-9_]+]] : vector<8xi64>
+// CHECK:             %[[AE:[0-9]+]] = arith.shrsi %[[AL]], %[[K]] : vector<8xi64>
+// CHECK:             %[[PE:[0-9]+]] = arith.muli %[[AE]], %{{.*}} : vector<8xi64>
+// CHECK:             %[[CE:[0-9]+]] = vector.shuffle %[[CV]], %[[CV]] [0, 2, 4, 6, 8, 10, 12, 14]
+// CHECK:             %[[SE:[0-9]+]] = arith.addi %[[PE]], %[[CE]] : vector<8xi64>
+// CHECK:             %[[WE:[0-9]+]] = vector.bitcast %[[SE]] : vector<8xi64> to vector<16xi32>
+// CHECK:             %[[PO:[0-9]+]] = arith.muli %{{.*}}, %{{.*}} : vector<8xi64>
+// CHECK:             %[[CO:[0-9]+]] = vector.shuffle %[[CV]], %[[CV]] [1, 3, 5, 7, 9, 11, 13, 15]
+// CHECK:             %[[SO:[0-9]+]] = arith.addi %[[PO]], %[[CO]] : vector<8xi64>
+// CHECK:             %[[WO:[0-9]+]] = vector.bitcast %[[SO]] : vector<8xi64> to vector<16xi32>
+// CHECK:             %[[H:[0-9]+]] = vector.shuffle %[[WE]], %[[WO]] [1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31]
+// CHECK-NOT:         arith.muli {{.*}} : vector<16xi64>
+// CHECK:             %[[LO:[0-9]+]] = arith.maxsi %[[H]], %{{.*}} : vector<16xi32>
+// CHECK:             %[[HI:[0-9]+]] = arith.minsi %[[LO]], %{{.*}} : vector<16xi32>
+// CHECK:             %[[Q:[0-9]+]] = arith.trunci %[[HI]] : vector<16xi32> to vector<16xi8>
+// CHECK:             vector.store %[[Q]], %arg3[%[[R]], %[[J]]] : memref<2x20xi8>, vector<16xi8>
+// CHECK:           }
+// CHECK:           vector.load %arg0[%[[R]], %c16] : memref<2x20xi32>, vector<4xi32>
+// CHECK:           arith.muli {{.*}} : vector<2xi64>
+// CHECK:           vector.store {{.*}}, %arg3[%[[R]], %c16] : memref<2x20xi8>, vector<4xi8>
+func.func @requant(%acc: memref<2x20xi32>, %m: memref<2xi32>, %c: memref<2xi64>, %out: memref<2x20xi8>) {
+  %c32 = arith.constant 32 : i64
+  %lo = arith.constant -128 : i32
+  %hi = arith.constant 127 : i32
+  linalg.generic {indexing_maps = [#id, #row, #row, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%acc, %m, %c : memref<2x20xi32>, memref<2xi32>, memref<2xi64>) outs(%out : memref<2x20xi8>) {
+  ^bb0(%a: i32, %mm: i32, %cc: i64, %o: i8):
+    %0 = arith.extsi %a : i32 to i64
+    %1 = arith.extsi %mm : i32 to i64
+    %2 = arith.muli %0, %1 : i64
+    %3 = arith.addi %2, %cc : i64
+    %4 = arith.shrsi %3, %c32 : i64
+    %5 = arith.trunci %4 : i64 to i32
+    %6 = arith.maxsi %5, %lo : i32
+    %7 = arith.minsi %6, %hi : i32
+    %8 = arith.trunci %7 : i32 to i8
+    linalg.yield %8 : i8
+  }
+  return
+}
+
+// -----
+
+// Not a requantization (no 32 x 32 -> 64-bit product): left to LLVM's loop
+// vectorizer.
+#id2 = affine_map<(d0) -> (d0)>
+// CHECK-LABEL: func.func @plain
+// CHECK:         linalg.generic
+// CHECK-NOT:     call @qc_requant
+func.func @plain(%x: memref<8xi32>, %out: memref<8xi8>) {
+  linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel"]}
+      ins(%x : memref<8xi32>) outs(%out : memref<8xi8>) {
+  ^bb0(%a: i32, %o: i8):
+    %0 = arith.trunci %a : i32 to i8
+    linalg.yield %0 : i8
+  }
+  return
+}
