@@ -41,7 +41,7 @@ class VectorRequant(Pass):
             if fn.operation.name != "func.func":
                 continue
             for op in collect_ops(fn.operation, ("linalg.generic",)):
-                plan = _plan(op.operation)
+                plan = _plan(op.operation) if len(op.outputs) == 1 else None
                 if plan is None:
                     continue
                 name = f"qc_requant_{count}"
@@ -58,7 +58,8 @@ class VectorRequant(Pass):
 
 
 def _plan(op: ir.Operation):
-    """(program, per input: "v" vector | "s" scalar, index lists) or None."""
+    """(program, per input: "v" vector | "s" scalar, index lists) or None,
+    for a generic with one output."""
     if not _all_parallel(op) or len(op.results) or len(op.regions[0].blocks[0].arguments) != len(op.operands):
         return None
     tys = [v.type for v in op.operands]
