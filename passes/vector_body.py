@@ -40,11 +40,15 @@ class Program:
     steps: list[Step]
     result: tuple  # what the yield returns, as a Step operand
 
-    def emit(self, e, lanes: int, args: dict[int, str], const_names: dict[str, str]) -> str:
+    def emit(self, e, lanes: int, args: dict[int, str], const_names: dict[str, str],
+             arg_ranges: dict[int, tuple[int, int]] | None = None) -> str:
         """Emits the steps on vector<lanes x T> values (args: block argument
         index -> vector name) with emitter e; returns the result's name.
-        const_names caches the splat constants emitted so far."""
+        const_names caches the splat constants emitted so far; arg_ranges:
+        the known bounds of integer arguments (constant per-row operands),
+        which let a narrowing and widening back be dropped (`exact_round_trips`)."""
         vals: list[str] = []
+        same = self.exact_round_trips(arg_ranges or {})
 
         def ref(o, ty: str) -> str:
             kind, x = o
@@ -69,6 +73,9 @@ class Program:
             if t in skip:
                 vals.append("")  # folded into the high-word form below
                 continue
+            if t in same:
+                vals.append(ref(same[t], ""))
+                continue
             if t in fused:
                 a, m, c = fused[t][0]
                 vals.append(_emit_high_word(e, lanes, ref(a, ""), ref(m, ""), None if c is None else ref(c, "")))
@@ -82,6 +89,46 @@ class Program:
             e.emit(f'{r} = "{s.name}"({", ".join(names)}){s.props} : ({", ".join(tys)}) -> {vec(s.type)}')
             vals.append(r)
         return ref(self.result, "")
+
+    def exact_round_trips(self, arg_ranges: dict[int, tuple[int, int]]) -> dict[int, tuple]:
+        """The steps extsi(trunci(x)) back to x's type where x is clamped
+        (maxsi / minsi by constants or by arguments of known range) into the
+        narrow type, so the pair is x itself: step -> x. (A QLinearAdd after a
+        requantization narrows its input and widens it again.)"""
+        bounds: dict[tuple, tuple] = {}
+
+        def bound(o) -> tuple:
+            kind, x = o
+            if kind == "const" and isinstance(x, ir.IntegerAttr):
+                v = ir.IntegerAttr(x).value
+                return v, v
+            if kind == "arg":
+                return arg_ranges.get(x, (None, None))
+            return bounds.get(o, (None, None))
+
+        out = {}
+        for t, s in enumerate(self.steps):
+            if s.name in ("arith.maxsi", "arith.minsi") and len(s.operands) == 2:
+                (la, ha), (lb, hb) = (bound(o) for o in s.operands)
+                if s.name == "arith.maxsi":
+                    lo = max(v for v in (la, lb) if v is not None) if la is not None or lb is not None else None
+                    hi = max(ha, hb) if ha is not None and hb is not None else None
+                else:
+                    hi = min(v for v in (ha, hb) if v is not None) if ha is not None or hb is not None else None
+                    lo = min(la, lb) if la is not None and lb is not None else None
+                bounds[("step", t)] = (lo, hi)
+            elif s.name == "arith.trunci" and s.type.startswith("i"):
+                lo, hi = bound(s.operands[0])
+                bits = int(s.type[1:])
+                if lo is not None and hi is not None and -2 ** (bits - 1) <= lo and hi < 2 ** (bits - 1):
+                    bounds[("step", t)] = (lo, hi)
+            elif s.name == "arith.extsi" and s.operands[0][0] == "step":
+                src = self.steps[s.operands[0][1]]
+                if src.name == "arith.trunci" and ("step", s.operands[0][1]) in bounds \
+                        and self._type_of(src.operands[0]) == s.type:
+                    out[t] = src.operands[0]
+                    bounds[("step", t)] = bounds[("step", s.operands[0][1])]
+        return out
 
     def high_words(self) -> dict[int, tuple]:
         """The chains trunci(shr(sext(a) * sext(m) [+ c], 32)) to i32: the

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from qc.mlir import ir
 
 from .base import Pass, collect_ops
 from .gemm_epilogue import _all_parallel, _identity, _maps
+from .lower_gemm import constant_global
 from .vector_body import program_of
 
 
@@ -36,12 +39,13 @@ class VectorRequant(Pass):
     lanes: int = 16  # i32 lanes per step: two AVX2 registers, so the i8 results pack into one store
 
     def apply(self, module: ir.Module) -> None:
+        symbols = ir.SymbolTable(module.operation)
         count = 0
         for fn in list(module.body.operations):
             if fn.operation.name != "func.func":
                 continue
             for op in collect_ops(fn.operation, ("linalg.generic",)):
-                plan = _plan(op.operation) if len(op.outputs) == 1 else None
+                plan = _plan(op.operation, symbols) if len(op.outputs) == 1 else None
                 if plan is None:
                     continue
                 name = f"qc_requant_{count}"
@@ -57,9 +61,10 @@ class VectorRequant(Pass):
                 op.operation.erase()
 
 
-def _plan(op: ir.Operation):
-    """(program, per input: "v" vector | "s" scalar, index lists) or None,
-    for a generic with one output."""
+def _plan(op: ir.Operation, symbols: ir.SymbolTable):
+    """(program, per input: "v" vector | "s" scalar, index lists, the value
+    ranges of constant integer scalar inputs) or None, for a generic with one
+    output."""
     if not _all_parallel(op) or len(op.results) or len(op.regions[0].blocks[0].arguments) != len(op.operands):
         return None
     tys = [v.type for v in op.operands]
@@ -91,10 +96,17 @@ def _plan(op: ir.Operation):
         else:
             kinds.append("s")
         indices.append(idx)
-    return program, kinds, indices
+    ranges = {}
+    for i, (v, kind) in enumerate(zip(op.operands[:-1], kinds)):
+        found = constant_global(symbols, v) if kind == "s" else None
+        if found is not None and isinstance(ir.MemRefType(v.type).element_type, ir.IntegerType):
+            attr = found[1]
+            values = [ir.IntegerAttr(attr.get_splat_value()).value] if attr.is_splat else np.array(attr).ravel()
+            ranges[i] = (int(np.min(values)), int(np.max(values)))
+    return program, kinds, indices, ranges
 
 
-def _function(name: str, op: ir.Operation, program, kinds, indices, lanes: int) -> str:
+def _function(name: str, op: ir.Operation, program, kinds, indices, ranges, lanes: int) -> str:
     from .lower_gemm import _Emitter
 
     e = _Emitter()
@@ -124,7 +136,7 @@ def _function(name: str, op: ir.Operation, program, kinds, indices, lanes: int) 
                 ety = program.args[i]
                 e.emit(f"{v} = vector.load {args[i]}[{index_list(indices[i], j)}] : {types[i]}, vector<{n}x{ety}>")
                 vals[i] = v
-        out = program.emit(e, n, vals, consts)
+        out = program.emit(e, n, vals, consts, ranges)
         e.emit(f"vector.store {out}, %out[{', '.join(ivs[:-1] + [j])}] : {types[-1]}, "
                f"vector<{n}x{program.out_type}>")
 

@@ -65,6 +65,67 @@ func.func @requant(%acc: memref<2x20xi32>, %m: memref<2xi32>, %c: memref<2xi64>,
 
 // -----
 
+// A requantized value narrowed to i8 and widened back (a QLinearAdd after a
+// conv): clamped into i8 by constant bounds or by a constant per-row operand
+// whose values lie in i8, the pair is the value itself; with a bound past
+// i8 (300) the narrowing wraps and both ops stay.
+#id3 = affine_map<(d0, d1) -> (d0, d1)>
+#row3 = affine_map<(d0, d1) -> (d0)>
+memref.global "private" constant @hi : memref<2xi32> = dense<[100, 127]>
+// CHECK-LABEL: func.func private @qc_requant_0
+// CHECK:         scf.for
+// CHECK:           scf.for
+// CHECK:             %[[H:[0-9]+]] = vector.shuffle %{{[0-9]+}}, %{{[0-9]+}} [1, 17, 3, 19
+// CHECK:             %[[LO:[0-9]+]] = arith.maxsi %[[H]], %{{.*}} : vector<16xi32>
+// CHECK:             %[[HI:[0-9]+]] = arith.minsi %[[LO]], %{{.*}} : vector<16xi32>
+// CHECK-NOT:         arith.extsi {{.*}} : vector<16xi8> to vector<16xi32>
+// CHECK:             %[[S:[0-9]+]] = arith.addi %[[HI]], %{{.*}} : vector<16xi32>
+// CHECK-LABEL: func.func private @qc_requant_1
+// CHECK:             arith.trunci %{{.*}} : vector<16xi32> to vector<16xi8>
+// CHECK:             arith.extsi %{{.*}} : vector<16xi8> to vector<16xi32>
+func.func @round_trip(%acc: memref<2x16xi32>, %m: memref<2xi32>, %r: memref<2x16xi32>, %out: memref<2x16xi8>) {
+  %c32 = arith.constant 32 : i64
+  %lo = arith.constant -128 : i32
+  %hi = memref.get_global @hi : memref<2xi32>
+  linalg.generic {indexing_maps = [#id3, #row3, #row3, #id3, #id3], iterator_types = ["parallel", "parallel"]}
+      ins(%acc, %m, %hi, %r : memref<2x16xi32>, memref<2xi32>, memref<2xi32>, memref<2x16xi32>)
+      outs(%out : memref<2x16xi8>) {
+  ^bb0(%a: i32, %mm: i32, %h: i32, %res: i32, %o: i8):
+    %0 = arith.extsi %a : i32 to i64
+    %1 = arith.extsi %mm : i32 to i64
+    %2 = arith.muli %0, %1 : i64
+    %3 = arith.shrsi %2, %c32 : i64
+    %4 = arith.trunci %3 : i64 to i32
+    %5 = arith.maxsi %4, %lo : i32
+    %6 = arith.minsi %5, %h : i32
+    %7 = arith.trunci %6 : i32 to i8
+    %8 = arith.extsi %7 : i8 to i32
+    %9 = arith.addi %8, %res : i32
+    %10 = arith.trunci %9 : i32 to i8
+    linalg.yield %10 : i8
+  }
+  %big = arith.constant 300 : i32
+  linalg.generic {indexing_maps = [#id3, #row3, #id3, #id3], iterator_types = ["parallel", "parallel"]}
+      ins(%acc, %m, %r : memref<2x16xi32>, memref<2xi32>, memref<2x16xi32>) outs(%out : memref<2x16xi8>) {
+  ^bb0(%a: i32, %mm: i32, %res: i32, %o: i8):
+    %0 = arith.extsi %a : i32 to i64
+    %1 = arith.extsi %mm : i32 to i64
+    %2 = arith.muli %0, %1 : i64
+    %3 = arith.shrsi %2, %c32 : i64
+    %4 = arith.trunci %3 : i64 to i32
+    %5 = arith.maxsi %4, %lo : i32
+    %6 = arith.minsi %5, %big : i32
+    %7 = arith.trunci %6 : i32 to i8
+    %8 = arith.extsi %7 : i8 to i32
+    %9 = arith.addi %8, %res : i32
+    %10 = arith.trunci %9 : i32 to i8
+    linalg.yield %10 : i8
+  }
+  return
+}
+
+// -----
+
 // Not a requantization (no 32 x 32 -> 64-bit product): left to LLVM's loop
 // vectorizer.
 #id2 = affine_map<(d0) -> (d0)>
