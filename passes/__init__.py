@@ -30,6 +30,7 @@ _REGISTRY = {
     "qc-qconv-to-gemm": "qconv_to_gemm:QConvToGemm",
     "qc-qdepthwise-conv": "qdepthwise_conv:QDepthwiseConv",
     "qc-pad-into-producer": "pad_into_producer:PadIntoProducer",
+    "qc-vector-qdepthwise": "vector_qdepthwise:VectorQDepthwise",
     "qc-vector-requant": "vector_requant:VectorRequant",
 }
 

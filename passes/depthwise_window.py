@@ -25,6 +25,8 @@ from qc.mlir import arith, ir, linalg, tensor
 
 from .conv_to_gemm import _ints
 
+WINDOW_ATTR = "qc.depthwise_window"
+
 
 def _owner(v: ir.Value):
     return getattr(v.owner, "operation", None)
@@ -58,9 +60,12 @@ def _broadcast_source(init: ir.Value):
     return gen.operands[0], in_map
 
 
-def unroll(op, mac: Callable[[ir.Value, ir.Value, ir.Value], ir.Value]) -> None:
+def unroll(op, mac: Callable[[ir.Value, ir.Value, ir.Value], ir.Value]) -> ir.Operation:
     """Replaces linalg.depthwise_conv_2d_nchw_chw `op` (static shapes) by the
-    unrolled generic; mac(x, w, acc) -> acc + x * w in the result type."""
+    unrolled generic, which it returns; mac(x, w, acc) -> acc + x * w in the
+    result type. The generic carries its window as the attribute `WINDOW_ATTR`
+    (kh, kw, strides, dilations; the start: a constant, or "bias" for the
+    extra operand) for passes that write its loop themselves."""
     from qc.frontends.onnx import builder as b
 
     x, w = list(op.inputs)
@@ -97,7 +102,17 @@ def unroll(op, mac: Callable[[ir.Value, ir.Value, ir.Value], ir.Value]) -> None:
         out_init = producer.operands[-1] if producer is not None else init
         (res,) = b.generic([w] * len(taps) + extra, [out_init], w_maps + extra_maps + [b.identity_map(4)],
                            [b.PARALLEL] * 4, window)
+    gen = res.owner.operation if hasattr(res.owner, "operation") else res.owner
+    i64 = ir.IntegerType.get_signless(64)
+    window_attr = {k: ir.IntegerAttr.get(i64, v) for k, v in
+                   dict(kh=kh, kw=kw, sh=sh, sw=sw, dh=dh, dw=dw).items()}
+    if bias:
+        window_attr["start"] = ir.StringAttr.get("bias")
+    elif start_value is not None:
+        window_attr["start"] = _owner(start_value).attributes["value"]
+    gen.attributes[WINDOW_ATTR] = ir.DictAttr.get(window_attr)
     op.operation.results[0].replace_all_uses_with(res)
     op.operation.erase()
     if producer is not None and not list(producer.results[0].uses):
         producer.erase()  # its value went into the sum
+    return gen

@@ -38,9 +38,12 @@ class LowerToLLVM(Pass):
         noinline = ir.ArrayAttr.get([ir.StringAttr.get("noinline")])
         internal = ir.Attribute.parse("#llvm.linkage<internal>")
         hidden = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 1)  # llvm::GlobalValue::HiddenVisibility
+        _define_helpers(module)
         for op in module.body.operations:
             if op.operation.name != "llvm.func" or not op.regions[0].blocks:
                 continue  # declarations (libm, malloc) have no body
+            if "passthrough" in op.attributes:
+                continue  # an always-inlined helper
             name = ir.StringAttr(op.attributes["sym_name"]).value
             if name in (self.entry, f"_mlir_ciface_{self.entry}"):
                 continue
@@ -50,3 +53,22 @@ class LowerToLLVM(Pass):
                 op.attributes["visibility_"] = hidden
             else:
                 op.attributes["linkage"] = internal  # not part of the library's API
+
+
+def _define_helpers(module) -> None:
+    """Defines the declared helpers whose body is one LLVM intrinsic
+    (qc-vector-qdepthwise's vpmaddwd): MLIR has no op for them, and an
+    intrinsic call has no declared memory effects, which buffer deallocation
+    rejects, so they stay declarations until here."""
+    from .vector_qdepthwise import pmaddwd_definition
+
+    for op in list(module.body.operations):
+        if op.operation.name != "llvm.func" or op.regions[0].blocks:
+            continue
+        text = pmaddwd_definition(ir.StringAttr(op.attributes["sym_name"]).value)
+        if text is None:
+            continue
+        parsed = ir.Module.parse(text)
+        (fn,) = list(parsed.body.operations)
+        fn.move_before(op)
+        op.operation.erase()

@@ -26,6 +26,7 @@ from .pad_into_producer import PadIntoProducer
 from .plan_memory import PlanMemory
 from .qconv_to_gemm import QConvToGemm
 from .qdepthwise_conv import QDepthwiseConv
+from .vector_qdepthwise import VectorQDepthwise
 from .vector_requant import VectorRequant
 
 
@@ -84,11 +85,14 @@ def gemm_tile(target=None) -> GemmTile:
     return SSE  # another ISA: assume 16 registers of 128 bits
 
 
-def _requant(target) -> tuple:
-    """qc-vector-requant where its even/odd product form is vpmuldq (x86);
-    AArch64 and RVV have widening multiplies (smull, vwmul) that LLVM already
-    finds from the scalar loop."""
-    return (VectorRequant(),) if target is None or target.arch == "x86_64" else ()
+def _x86_int8(target) -> tuple:
+    """The int8 loops written as x86 vector code: qc-vector-qdepthwise
+    (vpmaddwd: AVX2, else SSE2 at half the lanes) and qc-vector-requant
+    (vpmuldq). AArch64 and RVV have widening multiplies (smull, vwmul) that
+    LLVM already finds from the scalar loops."""
+    if target is not None and target.arch != "x86_64":
+        return ()
+    return VectorQDepthwise(lanes=16 if gemm_tile(target).vector_bits >= 256 else 8), VectorRequant()
 
 
 def default_pipeline(target=None) -> Pipeline:
@@ -108,12 +112,12 @@ def default_pipeline(target=None) -> Pipeline:
                              QConvToGemm(), ApproximateMath(), Upstream("canonicalize,cse"))),
             Stage("bufferized", (Bufferize(),)),  # fixes the ABI: outputs become out-params
             # After bufferization: the GEMM kernels address buffers, and packed
-            # constant weights become new globals; on x86 the requantization
-            # loops are written as vector code. Then every remaining loop
-            # nest gets its own function: LLVM's loop passes are slow on one
+            # constant weights become new globals; on x86 the int8 depthwise
+            # and requantization loops are written as vector code. Then every
+            # remaining loop nest gets its own function: LLVM's loop passes are slow on one
             # huge function. Last, the intermediates get their arena offsets:
             # the entry is then a straight list of calls.
-            Stage("gemm", (gemm_tile(target).pass_(), qgemm_for(target), binary_gemm_for(target), *_requant(target),
+            Stage("gemm", (gemm_tile(target).pass_(), qgemm_for(target), binary_gemm_for(target), *_x86_int8(target),
                            OutlineOps(), PlanMemory())),
             # The remaining linalg ops become loops; then bool buffers become
             # bytes (the ABI's bool, and LLVM lowering rejects memrefs of i1),

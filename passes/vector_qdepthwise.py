@@ -1,0 +1,323 @@
+"""qc-vector-qdepthwise: the int8 depthwise convolution as vector code whose
+taps are summed by pairs (x86).
+
+qc-qdepthwise-conv leaves an all-parallel generic (its window in
+`WINDOW_ATTR`) whose taps LLVM vectorizes as a sign extension to i32, a
+vpmulld and a vpaddd per tap and 8 outputs. Here, for strides 1 and 2
+without dilation, two horizontal taps (j, j+1) of a window row are one i16
+pair multiply-add (vpmaddwd): the input bytes x[w + j] and x[w + j + 1] are
+adjacent, so one load of 2m bytes sign-extended to i16 holds the pairs of m
+outputs (stride 1: the even outputs from w + j, the odd ones from w + 1 + j;
+stride 2: m consecutive outputs from 2w + j), against the weight pair
+(w_j, w_j+1) broadcast as one i32 (packed at compile time). An odd kw takes
+its last tap as the pair (kw-2, kw-1) with the first weight 0, which reads
+no byte past the window. For stride 1 the even and odd sums are interleaved
+for the store. Products are exact in i16 (|x * w| <= 2^14) and pair sums in
+i32, as in the generic; the i32 output is requantized by the next op as
+before (folding that op in here spilled registers and was slower).
+
+The multiply-add is a call of a helper that qc-lower-to-llvm defines as the
+intrinsic (`PMADDWD`): written as the sum of pair products, which LLVM does
+turn into vpmaddwd, the loop-invariant weights are widened to i32 outside
+the loop and narrowed back at every step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qc.mlir import ir
+
+from .base import Pass, collect_ops
+from .depthwise_window import WINDOW_ATTR
+from .gemm_epilogue import _dense, _maps
+from .lower_gemm import _Emitter, constant_global
+
+# x86's i16 pair multiply-add (vpmaddwd) as functions qc-lower-to-llvm
+# defines (`pmaddwd_definition`), by i16 lane count.
+PMADDWD = {16: "qc_x86_pmaddwd_16", 8: "qc_x86_pmaddwd_8"}
+_INTRINSICS = {16: "llvm.x86.avx2.pmadd.wd", 8: "llvm.x86.sse2.pmadd.wd"}
+
+
+def pmaddwd_definition(name: str) -> str | None:
+    """The LLVM-dialect body of a PMADDWD helper (always inlined), or None."""
+    k = next((k for k, n in PMADDWD.items() if n == name), None)
+    if k is None:
+        return None
+    a, r = f"vector<{k}xi16>", f"vector<{k // 2}xi32>"
+    return (f'llvm.func internal @{name}(%a: {a}, %b: {a}) -> {r} attributes {{passthrough = ["alwaysinline"]}} {{\n'
+            f'  %r = llvm.call_intrinsic "{_INTRINSICS[k]}"(%a, %b) : ({a}, {a}) -> {r}\n'
+            f"  llvm.return %r : {r}\n}}\n")
+
+
+@dataclass(frozen=True)
+class VectorQDepthwise(Pass):
+    """Needs bufferized IR with qc-qdepthwise-conv's generics (i8 x i8 ->
+    i32, static, constant weights) and an x86 target with SSE2 (lanes 8) or
+    AVX2 (lanes 16). Leaves a func.call per conv to a private function of
+    scf.for loops and vector ops, which calls PMADDWD helpers."""
+
+    name = "qc-vector-qdepthwise"
+    lanes: int = 16  # outputs per step at stride 1 (16: one ymm of i16 pairs per parity)
+
+    def apply(self, module: ir.Module) -> None:
+        symbols = ir.SymbolTable(module.operation)
+        count = 0
+        for fn in list(module.body.operations):
+            if fn.operation.name != "func.func":
+                continue
+            tagged = [op.operation for op in collect_ops(fn.operation, ("linalg.generic",))
+                      if WINDOW_ATTR in op.operation.attributes]
+            for op in tagged:
+                conv = _conv(op)
+                found = constant_global(symbols, conv.w) if conv is not None else None
+                if found is None:
+                    continue  # run-time weights: left to LLVM's loop vectorizer
+                pairs = _weight_pairs(module, symbols, found, conv, op)
+                name = f"qc_qdepthwise_{count}"
+                count += 1
+                text, operands = _function(name, conv, pairs, self.lanes)
+                parsed = ir.Module.parse(text)  # alive until its functions are moved
+                for f in list(parsed.body.operations):
+                    sym = ir.StringAttr(f.attributes["sym_name"]).value
+                    if sym not in symbols:
+                        module.body.append(f)
+                        symbols.insert(f)
+                from qc.mlir import func
+
+                with ir.InsertionPoint(op), op.location:
+                    func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands)
+                op.erase()
+
+
+def _pairs_of(conv: "_Conv") -> list[tuple[int, bool]]:
+    """The tap pairs of a window row: (first tap j, whether w_j counts), the
+    pair being taps (j, j+1); an odd kw ends with (kw-2, False): the last tap
+    with a zero weight before it, which reads no byte past the window."""
+    pairs = [(j, True) for j in range(0, conv.kw - 1, 2)]
+    if conv.kw % 2:
+        pairs.append((conv.kw - 2, False))
+    return pairs
+
+
+def _weight_pairs(module, symbols, found, conv: "_Conv", op: ir.Operation) -> ir.Value:
+    """A get_global (before op) of the weights as i16 pairs [C, kh, pairs]
+    of i32 (the first tap in the low half), packed at compile time: one load
+    and broadcast per pair in the kernel."""
+    sym, attr = found
+    c = ir.MemRefType(conv.w.type).shape[0]
+    if attr.is_splat:
+        w = np.full((c, conv.kh, conv.kw), ir.IntegerAttr(attr.get_splat_value()).value, np.int64)
+    else:
+        w = np.array(attr).astype(np.int64).reshape(c, conv.kh, conv.kw)
+    cols = []
+    for j, first in _pairs_of(conv):
+        lo = w[:, :, j] if first else np.zeros_like(w[:, :, j])
+        cols.append((lo & 0xFFFF) | (w[:, :, j + 1] << 16))
+    data = np.stack(cols, axis=-1).astype(np.uint32).view(np.int32)
+    name = f"{sym}_pairs"
+    i32 = ir.IntegerType.get_signless(32)
+    ty = ir.MemRefType.get(list(data.shape), i32)
+    if name not in symbols:
+        with ir.InsertionPoint(module.body), ir.Location.unknown():
+            g = ir.Operation.create("memref.global", attributes={
+                "sym_name": ir.StringAttr.get(name),
+                "sym_visibility": ir.StringAttr.get("private"),
+                "type": ir.TypeAttr.get(ty),
+                "initial_value": ir.DenseElementsAttr.get(np.ascontiguousarray(data), type=i32),
+                "constant": ir.UnitAttr.get(),
+                "alignment": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64),
+            })
+        g.move_before(module.body.operations[0])
+        symbols.insert(g)
+    with ir.InsertionPoint(op), ir.Location.unknown():
+        return ir.Operation.create("memref.get_global", results=[ty],
+                                   attributes={"name": ir.FlatSymbolRefAttr.get(name)}).result
+
+
+@dataclass
+class _Conv:
+    x: ir.Value  # the (padded) input, read in the body
+    w: ir.Value  # weights [C, kh, kw]
+    bias: ir.Value | None  # per-channel start, or None
+    start: int  # constant start without a bias
+    out: ir.Value  # i32 [N, C, OH, OW]
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+
+
+def _int(d: ir.DictAttr, key: str) -> int:
+    return ir.IntegerAttr(d[key]).value
+
+
+def _conv(op: ir.Operation) -> _Conv | None:
+    window = ir.DictAttr(op.attributes[WINDOW_ATTR])
+    kh, kw, sh, sw = (_int(window, k) for k in ("kh", "kw", "sh", "sw"))
+    if _int(window, "dh") != 1 or _int(window, "dw") != 1 or sw not in (1, 2) or kw < 2:
+        return None
+    tys = [v.type for v in op.operands]
+    if not all(isinstance(t, ir.MemRefType) and ir.MemRefType(t).has_static_shape for t in tys):
+        return None
+    out = op.operands[-1]
+    out_ty = ir.MemRefType(out.type)
+    if str(out_ty.element_type) != "i32" or out_ty.rank != 4 or not _dense(out_ty):
+        return None
+    # (Values only: handles of ops inside `op` would dangle once it is erased.)
+    xs = {inner.operands[0] for inner in op.regions[0].blocks[0].operations if inner.name == "memref.load"}
+    if len(xs) != 1:
+        return None
+    (x,) = xs
+    x_ty = ir.MemRefType(x.type)
+    if str(x_ty.element_type) != "i8" or x_ty.rank != 4 or x_ty.get_strides_and_offset()[0][-1] != 1:
+        return None
+    taps = kh * kw
+    w = op.operands[0]
+    if str(ir.MemRefType(w.type).element_type) != "i8" or any(v != w for v in op.operands[1:taps]):
+        return None
+    start = window["start"] if "start" in window else None
+    bias = None
+    if isinstance(start, ir.StringAttr):
+        bias = op.operands[taps]
+        if len(op.operands) != taps + 2 or [str(r) for r in _maps(op)[taps].results] != ["d1"] \
+                or ir.MemRefType(bias.type).rank != 1 or str(ir.MemRefType(bias.type).element_type) != "i32":
+            return None
+        value = 0
+    elif isinstance(start, ir.IntegerAttr):
+        if len(op.operands) != taps + 1:
+            return None
+        value = ir.IntegerAttr(start).value
+    else:
+        return None  # the generic reads its init
+    return _Conv(x, w, bias, value, out, kh, kw, sh, sw)
+
+
+def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int) -> tuple[str, list]:
+    """The kernel's MLIR text (with the declarations of the PMADDWD helpers
+    it calls) and the values to call it with."""
+    used: set[int] = set()
+    e = _Emitter()
+    e.indent = 1
+    n_, c_, oh_, ow_ = ir.MemRefType(conv.out.type).shape
+    operands = [conv.x, conv.w, wpairs] + ([conv.bias] if conv.bias is not None else []) + [conv.out]
+    names = ["%x", "%w", "%wp"] + (["%bias"] if conv.bias is not None else []) + ["%out"]
+    ty = {a: str(v.type) for a, v in zip(names, operands)}
+    pairs = _pairs_of(conv)
+
+    def start() -> str:
+        if conv.bias is None:
+            return "%start"
+        s = e.fresh("start")
+        e.emit(f"{s} = memref.load %bias[%c] : {ty['%bias']}")
+        return s
+
+    def sums(s0: str, col0: str, n: int) -> list[str]:
+        """The window sums of outputs col0 .. col0+n-1 of this row: for
+        stride 1, the even and the odd outputs as two vector<n/2 x i32>; for
+        stride 2, all n as one vector<n x i32>."""
+        parities = [0, 1] if conv.sw == 1 else [0]
+        per = n // 2 if conv.sw == 1 else n
+        v32, v16, v8 = f"vector<{per}xi32>", f"vector<{2 * per}xi16>", f"vector<{2 * per}xi8>"
+        wide = f"vector<{2 * per}xi32>"
+        out = []
+        for par in parities:
+            acc = e.fresh("acc")
+            e.emit(f"{acc} = vector.broadcast {s0} : i32 to {v32}")
+            for i in range(conv.kh):
+                row = e.fresh("row")
+                e.emit(f"{row} = arith.addi %ih, {e.idx(i)} : index")
+                for p, (j, _) in enumerate(pairs):
+                    col = e.fresh("col")
+                    if conv.sw == 1:
+                        e.emit(f"{col} = arith.addi {col0}, {e.idx(j + par)} : index")
+                    else:
+                        c2 = e.fresh("c2")
+                        e.emit(f"{c2} = arith.addi {col0}, {col0} : index")
+                        e.emit(f"{col} = arith.addi {c2}, {e.idx(j)} : index")
+                    xv, x16, pair, wb, w16, s, a2 = (e.fresh(t) for t in ("xv", "x16", "pair", "wb", "w16", "s", "acc"))
+                    e.emit(f"{xv} = vector.load %x[%n, %c, {row}, {col}] : {ty['%x']}, {v8}")
+                    e.emit(f"{x16} = arith.extsi {xv} : {v8} to {v16}")
+                    e.emit(f"{pair} = memref.load %wp[%c, {e.idx(i)}, {e.idx(p)}] : {ty['%wp']}")
+                    e.emit(f"{wb} = vector.broadcast {pair} : i32 to {v32}")
+                    e.emit(f"{w16} = vector.bitcast {wb} : {v32} to {v16}")
+                    if 2 * per in PMADDWD:
+                        # The instruction itself: written as the sum of pair
+                        # products below, LLVM hoists the widened weights out of
+                        # the loop and narrows them again at every step.
+                        e.emit(f"{s} = func.call @{PMADDWD[2 * per]}({x16}, {w16}) : ({v16}, {v16}) -> {v32}")
+                        used.add(2 * per)
+                    else:  # sext(x) * sext(w) summed over lane pairs
+                        x32, w32, prod, ev, od = (e.fresh(t) for t in ("x32", "w32", "p", "ev", "od"))
+                        e.emit(f"{x32} = arith.extsi {x16} : {v16} to {wide}")
+                        e.emit(f"{w32} = arith.extsi {w16} : {v16} to {wide}")
+                        e.emit(f"{prod} = arith.muli {x32}, {w32} : {wide}")
+                        evens = ", ".join(str(2 * k) for k in range(per))
+                        odds = ", ".join(str(2 * k + 1) for k in range(per))
+                        e.emit(f"{ev} = vector.shuffle {prod}, {prod} [{evens}] : {wide}, {wide}")
+                        e.emit(f"{od} = vector.shuffle {prod}, {prod} [{odds}] : {wide}, {wide}")
+                        e.emit(f"{s} = arith.addi {ev}, {od} : {v32}")
+                    e.emit(f"{a2} = arith.addi {acc}, {s} : {v32}")
+                    acc = a2
+            out.append(acc)
+        return out
+
+    def store(values: list[str], col0: str, n: int) -> None:
+        r = values[0]
+        if len(values) == 2:  # even and odd outputs
+            r = e.fresh("y")
+            e.emit(f"{r} = vector.interleave {values[0]}, {values[1]} : vector<{n // 2}xi32> -> vector<{n}xi32>")
+        e.emit(f"vector.store {r}, %out[%n, %c, %oh, {col0}] : {ty['%out']}, vector<{n}xi32>")
+
+    def single(s0: str, col: int) -> None:
+        """The one output of a row of width 1, tap by tap."""
+        acc = e.fresh("acc")
+        e.emit(f"{acc} = vector.broadcast {s0} : i32 to vector<1xi32>")
+        for i in range(conv.kh):
+            row = e.fresh("row")
+            e.emit(f"{row} = arith.addi %ih, {e.idx(i)} : index")
+            for j in range(conv.kw):
+                xv, x32, wt, w32, wb, p, a2 = (e.fresh(t) for t in ("xv", "x32", "wt", "w32", "wb", "p", "acc"))
+                e.emit(f"{xv} = vector.load %x[%n, %c, {row}, {e.idx(col * conv.sw + j)}] : {ty['%x']}, vector<1xi8>")
+                e.emit(f"{x32} = arith.extsi {xv} : vector<1xi8> to vector<1xi32>")
+                e.emit(f"{wt} = memref.load %w[%c, {e.idx(i)}, {e.idx(j)}] : {ty['%w']}")
+                e.emit(f"{w32} = arith.extsi {wt} : i8 to i32")
+                e.emit(f"{wb} = vector.broadcast {w32} : i32 to vector<1xi32>")
+                e.emit(f"{p} = arith.muli {x32}, {wb} : vector<1xi32>")
+                e.emit(f"{a2} = arith.addi {acc}, {p} : vector<1xi32>")
+                acc = a2
+        e.emit(f"vector.store {acc}, %out[%n, %c, %oh, {e.idx(col)}] : {ty['%out']}, vector<1xi32>")
+
+    # Chunks of an output row: `n` wide (`lanes`, or the widest power of two
+    # that fits a narrower row), the last one ending at the row's end and
+    # overlapping the one before (those outputs are written twice, with the
+    # same values), so no row needs narrower code; a row of one output is
+    # summed tap by tap.
+    n = lanes if conv.sw == 1 else lanes // 2  # either way 2n/sw bytes, `lanes` i16, per load
+    while n > 2 and n > ow_:
+        n //= 2
+    main = ow_ - ow_ % n if ow_ >= 2 else 0
+
+    def row_body(s0: str) -> None:
+        e.emit(f"%ih = arith.muli %oh, {e.idx(conv.sh)} : index")
+        if main:
+            e.for_loop("%ow", e.idx(0), e.idx(main), n, lambda: store(sums(s0, "%ow", n), "%ow", n))
+        if ow_ >= 2 and ow_ % n:
+            store(sums(s0, e.idx(ow_ - n), n), e.idx(ow_ - n), n)
+        if ow_ < 2:
+            single(s0, 0)
+
+    def per_channel():
+        s0 = start()
+        e.for_loop("%oh", e.idx(0), e.idx(oh_), 1, lambda: row_body(s0))
+
+    e.for_loop("%n", e.idx(0), e.idx(n_), 1, lambda: e.for_loop("%c", e.idx(0), e.idx(c_), 1, per_channel))
+    consts = [f"  {c} = arith.constant {v} : index" for v, c in sorted(e.consts.items())]
+    consts.append(f"  %start = arith.constant {conv.start} : i32")
+    params = ", ".join(f"{a}: {ty[a]}" for a in names)
+    decls = [f"func.func private @{PMADDWD[k]}(vector<{k}xi16>, vector<{k}xi16>) -> vector<{k // 2}xi32>"
+             for k in sorted(used)]
+    text = "\n".join([*decls, f"func.func private @{name}({params}) {{", *consts, *e.lines, "  return", "}"]) + "\n"
+    return text, operands

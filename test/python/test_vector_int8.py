@@ -1,0 +1,75 @@
+"""The x86 vector code of the int8 loops (qc-vector-qdepthwise,
+qc-vector-requant) computes the same bits as the loops LLVM vectorizes.
+
+Each model is compiled twice, with the default pipeline and with those two
+passes taken out of it, and the outputs must be identical; both must also
+be within one step of onnx.reference (test_quant's `check`). The shapes
+cover every path of the kernels: rows wider than a vector step with a last
+step that overlaps the one before, rows narrower than it, a row of one
+output, strides 1 and 2, even and odd kernel widths, and dilation (which
+the depthwise kernel leaves to the loop).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from helpers import compile_and_run
+from test_quant import CONV_CASES, I8, _conv_model, check, onnx_ref
+
+import qc
+from qc.passes.pipelines import default_pipeline
+from qc.passes.vector_qdepthwise import VectorQDepthwise
+from qc.passes.vector_requant import VectorRequant
+
+
+def scalar_pipeline():
+    """The default pipeline without the int8 vector passes."""
+    p = default_pipeline()
+    stages = tuple(dataclasses.replace(s, passes=tuple(x for x in s.passes
+                                                       if not isinstance(x, (VectorQDepthwise, VectorRequant))))
+                   for s in p.stages)
+    assert stages != p.stages
+    return dataclasses.replace(p, stages=stages)
+
+
+def same_bits(model, x, tmp_path):
+    got = check(model, {"x": x}, tmp_path, ref=onnx_ref)
+    (tmp_path / "scalar").mkdir()
+    want = compile_and_run(model, {"x": x}, tmp_path / "scalar", pipeline=scalar_pipeline())
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+DEPTHWISE = {
+    # (input hw, kernel, strides, pads, dilations): output widths 56, 17, 6, 3, 1
+    "wide_overlap": ((5, 56), (3, 3), [1, 1], [1, 1, 1, 1], [1, 1]),
+    "odd_width": ((4, 17), (3, 3), [1, 1], [1, 1, 1, 1], [1, 1]),
+    "narrow": ((7, 6), (3, 3), [1, 1], [1, 1, 1, 1], [1, 1]),
+    "width_3_kernel_2": ((3, 4), (2, 2), [1, 1], [0, 0, 0, 0], [1, 1]),
+    "width_1": ((5, 3), (3, 3), [1, 1], [1, 0, 1, 0], [1, 1]),
+    "stride_2": ((9, 40), (3, 3), [2, 2], [1, 1, 1, 1], [1, 1]),
+    "stride_2_odd": ((9, 11), (3, 3), [2, 2], [1, 1, 1, 1], [1, 1]),
+    "kernel_5": ((8, 23), (5, 5), [1, 1], [2, 2, 2, 2], [1, 1]),
+    "kernel_1x4": ((4, 19), (1, 4), [1, 1], [0, 1, 0, 2], [1, 1]),
+    "dilation": ((9, 20), (3, 3), [1, 1], [2, 2, 2, 2], [2, 2]),
+}
+
+
+@pytest.mark.parametrize("case", DEPTHWISE)
+def test_depthwise_kernel_same_bits(case, tmp_path):
+    hw, kernel, strides, pads, dilations = DEPTHWISE[case]
+    model, x = _conv_model(xt=I8, wt=I8, yt=I8, c=6, m=6, group=6, hw=hw, kernel=kernel, strides=strides,
+                           pads=pads, dilations=dilations, seed=len(case))
+    gemm_ir = qc.compile(model, emit="gemm")
+    assert ("call @qc_qdepthwise_" in gemm_ir) == (case != "dilation")
+    same_bits(model, x, tmp_path)
+
+
+@pytest.mark.parametrize("case", [c for c in CONV_CASES if "3d" not in c])
+def test_requantization_same_bits(case, tmp_path):
+    model, x = _conv_model(**CONV_CASES[case])
+    assert "call @qc_requant_" in qc.compile(model, emit="gemm")
+    same_bits(model, x, tmp_path)
