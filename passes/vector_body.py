@@ -92,9 +92,10 @@ class Program:
 
     def exact_round_trips(self, arg_ranges: dict[int, tuple[int, int]]) -> dict[int, tuple]:
         """The steps extsi(trunci(x)) back to x's type where x is clamped
-        (maxsi / minsi by constants or by arguments of known range) into the
-        narrow type, so the pair is x itself: step -> x. (A QLinearAdd after a
-        requantization narrows its input and widens it again.)"""
+        (maxsi / minsi by constants or by arguments of known range, then
+        maybe offset by addi / subi) into the narrow type, so the pair is x
+        itself: step -> x. (A QLinearAdd after a requantization narrows its
+        input and widens it again; so does a DequantizeLinear after it.)"""
         bounds: dict[tuple, tuple] = {}
 
         def bound(o) -> tuple:
@@ -117,6 +118,10 @@ class Program:
                     hi = min(v for v in (ha, hb) if v is not None) if ha is not None or hb is not None else None
                     lo = min(la, lb) if la is not None and lb is not None else None
                 bounds[("step", t)] = (lo, hi)
+            elif s.name in ("arith.addi", "arith.subi") and len(s.operands) == 2:
+                (la, ha), (lb, hb) = (bound(o) for o in s.operands)
+                if None not in (la, ha, lb, hb):
+                    bounds[("step", t)] = (la + lb, ha + hb) if s.name == "arith.addi" else (la - hb, ha - lb)
             elif s.name == "arith.trunci" and s.type.startswith("i"):
                 lo, hi = bound(s.operands[0])
                 bits = int(s.type[1:])

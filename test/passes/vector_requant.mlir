@@ -126,6 +126,44 @@ func.func @round_trip(%acc: memref<2x16xi32>, %m: memref<2xi32>, %r: memref<2x16
 
 // -----
 
+// A requantized value offset into i8 and dequantized (a DequantizeLinear
+// after a QLinearAdd): clamped to [-143, 112], plus 15 it lies in i8, so the
+// narrowing and widening back before sitofp are dropped.
+#id4 = affine_map<(d0, d1) -> (d0, d1)>
+#row4 = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL: func.func private @qc_requant_0
+// CHECK:             %[[HI:[0-9]+]] = arith.minsi %{{.*}} : vector<16xi32>
+// CHECK:             %[[Q:[0-9]+]] = arith.addi %[[HI]], %{{.*}} : vector<16xi32>
+// CHECK-NOT:         arith.extsi {{.*}} : vector<16xi8> to vector<16xi32>
+// CHECK:             arith.sitofp %[[Q]] : vector<16xi32> to vector<16xf32>
+func.func @dequantized(%acc: memref<2x16xi32>, %m: memref<2xi32>, %out: memref<2x16xf32>) {
+  %c32 = arith.constant 32 : i64
+  %lo = arith.constant -143 : i32
+  %hi = arith.constant 112 : i32
+  %zp = arith.constant 15 : i32
+  %s = arith.constant 0.5 : f32
+  linalg.generic {indexing_maps = [#id4, #row4, #id4], iterator_types = ["parallel", "parallel"]}
+      ins(%acc, %m : memref<2x16xi32>, memref<2xi32>) outs(%out : memref<2x16xf32>) {
+  ^bb0(%a: i32, %mm: i32, %o: f32):
+    %0 = arith.extsi %a : i32 to i64
+    %1 = arith.extsi %mm : i32 to i64
+    %2 = arith.muli %0, %1 : i64
+    %3 = arith.shrsi %2, %c32 : i64
+    %4 = arith.trunci %3 : i64 to i32
+    %5 = arith.maxsi %4, %lo : i32
+    %6 = arith.minsi %5, %hi : i32
+    %7 = arith.addi %6, %zp : i32
+    %8 = arith.trunci %7 : i32 to i8
+    %9 = arith.extsi %8 : i8 to i32
+    %10 = arith.sitofp %9 : i32 to f32
+    %11 = arith.mulf %10, %s : f32
+    linalg.yield %11 : f32
+  }
+  return
+}
+
+// -----
+
 // Not a requantization (no 32 x 32 -> 64-bit product): left to LLVM's loop
 // vectorizer.
 #id2 = affine_map<(d0) -> (d0)>
