@@ -13,7 +13,10 @@ body is the loop's own op on vectors, so the results are the same bits.
 Taken: all-parallel linalg.generic ops on static memrefs whose body has such a
 product, with one output through an identity map, unit inner strides, and
 inputs read either along the innermost dim with unit stride (loaded as
-vectors) or not at all along it (one scalar per vector, broadcast).
+vectors) or not at all along it (one scalar per vector, broadcast). Where the
+last two dims are one run of memory everywhere they are one loop
+(`_mergeable`), and a row that is not a multiple of the step ends with an
+overlapping full step.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 from qc.mlir import ir
 
 from .base import Pass, collect_ops
-from .gemm_epilogue import _all_parallel, _identity, _maps
+from .gemm_epilogue import _all_parallel, _identity, _maps, _root
 from .lower_gemm import constant_global
 from .vector_body import program_of
 
@@ -50,14 +53,20 @@ class VectorRequant(Pass):
                     continue
                 name = f"qc_requant_{count}"
                 count += 1
-                text = _function(name, op.operation, *plan, self.lanes)
-                parsed = ir.Module.parse(text)
-                for f in list(parsed.body.operations):
-                    module.body.append(f)
-                from qc.mlir import func
-
+                program, kinds, indices, ranges = plan
+                operands = list(op.operation.operands)
+                shape = list(ir.MemRefType(operands[-1].type).shape)
                 with ir.InsertionPoint(op.operation), op.operation.location:
-                    func.CallOp([], ir.FlatSymbolRefAttr.get(name), list(op.operation.operands))
+                    if _mergeable(operands, kinds, indices, len(shape)):
+                        operands, indices, shape = _merge_rows(operands, kinds, indices, shape)
+                    overlap = all(_root(v) != _root(operands[-1]) for v in operands[:-1])
+                    text = _function(name, operands, program, kinds, indices, ranges, shape, self.lanes, overlap)
+                    parsed = ir.Module.parse(text)
+                    for f in list(parsed.body.operations):
+                        module.body.append(f)
+                    from qc.mlir import func
+
+                    func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands)
                 op.operation.erase()
 
 
@@ -106,17 +115,79 @@ def _plan(op: ir.Operation, symbols: ir.SymbolTable):
     return program, kinds, indices, ranges
 
 
-def _function(name: str, op: ir.Operation, program, kinds, indices, ranges, lanes: int) -> str:
+def _rows_contiguous(ty: ir.MemRefType) -> bool:
+    """Whether the last two dims of ty are one run of memory."""
+    strides, _ = ty.get_strides_and_offset()
+    return ty.rank >= 2 and strides[-1] == 1 and strides[-2] == ty.shape[-1]
+
+
+def _mergeable(operands, kinds, indices, rank: int) -> bool:
+    """Whether the loop's last two dims can be one: every vector operand and
+    the output hold them as their own last two dims, in one run of memory, and
+    no scalar operand depends on the second to last. (Rows of 56 are then a
+    run of 56 * H, with no short step at the end of each.)"""
+    if rank < 2:
+        return False
+    for v, kind, idx in zip(operands[:-1], kinds, indices):
+        ty = ir.MemRefType(v.type)
+        if kind == "v" and (idx[-2:] != [rank - 2, rank - 1] or not _rows_contiguous(ty)):
+            return False
+        if kind == "s" and rank - 2 in idx:
+            return False
+    return _rows_contiguous(ir.MemRefType(operands[-1].type))
+
+
+def _merge_rows(operands, kinds, indices, shape):
+    """The operands with their last two dims collapsed (vector ones and the
+    output), and the loop's indices and shape to match."""
+    from qc.mlir import memref
+
+    def collapse(v):
+        ty = ir.MemRefType(v.type)
+        strides, offset = ty.get_strides_and_offset()
+        new_shape = ty.shape[:-2] + [ty.shape[-2] * ty.shape[-1]]
+        layout = None if _dense_type(ty) else ir.StridedLayoutAttr.get(offset, strides[:-2] + [1])
+        out_ty = ir.MemRefType.get(new_shape, ty.element_type, layout)
+        i64 = ir.IntegerType.get_signless(64)
+        groups = [[i] for i in range(ty.rank - 2)] + [[ty.rank - 2, ty.rank - 1]]
+        return memref.CollapseShapeOp(out_ty, v, ir.ArrayAttr.get(
+            [ir.ArrayAttr.get([ir.IntegerAttr.get(i64, i) for i in g]) for g in groups])).result
+
+    rank = len(shape)
+    new_ops, new_idx = [], []
+    for v, kind, idx in zip(operands[:-1], kinds, indices):
+        if kind == "v":
+            new_ops.append(collapse(v))
+            new_idx.append(idx[:-2] + [rank - 2])
+        else:
+            new_ops.append(v)
+            new_idx.append(idx)
+    return new_ops + [collapse(operands[-1])], new_idx, shape[:-2] + [shape[-2] * shape[-1]]
+
+
+def _dense_type(ty: ir.MemRefType) -> bool:
+    strides, offset = ty.get_strides_and_offset()
+    expect, acc = [], 1
+    for d in reversed(ty.shape):
+        expect.append(acc)
+        acc *= d
+    return offset == 0 and strides == expect[::-1]
+
+
+def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes: int, overlap: bool) -> str:
+    """The loop nest: the outer dims one by one, the innermost in steps of
+    `lanes`; the rest of a row as one more step ending at the row's end,
+    overlapping the one before (`overlap`: no input shares the output's
+    buffer, so those outputs are computed again from the same inputs), else
+    in steps of halves down to single lanes."""
     from .lower_gemm import _Emitter
 
     e = _Emitter()
     e.indent = 1
-    out_ty = ir.MemRefType(op.operands[-1].type)
-    shape = list(out_ty.shape)
     rank = len(shape)
     width = shape[-1]
-    args = [f"%a{i}" for i in range(len(op.operands) - 1)] + ["%out"]
-    types = [str(v.type) for v in op.operands]
+    args = [f"%a{i}" for i in range(len(operands) - 1)] + ["%out"]
+    types = [str(v.type) for v in operands]
     ivs = [f"%i{d}" for d in range(rank)]
 
     def index_list(idx, j: str) -> str:
@@ -164,6 +235,9 @@ def _function(name: str, op: ir.Operation, program, kinds, indices, ranges, lane
             consts: dict = {}
             e.for_loop(ivs[-1], e.idx(0), e.idx(main), lanes, lambda: step(ivs[-1], lanes, b, consts))
             pos = main
+            if overlap and pos < width:
+                step(e.idx(width - lanes), lanes, b, {})
+                return
         # The rest in halves, quarters, ... then single lanes.
         n = lanes // 2
         while pos < width:

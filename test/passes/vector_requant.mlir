@@ -1,7 +1,10 @@
 // RUN: qc opt %s -split-input-file -p qc-vector-requant | FileCheck %s
 
 // A requantization loop (qmath's high-word form) becomes explicit vector
-// code: 16 lanes per step, then the 4 left over of each row of 20. The
+// code: 16 lanes per step, and for the 4 left over of each row of 20 one more
+// step of 16 ending at the row's end (outputs 4..15 are computed twice; the
+// output buffer is not an input). The rows stay separate loops: the
+// multiplier and rounding constant are per row. The
 // 32 x 32 -> 64-bit product is two i64 multiplies of sign-extended low halves
 // (vpmuldq on x86): the even lanes in place, the odd ones moved down by a
 // shuffle; the per-row rounding constant is split into its even and odd
@@ -39,9 +42,9 @@
 // CHECK:             %[[Q:[0-9]+]] = arith.trunci %[[HI]] : vector<16xi32> to vector<16xi8>
 // CHECK:             vector.store %[[Q]], %arg3[%[[R]], %[[J]]] : memref<2x20xi8>, vector<16xi8>
 // CHECK:           }
-// CHECK:           vector.load %arg0[%[[R]], %c16] : memref<2x20xi32>, vector<4xi32>
-// CHECK:           arith.muli {{.*}} : vector<2xi64>
-// CHECK:           vector.store {{.*}}, %arg3[%[[R]], %c16] : memref<2x20xi8>, vector<4xi8>
+// CHECK:           vector.load %arg0[%[[R]], %c4] : memref<2x20xi32>, vector<16xi32>
+// CHECK:           arith.muli {{.*}} : vector<8xi64>
+// CHECK:           vector.store {{.*}}, %arg3[%[[R]], %c4] : memref<2x20xi8>, vector<16xi8>
 func.func @requant(%acc: memref<2x20xi32>, %m: memref<2xi32>, %c: memref<2xi64>, %out: memref<2x20xi8>) {
   %c32 = arith.constant 32 : i64
   %lo = arith.constant -128 : i32
@@ -158,6 +161,38 @@ func.func @dequantized(%acc: memref<2x16xi32>, %m: memref<2xi32>, %out: memref<2
     %10 = arith.sitofp %9 : i32 to f32
     %11 = arith.mulf %10, %s : f32
     linalg.yield %11 : f32
+  }
+  return
+}
+
+// -----
+
+// Per-channel operands and dense buffers: the last two dims (4 x 6) are one
+// run of memory in every vector operand and the output, and nothing per
+// element depends on the row, so the loop runs over 24 per channel: one step
+// of 16 and one overlapping step of 16 from 8, no short rows.
+#id5 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#ch5 = affine_map<(d0, d1, d2) -> (d0)>
+// CHECK-LABEL: func.func @merged
+// CHECK:         %[[A:.+]] = memref.collapse_shape %arg0 {{\[}}[0], [1, 2]] : memref<2x4x6xi32> into memref<2x24xi32>
+// CHECK:         %[[O:.+]] = memref.collapse_shape %arg2 {{\[}}[0], [1, 2]] : memref<2x4x6xi8> into memref<2x24xi8>
+// CHECK:         call @qc_requant_0(%[[A]], %arg1, %[[O]]) : (memref<2x24xi32>, memref<2xi32>, memref<2x24xi8>) -> ()
+// CHECK-LABEL: func.func private @qc_requant_0
+// CHECK:           scf.for %[[J:[a-z0-9_]+]] = %c0 to %c16 step %c16
+// CHECK:             vector.load %arg0[%{{.*}}, %[[J]]] : memref<2x24xi32>, vector<16xi32>
+// CHECK:           vector.load %arg0[%{{.*}}, %c8] : memref<2x24xi32>, vector<16xi32>
+func.func @merged(%acc: memref<2x4x6xi32>, %m: memref<2xi32>, %out: memref<2x4x6xi8>) {
+  %c32 = arith.constant 32 : i64
+  linalg.generic {indexing_maps = [#id5, #ch5, #id5], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%acc, %m : memref<2x4x6xi32>, memref<2xi32>) outs(%out : memref<2x4x6xi8>) {
+  ^bb0(%a: i32, %mm: i32, %o: i8):
+    %0 = arith.extsi %a : i32 to i64
+    %1 = arith.extsi %mm : i32 to i64
+    %2 = arith.muli %0, %1 : i64
+    %3 = arith.shrsi %2, %c32 : i64
+    %4 = arith.trunci %3 : i64 to i32
+    %5 = arith.trunci %4 : i32 to i8
+    linalg.yield %5 : i8
   }
   return
 }
