@@ -215,6 +215,26 @@ def add_terms(acc: b.T, terms: Sequence[Sequence[np.ndarray | b.T]]) -> b.T:
     return b.elementwise([acc, *operands], I32, body)
 
 
+def _constant_terms(terms) -> np.ndarray | None:
+    """The sum of `add_terms` terms as int64 if all are compile-time
+    constants, else None."""
+    total = np.zeros((), np.int64)
+    for factors in terms:
+        if any(isinstance(f, b.T) for f in factors):
+            return None
+        c = np.ones((), np.int64)
+        for f in factors:
+            c = c * np.asarray(f, np.int64)
+        total = total + c
+    return total
+
+
+def _max_abs(dtype) -> int:
+    """max |x| over an integer type."""
+    info = np.iinfo(dtype)
+    return max(abs(int(info.min)), int(info.max))
+
+
 def _wrap32(a: np.ndarray) -> np.ndarray:
     """int64 values as int32, modulo 2^32 (the glue's ring)."""
     return (np.asarray(a, np.int64) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
@@ -534,9 +554,15 @@ class ConvOperands:
     zw: Zp  # a scalar or [M]
 
 
-def qconv(node, a: dict, ops: ConvOperands, bias=None) -> tuple[b.T, ConvShape, int]:
+def qconv(node, a: dict, ops: ConvOperands, bias=None, split_constant: bool = False):
     """sum (x - zx)(w - zw) (+ bias [M]) as int32 in the grouped layout
-    [N, G, F, o...], the conv's shape, and the bound of |result|."""
+    [N, G, F, o...], the conv's shape, and the bound of |result|.
+
+    split_constant: where every correction term is a compile-time constant
+    (w_zero_point 0, x_zero_point and bias constants) and the bare
+    sum x * w cannot leave int32, returns the bare sum and, fourth, that
+    constant per channel (int64, unwrapped) for the requantization to fold;
+    the fourth is None otherwise (and the result as without the flag)."""
     x, w = ops.x, ops.w
     cs = _conv_shape(node, a, x, w.shape)
     n, c = x.shape[:2]
@@ -559,10 +585,15 @@ def qconv(node, a: dict, ops: ConvOperands, bias=None) -> tuple[b.T, ConvShape, 
     if bias is not None:
         terms.append([_grouped(bias, chans, nsp) if isinstance(bias, np.ndarray)
                       else b.reshape(bias, (*chans, *[1] * nsp))])
-    out = add_terms(acc, terms)
     wc = w.reshape(m, -1).astype(np.int64) - np.asarray(zw, np.int64).reshape(-1, 1)
     bound = _max_abs_centered(x.dtype, ops.zx) * int(np.abs(wc).sum(axis=1).max())
-    return out, cs, bound
+    if not split_constant:
+        return add_terms(acc, terms), cs, bound
+    bare = _max_abs(x.dtype) * int(np.abs(w.reshape(m, -1).astype(np.int64)).sum(axis=1).max())
+    const = _constant_terms(terms)
+    if const is None or bare > I32_MAX:
+        return add_terms(acc, terms), cs, bound, None
+    return acc, cs, bound, const
 
 
 def _ungroup(y: b.T, cs: ConvShape) -> b.T:
@@ -603,7 +634,7 @@ def requant_conv(node, a: dict, ops: ConvOperands, rq: Requant, bias=None, table
     """A convolution requantized per output channel: the params of `rq` are
     scalars or [M], laid out here over [G, F, 1...]; then `table` ([256] or
     [M, 256], a merged qc::Lookup) if given."""
-    out, cs, bound = qconv(node, a, ops, bias)
+    out, cs, bound, const = qconv(node, a, ops, bias, split_constant=True)
     acc_bound = _acc_bound(bound, bias)
     _check_bound(node, bound if acc_bound is None else acc_bound)
     chans, nsp = _channels(cs, ops.w.shape[0]), len(cs.kernel)
@@ -615,7 +646,7 @@ def requant_conv(node, a: dict, ops: ConvOperands, rq: Requant, bias=None, table
         if form is not None:
             per = (lambda v: _grouped(v, chans, nsp)) if table.ndim == 2 else (lambda v: np.asarray(v)[0])
             then = table_fit.TableFit(per(form.a), per(form.b), form.shift, per(form.lo), per(form.hi), form.out_dtype)
-    y = _ungroup(requantize(node, out, grq, acc_bound, then), cs)
+    y = _ungroup(requantize(node, out, grq, acc_bound, then, acc_offset=const), cs)
     if table is not None and then is None:  # not affine, or no i32 form of the requantization
         y = lookup(y, table, 1 if table.ndim == 2 else None)
     return y

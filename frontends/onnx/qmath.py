@@ -217,16 +217,23 @@ def requant_tail(v: dict[str, ir.Value], p: ir.Value, out_dtype) -> ir.Value:
 
 
 def requantize(node, acc: b.T, rq: Requant, acc_bound: int | None = None,
-               then: table_fit.TableFit | None = None) -> b.T:
+               then: table_fit.TableFit | None = None, acc_offset: np.ndarray | None = None) -> b.T:
     """The requantization of an int32 accumulator, one elementwise generic;
     `acc_bound` (|acc| <= it, from the weights) lets it skip the rounding
     tie's correction where no reachable accumulator is a tie. `then`: an
     affine table applied to the result (a merged qc::Lookup; its arrays
-    broadcast against acc), in the same loop where the i32 form applies."""
+    broadcast against acc), in the same loop where the i32 form applies.
+    `acc_offset`: a constant (int64, broadcasting against acc) that the
+    accumulator still lacks (zero-point sums, bias), acc + acc_offset being
+    an int32 and acc alone too: the high-word form folds it into its 64-bit
+    rounding constant (one addition less per element), the others add it."""
     assert acc.dtype == I32, acc.dtype
-    fast = _requant_high_word(node, rq, acc_bound, then)
+    fast = _requant_high_word(node, rq, acc_bound, then, acc_offset)
     if fast is not None:
         return fast(acc)
+    if acc_offset is not None and np.any(acc_offset):
+        off = b.constant(np.asarray(acc_offset, np.int64).astype(np.int32))
+        acc = b.elementwise([acc, off], I32, lambda a, o, *_: arith.AddIOp(a, o).result)
     params, _ = requant_params(node, rq)
 
     def body(a, *args):
@@ -238,7 +245,8 @@ def requantize(node, acc: b.T, rq: Requant, acc_bound: int | None = None,
     return y if then is None else apply_table_fit(y, then)
 
 
-def _requant_high_word(node, rq: Requant, acc_bound: int | None, then: table_fit.TableFit | None = None):
+def _requant_high_word(node, rq: Requant, acc_bound: int | None, then: table_fit.TableFit | None = None,
+                       acc_offset: np.ndarray | None = None):
     """`requantize` for shifts r >= 32 (every |M| < 1/2), written so that it
     vectorizes: the same bits, with i32 operands and constant i64 shifts.
 
@@ -265,6 +273,10 @@ def _requant_high_word(node, rq: Requant, acc_bound: int | None, then: table_fit
     p.add("s", fp.r - 32, I32)
     offset = offset_fixed(np.broadcast_to(rq.offset, fp.r.shape), fp.r)
     half_up = acc_bound is not None and tie_free(fp, offset, acc_bound)
+    if acc_offset is not None:
+        # (acc + k) * m + o = acc * m + (o + k * m), exactly in int64: |k|, |m| < 2^31
+        # and |o| < 2^61. (The tie check above is about acc + k, the same values.)
+        offset = offset + np.asarray(acc_offset, np.int64) * fp.m
     if half_up:
         p.add("c", offset + np.left_shift(np.int64(1), fp.r - 1), I64)
     else:

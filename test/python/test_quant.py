@@ -221,6 +221,22 @@ def test_requantization_rounds_half_to_even(tmp_path):
     np.testing.assert_array_equal(got, np.rint(a / 2).astype(I8))
 
 
+@pytest.mark.parametrize("ys", [0.5, 4.0])  # multiplier 2 (the i64 form) and 0.25 (the high-word form)
+def test_requantization_adds_the_constant_correction(ys, tmp_path):
+    # x_zero_point 128 and a bias: acc = x - 128 + 57 over every u8 x, a
+    # constant that the high-word form folds into its rounding constant and
+    # the i64 form adds to the accumulator.
+    x = np.arange(256, dtype=U8).reshape(1, 1, 16, 16)
+    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "B"], ["y"])
+    model = make_model([node], {"x": (U8, x.shape)}, {"y": (I8, [1, 1, 16, 16])},
+                       {"xs": np.array(1.0, F32), "xz": np.array(128, U8), "w": np.ones((1, 1, 1, 1), I8),
+                        "ws": np.array(1.0, F32), "wz": np.array(0, I8), "ys": np.array(ys, F32),
+                        "yz": np.array(3, I8), "B": np.array([57], np.int32)}, opset=13)
+    got = compile_and_run(model, {"x": x}, tmp_path)["y"]
+    want = np.clip(np.rint((x.astype(np.int64) - 128 + 57) / ys) + 3, -128, 127).astype(I8)
+    np.testing.assert_array_equal(got, want)
+
+
 # ---------------------------------------------------------------- QLinearConv / ConvInteger
 
 
