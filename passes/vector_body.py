@@ -50,7 +50,7 @@ class Program:
         vals: list[str] = []
         same = self.exact_round_trips(arg_ranges or {})
 
-        def ref(o, ty: str) -> str:
+        def ref(o) -> str:
             kind, x = o
             if kind == "arg":
                 return args[x]
@@ -74,21 +74,20 @@ class Program:
                 vals.append("")  # folded into the high-word form below
                 continue
             if t in same:
-                vals.append(ref(same[t], ""))
+                vals.append(ref(same[t]))
                 continue
             if t in fused:
                 a, m, c = fused[t][0]
-                vals.append(_emit_high_word(e, lanes, ref(a, ""), ref(m, ""), None if c is None else ref(c, "")))
+                vals.append(_emit_high_word(e, lanes, ref(a), ref(m), None if c is None else ref(c)))
                 continue
             names, tys = [], []
             for o in s.operands:
-                ty = self._type_of(o, vals)
-                names.append(ref(o, ty))
-                tys.append(vec(ty))
+                names.append(ref(o))
+                tys.append(vec(self._type_of(o)))
             r = e.fresh("q")
             e.emit(f'{r} = "{s.name}"({", ".join(names)}){s.props} : ({", ".join(tys)}) -> {vec(s.type)}')
             vals.append(r)
-        return ref(self.result, "")
+        return ref(self.result)
 
     def exact_round_trips(self, arg_ranges: dict[int, tuple[int, int]]) -> dict[int, tuple]:
         """The steps extsi(trunci(x)) back to x's type where x is clamped
@@ -162,7 +161,7 @@ class Program:
             if o[0] != "step" or self.steps[o[1]].name != "arith.extsi":
                 return None
             src = self.steps[o[1]].operands[0]
-            return src if self._type_of(src, None) == "i32" else None
+            return src if self._type_of(src) == "i32" else None
 
         out = {}
         for t, s in enumerate(self.steps):
@@ -191,7 +190,7 @@ class Program:
             out[t] = ((a, m, c), *chain)
         return out
 
-    def _type_of(self, o, vals=None) -> str:
+    def _type_of(self, o) -> str:
         kind, x = o
         if kind == "arg":
             return self.args[x]
