@@ -6,8 +6,8 @@ single-threaded, medians of several runs, all in one process.
          run examples/make_models.py first if they are missing)
 
 Each float block is quantized by examples/quantize_cnn.py (onnxruntime's
-quantize_static: QDQ, per channel, fixed-seed calibration). Four runs of
-the same input per block:
+quantize_static: QDQ, per channel, fixed-seed calibration). Four engines run
+the same input per block, interleaved run by run (a run: 10 calls):
   - qc fp32: the float model (im2col + the register-blocked fp32 GEMM);
   - qc int8: the QDQ model, fused into integer ops (the i16-pair vpmaddwd
     GEMM on AVX2, exact);
@@ -45,14 +45,21 @@ def _quantize_cnn():
     return mod
 
 
-def median_s(fn, runs: int) -> float:
-    fn()  # warm-up: first-touch of buffers, lazy binding
-    times = []
+def median_s(fns: dict, runs: int) -> dict[str, float]:
+    """Median seconds per call of each engine, interleaved run by run (each
+    run is a batch of calls, so the clock's resolution does not matter) so
+    that the shared machine's noise hits them alike."""
+    for fn in fns.values():
+        fn()  # warm-up: first-touch of buffers, lazy binding
+    batch = 10
+    times = {k: [] for k in fns}
     for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(batch):
+                fn()
+            times[k].append((time.perf_counter() - t0) / batch)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def qc_runner(path: str, work: str, tag: str):
@@ -80,25 +87,30 @@ def bench_block(float_path: str, work: str, runs: int) -> dict[str, float]:
     name, shape = qcnn.input_spec(onnx.load(float_path))
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     feeds = {name: x}
-    times = {}
+    fns, models = {}, []
     for tag, path in (("fp32", float_path), ("int8", int8_path)):
-        with qc_runner(path, work, f"{stem}.{tag}") as m:
-            times[f"qc {tag}"] = median_s(lambda: m.run(feeds), runs)
+        m = qc_runner(path, work, f"{stem}.{tag}")
+        models.append(m)
+        fns[f"qc {tag}"] = lambda m=m: m.run(feeds)
         sess = ort_runner(path)
-        times[f"onnxruntime {tag}"] = median_s(lambda: sess.run(None, feeds), runs)
-    return times
+        fns[f"onnxruntime {tag}"] = lambda sess=sess: sess.run(None, feeds)
+    try:
+        return median_s(fns, runs)
+    finally:
+        for m in models:
+            m.close()
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--runs", type=int, default=30, help="interleaved runs of 10 calls each")
     ap.add_argument("models", nargs="*")
     args = ap.parse_args(argv)
     paths = args.models or [str(ROOT / "examples" / f"{m}.onnx") for m in ("resnet_block", "mobilenet_block")]
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
         raise SystemExit(f"missing {', '.join(missing)}: run python examples/make_models.py first")
-    print(f"1 thread, median of {args.runs} runs; ratios > 1: the first is faster")
+    print(f"1 thread, median of {args.runs} interleaved runs of 10 calls; ratios > 1: the first is faster")
     with tempfile.TemporaryDirectory(prefix="qc-bench-int8-") as work:
         for path in paths:
             t = bench_block(path, work, args.runs)
