@@ -15,7 +15,8 @@ per-output glue. Rates per target family (`RATES`) come from the kernels'
 instruction counts and, for AVX2, from runs of benchmarks/int8.py and
 benchmarks/gemm.py on an AVX2 machine (Zen 3): fp32 GEMM ~80 GFLOP/s (12.5
 multiply-adds per cycle at 3.2 GHz), the int8 pair kernel (vpmaddwd) ~71
-G multiply-adds/s (22 per cycle), depthwise 5 (fp32) and 8 (int8), and
+G multiply-adds/s (22 per cycle), depthwise 5 (fp32) and 12 (int8,
+qc-vector-qdepthwise's vpmaddwd pairs), and
 ~0.7 cycles per output for the int8 requantization with its affine tail
 (qc-vector-requant's loop; ~1.2 as LLVM vectorizes the scalar loop).
 The fp32 depthwise convolution pays ~1 cycle per output for its bias and
@@ -50,9 +51,10 @@ class Rates:
 
 
 RATES = {
-    "avx2": Rates(22, 12.5, 8, 5, 0.7, 1.0, "x86-64 AVX2, measured (benchmarks/int8.py, gemm.py on Zen 3)"),
-    "avx512": Rates(44, 25, 16, 10, 0.35, 0.5, "x86-64 AVX-512: the AVX2 rates at twice the vector width"),
-    "avx512-vnni": Rates(64, 25, 16, 10, 0.35, 0.5,
+    "avx2": Rates(22, 12.5, 12, 5, 0.7, 1.0, "x86-64 AVX2, measured (benchmarks/int8.py, gemm.py on Zen 3)"),
+    "avx512": Rates(44, 25, 12, 10, 0.35, 0.5, "x86-64 AVX-512: the AVX2 rates at twice the vector width "
+                                               "(the int8 depthwise kernel stays AVX2)"),
+    "avx512-vnni": Rates(64, 25, 12, 10, 0.35, 0.5,
                          "x86-64 AVX-512 VNNI: vpdpwssd fuses the pair add (AVX-512 rates otherwise)"),
     "neon": Rates(6, 7, 4, 4, 2.0, 1.0, "AArch64 NEON: 2 multiply-adds per i16 pair (smlal + mla) "
                                          "against one fmla per k, from instruction counts"),
