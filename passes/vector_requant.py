@@ -28,7 +28,7 @@ import numpy as np
 from qc.mlir import ir
 
 from .base import Pass, collect_ops
-from .gemm_epilogue import _all_parallel, _identity, _maps, _root
+from .gemm_epilogue import _all_parallel, _dense, _identity, _maps, _root
 from .lower_gemm import constant_global
 from .vector_body import program_of
 
@@ -146,7 +146,7 @@ def _merge_rows(operands, kinds, indices, shape):
         ty = ir.MemRefType(v.type)
         strides, offset = ty.get_strides_and_offset()
         new_shape = ty.shape[:-2] + [ty.shape[-2] * ty.shape[-1]]
-        layout = None if _dense_type(ty) else ir.StridedLayoutAttr.get(offset, strides[:-2] + [1])
+        layout = None if _dense(ty) else ir.StridedLayoutAttr.get(offset, strides[:-2] + [1])
         out_ty = ir.MemRefType.get(new_shape, ty.element_type, layout)
         i64 = ir.IntegerType.get_signless(64)
         groups = [[i] for i in range(ty.rank - 2)] + [[ty.rank - 2, ty.rank - 1]]
@@ -163,15 +163,6 @@ def _merge_rows(operands, kinds, indices, shape):
             new_ops.append(v)
             new_idx.append(idx)
     return new_ops + [collapse(operands[-1])], new_idx, shape[:-2] + [shape[-2] * shape[-1]]
-
-
-def _dense_type(ty: ir.MemRefType) -> bool:
-    strides, offset = ty.get_strides_and_offset()
-    expect, acc = [], 1
-    for d in reversed(ty.shape):
-        expect.append(acc)
-        acc *= d
-    return offset == 0 and strides == expect[::-1]
 
 
 def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes: int, overlap: bool) -> str:
