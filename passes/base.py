@@ -117,3 +117,13 @@ def collect_ops(root: ir.Operation, names: tuple[str, ...]) -> list:
 
     root.walk(visit, ir.WalkOrder.PRE_ORDER)
     return found
+
+
+def append_functions(module: ir.Module, symbols: ir.SymbolTable, text: str) -> None:
+    """Parses `text` and moves its functions into `module`, but for those
+    whose symbol it has already (shared declarations)."""
+    parsed = ir.Module.parse(text)  # alive until its functions are moved
+    for f in list(parsed.body.operations):
+        if ir.StringAttr(f.attributes["sym_name"]).value not in symbols:
+            module.body.append(f)
+            symbols.insert(f)

@@ -30,7 +30,7 @@ import numpy as np
 
 from qc.mlir import ir
 
-from .base import Pass, collect_ops
+from .base import Pass, append_functions, collect_ops
 from .depthwise_window import WINDOW_ATTR
 from .gemm_epilogue import _dense, _maps
 from .lower_gemm import _Emitter, constant_global
@@ -63,33 +63,23 @@ class VectorQDepthwise(Pass):
     lanes: int = 16  # outputs per step at stride 1 (16: one ymm of i16 pairs per parity)
 
     def apply(self, module: ir.Module) -> None:
-        symbols = ir.SymbolTable(module.operation)
-        count = 0
-        for fn in list(module.body.operations):
-            if fn.operation.name != "func.func":
-                continue
-            tagged = [op.operation for op in collect_ops(fn.operation, ("linalg.generic",))
-                      if WINDOW_ATTR in op.operation.attributes]
-            for op in tagged:
-                conv = _conv(op)
-                found = constant_global(symbols, conv.w) if conv is not None else None
-                if found is None:
-                    continue  # run-time weights: left to LLVM's loop vectorizer
-                pairs = _weight_pairs(module, symbols, found, conv, op)
-                name = f"qc_qdepthwise_{count}"
-                count += 1
-                text, operands = _function(name, conv, pairs, self.lanes)
-                parsed = ir.Module.parse(text)  # alive until its functions are moved
-                for f in list(parsed.body.operations):
-                    sym = ir.StringAttr(f.attributes["sym_name"]).value
-                    if sym not in symbols:
-                        module.body.append(f)
-                        symbols.insert(f)
-                from qc.mlir import func
+        from qc.mlir import func
 
-                with ir.InsertionPoint(op), op.location:
-                    func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands)
-                op.erase()
+        symbols = ir.SymbolTable(module.operation)
+        tagged = [op.operation for op in collect_ops(module.operation, ("linalg.generic",))
+                  if WINDOW_ATTR in op.operation.attributes]
+        for count, op in enumerate(tagged):
+            conv = _conv(op)
+            found = constant_global(symbols, conv.w) if conv is not None else None
+            if found is None:
+                continue  # run-time weights: left to LLVM's loop vectorizer
+            pairs = _weight_pairs(module, symbols, found, conv, op)
+            name = f"qc_qdepthwise_{count}"
+            text, operands = _function(name, conv, pairs, self.lanes)
+            append_functions(module, symbols, text)
+            with ir.InsertionPoint(op), op.location:
+                func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands)
+            op.erase()
 
 
 def _pairs_of(conv: "_Conv") -> list[tuple[int, bool]]:

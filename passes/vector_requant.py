@@ -27,7 +27,7 @@ import numpy as np
 
 from qc.mlir import ir
 
-from .base import Pass, collect_ops
+from .base import Pass, append_functions, collect_ops
 from .gemm_epilogue import _all_parallel, _dense, _identity, _maps, _root
 from .lower_gemm import constant_global
 from .vector_body import program_of
@@ -42,32 +42,27 @@ class VectorRequant(Pass):
     lanes: int = 16  # i32 lanes per step: two AVX2 registers, so the i8 results pack into one store
 
     def apply(self, module: ir.Module) -> None:
+        from qc.mlir import func
+
         symbols = ir.SymbolTable(module.operation)
         count = 0
-        for fn in list(module.body.operations):
-            if fn.operation.name != "func.func":
+        for op in collect_ops(module.operation, ("linalg.generic",)):
+            plan = _plan(op.operation, symbols) if len(op.outputs) == 1 else None
+            if plan is None:
                 continue
-            for op in collect_ops(fn.operation, ("linalg.generic",)):
-                plan = _plan(op.operation, symbols) if len(op.outputs) == 1 else None
-                if plan is None:
-                    continue
-                name = f"qc_requant_{count}"
-                count += 1
-                program, kinds, indices, ranges = plan
-                operands = list(op.operation.operands)
-                shape = list(ir.MemRefType(operands[-1].type).shape)
-                with ir.InsertionPoint(op.operation), op.operation.location:
-                    if _mergeable(operands, kinds, indices, len(shape)):
-                        operands, indices, shape = _merge_rows(operands, kinds, indices, shape)
-                    overlap = all(_root(v) != _root(operands[-1]) for v in operands[:-1])
-                    text = _function(name, operands, program, kinds, indices, ranges, shape, self.lanes, overlap)
-                    parsed = ir.Module.parse(text)
-                    for f in list(parsed.body.operations):
-                        module.body.append(f)
-                    from qc.mlir import func
-
-                    func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands)
-                op.operation.erase()
+            name = f"qc_requant_{count}"
+            count += 1
+            program, kinds, indices, ranges = plan
+            operands = list(op.operation.operands)
+            shape = list(ir.MemRefType(operands[-1].type).shape)
+            with ir.InsertionPoint(op.operation), op.operation.location:
+                if _mergeable(operands, kinds, indices, len(shape)):
+                    operands, indices, shape = _merge_rows(operands, kinds, indices, shape)
+                overlap = all(_root(v) != _root(operands[-1]) for v in operands[:-1])
+                append_functions(module, symbols, _function(name, operands, program, kinds, indices, ranges,
+                                                            shape, self.lanes, overlap))
+                func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands)
+            op.operation.erase()
 
 
 def _plan(op: ir.Operation, symbols: ir.SymbolTable):
