@@ -54,10 +54,19 @@ RATES = {
     "avx2": Rates(22, 12.5, 12, 5, 0.7, 1.0, "x86-64 AVX2, measured (benchmarks/int8.py, gemm.py on Zen 3)"),
     "avx512": Rates(44, 25, 12, 10, 0.35, 0.5, "x86-64 AVX-512: the AVX2 rates at twice the vector width "
                                                "(the int8 depthwise kernel stays AVX2)"),
-    "avx512-vnni": Rates(64, 25, 12, 10, 0.35, 0.5,
-                         "x86-64 AVX-512 VNNI: vpdpwssd fuses the pair add (AVX-512 rates otherwise)"),
+    # The dot-product kernels (byte quads, four products per lane and
+    # instruction) at the pair kernel's measured ~69% of issue peak; not
+    # measured (no such CPU here).
+    "avx-vnni": Rates(44, 12.5, 12, 5, 0.7, 1.0, "x86-64 AVX2 + AVX-VNNI: {vex} vpdpbusd, 32 multiply-adds per "
+                                                "ymm instruction, 2 per cycle, from instruction counts "
+                                                "(AVX2 rates otherwise)"),
+    "avx512-vnni": Rates(88, 25, 12, 10, 0.35, 0.5, "x86-64 AVX-512 VNNI: vpdpbusd, 64 multiply-adds per zmm "
+                                                   "instruction, from instruction counts (AVX-512 rates otherwise)"),
     "neon": Rates(6, 7, 4, 4, 2.0, 1.0, "AArch64 NEON: 2 multiply-adds per i16 pair (smlal + mla) "
                                          "against one fmla per k, from instruction counts"),
+    "neon-dotprod": Rates(24, 7, 4, 4, 2.0, 1.0, "AArch64 dot product: sdot/udot by element, 16 multiply-adds "
+                                                  "per instruction, 24 per 5 loads, from instruction counts "
+                                                  "(NEON rates otherwise)"),
     "rvv": Rates(6, 7, 4, 4, 2.0, 1.0, "RISC-V RVV at VLEN 128, from instruction counts (scaled by VLEN)"),
     "scalar": Rates(2, 2, 1, 1, 4.0, 1.0, "no vector unit known: rough"),
 }
@@ -68,9 +77,11 @@ def rates_for(target) -> Rates:
     if target.arch == "x86_64":
         if "+avx512f" in feats:
             return RATES["avx512-vnni" if "+avx512vnni" in feats else "avx512"]
-        return RATES["avx2"] if target.vector_bits >= 256 else RATES["scalar"]
+        if target.vector_bits >= 256:
+            return RATES["avx-vnni" if "+avxvnni" in feats or "+avx512vnni" in feats else "avx2"]
+        return RATES["scalar"]
     if target.arch == "aarch64":
-        return RATES["neon"]
+        return RATES["neon-dotprod" if "+dotprod" in feats else "neon"]
     if target.arch == "riscv64" and target.rvv_vlen:
         r, s = RATES["rvv"], target.rvv_vlen / 128
         return Rates(r.int8_gemm * s, r.fp32_gemm * s, r.int8_depthwise * s, r.fp32_depthwise * s,

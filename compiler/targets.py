@@ -131,6 +131,7 @@ _RV64GC = "+m,+a,+f,+d,+c"
 _PRESETS = {
     "x86-64-v3": ("x86_64-unknown-linux-gnu", "x86-64-v3", "", "AVX2 + FMA"),
     "x86-64-v4": ("x86_64-unknown-linux-gnu", "x86-64-v4", "", "AVX-512"),
+    "x86-64-v3-vnni": ("x86_64-unknown-linux-gnu", "x86-64-v3", "+avxvnni", "AVX2 + AVX-VNNI"),
     "x86-64-v4-vnni": ("x86_64-unknown-linux-gnu", "x86-64-v4", "+avx512vnni", "AVX-512 + VNNI"),
     "aarch64": ("aarch64-unknown-linux-gnu", "generic", "+neon", "NEON"),
     "aarch64-dotprod": ("aarch64-unknown-linux-gnu", "cortex-a76", "+neon,+dotprod", "NEON + dot product"),

@@ -39,6 +39,23 @@ broadcast scalar: smlal + mla on NEON (qgemm_aarch64.onnxtxt), vmacc.vx on
 RVV (qgemm_riscv64_rvv128.onnxtxt), where the widening form needed smull +
 uzp1/uzp2 + two adds per accumulator.
 
+Dot-product ISAs (`dot`) take four k at once: a lane of A and of B holds
+k-quads of bytes, Ap[M/MR][K/4][MR] and [K/4][NR], and the micro-kernel
+adds the four byte products per i32 lane with one instruction, which
+neither saturates nor wraps before the i32 sum (|4 * 255 * 128| < 2^31):
+AVX-512 VNNI / AVX-VNNI's vpdpbusd (u8 x s8; qgemm_x86_64_vnni.onnxtxt) and
+AArch64's sdot / udot (s8 x s8, u8 x u8, by vector element;
+qgemm_aarch64_dotprod.onnxtxt). Where the signs do not fit the instruction,
+the bytes of the run-time operand x (the one not packed at compile time)
+are xor'ed with 0x80 while they are packed, which reads s8 x as the u8
+x + 128 and u8 x as the s8 x - 128, and the constant side w carries the
+exact correction -128 * sum_k w (or +128 * sum_k w) as one more k-quad row
+of its packed array, which the kernel adds when it starts the first cache
+block. Both operands run-time (or both constant) keep the pairs. The
+instruction is a helper function the kernel calls (`DOT_HELPERS`), defined
+by qc-lower-to-llvm as the target's intrinsic, or (`emulate_dot`) as
+portable vector code, so the same kernels can be checked on any CPU.
+
 As in qc-lower-gemm, the runtime's threads split the column panels of each
 kernel (`qc.parallel_kernels`); the scratch is sized in 4-byte units, which
 an i32 panel uses as they are. Tails: M % MR rows get a smaller tile; the
@@ -88,6 +105,13 @@ class QTiles:
     vl: int  # i32 lanes per vector
     kc: int  # k pairs per cache block (a B panel KC x NR of i32 pairs stays in L1)
     split: bool = False  # multiply-add the even and odd halves of each pair separately (see `qgemm_function`)
+    dot: str = ""  # k-quads by a dot-product instruction: "vnni" (vpdpbusd, u8 x s8), "sdot" (sdot/udot)
+    emulate_dot: bool = False  # the dot helpers as portable vector code (for CPUs without the instruction)
+
+    @property
+    def group(self) -> int:
+        """k values per i32 lane of a packed operand: i16 pairs, or byte quads."""
+        return 4 if self.dot else 2
 
 
 @dataclass(frozen=True)
@@ -113,13 +137,21 @@ class LowerQGemm(Pass):
     vector_bits: int = 256
     kc: int = 384  # k pairs per cache block: a 384 x 16 panel of i32 pairs is 24 KiB of a 32 KiB L1D
     split: bool = False  # ISAs without a pair multiply-add (vpmaddwd): NEON, RVV
+    dot: str = ""  # "vnni" or "sdot": k-quads by a dot-product instruction (see the module doc)
+    emulate_dot: bool = False  # define the dot helpers as portable vector code (runs on any CPU)
 
     def tiles(self) -> QTiles:
         vl = self.vector_bits // 32
         if vl < 1 or self.nr % vl or self.mr < 1 or self.nr < vl or self.kc < 1:
             raise PassFailed(self.name, f"bad tile sizes mr={self.mr} nr={self.nr} kc={self.kc} for {vl} "
                                         "i32 lanes (nr a multiple of the lanes)")
-        return QTiles(self.mr, self.nr, vl, self.kc, self.split)
+        if self.dot not in ("", "vnni", "sdot"):
+            raise PassFailed(self.name, f"unknown dot-product kind '{self.dot}' (vnni, sdot)")
+        if self.dot == "sdot" and vl != 4:
+            raise PassFailed(self.name, f"sdot/udot work on 128-bit vectors, not {self.vector_bits}-bit ones")
+        if self.dot == "vnni" and vl not in (4, 8, 16):
+            raise PassFailed(self.name, f"vpdpbusd works on 128, 256 or 512-bit vectors, not {self.vector_bits}-bit")
+        return QTiles(self.mr, self.nr, vl, self.kc, self.split and not self.dot, self.dot, self.emulate_dot)
 
     def apply(self, module: ir.Module) -> None:
         lowering = _QGemmLowering(module, self.tiles())
@@ -139,6 +171,17 @@ def for_target(target=None) -> LowerQGemm:
     Per k pair the tile needs MR * NR/VL accumulators, NR/VL vectors of B,
     one broadcast pair of A and one product temporary (checked in
     test/codegen/qgemm_*: no stack access in the k loop)."""
+    feats = target.feature_set if target is not None else set()
+    if target is not None and target.arch == "x86_64" and (
+            "+avx512vnni" in feats and target.vector_bits == 512):
+        # 32 zmm: 16 acc + 2 B + the broadcast A (vpdpbusd folds it as {1to16}).
+        return LowerQGemm(mr=8, nr=32, vector_bits=512, kc=192, dot="vnni")
+    if target is not None and target.arch == "x86_64" and target.vector_bits == 256 and (
+            "+avxvnni" in feats or {"+avx512vnni", "+avx512vl"} <= feats):
+        return LowerQGemm(mr=6, nr=16, vector_bits=256, kc=384, dot="vnni")  # AVX-VNNI: the AVX2 tile
+    if target is not None and target.arch == "aarch64" and "+dotprod" in feats:
+        # 32 q: 8 x 12 = 24 acc + 3 B + 2 A (four rows' quads per q; sdot by element).
+        return LowerQGemm(mr=8, nr=12, vector_bits=128, kc=256, dot="sdot")
     if target is None or (target.arch == "x86_64" and target.vector_bits == 256):
         # 16 ymm: 12 acc + 2 B + A + product; 4 x 24 and 3 x 32 (3 and 4 B
         # vectors) ran 30% slower on the example ResNet block. KC 384 pairs: its
@@ -146,7 +189,7 @@ def for_target(target=None) -> LowerQGemm:
         # in two of 144.
         return LowerQGemm(mr=6, nr=16, vector_bits=256, kc=384)
     if target.arch == "x86_64" and target.vector_bits == 512:
-        # 32 zmm: 16 acc + 2 B + A + product (none with VNNI's vpdpwssd).
+        # 32 zmm: 16 acc + 2 B + A + product.
         return LowerQGemm(mr=8, nr=32, vector_bits=512, kc=192)
     if target.arch == "riscv64" and target.rvv_vlen:
         bits = 2 * target.rvv_vlen  # LMUL 2, as the fp32 GEMM
@@ -225,6 +268,101 @@ def _pairs(values: np.ndarray) -> np.ndarray:
     return (lo | hi).astype(np.uint32).view(np.int32)
 
 
+def _quads(values: np.ndarray) -> np.ndarray:
+    """[..., K] 8-bit integers -> [..., ceil(K/4)] int32 byte quads, k = 4q + j
+    in byte j (little-endian), the last quad completed with 0."""
+    v = values.astype(np.int64) & 0xFF
+    pad = -v.shape[-1] % 4
+    if pad:
+        v = np.concatenate([v, np.zeros((*v.shape[:-1], pad), np.int64)], axis=-1)
+    return (v[..., 0::4] | v[..., 1::4] << 8 | v[..., 2::4] << 16 | v[..., 3::4] << 24).astype(np.uint32).view(np.int32)
+
+
+def _groups(values: np.ndarray, group: int) -> np.ndarray:
+    return _quads(values) if group == 4 else _pairs(values)
+
+
+def _wrap32(values: np.ndarray) -> np.ndarray:
+    """int64 -> int32 modulo 2^32 (the kernel's i32 arithmetic)."""
+    return (values.astype(np.int64) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+# -- dot-product helpers --------------------------------------------------------
+
+# qc_dot4_<signs>_<lanes>(acc: vector<L x i32>, x: vector<4L x i8>, y: vector<4L x i8>):
+# acc[l] + sum_j x[4l + j] * y[4l + j], x and y read with <signs> (u: unsigned).
+# qc-lower-to-llvm defines them (`dot_definition`); "_emu" ones as plain vector code.
+_DOT_INTRINSICS = {
+    ("us", 4): "llvm.x86.avx512.vpdpbusd.128",  # also AVX-VNNI's {vex} forms
+    ("us", 8): "llvm.x86.avx512.vpdpbusd.256",
+    ("us", 16): "llvm.x86.avx512.vpdpbusd.512",
+    ("ss", 4): "llvm.aarch64.neon.sdot.v4i32.v16i8",
+    ("uu", 4): "llvm.aarch64.neon.udot.v4i32.v16i8",
+}
+
+
+def dot_helper(signs: str, lanes: int, emulate: bool) -> str:
+    return f"qc_dot4_{signs}_{lanes}" + ("_emu" if emulate else "")
+
+
+def dot_declaration(name: str) -> str:
+    lanes = int(name.split("_")[3])
+    acc, byt = f"vector<{lanes}xi32>", f"vector<{4 * lanes}xi8>"
+    return f"func.func private @{name}({acc}, {byt}, {byt}) -> {acc}\n"
+
+
+def dot_definition(name: str) -> str | None:
+    """The LLVM-dialect body of a dot helper (always inlined), or None."""
+    parts = name.split("_")
+    if len(parts) < 4 or parts[:2] != ["qc", "dot4"] or parts[2] not in ("us", "ss", "uu"):
+        return None
+    signs, lanes, emulate = parts[2], int(parts[3]), parts[4:] == ["emu"]
+    acc, byt, wide = f"vector<{lanes}xi32>", f"vector<{4 * lanes}xi8>", f"vector<{4 * lanes}xi32>"
+    head = (f"llvm.func internal @{name}(%acc: {acc}, %x: {byt}, %y: {byt}) -> {acc} "
+            'attributes {passthrough = ["alwaysinline"]} {\n')
+    if not emulate:
+        intrinsic = _DOT_INTRINSICS.get((signs, lanes))
+        if intrinsic is None:
+            return None
+        return (head + f'  %r = llvm.call_intrinsic "{intrinsic}"(%acc, %x, %y) : ({acc}, {byt}, {byt}) -> {acc}\n'
+                f"  llvm.return %r : {acc}\n}}\n")
+    ext = {"u": "llvm.zext", "s": "llvm.sext"}
+    lines = [f"  %xe = {ext[signs[0]]} %x : {byt} to {wide}", f"  %ye = {ext[signs[1]]} %y : {byt} to {wide}",
+             f"  %p = llvm.mul %xe, %ye : {wide}"]
+    total = "%acc"
+    for j in range(4):
+        lanes_j = ", ".join(str(4 * i + j) for i in range(lanes))
+        lines += [f"  %s{j} = llvm.shufflevector %p, %p [{lanes_j}] : {wide}",
+                  f"  %t{j} = llvm.add {total}, %s{j} : {acc}"]
+        total = f"%t{j}"
+    return head + "\n".join(lines) + f"\n  llvm.return {total} : {acc}\n}}\n"
+
+
+@dataclass(frozen=True)
+class Dot:
+    """How a k-quad kernel multiplies (tiles.dot set, one operand constant)."""
+
+    helper: str  # the dot helper it calls
+    b_first: bool  # B's bytes are the helper's x operand (vpdpbusd's unsigned one)
+    flip: bool  # the run-time operand's bytes are xor'ed with 0x80 when packed
+    corr: str  # "a" / "b": that constant side's packed array ends with a correction row ("" without flip)
+    scale: int  # the correction: scale * sum_k of the constant operand (-128, +128 or 0)
+
+
+def plan_dot(t: QTiles, a_unsigned: bool, b_unsigned: bool, a_const: bool) -> Dot:
+    """The dot kernel for A and B with these signs, A or else B constant."""
+    dyn_u, const_u = (b_unsigned, a_unsigned) if a_const else (a_unsigned, b_unsigned)
+    flip = (dyn_u == const_u) if t.dot == "vnni" else (dyn_u != const_u)
+    a_u, b_u = (const_u, dyn_u != flip) if a_const else (dyn_u != flip, const_u)
+    if t.dot == "vnni":
+        signs, b_first = "us", b_u
+    else:
+        signs, b_first = ("uu" if a_u else "ss"), True
+    scale = 0 if not flip else (128 if dyn_u else -128)  # u8 x read as x - 128; s8 x as x + 128
+    return Dot(dot_helper(signs, t.vl, t.emulate_dot), b_first, flip, ("a" if a_const else "b") if flip else "",
+               scale)
+
+
 class _QGemmLowering:
     def __init__(self, module: ir.Module, tiles: QTiles):
         self.module = module
@@ -275,21 +413,33 @@ class _QGemmLowering:
         m, n = shape_c[-2:]
         k = ir.MemRefType(b.type).shape[-2]
         t = self.t
-        a_packed = None if a_batched else self._packed(a, f"_qrows{t.mr}", lambda v: _pack_rows(v, m, k, t.mr),
+        a_const = not a_batched and constant_global(self.symbols, a) is not None
+        b_const = not bsz and constant_global(self.symbols, b) is not None
+        # A dot kernel needs one run-time operand to flip and one constant to
+        # carry the correction; otherwise the pairs.
+        dot = plan_dot(t, a_op.unsigned, b_op.unsigned, a_const) if t.dot and a_const != b_const else None
+        g = 4 if dot else 2
+        a_scale = dot.scale if dot and dot.corr == "a" else 0
+        b_scale = dot.scale if dot and dot.corr == "b" else 0
+        scale = a_scale or b_scale  # in the packed name: the correction's sign (symbols take no '+')
+        tag = (f"_q{g}" + ("" if not scale else "cp" if scale > 0 else "cn")) if dot else "_q"
+        a_packed = None if a_batched else self._packed(a, f"{tag}rows{t.mr}",
+                                                       lambda v: _pack_rows(v, m, k, t.mr, g, a_scale),
                                                        a_op.unsigned, m, k)
-        b_packed = None if bsz else self._packed(b, f"_qcols{t.nr}", lambda v: _pack_cols(v, k, n, t.nr),
+        b_packed = None if bsz else self._packed(b, f"{tag}cols{t.nr}",
+                                                 lambda v: _pack_cols(v, k, n, t.nr, g, b_scale),
                                                  b_op.unsigned, k, n)
         mode = "p" if b_packed is not None else ("i" if implicit is not None else "s")
         geometry = implicit[0] if mode == "i" else None
         rows = tuple(ir.MemRefType(v.type).get_strides_and_offset()[0][-2] for v in (a, b, c))
         signs = ("u" if a_op.unsigned else "s") + ("u" if b_op.unsigned else "s")
-        kernel = self._kernel(m, n, k, mode, rows, geometry, signs, b_op.unsigned, zeroed is not None)
+        kernel = self._kernel(m, n, k, mode, rows, geometry, signs, b_op.unsigned, zeroed is not None, dot)
         entry = kernel if a_packed is not None else self._packing_entry(kernel, m, n, k, mode, rows, geometry,
-                                                                        a_op.unsigned)
+                                                                        a_op.unsigned, dot)
         b_arg = b_packed if mode == "p" else (implicit[1] if mode == "i" else b)
         with ir.InsertionPoint(op.operation), op.location:
             self._emit_call(entry, a_packed if a_packed is not None else a, b_arg, c, bsz, m, n, k, mode, rows,
-                            geometry, a_packed is not None, a_batched)
+                            geometry, a_packed is not None, a_batched, dot)
         op.operation.erase()
         if zeroed is not None:
             zeroed.erase()  # C is overwritten whole, and nothing reads it in between
@@ -330,13 +480,13 @@ class _QGemmLowering:
                                        attributes={"name": ir.FlatSymbolRefAttr.get(name)}).result
 
     # -- the call site ------------------------------------------------------------
-    def _emit_call(self, fname, a, b, c, bsz, m, n, k, mode, rows, geometry, a_packed, a_batched) -> None:
+    def _emit_call(self, fname, a, b, c, bsz, m, n, k, mode, rows, geometry, a_packed, a_batched, dot) -> None:
         from mlir.dialects import scf
 
         from qc.mlir import arith, func, memref
 
         a_ty, b_ty, c_ty = (ir.MemRefType.parse(s) for s in
-                            _type_text(m, n, k, self.t, mode, rows, geometry, a_packed))
+                            _type_text(m, n, k, self.t, mode, rows, geometry, a_packed, dot))
 
         def args(a_v, b_v, c_v):
             return [a_v if a_packed else memref.cast(a_ty, a_v),
@@ -357,11 +507,13 @@ class _QGemmLowering:
             scf.YieldOp([])
 
     # -- the kernel functions -----------------------------------------------------
-    def _kernel(self, m, n, k, mode, rows, geometry, signs, b_unsigned, zero_c) -> str:
+    def _kernel(self, m, n, k, mode, rows, geometry, signs, b_unsigned, zero_c, dot) -> str:
         """The kernel's function for a packed A, made the first time: it calls
         the runtime's parallel entry (`parallel_name`)."""
         t = self.t
         name = f"qc_qgemm_{m}x{n}x{k}_{mode}{t.mr}x{t.nr}_{signs}"
+        if dot is not None:  # the signs and mode fix the rest of the plan
+            name += "_dot" + ("_flip" if dot.flip else "")
         if rows[1:] != (n, n):
             name += "_s" + "_".join(map(str, rows[1:]))
         if geometry is not None:
@@ -370,16 +522,16 @@ class _QGemmLowering:
             name += "_z"
         if name in self.made:
             return name
-        self._append(qgemm_function(name, m, n, k, t, mode, rows, geometry, b_unsigned, zero_c))
+        self._append(qgemm_function(name, m, n, k, t, mode, rows, geometry, b_unsigned, zero_c, dot))
         self.made.add(name)
-        scratch = [balanced_kc(t.kc, -(-k // 2)), t.nr] if mode in "si" else []
+        scratch = [balanced_kc(t.kc, -(-k // (4 if dot else 2))), t.nr] if mode in "si" else []
         _record_parallel_kernel(self.module, parallel_name(name), -(-n // t.nr), 3, scratch)
         return name
 
-    def _packing_entry(self, kernel, m, n, k, mode, rows, geometry, a_unsigned) -> str:
+    def _packing_entry(self, kernel, m, n, k, mode, rows, geometry, a_unsigned, dot) -> str:
         name = f"{kernel}_a{rows[0]}{'u' if a_unsigned else 's'}"
         if name not in self.made:
-            self._append(packing_function(name, kernel, m, n, k, self.t, mode, rows, geometry, a_unsigned))
+            self._append(packing_function(name, kernel, m, n, k, self.t, mode, rows, geometry, a_unsigned, dot))
             self.made.add(name)
         return name
 
@@ -465,32 +617,42 @@ def drop_dead_im2col(module: ir.Module) -> None:
                 u.erase()
 
 
-def _pack_rows(a: np.ndarray, m: int, k: int, mr: int) -> np.ndarray:
-    """Ap[ib, p, r] = pair(A[ib*MR + r, 2p], A[ib*MR + r, 2p+1]), zero rows past M."""
+def _pack_rows(a: np.ndarray, m: int, k: int, mr: int, group: int = 2, scale: int = 0) -> np.ndarray:
+    """Ap[ib, p, r] = group p of row ib*MR + r (pair(A[., 2p], A[., 2p+1]) or
+    the quad 4p .. 4p+3), zero rows past M; with a scale, one more p holds
+    scale * sum_k A[row, k] (a dot kernel's correction)."""
     nblocks = -(-m // mr)
     padded = np.zeros((nblocks * mr, k), np.int64)
     padded[:m] = a
-    return _pairs(padded).reshape(nblocks, mr, -1).transpose(0, 2, 1)
+    packed = _groups(padded, group)
+    if scale:
+        packed = np.concatenate([packed, _wrap32(scale * padded.sum(axis=1))[:, None]], axis=1)
+    return packed.reshape(nblocks, mr, -1).transpose(0, 2, 1)
 
 
-def _pack_cols(b: np.ndarray, k: int, n: int, nr: int) -> np.ndarray:
-    """Bp[jp, p, j] = pair(B[2p, jp*NR + j], B[2p+1, jp*NR + j]), zero columns past N."""
+def _pack_cols(b: np.ndarray, k: int, n: int, nr: int, group: int = 2, scale: int = 0) -> np.ndarray:
+    """Bp[jp, p, j] = group p of column jp*NR + j (pair(B[2p, .], B[2p+1, .]) or
+    the quad 4p .. 4p+3), zero columns past N; with a scale, one more p
+    holds scale * sum_k B[k, column]."""
     npanels = -(-n // nr)
     padded = np.zeros((k, npanels * nr), np.int64)
     padded[:, :n] = b
-    pairs = _pairs(padded.T)  # [N', K/2]
-    return pairs.reshape(npanels, nr, -1).transpose(0, 2, 1)
+    packed = _groups(padded.T, group)  # [N', K/group]
+    if scale:
+        packed = np.concatenate([packed, _wrap32(scale * padded.sum(axis=0))[:, None]], axis=1)
+    return packed.reshape(npanels, nr, -1).transpose(0, 2, 1)
 
 
-def _type_text(m, n, k, t: QTiles, mode, rows, geometry: Im2col | None, a_packed=True):
+def _type_text(m, n, k, t: QTiles, mode, rows, geometry: Im2col | None, a_packed=True, dot: Dot | None = None):
     """The kernel's argument types (or, a_packed False, the packing entry's A)."""
-    k2 = -(-k // 2)
+    kg = -(-k // (4 if dot else 2))
+    corr = dot.corr if dot else ""
     if a_packed:
-        a = f"memref<{-(-m // t.mr)}x{k2}x{t.mr}xi32>"
+        a = f"memref<{-(-m // t.mr)}x{kg + (corr == 'a')}x{t.mr}xi32>"
     else:
         a = f"memref<{m}x{k}xi8, strided<[{rows[0]}, 1], offset: ?>>"
     if mode == "p":
-        b = f"memref<{-(-n // t.nr)}x{k2}x{t.nr}xi32>"
+        b = f"memref<{-(-n // t.nr)}x{kg + (corr == 'b')}x{t.nr}xi32>"
     elif mode == "i":
         b = f"memref<{geometry.c * geometry.h * geometry.w}xi8, strided<[1], offset: ?>>"
     else:
@@ -498,13 +660,15 @@ def _type_text(m, n, k, t: QTiles, mode, rows, geometry: Im2col | None, a_packed
     return a, b, f"memref<{m}x{n}xi32, strided<[{rows[2]}, 1], offset: ?>>"
 
 
-def packing_function(name, kernel, m, n, k, t: QTiles, mode, rows, geometry, a_unsigned) -> str:
-    """A wrapper for a run-time A: packs it into row panels of i16 pairs
-    (one pass over A, before the threads start), then runs the kernel."""
-    a_raw, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry, a_packed=False)
-    ap_ty = _type_text(m, n, k, t, mode, rows, geometry)[0]
+def packing_function(name, kernel, m, n, k, t: QTiles, mode, rows, geometry, a_unsigned, dot=None) -> str:
+    """A wrapper for a run-time A: packs it into row panels of i16 pairs, or
+    of byte quads for a dot kernel (one pass over A, before the threads
+    start), then runs the kernel."""
+    a_raw, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry, a_packed=False, dot=dot)
+    ap_ty = _type_text(m, n, k, t, mode, rows, geometry, dot=dot)[0]
     ext = "arith.extui" if a_unsigned else "arith.extsi"
-    full = k // 2
+    g = 4 if dot else 2
+    full = k // g
 
     def pair(lo_k: str, hi_k: str | None) -> list[str]:
         out = [f"%a0 = memref.load %A[%i, {lo_k}] : {a_raw}",
@@ -517,6 +681,21 @@ def packing_function(name, kernel, m, n, k, t: QTiles, mode, rows, geometry, a_u
                       "%h1 = arith.shli %e1, %sixteen : i32",
                       "%v = arith.ori %l0, %h1 : i32"]
 
+    def quad(ks: list[str]) -> list[str]:
+        """Bytes k_j (those that exist) in byte j; xor 0x80 on all four when
+        the kernel flips A (B is zero past K, so the padding does not count)."""
+        out, acc = [], "%zero32"
+        for j, kj in enumerate(ks):
+            out += [f"%a{j} = memref.load %A[%i, {kj}] : {a_raw}",
+                    f"%e{j} = arith.extui %a{j} : i8 to i32",
+                    f"%s{j} = arith.shli %e{j}, %sh{j} : i32",
+                    f"%o{j} = arith.ori {acc}, %s{j} : i32"]
+            acc = f"%o{j}"
+        if dot.flip:
+            out.append(f"%f = arith.xori {acc}, %flip : i32")
+            acc = "%f"
+        return out + [f"%v = arith.addi {acc}, %zero32 : i32"]
+
     par = parallel_name(kernel)
     body = [
         f"func.func private @{par}({ap_ty}, {b_ty}, {c_ty}) attributes {{llvm.emit_c_interface}}",
@@ -525,23 +704,30 @@ def packing_function(name, kernel, m, n, k, t: QTiles, mode, rows, geometry, a_u
         f"  %cm = arith.constant {m} : index", f"  %cmr = arith.constant {t.mr} : index",
         f"  %cfull = arith.constant {full} : index",
         "  %mask = arith.constant 65535 : i32", "  %sixteen = arith.constant 16 : i32",
-        "  %zero32 = arith.constant 0 : i32",
+        "  %zero32 = arith.constant 0 : i32", "  %flip = arith.constant -2139062144 : i32",  # 0x80808080
+        *[f"  %sh{j} = arith.constant {8 * j} : i32" for j in range(4)],
         # No dealloc: qc-lower-to-scf's deallocation pass frees %Ap after its last use.
         f"  %Ap = memref.alloc() {{alignment = 64 : i64}} : {ap_ty}",
         "  scf.for %i = %c0 to %cm step %c1 {",
         "    %ib = arith.divui %i, %cmr : index",
         "    %ir = arith.remui %i, %cmr : index",
         "    scf.for %p = %c0 to %cfull step %c1 {",
-        "      %kl = arith.addi %p, %p : index",
-        "      %kh = arith.addi %kl, %c1 : index",
-        *[f"      {line}" for line in pair("%kl", "%kh")],
-        f"      memref.store %v, %Ap[%ib, %p, %ir] : {ap_ty}",
-        "    }",
     ]
-    if k % 2:
-        body += [f"    %klast = arith.constant {k - 1} : index",
-                 *[f"    {line}" for line in pair("%klast", None)],
-                 f"    memref.store %v, %Ap[%ib, %cfull, %ir] : {ap_ty}"]
+    if dot:
+        body += ["      %c4 = arith.constant 4 : index", "      %k0 = arith.muli %p, %c4 : index",
+                 *[f"      %kk{j} = arith.constant {j} : index" for j in (1, 2, 3)],
+                 *[f"      %k{j} = arith.addi %k0, %kk{j} : index" for j in (1, 2, 3)],
+                 *[f"      {line}" for line in quad(["%k0", "%k1", "%k2", "%k3"])]]
+    else:
+        body += ["      %kl = arith.addi %p, %p : index",
+                 "      %kh = arith.addi %kl, %c1 : index",
+                 *[f"      {line}" for line in pair("%kl", "%kh")]]
+    body += [f"      memref.store %v, %Ap[%ib, %p, %ir] : {ap_ty}", "    }"]
+    if k % g:
+        tail = [f"%kt{j}" for j in range(k % g)]
+        body += [f"    %kt{j} = arith.constant {full * g + j} : index" for j in range(k % g)]
+        body += [f"    {line}" for line in (quad(tail) if dot else pair(tail[0], None))]
+        body += [f"    memref.store %v, %Ap[%ib, %cfull, %ir] : {ap_ty}"]
     body += [
         "  }",
         f"  func.call @{par}(%Ap, %B, %C) : ({ap_ty}, {b_ty}, {c_ty}) -> ()",
@@ -551,20 +737,24 @@ def packing_function(name, kernel, m, n, k, t: QTiles, mode, rows, geometry, a_u
 
 
 def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows: tuple[int, int, int],
-                   geometry: Im2col | None, b_unsigned: bool, zero_c: bool = False) -> str:
+                   geometry: Im2col | None, b_unsigned: bool, zero_c: bool = False, dot: Dot | None = None) -> str:
     """The MLIR text of one integer GEMM kernel for static sizes: the range
     function the runtime's threads call on their column panels, and the
     declaration of the entry the runtime glue defines (B_MODES for `mode`).
     zero_c: C holds zeros on entry, so the first cache block starts its
-    accumulators at zero instead of loading C (C = A · B)."""
+    accumulators at zero instead of loading C (C = A · B). dot: k-quads by
+    a dot helper (`plan_dot`), else i16 pairs."""
     e = _Emitter()
-    k2 = -(-k // 2)
-    kc = balanced_kc(t.kc, k2)
-    a_ty, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry)
+    group = 4 if dot else 2
+    kg = -(-k // group)  # k groups (pairs or quads)
+    kc = balanced_kc(t.kc, kg)
+    a_ty, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry, dot=dot)
     s_ty = f"memref<{kc}x{t.nr}xi32>"
     vec, mask_ty = f"vector<{t.vl}xi32>", f"vector<{t.vl}xi1>"
+    bytes_ty = f"vector<{4 * t.vl}xi8>"
     half, wide = f"vector<{2 * t.vl}xi16>", f"vector<{2 * t.vl}xi32>"
     row8, row16, rmask = f"vector<{t.nr}xi8>", f"vector<{t.nr}xi16>", f"vector<{t.nr}xi1>"
+    pair8 = f"vector<{2 * t.nr}xi8>"
     pair_ty, prow = f"vector<{2 * t.nr}xi16>", f"vector<{t.nr}xi32>"
     ext_b = "arith.extui" if b_unsigned else "arith.extsi"
     m_main, n_main = m - m % t.mr, n - n % t.nr
@@ -594,69 +784,32 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         e.emit(f"{od} = arith.shrsi {v}, {sixteen} : {ty}")
         return ev, od
 
-    def kernel(nrows: int, cols: int, i0: str, j0: str, pidx: str, k0: str, k1: str) -> None:
-        """C[i0:i0+nrows, j0:j0+cols] += A · B over the k pairs k0 .. k1: one register tile."""
-        nvec = -(-cols // t.vl)
-        masks = {}
-        for c in range(nvec):
-            lanes = min(t.vl, cols - c * t.vl)
-            if lanes < t.vl:
-                mk = e.fresh("mask")
-                e.emit(f"{mk} = vector.constant_mask [{lanes}] : {mask_ty}")
-                masks[c] = mk
-        rows_i = [e.add(i0, r) for r in range(nrows)]
-        cols_j = [e.add(j0, c * t.vl) for c in range(nvec)]
-        keys = [(r, c) for r in range(nrows) for c in range(nvec)]
-
-        def load_c() -> list[str]:
-            out = []
-            for r, c in keys:
-                v = e.fresh("acc")
-                if c in masks:
-                    e.emit(f"{v} = vector.maskedload %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, %zero "
-                           f": {c_ty}, {mask_ty}, {vec} into {vec}")
-                else:
-                    e.emit(f"{v} = vector.load %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
-                out.append(v)
-            return out
-
-        if not zero_c:
-            init = dict(zip(keys, load_c()))
-        elif k2 <= kc:  # one cache block: C is only written
-            init = {key: "%zero" for key in keys}
-        else:  # the first block starts from zero, the others from C
-            first, acc0 = e.fresh("first"), e.fresh("acc0")
-            tys = ", ".join([vec] * len(keys))
-            e.emit(f"{first} = arith.cmpi eq, {k0}, {e.idx(0)} : index")
-            e.emit(f"{acc0}:{len(keys)} = scf.if {first} -> ({tys}) {{")
-            e.indent += 1
-            e.emit(f"scf.yield {', '.join(['%zero'] * len(keys))} : {tys}")
-            e.indent -= 1
-            e.emit("} else {")
-            e.indent += 1
-            e.emit(f"scf.yield {', '.join(load_c())} : {tys}")
-            e.indent -= 1
-            e.emit("}")
-            init = {key: f"{acc0}#{i}" for i, key in enumerate(keys)}
-        ib = e.fresh("ib")
-        e.emit(f"{ib} = arith.divui {i0}, {e.idx(t.mr)} : index")
-        res, kv = e.fresh("res"), e.fresh("k")
-        iter_args = ", ".join(f"%x{r}_{c} = {init[r, c]}" for r, c in keys)
-        e.emit(f"{res}:{len(keys)} = scf.for {kv} = {k0} to {k1} step {e.idx(1)} iter_args({iter_args}) "
-               f"-> ({', '.join([vec] * len(keys))}) {{")
-        e.indent += 1
-        if mode != "p":
-            kr = e.fresh("kr")
-            e.emit(f"{kr} = arith.subi {kv}, {k0} : index")
-        bw = []
-        for c in range(nvec):
-            bv = e.fresh("b")
-            if mode == "p":
-                e.emit(f"{bv} = vector.load %B[{pidx}, {kv}, {e.idx(c * t.vl)}] : {b_ty}, {vec}")
+    def dot_rows(nrows: int, nvec: int, ib: str, kv: str, bw: list[str], cur: dict) -> None:
+        """acc[r, c] = dot(B quads, A quad of row r broadcast) for one k-quad.
+        With 4-lane vectors (NEON) four rows' quads are one load, and the
+        broadcast a lane shuffle that sdot takes by element."""
+        for r in range(nrows):
+            ab, abb = e.fresh("ab"), e.fresh("abb")
+            if t.vl == 4 and r % 4 == 0 and r + 4 <= t.mr:
+                quad_rows = e.fresh("aq")
+                e.emit(f"{quad_rows} = vector.load %A[{ib}, {kv}, {e.idx(r)}] : {a_ty}, {vec}")
+            if t.vl == 4 and r - r % 4 + 4 <= t.mr:
+                e.emit(f"{ab} = vector.shuffle {quad_rows}, {quad_rows} [{', '.join([str(r % 4)] * 4)}] "
+                       f": {vec}, {vec}")
             else:
-                e.emit(f"{bv} = vector.load %S[{kr}, {e.idx(c * t.vl)}] : {s_ty}, {vec}")
-            bw.append(halves(bv, vec) if t.split else widen(bv, vec))
-        cur = {key: f"%x{key[0]}_{key[1]}" for key in keys}
+                av = e.fresh("a")
+                e.emit(f"{av} = memref.load %A[{ib}, {kv}, {e.idx(r)}] : {a_ty}")
+                e.emit(f"{ab} = vector.broadcast {av} : i32 to {vec}")
+            e.emit(f"{abb} = vector.bitcast {ab} : {vec} to {bytes_ty}")
+            for c in range(nvec):
+                x, y = (bw[c], abb) if dot.b_first else (abb, bw[c])
+                nv = e.fresh("x")
+                e.emit(f"{nv} = func.call @{dot.helper}({cur[r, c]}, {x}, {y}) : ({vec}, {bytes_ty}, {bytes_ty}) "
+                       f"-> {vec}")
+                cur[r, c] = nv
+
+    def pair_rows(nrows: int, nvec: int, ib: str, kv: str, bw: list, cur: dict) -> None:
+        """acc[r, c] += A pair of row r (broadcast) x B pairs, for one k pair."""
         for r in range(nrows):
             av, ab = e.fresh("a"), e.fresh("ab")
             e.emit(f"{av} = memref.load %A[{ib}, {kv}, {e.idx(r)}] : {a_ty}")
@@ -684,6 +837,106 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                 e.emit(f"{s} = arith.addi {ev}, {od} : {vec}")
                 e.emit(f"{nv} = arith.addi {cur[r, c]}, {s} : {vec}")
                 cur[r, c] = nv
+
+    def kernel(nrows: int, cols: int, i0: str, j0: str, pidx: str, k0: str, k1: str) -> None:
+        """C[i0:i0+nrows, j0:j0+cols] += A · B over the k pairs k0 .. k1: one register tile."""
+        nvec = -(-cols // t.vl)
+        masks = {}
+        for c in range(nvec):
+            lanes = min(t.vl, cols - c * t.vl)
+            if lanes < t.vl:
+                mk = e.fresh("mask")
+                e.emit(f"{mk} = vector.constant_mask [{lanes}] : {mask_ty}")
+                masks[c] = mk
+        rows_i = [e.add(i0, r) for r in range(nrows)]
+        cols_j = [e.add(j0, c * t.vl) for c in range(nvec)]
+        keys = [(r, c) for r in range(nrows) for c in range(nvec)]
+
+        def load_c() -> list[str]:
+            out = []
+            for r, c in keys:
+                v = e.fresh("acc")
+                if c in masks:
+                    e.emit(f"{v} = vector.maskedload %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, %zero "
+                           f": {c_ty}, {mask_ty}, {vec} into {vec}")
+                else:
+                    e.emit(f"{v} = vector.load %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
+                out.append(v)
+            return out
+
+        ib = e.fresh("ib")
+        e.emit(f"{ib} = arith.divui {i0}, {e.idx(t.mr)} : index")
+        corr = dot.corr if dot else ""
+
+        def start() -> list[str]:
+            """The first cache block's accumulators: C (or zeros), plus a dot
+            kernel's correction (per row from A's last quad row, per column
+            from B's)."""
+            base = ["%zero"] * len(keys) if zero_c else load_c()
+            if not corr:
+                return base
+            fix = {}
+            if corr == "a":
+                for r in range(nrows):
+                    sc, v = e.fresh("cs"), e.fresh("cv")
+                    e.emit(f"{sc} = memref.load %A[{ib}, {e.idx(kg)}, {e.idx(r)}] : {a_ty}")
+                    e.emit(f"{v} = vector.broadcast {sc} : i32 to {vec}")
+                    fix.update({(r, c): v for c in range(nvec)})
+            else:
+                for c in range(nvec):
+                    v = e.fresh("cv")
+                    e.emit(f"{v} = vector.load %B[{pidx}, {e.idx(kg)}, {e.idx(c * t.vl)}] : {b_ty}, {vec}")
+                    fix.update({(r, c): v for r in range(nrows)})
+            if zero_c:
+                return [fix[key] for key in keys]
+            out = []
+            for key, v in zip(keys, base):
+                x = e.fresh("acc")
+                e.emit(f"{x} = arith.addi {v}, {fix[key]} : {vec}")
+                out.append(x)
+            return out
+
+        if not zero_c and not corr:  # every block adds to C
+            init = dict(zip(keys, load_c()))
+        elif kg <= kc:  # one cache block
+            init = dict(zip(keys, start()))
+        else:  # the first block starts from zero (or the correction), the others from C
+            first, acc0 = e.fresh("first"), e.fresh("acc0")
+            tys = ", ".join([vec] * len(keys))
+            e.emit(f"{first} = arith.cmpi eq, {k0}, {e.idx(0)} : index")
+            e.emit(f"{acc0}:{len(keys)} = scf.if {first} -> ({tys}) {{")
+            e.indent += 1
+            e.emit(f"scf.yield {', '.join(start())} : {tys}")
+            e.indent -= 1
+            e.emit("} else {")
+            e.indent += 1
+            e.emit(f"scf.yield {', '.join(load_c())} : {tys}")
+            e.indent -= 1
+            e.emit("}")
+            init = {key: f"{acc0}#{i}" for i, key in enumerate(keys)}
+        res, kv = e.fresh("res"), e.fresh("k")
+        iter_args = ", ".join(f"%x{r}_{c} = {init[r, c]}" for r, c in keys)
+        e.emit(f"{res}:{len(keys)} = scf.for {kv} = {k0} to {k1} step {e.idx(1)} iter_args({iter_args}) "
+               f"-> ({', '.join([vec] * len(keys))}) {{")
+        e.indent += 1
+        if mode != "p":
+            kr = e.fresh("kr")
+            e.emit(f"{kr} = arith.subi {kv}, {k0} : index")
+        bw = []
+        for c in range(nvec):
+            bv = e.fresh("b")
+            if mode == "p":
+                e.emit(f"{bv} = vector.load %B[{pidx}, {kv}, {e.idx(c * t.vl)}] : {b_ty}, {vec}")
+            else:
+                e.emit(f"{bv} = vector.load %S[{kr}, {e.idx(c * t.vl)}] : {s_ty}, {vec}")
+            if dot:
+                bb = e.fresh("bb")
+                e.emit(f"{bb} = vector.bitcast {bv} : {vec} to {bytes_ty}")
+                bw.append(bb)
+            else:
+                bw.append(halves(bv, vec) if t.split else widen(bv, vec))
+        cur = {key: f"%x{key[0]}_{key[1]}" for key in keys}
+        (dot_rows if dot else pair_rows)(nrows, nvec, ib, kv, bw, cur)
         e.emit(f"scf.yield {', '.join(cur[key] for key in keys)} : {', '.join([vec] * len(keys))}")
         e.indent -= 1
         e.emit("}")
@@ -702,6 +955,38 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         e.emit(f"{z} = vector.interleave {w0}, {w1} : {row16} -> {pair_ty}")
         e.emit(f"{zi} = vector.bitcast {z} : {pair_ty} to {prow}")
         e.emit(f"vector.store {zi}, %S[{kr}, {e.idx(0)}] : {s_ty}, {prow}")
+
+    def store_quad(v: list[str], kr: str) -> None:
+        """Scratch row kr = the four B rows as byte quads (xor 0x80 when the
+        kernel flips B): two byte interleaves, then one of the i16 pairs."""
+        i01, i23, w01, w23, q, qi = (e.fresh(x) for x in ("i", "i", "w", "w", "q", "qi"))
+        e.emit(f"{i01} = vector.interleave {v[0]}, {v[1]} : {row8} -> {pair8}")
+        e.emit(f"{i23} = vector.interleave {v[2]}, {v[3]} : {row8} -> {pair8}")
+        e.emit(f"{w01} = vector.bitcast {i01} : {pair8} to {row16}")
+        e.emit(f"{w23} = vector.bitcast {i23} : {pair8} to {row16}")
+        e.emit(f"{q} = vector.interleave {w01}, {w23} : {row16} -> {pair_ty}")
+        e.emit(f"{qi} = vector.bitcast {q} : {pair_ty} to {prow}")
+        if dot.flip:
+            f = e.fresh("fl")
+            e.emit(f"{f} = arith.xori {qi}, %flip32 : {prow}")
+            qi = f
+        e.emit(f"vector.store {qi}, %S[{kr}, {e.idx(0)}] : {s_ty}, {prow}")
+
+    def quad_rows(pk: str) -> list[str]:
+        """The B rows 4pk + j of a k-quad, past K clamped to K - 1 (A is zero
+        there: any value in bounds does)."""
+        r0 = e.fresh("r")
+        e.emit(f"{r0} = arith.muli {pk}, {e.idx(4)} : index")
+        out = [r0]
+        for j in (1, 2, 3):
+            rj = e.fresh("r")
+            e.emit(f"{rj} = arith.addi {r0}, {e.idx(j)} : index")
+            if k % 4:
+                rc = e.fresh("r")
+                e.emit(f"{rc} = arith.minui {rj}, {e.idx(k - 1)} : index")
+                rj = rc
+            out.append(rj)
+        return out
 
     def second_row(r1: str, load) -> str:
         """B row r1 = 2p + 1, or zeros past an odd K."""
@@ -732,6 +1017,9 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
 
         def row():
             e.emit("%kr = arith.subi %pk, %kc0 : index")
+            if dot:
+                store_quad([load(r) for r in quad_rows("%pk")], "%kr")
+                return
             e.emit("%r0 = arith.addi %pk, %pk : index")
             e.emit(f"%r1 = arith.addi %r0, {e.idx(1)} : index")
             store_pair(load("%r0"), second_row("%r1", load), "%kr")
@@ -787,7 +1075,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             run of the image, two merged by the lane mask if it is two."""
             base = e.fresh("base")
             t32 = e.fresh("t")
-            e.emit(f"{t32} = memref.load %T[{rowk}] : memref<{2 * k2}xi32>")
+            e.emit(f"{t32} = memref.load %T[{rowk}] : memref<{group * kg}xi32>")
             e.emit(f"{base} = arith.index_cast {t32} : i32 to index")
             if not two_runs():
                 return gather(base)
@@ -822,6 +1110,16 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         def rows(one_run: bool):
             def row():
                 e.emit("%kr = arith.subi %pk, %kc0 : index")
+                if dot:  # the row table repeats its last offset past K
+                    r0 = e.fresh("r")
+                    e.emit(f"{r0} = arith.muli %pk, {e.idx(4)} : index")
+                    quad = [load(r0, one_run)]
+                    for j in (1, 2, 3):
+                        rj = e.fresh("r")
+                        e.emit(f"{rj} = arith.addi {r0}, {e.idx(j)} : index")
+                        quad.append(load(rj, one_run))
+                    store_quad(quad, "%kr")
+                    return
                 e.emit("%r0 = arith.addi %pk, %pk : index")
                 e.emit(f"%r1 = arith.addi %r0, {e.idx(1)} : index")
                 v0 = load("%r0", one_run)
@@ -855,7 +1153,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
 
         def block():
             # k1 = min(kc0 + KC, K2), written as min(kc0, K2 - KC) + KC when K2 >= KC.
-            e.emit(f"%kend = arith.minui %kc0, {e.idx(max(k2 - kc, 0))} : index")
+            e.emit(f"%kend = arith.minui %kc0, {e.idx(max(kg - kc, 0))} : index")
             e.emit(f"%k1 = arith.addi %kend, {e.idx(kc)} : index")
             if mode == "s":
                 fill_matrix(j0, cols)
@@ -867,7 +1165,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             if m_tail:
                 kernel(m_tail, cols, e.idx(m_main), j0, pidx, "%kc0", "%k1")
 
-        for_loop("%kc0", e.idx(0), e.idx(k2), kc, block)
+        for_loop("%kc0", e.idx(0), e.idx(kg), kc, block)
 
     e.indent = 2
     body_start = len(e.lines)
@@ -890,19 +1188,21 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
     consts = [f"    {cname} = arith.constant {v} : index" for v, cname in sorted(e.consts.items())]
     consts += [f"    %zero = arith.constant dense<0> : {vec}", f"    %zero8 = arith.constant dense<0> : {row8}",
                f"    %ones8 = arith.constant dense<-1> : {row8}"]
+    if dot is not None and dot.flip and mode != "p":
+        consts.append(f"    %flip32 = arith.constant dense<-2139062144> : {prow}")  # 0x80808080
     globals_ = []
     if mode == "i":
-        g = geometry
+        geo = geometry
         consts += [
             f"    %iota = arith.constant dense<[{', '.join(map(str, range(t.nr)))}]> : {prow}",
-            f"    %vow = arith.constant dense<{g.ow}> : {prow}",
-            f"    %vrow = arith.constant dense<{g.sh * g.w}> : {prow}",
-            f"    %vsw = arith.constant dense<{g.sw}> : {prow}",
+            f"    %vow = arith.constant dense<{geo.ow}> : {prow}",
+            f"    %vrow = arith.constant dense<{geo.sh * geo.w}> : {prow}",
+            f"    %vsw = arith.constant dense<{geo.sw}> : {prow}",
             f"    %vn = arith.constant dense<{n}> : {prow}",
-            f"    %T = memref.get_global @{name}_rows : memref<{2 * k2}xi32>",
+            f"    %T = memref.get_global @{name}_rows : memref<{group * kg}xi32>",
         ]
-        globals_.append(f'memref.global "private" constant @{name}_rows : memref<{2 * k2}xi32> = '
-                        f"dense<[{', '.join(map(str, _row_offsets(g, k, 2 * k2)))}]>")
+        globals_.append(f'memref.global "private" constant @{name}_rows : memref<{group * kg}xi32> = '
+                        f"dense<[{', '.join(map(str, _row_offsets(geo, k, group * kg)))}]>")
     scratch_arg = f"%S: {s_ty}, " if mode in "si" else ""
     par = parallel_name(name)
     range_fn = [
@@ -921,7 +1221,8 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         f"    func.call @{par}(%A, %B, %C) : ({a_ty}, {b_ty}, {c_ty}) -> ()",
         "    return", "}",
     ]
-    return "\n".join([*globals_, *range_fn, *entry]) + "\n"
+    helpers = [dot_declaration(dot.helper).rstrip()] if dot is not None else []
+    return "\n".join([*globals_, *helpers, *range_fn, *entry]) + "\n"
 
 
 def parallel_name(kernel: str) -> str:

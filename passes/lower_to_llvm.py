@@ -57,15 +57,18 @@ class LowerToLLVM(Pass):
 
 def _define_helpers(module) -> None:
     """Defines the declared helpers whose body is one LLVM intrinsic
-    (qc-vector-qdepthwise's vpmaddwd): MLIR has no op for them, and an
-    intrinsic call has no declared memory effects, which buffer deallocation
-    rejects, so they stay declarations until here."""
+    (qc-vector-qdepthwise's vpmaddwd, qc-lower-qgemm's dot products): MLIR
+    has no op for them, and an intrinsic call has no declared memory
+    effects, which buffer deallocation rejects, so they stay declarations
+    until here."""
+    from .lower_qgemm import dot_definition
     from .vector_qdepthwise import pmaddwd_definition
 
     for op in list(module.body.operations):
         if op.operation.name != "llvm.func" or op.regions[0].blocks:
             continue
-        text = pmaddwd_definition(ir.StringAttr(op.attributes["sym_name"]).value)
+        name = ir.StringAttr(op.attributes["sym_name"]).value
+        text = pmaddwd_definition(name) or dot_definition(name)
         if text is None:
             continue
         parsed = ir.Module.parse(text)
