@@ -35,9 +35,12 @@ vpdpwssd with AVX-512 VNNI (qgemm_x86_64_vnni.onnxtxt; no saturation
 either). ISAs without a pair multiply-add get the split form (`split`):
 each B vector is cut once per k pair into its even and odd halves, each A
 pair into two scalars, and every accumulator takes two multiply-adds by a
-broadcast scalar: smlal + mla on NEON (qgemm_aarch64.onnxtxt), vmacc.vx on
-RVV (qgemm_riscv64_rvv128.onnxtxt), where the widening form needed smull +
-uzp1/uzp2 + two adds per accumulator.
+broadcast scalar: smlal + mla on NEON (qgemm_aarch64.onnxtxt), where the
+widening form needed smull + uzp1/uzp2 + two adds per accumulator. On RVV
+(`planar`) a packed B row of pairs holds instead the NR i16 values of the
+even k, then those of the odd k, and A's pair is read as two i16 scalars,
+so both multiply-adds are the widening vwmacc.vx straight from an i16
+load, with no shifts (qgemm_riscv64_rvv128.onnxtxt).
 
 Dot-product ISAs (`dot`) take four k at once: a lane of A and of B holds
 k-quads of bytes, Ap[M/MR][K/4][MR] and [K/4][NR], and the micro-kernel
@@ -107,6 +110,7 @@ class QTiles:
     split: bool = False  # multiply-add the even and odd halves of each pair separately (see `qgemm_function`)
     dot: str = ""  # k-quads by a dot-product instruction: "vnni" (vpdpbusd, u8 x s8), "sdot" (sdot/udot)
     emulate_dot: bool = False  # the dot helpers as portable vector code (for CPUs without the instruction)
+    planar: bool = False  # split: B's even and odd k rows as separate i16 runs (RVV's widening vwmacc)
 
     @property
     def group(self) -> int:
@@ -139,6 +143,7 @@ class LowerQGemm(Pass):
     split: bool = False  # ISAs without a pair multiply-add (vpmaddwd): NEON, RVV
     dot: str = ""  # "vnni" or "sdot": k-quads by a dot-product instruction (see the module doc)
     emulate_dot: bool = False  # define the dot helpers as portable vector code (runs on any CPU)
+    planar: bool = False  # with split: B's even and odd k rows stored apart as i16 (RVV vwmacc.vx)
 
     def tiles(self) -> QTiles:
         vl = self.vector_bits // 32
@@ -151,7 +156,8 @@ class LowerQGemm(Pass):
             raise PassFailed(self.name, f"sdot/udot work on 128-bit vectors, not {self.vector_bits}-bit ones")
         if self.dot == "vnni" and vl not in (4, 8, 16):
             raise PassFailed(self.name, f"vpdpbusd works on 128, 256 or 512-bit vectors, not {self.vector_bits}-bit")
-        return QTiles(self.mr, self.nr, vl, self.kc, self.split and not self.dot, self.dot, self.emulate_dot)
+        split = self.split and not self.dot
+        return QTiles(self.mr, self.nr, vl, self.kc, split, self.dot, self.emulate_dot, self.planar and split)
 
     def apply(self, module: ir.Module) -> None:
         lowering = _QGemmLowering(module, self.tiles())
@@ -193,7 +199,7 @@ def for_target(target=None) -> LowerQGemm:
         return LowerQGemm(mr=8, nr=32, vector_bits=512, kc=192)
     if target.arch == "riscv64" and target.rvv_vlen:
         bits = 2 * target.rvv_vlen  # LMUL 2, as the fp32 GEMM
-        return LowerQGemm(mr=4, nr=2 * bits // 32, vector_bits=bits, kc=128, split=True)
+        return LowerQGemm(mr=4, nr=2 * bits // 32, vector_bits=bits, kc=128, split=True, planar=True)
     if target.arch == "aarch64":
         # 32 q: 16 acc + 2 B as even and odd halves (4) + A halves; mla by element.
         return LowerQGemm(mr=4, nr=16, vector_bits=128, kc=256, split=True)
@@ -426,8 +432,10 @@ class _QGemmLowering:
         a_packed = None if a_batched else self._packed(a, f"{tag}rows{t.mr}",
                                                        lambda v: _pack_rows(v, m, k, t.mr, g, a_scale),
                                                        a_op.unsigned, m, k)
+        if t.planar:
+            tag += "p"
         b_packed = None if bsz else self._packed(b, f"{tag}cols{t.nr}",
-                                                 lambda v: _pack_cols(v, k, n, t.nr, g, b_scale),
+                                                 lambda v: _pack_cols(v, k, n, t.nr, g, b_scale, t.planar),
                                                  b_op.unsigned, k, n)
         mode = "p" if b_packed is not None else ("i" if implicit is not None else "s")
         geometry = implicit[0] if mode == "i" else None
@@ -630,13 +638,20 @@ def _pack_rows(a: np.ndarray, m: int, k: int, mr: int, group: int = 2, scale: in
     return packed.reshape(nblocks, mr, -1).transpose(0, 2, 1)
 
 
-def _pack_cols(b: np.ndarray, k: int, n: int, nr: int, group: int = 2, scale: int = 0) -> np.ndarray:
+def _pack_cols(b: np.ndarray, k: int, n: int, nr: int, group: int = 2, scale: int = 0,
+               planar: bool = False) -> np.ndarray:
     """Bp[jp, p, j] = group p of column jp*NR + j (pair(B[2p, .], B[2p+1, .]) or
     the quad 4p .. 4p+3), zero columns past N; with a scale, one more p
-    holds scale * sum_k B[k, column]."""
+    holds scale * sum_k B[k, column]. planar: Bp[jp, p] is instead the NR
+    i16 values of row 2p, then the NR of row 2p + 1."""
     npanels = -(-n // nr)
     padded = np.zeros((k, npanels * nr), np.int64)
     padded[:, :n] = b
+    if planar:
+        rows = np.zeros((-(-k // 2) * 2, npanels * nr), np.int64)
+        rows[:k] = padded
+        runs = rows.reshape(-1, 2, npanels, nr).transpose(2, 0, 1, 3).reshape(npanels, -1, 2 * nr)
+        return _pairs(runs)  # consecutive i16 values in one i32: [npanels, K/2, NR]
     packed = _groups(padded.T, group)  # [N', K/group]
     if scale:
         packed = np.concatenate([packed, _wrap32(scale * padded.sum(axis=0))[:, None]], axis=1)
@@ -784,6 +799,38 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         e.emit(f"{od} = arith.shrsi {v}, {sixteen} : {ty}")
         return ev, od
 
+    def a_halves16(ib: str, kv: str, r: int) -> tuple[str, str]:
+        """A's pair of row r as two sign-extended i16 scalars (two halfword
+        loads): the multiply-adds by them are widening (vwmacc.vx)."""
+        pv, p16 = e.fresh("ap"), e.fresh("ap16")
+        e.emit(f"{pv} = vector.load %A[{ib}, {kv}, {e.idx(r)}] : {a_ty}, vector<1xi32>")
+        e.emit(f"{p16} = vector.bitcast {pv} : vector<1xi32> to vector<2xi16>")
+        out = []
+        for h in range(2):
+            x16, x = e.fresh("ax"), e.fresh("ax")
+            e.emit(f"{x16} = vector.extract {p16}[{h}] : i16 from vector<2xi16>")
+            e.emit(f"{x} = arith.extsi {x16} : i16 to i32")
+            out.append(x)
+        return out[0], out[1]
+
+    def planar_halves(c: int, mode: str, pidx: str, kv: str, kr: str | None) -> tuple[str, str]:
+        """Column vector c's even and odd k values of a planar B row: i16
+        vectors loaded as they are and sign-extended, so that each
+        multiply-add by a broadcast i16 scalar is one widening vwmacc.vx."""
+        words, half = f"vector<{t.vl // 2}xi32>", f"vector<{t.vl}xi16>"
+        out = []
+        for h in range(2):
+            raw, v16, w = e.fresh("bp"), e.fresh("bh"), e.fresh("bw")
+            col = e.idx((h * t.nr + c * t.vl) // 2)
+            if mode == "p":
+                e.emit(f"{raw} = vector.load %B[{pidx}, {kv}, {col}] : {b_ty}, {words}")
+            else:
+                e.emit(f"{raw} = vector.load %S[{kr}, {col}] : {s_ty}, {words}")
+            e.emit(f"{v16} = vector.bitcast {raw} : {words} to {half}")
+            e.emit(f"{w} = arith.extsi {v16} : {half} to {vec}")
+            out.append(w)
+        return out[0], out[1]
+
     def dot_rows(nrows: int, nvec: int, ib: str, kv: str, bw: list[str], cur: dict) -> None:
         """acc[r, c] = dot(B quads, A quad of row r broadcast) for one k-quad.
         With 4-lane vectors (NEON) four rows' quads are one load, and the
@@ -815,9 +862,9 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             e.emit(f"{av} = memref.load %A[{ib}, {kv}, {e.idx(r)}] : {a_ty}")
             if t.split:
                 # acc += b_even * a_even + b_odd * a_odd as two i32 multiply-adds by a
-                # broadcast scalar: mla by element on NEON, vmacc.vx on RVV.
+                # broadcast scalar: mla by element on NEON, vwmacc.vx on RVV (planar).
                 a_halves = [e.fresh("ah") for _ in range(2)]
-                for h, x in zip(halves(av, "i32"), a_halves):
+                for h, x in zip(halves(av, "i32") if not t.planar else a_halves16(ib, kv, r), a_halves):
                     e.emit(f"{x} = vector.broadcast {h} : i32 to {vec}")
                 for c in range(nvec):
                     for h in range(2):
@@ -924,6 +971,9 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             e.emit(f"{kr} = arith.subi {kv}, {k0} : index")
         bw = []
         for c in range(nvec):
+            if t.planar:
+                bw.append(planar_halves(c, mode, pidx, kv, kr if mode != "p" else None))
+                continue
             bv = e.fresh("b")
             if mode == "p":
                 e.emit(f"{bv} = vector.load %B[{pidx}, {kv}, {e.idx(c * t.vl)}] : {b_ty}, {vec}")
@@ -948,11 +998,15 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                 e.emit(f"vector.store {res}#{i}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
 
     def store_pair(v0: str, v1: str, kr: str) -> None:
-        """Scratch row kr = the two B rows as i16 pairs: widen, interleave, store."""
+        """Scratch row kr = the two B rows as i16 pairs: widen, interleave
+        (planar: one run after the other), store."""
         w0, w1, z, zi = e.fresh("w"), e.fresh("w"), e.fresh("z"), e.fresh("zi")
         e.emit(f"{w0} = {ext_b} {v0} : {row8} to {row16}")
         e.emit(f"{w1} = {ext_b} {v1} : {row8} to {row16}")
-        e.emit(f"{z} = vector.interleave {w0}, {w1} : {row16} -> {pair_ty}")
+        if t.planar:
+            e.emit(f"{z} = vector.shuffle {w0}, {w1} [{', '.join(map(str, range(2 * t.nr)))}] : {row16}, {row16}")
+        else:
+            e.emit(f"{z} = vector.interleave {w0}, {w1} : {row16} -> {pair_ty}")
         e.emit(f"{zi} = vector.bitcast {z} : {pair_ty} to {prow}")
         e.emit(f"vector.store {zi}, %S[{kr}, {e.idx(0)}] : {s_ty}, {prow}")
 

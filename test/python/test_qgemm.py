@@ -237,17 +237,20 @@ def test_conv_integer_extremes_two_threads(tmp_path):
 def test_cross_targets(target, tmp_path):
     """The split form of the kernel (even and odd halves of each pair
     multiply-added by broadcast scalars) on NEON (4 x 16 tile) and RVV
-    (4 x 16, 4 x 32), run under qemu: a 3x3
-    uint8 convolution with output rows spanning two panels and a MatMul with
-    row and column tails."""
+    (4 x 16, 4 x 32; B's even and odd rows stored apart for vwmacc), run
+    under qemu: a 3x3 uint8 convolution with output rows spanning two
+    panels, and MatMuls with row and column tails and a constant or a
+    run-time B."""
     rng = np.random.default_rng(16)
     w = qrand(rng, I8, (13, 6, 3, 3))
     x = qrand(rng, U8, (1, 6, 17, 19))
     conv, _ = conv_model(x.shape, w, (1, 1, 1, 1), (1, 1), U8, 3)
     a, b = qrand(rng, U8, (13, 37)), qrand(rng, I8, (37, 35))
     matmul = matmul_model(13, 35, 37, U8, I8, True, b)
+    both = matmul_model(13, 35, 37, U8, I8, False)
     for model, feeds, want, mode in ((conv, {"x": x}, conv_ref(x, w, (1, 1, 1, 1), (1, 1), 3), "i"),
-                                     (matmul, {"a": a}, a.astype(np.int64) @ b, "p")):
+                                     (matmul, {"a": a}, a.astype(np.int64) @ b, "p"),
+                                     (both, {"a": a, "b": b}, a.astype(np.int64) @ b, "s")):
         lib = os.path.join(tmp_path, f"{mode}.so")
         dump = os.path.join(tmp_path, f"ir-{mode}")
         qc.compile(model, lib, target=target, dump_ir=dump)
