@@ -845,7 +845,7 @@ def _merge_requant_tables(nodes, graph_outputs: set, log: list) -> list:
     """A qc::Lookup right after a qc::RequantConv (a conv quantized, then
     DQ -> BatchNormalization -> ... -> Q: a model quantized without folding
     BatchNorm first) becomes the conv's input 10, its axis the attribute
-    `table_axis`: one integer op per layer, which the importer computes in
+    `table_axis` (after a QLinearConv: input 9 of qc::QLinearConv): one integer op per layer, which the importer computes in
     one loop where the table is affine (table_fit) and as conv then table
     otherwise. Per-channel tables only along the conv's channels (axis 1)."""
     consumers: dict[str, int] = {}
@@ -859,10 +859,18 @@ def _merge_requant_tables(nodes, graph_outputs: set, log: list) -> list:
             continue
         conv = producer.get(look.input[0])
         axis = next((a.i for a in look.attribute if a.name == "axis"), None)
-        if (conv is None or conv.op_type != "RequantConv" or conv.domain != QC_DOMAIN
-                or consumers.get(look.input[0]) != 1 or look.input[0] in graph_outputs or axis not in (None, 1)):
+        if conv is None or consumers.get(look.input[0]) != 1 or look.input[0] in graph_outputs or axis not in (None, 1):
             continue
-        conv.input.extend([""] * (10 - len(conv.input)))  # input 9, the bias, may be absent
+        if conv.op_type == "RequantConv" and conv.domain == QC_DOMAIN:
+            table_input = 10  # after input 9, the bias, which may be absent
+        elif conv.op_type == "QLinearConv" and conv.domain in ("", "ai.onnx"):
+            # A QOperator model's conv: qc::QLinearConv is the same op with
+            # the table as input 9 (after B).
+            conv.domain = QC_DOMAIN
+            table_input = 9
+        else:
+            continue
+        conv.input.extend([""] * (table_input - len(conv.input)))
         conv.input.append(look.input[1])
         conv.attribute.append(helper.make_attribute("table_axis", 1 if axis is not None else -1))
         conv.output[0] = look.output[0]

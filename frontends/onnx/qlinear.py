@@ -554,6 +554,23 @@ class ConvOperands:
     zw: Zp  # a scalar or [M]
 
 
+def _signed_depthwise(ops: ConvOperands, cs: ConvShape) -> ConvOperands:
+    """A uint8 input of a 2-D depthwise conv with int8 weights, read as int8:
+    x - 128 (xor 0x80) and x_zero_point - 128 leave every x - zx as it
+    was, and make the conv the named int8 x int8 op, whose vector kernel
+    the u8 x s8 generic does not get. The xor fuses into the op that wrote
+    x (a requantization then stores int8 directly)."""
+    x, w, zx = ops.x, ops.w, ops.zx
+    c = x.shape[1]
+    if (len(cs.kernel) != 2 or not cs.groups == c == w.shape[0] or not b.is_unsigned(x.dtype)
+            or b.is_unsigned(w.dtype) or zx.const is None):
+        return ops
+    i8 = np.dtype(np.int8)
+    flip = b.scalar(-128, i8)
+    xs = b.elementwise([x], i8, lambda v: arith.XOrIOp(v, flip).result)
+    return ConvOperands(xs, Zp(np.asarray(int(zx.const) - 128, np.int8)), w, ops.zw)
+
+
 def qconv(node, a: dict, ops: ConvOperands, bias=None, split_constant: bool = False):
     """sum (x - zx)(w - zw) (+ bias [M]) as int32 in the grouped layout
     [N, G, F, o...], the conv's shape, and the bound of |result|.
@@ -563,8 +580,9 @@ def qconv(node, a: dict, ops: ConvOperands, bias=None, split_constant: bool = Fa
     sum x * w cannot leave int32, returns the bare sum and, fourth, that
     constant per channel (int64, unwrapped) for the requantization to fold;
     the fourth is None otherwise (and the result as without the flag)."""
+    cs = _conv_shape(node, a, ops.x, ops.w.shape)
+    ops = _signed_depthwise(ops, cs)
     x, w = ops.x, ops.w
-    cs = _conv_shape(node, a, x, w.shape)
     n, c = x.shape[:2]
     m = w.shape[0]
     g, nsp = cs.groups, len(cs.kernel)
@@ -668,6 +686,23 @@ def _bias(ctx, node, i: int, m: int):
 def import_qlinear_conv(ctx, node):
     """y = saturate(round((conv(x - zx, w - zw) + B) * sx * sw / sy) + zy);
     sw (and zw) per tensor or per output channel."""
+    return [_qlinear_conv(ctx, node, attrs(node), None)]
+
+
+@importer("QLinearConv", domain=QC_DOMAIN)
+def import_qlinear_conv_table(ctx, node):
+    """QLinearConv then a qc::Lookup table (input 9, [256] or [M, 256];
+    attribute table_axis), as qdq_fuse merges them: one integer op."""
+    a = dict(attrs(node))
+    a.pop("table_axis", None)
+    m = _const(ctx, node, 3, "w").shape[0]
+    table = _const(ctx, node, 9, "table")
+    if table.dtype not in QUANT_TYPES or table.shape not in ((256,), (m, 256)):
+        raise UnsupportedOp(node, f"table is {table.dtype}{list(table.shape)}", f"int8/uint8 [256] or [{m}, 256]")
+    return [_qlinear_conv(ctx, node, a, table)]
+
+
+def _qlinear_conv(ctx, node, a: dict, table):
     ops = _conv_operands(ctx, node, 0, 2, 3, 5)
     m = ops.w.shape[0]
     sx = _per_tensor(node, _scale(ctx, node, 1, "x_scale"), "x_scale")
@@ -678,7 +713,7 @@ def import_qlinear_conv(ctx, node):
         raise UnsupportedOp(node, f"y_zero_point has element type {zy.dtype}", _names(QUANT_TYPES))
     bias = _bias(ctx, node, 8, m)
     rq = Requant.plain(sx * sw / sy, int(zy), zy.dtype)
-    return [requant_conv(node, attrs(node), ops, rq, bias)]
+    return requant_conv(node, a, ops, rq, bias, table)
 
 
 # ---------------------------------------------------------------- fused QDQ groups

@@ -187,16 +187,27 @@ def test_qlinear_add_i32_form(scales, ys, form, tmp_path):
     np.testing.assert_array_equal(got, np.clip(np.rint(real) + 2, -128, 127).astype(I8))
 
 
-def conv_then_chain_model(after: str, rng):
+def conv_then_chain_model(after: str, rng, fmt: str = "qdq"):
     """DQ -> Conv -> Q -> DQ -> <after> -> Q: a conv quantized before its
     BatchNormalization was folded (what quantize_static makes of Conv -> BN).
-    The second group is a qc::Lookup that merges into the first."""
+    The second group is a qc::Lookup that merges into the first. fmt
+    "qlinear": the conv is a QLinearConv (a QOperator model), its weights
+    7-bit so that onnxruntime's u8 x s8 kernel, the reference, does not
+    saturate."""
     from test_quant import _dq, _q
 
-    inits = {"w_q": rng.integers(-128, 128, (6, 4, 3, 3), dtype=I8)}
-    nodes = [_dq("x", U8, 0.02, 120, inits), _dq("w", I8, rng.uniform(0.003, 0.01, 6), np.zeros(6), inits, axis=0),
-             helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), _q("c_q", "c", I8, 0.05, 3, inits),
-             helper.make_node("DequantizeLinear", ["c_q", "c_q_s", "c_q_z"], ["cd"])]
+    lo = -64 if fmt == "qlinear" else -128
+    inits = {"w_q": rng.integers(lo, -lo, (6, 4, 3, 3), dtype=I8)}
+    ws = rng.uniform(0.003, 0.01, 6)
+    if fmt == "qlinear":
+        inits.update(x_s=np.array(0.02, F32), x_z=np.array(120, U8), w_s=ws.astype(F32), w_z=np.zeros(6, I8),
+                     c_q_s=np.array(0.05, F32), c_q_z=np.array(131, U8))  # onnxruntime: y typed as x
+        nodes = [helper.make_node("QLinearConv", ["x_q", "x_s", "x_z", "w_q", "w_s", "w_z", "c_q_s", "c_q_z"],
+                                  ["c_q"], pads=[1, 1, 1, 1])]
+    else:
+        nodes = [_dq("x", U8, 0.02, 120, inits), _dq("w", I8, ws, np.zeros(6), inits, axis=0),
+                 helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), _q("c_q", "c", I8, 0.05, 3, inits)]
+    nodes.append(helper.make_node("DequantizeLinear", ["c_q", "c_q_s", "c_q_z"], ["cd"]))
     if after == "batchnorm_clip":  # affine per channel, negative gammas included: one loop
         inits.update(g=np.array([1.5, -0.7, 0.3, 2.5, -2.0, 0.9], F32), bt=rng.normal(0, 0.3, 6).astype(F32),
                      mu=rng.normal(0, 0.3, 6).astype(F32), var=rng.uniform(0.5, 2, 6).astype(F32),
@@ -211,12 +222,14 @@ def conv_then_chain_model(after: str, rng):
     return model, {"x_q": x}
 
 
+@pytest.mark.parametrize("fmt", ["qdq", "qlinear"])
 @pytest.mark.parametrize("after", ["batchnorm_clip", "sigmoid"])
-def test_table_merged_into_conv(after, tmp_path):
+def test_table_merged_into_conv(after, fmt, tmp_path):
     from test_quant import assert_close_steps
 
-    model, feeds = conv_then_chain_model(after, np.random.default_rng(31))
-    text = qc.compile(model, emit="input")
+    model, feeds = conv_then_chain_model(after, np.random.default_rng(31), fmt)
+    text = qc.compile(model, emit="input", dump_ir=str(tmp_path / "ir"))
+    assert "merged 1 table(s) into the requantization before them" in (tmp_path / "ir" / "onnx-graph.txt").read_text()
     # One narrowing to 8 bits in both: the affine table continues the conv's requantization in
     # i32; the sigmoid's table is read with the requantized value (one more widening: its index).
     assert text.count("to i8") == 1

@@ -17,7 +17,7 @@ import dataclasses
 import numpy as np
 import pytest
 from helpers import compile_and_run
-from test_quant import CONV_CASES, I8, _conv_model, check, onnx_ref
+from test_quant import CONV_CASES, I8, U8, _conv_model, check, onnx_ref
 
 import qc
 from qc.passes.pipelines import default_pipeline
@@ -72,4 +72,16 @@ def test_depthwise_kernel_same_bits(case, tmp_path):
 def test_requantization_same_bits(case, tmp_path):
     model, x = _conv_model(**CONV_CASES[case])
     assert "call @qc_requant_" in qc.compile(model, emit="gemm")
+    same_bits(model, x, tmp_path)
+
+
+@pytest.mark.parametrize("case", ["wide_overlap", "stride_2_odd", "kernel_5"])
+def test_uint8_depthwise_kernel_same_bits(case, tmp_path):
+    """uint8 activations (int8 weights): the frontend reads x as int8 (x - 128,
+    and x_zero_point - 128), so the depthwise conv reaches the vector kernel
+    too; the input zero point 131 pads the window."""
+    hw, kernel, strides, pads, dilations = DEPTHWISE[case]
+    model, x = _conv_model(xt=U8, wt=I8, yt=U8, c=6, m=6, group=6, hw=hw, kernel=kernel, strides=strides,
+                           pads=pads, dilations=dilations, seed=len(case))
+    assert "call @qc_qdepthwise_" in qc.compile(model, emit="gemm")
     same_bits(model, x, tmp_path)
