@@ -1,16 +1,19 @@
 """int8 against fp32: qc and onnxruntime on the example CNN blocks,
 single-threaded, medians of several runs, all in one process.
 
-    python benchmarks/int8.py [--runs N] [MODEL.onnx ...]
-        (default: examples/resnet_block.onnx and examples/mobilenet_block.onnx;
-         run examples/make_models.py first if they are missing)
+    python benchmarks/int8.py [--runs N] [--forms qdq,qdq-u8,qop-u8] [MODEL.onnx ...]
+        (default: examples/resnet_block.onnx and examples/mobilenet_block.onnx,
+         the qdq form; run examples/make_models.py first if they are missing)
 
 Each float block is quantized by examples/quantize_cnn.py (onnxruntime's
-quantize_static: QDQ, per channel, fixed-seed calibration). Four engines run
-the same input per block, interleaved run by run (a run: 10 calls):
+quantize_static, per channel, fixed-seed calibration) in each form asked
+for (`FORMS`: QDQ with int8 activations, the default; QDQ with uint8
+activations; QOperator with uint8 activations, QLinearConv and friends).
+The engines run the same input per block, interleaved run by run (a run:
+10 calls):
   - qc fp32: the float model (im2col + the register-blocked fp32 GEMM);
-  - qc int8: the QDQ model, fused into integer ops (the i16-pair vpmaddwd
-    GEMM on AVX2, exact);
+  - qc int8: the quantized model, fused into integer ops (the i16-pair
+    vpmaddwd GEMM on AVX2, exact);
   - onnxruntime fp32 and int8 (its default graph optimizations fuse the QDQ
     groups into its own int8 kernels), one intra-op thread.
 Printed: milliseconds and the ratios; the issue's targets are qc int8 >= 1.25x
@@ -79,16 +82,22 @@ def ort_runner(path: str):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def bench_block(float_path: str, work: str, runs: int) -> dict[str, float]:
+# form -> (quantize_static's format, activation type), all with int8 weights
+FORMS = {"qdq": ("QDQ", "int8"), "qdq-u8": ("QDQ", "uint8"), "qop-u8": ("QOperator", "uint8")}
+
+
+def bench_block(float_path: str, work: str, runs: int, forms=("qdq",)) -> dict[str, float]:
     qcnn = _quantize_cnn()
     stem = Path(float_path).stem
-    int8_path = os.path.join(work, f"{stem}.int8.onnx")
-    qcnn.quantize(float_path, int8_path)
     name, shape = qcnn.input_spec(onnx.load(float_path))
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     feeds = {name: x}
     fns, models = {}, []
-    for tag, path in (("fp32", float_path), ("int8", int8_path)):
+    paths = [("fp32", float_path)]
+    for form in forms:
+        paths.append((_int8_tag(form), os.path.join(work, f"{stem}.{form}.onnx")))
+        qcnn.quantize(float_path, paths[-1][1], *FORMS[form])
+    for tag, path in paths:
         m = qc_runner(path, work, f"{stem}.{tag}")
         models.append(m)
         fns[f"qc {tag}"] = lambda m=m: m.run(feeds)
@@ -101,11 +110,20 @@ def bench_block(float_path: str, work: str, runs: int) -> dict[str, float]:
             m.close()
 
 
+def _int8_tag(form: str) -> str:
+    return "int8" if form == "qdq" else f"int8 {form}"
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=30, help="interleaved runs of 10 calls each")
+    ap.add_argument("--forms", default="qdq", help=f"comma-separated quantized forms: {', '.join(FORMS)}")
     ap.add_argument("models", nargs="*")
     args = ap.parse_args(argv)
+    forms = [f for f in args.forms.split(",") if f]
+    unknown = [f for f in forms if f not in FORMS]
+    if unknown or not forms:
+        ap.error(f"unknown form(s) {', '.join(unknown) or '(none)'}; forms: {', '.join(FORMS)}")
     paths = args.models or [str(ROOT / "examples" / f"{m}.onnx") for m in ("resnet_block", "mobilenet_block")]
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
@@ -113,13 +131,19 @@ def main(argv=None) -> None:
     print(f"1 thread, median of {args.runs} interleaved runs of 10 calls; ratios > 1: the first is faster")
     with tempfile.TemporaryDirectory(prefix="qc-bench-int8-") as work:
         for path in paths:
-            t = bench_block(path, work, args.runs)
+            t = bench_block(path, work, args.runs, forms)
             print(f"{Path(path).stem}:")
-            for k in ("qc int8", "qc fp32", "onnxruntime int8", "onnxruntime fp32"):
-                print(f"  {k:17} {t[k] * 1e3:8.3f} ms")
-            print(f"  qc int8 vs qc fp32:          {t['qc fp32'] / t['qc int8']:5.2f}x  (target >= 1.25x)")
-            print(f"  qc int8 vs onnxruntime int8: {t['onnxruntime int8'] / t['qc int8']:5.2f}x  (target > 1x)")
-            print(f"  onnxruntime int8 vs fp32:    {t['onnxruntime fp32'] / t['onnxruntime int8']:5.2f}x")
+            for k in ("qc fp32", "onnxruntime fp32"):
+                print(f"  {k:24} {t[k] * 1e3:8.3f} ms")
+            for form in forms:
+                q = _int8_tag(form)
+                print(f"  {'qc ' + q:24} {t['qc ' + q] * 1e3:8.3f} ms")
+                print(f"  {'onnxruntime ' + q:24} {t['onnxruntime ' + q] * 1e3:8.3f} ms")
+                for label, ratio, target in (
+                        (f"qc {q} vs qc fp32", t["qc fp32"] / t["qc " + q], "  (target >= 1.25x)"),
+                        (f"qc {q} vs onnxruntime {q}", t["onnxruntime " + q] / t["qc " + q], "  (target > 1x)"),
+                        (f"onnxruntime {q} vs fp32", t["onnxruntime fp32"] / t["onnxruntime " + q], "")):
+                    print(f"  {label + ':':44} {ratio:5.2f}x{target}")
 
 
 if __name__ == "__main__":

@@ -42,11 +42,13 @@ def input_spec(model: onnx.ModelProto) -> tuple[str, tuple[int, ...]]:
     return x.name, tuple(d.dim_value for d in x.type.tensor_type.shape.dim)
 
 
-def quantize(float_path: str, out_path: str) -> onnx.ModelProto:
-    """quantize_static, QDQ, per channel, calibrated on fixed-seed normal inputs."""
+def quantize(float_path: str, out_path: str, fmt: str = "QDQ", activations: str = "int8") -> onnx.ModelProto:
+    """quantize_static, per channel, calibrated on fixed-seed normal inputs:
+    fmt QDQ or QOperator (QLinearConv, ...), int8 or uint8 activations
+    (int8 weights)."""
     import logging
 
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process: these blocks need none
 
@@ -60,7 +62,9 @@ def quantize(float_path: str, out_path: str) -> onnx.ModelProto:
         def get_next(self):
             return next(self.batches, None)
 
-    quantize_static(float_path, out_path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True)
+    act = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}[activations]
+    quantize_static(float_path, out_path, Reader(), quant_format=getattr(QuantFormat, fmt), per_channel=True,
+                    activation_type=act, weight_type=QuantType.QInt8)
     return onnx.load(out_path)
 
 
