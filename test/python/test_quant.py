@@ -59,8 +59,10 @@ def assert_close_steps(got: np.ndarray, want: np.ndarray, min_exact: float = 0.9
     assert (diff == 0).mean() >= min_exact, f"{name}: only {(diff == 0).mean():.3f} exact"
 
 
-def check(model, feeds, tmp_path, ref=ort_ref, min_exact: float = 0.98, exact: bool = False) -> dict:
-    got = compile_and_run(model, feeds, tmp_path)
+def check(model, feeds, tmp_path, ref=ort_ref, min_exact: float = 0.98, exact: bool = False, **options) -> dict:
+    """Compiles and runs model (options: qc.compile's, e.g. a target run under
+    qemu), and compares with ref: floats to 1e-6, integers within a step."""
+    got = compile_and_run(model, feeds, tmp_path, **options)
     want = ref(model, feeds)
     for name, w in want.items():
         if np.issubdtype(w.dtype, np.floating):
@@ -350,8 +352,8 @@ MATMUL_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", MATMUL_CASES)
-def test_qlinear_matmul(case, tmp_path):
+def matmul_model(case: str):
+    """A QLinearMatMul of MATMUL_CASES and its inputs."""
     at, bt, sa, sb, per_column, const_b = MATMUL_CASES[case]
     rng = np.random.default_rng(31)
     n = sb[-1]
@@ -366,7 +368,12 @@ def test_qlinear_matmul(case, tmp_path):
         feeds["b"] = qrand(rng, bt, sb)
     out = [*np.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2])), sa[-2], n]
     node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])
-    model = make_model([node], inputs, {"y": (U8, out)}, inits, opset=13)
+    return make_model([node], inputs, {"y": (U8, out)}, inits, opset=13), feeds
+
+
+@pytest.mark.parametrize("case", MATMUL_CASES)
+def test_qlinear_matmul(case, tmp_path):
+    model, feeds = matmul_model(case)
     check(model, feeds, tmp_path, ref=onnx_ref)
 
 
@@ -402,8 +409,8 @@ def test_dynamic_quantization_chain(tmp_path):
 # ---------------------------------------------------------------- com.microsoft ops
 
 
-@pytest.mark.parametrize("dtype", [U8, I8])
-def test_qlinear_add_mul(dtype, tmp_path):
+def add_mul_model(dtype):
+    """QLinearAdd and QLinearMul (com.microsoft) of one pair of inputs, and the inputs."""
     rng = np.random.default_rng(51)
     zb = -3 if dtype == I8 else 200
     inits = {"as": np.array(0.03, F32), "az": np.array(5, dtype), "bs": np.array(0.07, F32),
@@ -414,7 +421,12 @@ def test_qlinear_add_mul(dtype, tmp_path):
     # b broadcasts along the last dim; odd sizes
     model = ms_model(nodes, {"a": (dtype, [2, 3, 5]), "b": (dtype, [3, 1])},
                      {"add": (dtype, [2, 3, 5]), "mul": (dtype, [2, 3, 5])}, inits)
-    check(model, {"a": qrand(rng, dtype, (2, 3, 5)), "b": qrand(rng, dtype, (3, 1))}, tmp_path)
+    return model, {"a": qrand(rng, dtype, (2, 3, 5)), "b": qrand(rng, dtype, (3, 1))}
+
+
+@pytest.mark.parametrize("dtype", [U8, I8])
+def test_qlinear_add_mul(dtype, tmp_path):
+    check(*add_mul_model(dtype), tmp_path)
 
 
 @pytest.mark.parametrize("dtype,channels_last", [(U8, 0), (I8, 1)])
@@ -736,16 +748,29 @@ def integer_contractions(linalg_text: str) -> tuple[int, int]:
     return ints, floats
 
 
+def output_step(qmodel) -> float:
+    """The scale of the DequantizeLinear that makes the float output y."""
+    (y_dq,) = [n for n in qmodel.graph.node if n.op_type == "DequantizeLinear" and n.output[0] == "y"]
+    return float(onnx.numpy_helper.to_array(next(i for i in qmodel.graph.initializer if i.name == y_dq.input[1])))
+
+
+def check_steps(qmodel, tmp_path, min_close: float = 0.0, **options) -> None:
+    """qc's float output y within one output step of onnxruntime's (graph
+    optimizations off) on a fixed input; at least min_close of it within
+    half a step."""
+    x = np.random.default_rng(71).normal(0, 1, (1, 3, 9, 11)).astype(F32)
+    got = compile_and_run(qmodel, {"x": x}, tmp_path, **options)["y"]
+    want = ort_ref(qmodel, {"x": x})["y"]
+    step = output_step(qmodel)
+    assert np.abs(got - want).max() <= step * 1.0001, f"{np.abs(got - want).max() / step:.2f} steps off"
+    assert (np.abs(got - want) < step / 2).mean() >= min_close
+
+
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_quantize_static_cnn(per_channel, tmp_path):
     pytest.importorskip("onnxruntime.quantization")
     qmodel = quantize_qdq(_float_cnn(np.random.default_rng(70)), tmp_path, per_channel)
-    x = np.random.default_rng(71).normal(0, 1, (1, 3, 9, 11)).astype(F32)
-    got = compile_and_run(qmodel, {"x": x}, tmp_path)["y"]
-    want = ort_ref(qmodel, {"x": x})["y"]
-    (y_dq,) = [n for n in qmodel.graph.node if n.op_type == "DequantizeLinear" and n.output[0] == "y"]
-    step = float(onnx.numpy_helper.to_array(next(i for i in qmodel.graph.initializer if i.name == y_dq.input[1])))
-    assert np.abs(got - want).max() <= step * 1.0001, f"{np.abs(got - want).max() / step:.2f} steps off"
+    check_steps(qmodel, tmp_path)
     # Every Conv and the Gemm are integer contractions; no float product is left.
     ints, floats = integer_contractions(qc.compile(qmodel, emit="linalg"))
     assert (ints, floats) == (3, 0)
@@ -766,12 +791,13 @@ def _float_mixed_ops(rng) -> onnx.ModelProto:
     return make_model(nodes, {"x": (F32, (1, 3, 9, 11))}, {"y": (F32, (1, 20, 6))}, inits, opset=17)
 
 
-@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
-def test_quantize_static_mixed_ops(fmt, tmp_path):
-    # QOperator: QLinearConv, MaxPool on uint8, QLinearSigmoid, QLinearMul, QLinearConcat,
-    # Reshape/Transpose on uint8, QLinearMatMul. reduce_range: 7-bit weights keep
-    # onnxruntime's u8 x s8 kernels out of their 16-bit saturation (see the module doc),
-    # which would otherwise put the reference tens of steps off.
+def quantize_mixed_ops(fmt: str, tmp_path) -> onnx.ModelProto:
+    """_float_mixed_ops quantized by quantize_static in `fmt` (QDQ or
+    QOperator: QLinearConv, MaxPool on uint8, QLinearSigmoid, QLinearMul,
+    QLinearConcat, Reshape/Transpose on uint8, QLinearMatMul). reduce_range:
+    7-bit weights keep onnxruntime's u8 x s8 kernels out of their 16-bit
+    saturation (see the module doc), which would otherwise put the reference
+    tens of steps off."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     fp, qp = tmp_path / "float.onnx", tmp_path / "int8.onnx"
@@ -779,14 +805,13 @@ def test_quantize_static_mixed_ops(fmt, tmp_path):
     reader = type("Reader", (_Calibration, CalibrationDataReader), {})()
     quantize_static(str(fp), str(qp), reader, quant_format=getattr(QuantFormat, fmt), per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=True)
-    qmodel = onnx.load(qp)
-    x = np.random.default_rng(81).normal(0, 1, (1, 3, 9, 11)).astype(F32)
-    got = compile_and_run(qmodel, {"x": x}, tmp_path)["y"]
-    want = ort_ref(qmodel, {"x": x})["y"]
-    (y_dq,) = [n for n in qmodel.graph.node if n.op_type == "DequantizeLinear" and n.output[0] == "y"]
-    step = float(onnx.numpy_helper.to_array(next(i for i in qmodel.graph.initializer if i.name == y_dq.input[1])))
-    assert np.abs(got - want).max() <= step * 1.0001, f"{np.abs(got - want).max() / step:.2f} steps off"
-    assert (np.abs(got - want) < step / 2).mean() > 0.95
+    return onnx.load(qp)
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+def test_quantize_static_mixed_ops(fmt, tmp_path):
+    qmodel = quantize_mixed_ops(fmt, tmp_path)
+    check_steps(qmodel, tmp_path, min_close=0.95)
     # Only the input's QuantizeLinear and the output's DequantizeLinear stay in float.
     text = qc.compile(qmodel, emit="input")
     assert text.count("arith.divf") == 1 and text.count("arith.mulf") == 1
