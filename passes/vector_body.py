@@ -90,12 +90,14 @@ class Program:
         return ref(self.result)
 
     def exact_round_trips(self, arg_ranges: dict[int, tuple[int, int]]) -> dict[int, tuple]:
-        """The steps extsi(trunci(x)) back to x's type where x is clamped
-        (maxsi / minsi by constants or by arguments of known range, then
-        maybe offset by addi / subi) into the narrow type, so the pair is x
-        itself: step -> x. (A QLinearAdd after a requantization narrows its
-        input and widens it again; so does a DequantizeLinear after it.)"""
+        """The steps extsi / extui(trunci(x)) back to x's type where x is
+        clamped (maxsi / minsi by constants or by arguments of known range,
+        then maybe offset by addi / subi) into the narrow type's signed /
+        unsigned range, so the pair is x itself: step -> x. (A QLinearAdd
+        after a requantization narrows its input and widens it again; so
+        does a DequantizeLinear after it; uint8 ones widen by extui.)"""
         bounds: dict[tuple, tuple] = {}
+        narrowed: dict[int, tuple] = {}  # trunci step -> the range of the value it narrows
 
         def bound(o) -> tuple:
             kind, x = o
@@ -123,15 +125,22 @@ class Program:
                     bounds[("step", t)] = (la + lb, ha + hb) if s.name == "arith.addi" else (la - hb, ha - lb)
             elif s.name == "arith.trunci" and s.type.startswith("i"):
                 lo, hi = bound(s.operands[0])
-                bits = int(s.type[1:])
-                if lo is not None and hi is not None and -2 ** (bits - 1) <= lo and hi < 2 ** (bits - 1):
-                    bounds[("step", t)] = (lo, hi)
-            elif s.name == "arith.extsi" and s.operands[0][0] == "step":
+                if lo is not None and hi is not None:
+                    narrowed[t] = (lo, hi)  # the wide value's range: the widening decides
+                    bits = int(s.type[1:])
+                    if -2 ** (bits - 1) <= lo and hi < 2 ** (bits - 1):  # also the (signed) narrow value's
+                        bounds[("step", t)] = (lo, hi)
+            elif s.name in ("arith.extsi", "arith.extui") and s.operands[0][0] == "step":
                 src = self.steps[s.operands[0][1]]
-                if src.name == "arith.trunci" and ("step", s.operands[0][1]) in bounds \
-                        and self._type_of(src.operands[0]) == s.type:
+                lo, hi = narrowed.get(s.operands[0][1], (None, None))
+                if src.name != "arith.trunci" or lo is None or self._type_of(src.operands[0]) != s.type:
+                    continue
+                bits = int(src.type[1:])
+                # extsi gives back values in the signed narrow range, extui in the unsigned one.
+                lo_ok, hi_ok = (-2 ** (bits - 1), 2 ** (bits - 1)) if s.name == "arith.extsi" else (0, 2 ** bits)
+                if lo_ok <= lo and hi < hi_ok:
                     out[t] = src.operands[0]
-                    bounds[("step", t)] = bounds[("step", s.operands[0][1])]
+                    bounds[("step", t)] = (lo, hi)
         return out
 
     def high_words(self) -> dict[int, tuple]:

@@ -167,6 +167,60 @@ func.func @dequantized(%acc: memref<2x16xi32>, %m: memref<2xi32>, %out: memref<2
 
 // -----
 
+// uint8: clamped to [0, 255] the value narrows and widens back by extui
+// exactly (both dropped); clamped to [-1, 255] a negative value would come
+// back as 255 - 0, so the pair stays.
+#id5 = affine_map<(d0, d1) -> (d0, d1)>
+#row5 = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL: func.func private @qc_requant_0
+// CHECK:             %[[HI:[0-9]+]] = arith.minsi %{{.*}} : vector<16xi32>
+// CHECK-NOT:         arith.extui {{.*}} : vector<16xi8> to vector<16xi32>
+// CHECK:             arith.addi %[[HI]], %{{.*}} : vector<16xi32>
+// CHECK-LABEL: func.func private @qc_requant_1
+// CHECK:             arith.trunci %{{.*}} : vector<16xi32> to vector<16xi8>
+// CHECK:             arith.extui %{{.*}} : vector<16xi8> to vector<16xi32>
+func.func @unsigned_round_trip(%acc: memref<2x16xi32>, %m: memref<2xi32>, %r: memref<2x16xi32>, %out: memref<2x16xi8>) {
+  %c32 = arith.constant 32 : i64
+  %hi = arith.constant 255 : i32
+  %lo0 = arith.constant 0 : i32
+  %lom = arith.constant -1 : i32
+  linalg.generic {indexing_maps = [#id5, #row5, #id5, #id5], iterator_types = ["parallel", "parallel"]}
+      ins(%acc, %m, %r : memref<2x16xi32>, memref<2xi32>, memref<2x16xi32>) outs(%out : memref<2x16xi8>) {
+  ^bb0(%a: i32, %mm: i32, %res: i32, %o: i8):
+    %0 = arith.extsi %a : i32 to i64
+    %1 = arith.extsi %mm : i32 to i64
+    %2 = arith.muli %0, %1 : i64
+    %3 = arith.shrsi %2, %c32 : i64
+    %4 = arith.trunci %3 : i64 to i32
+    %5 = arith.maxsi %4, %lo0 : i32
+    %6 = arith.minsi %5, %hi : i32
+    %7 = arith.trunci %6 : i32 to i8
+    %8 = arith.extui %7 : i8 to i32
+    %9 = arith.addi %8, %res : i32
+    %10 = arith.trunci %9 : i32 to i8
+    linalg.yield %10 : i8
+  }
+  linalg.generic {indexing_maps = [#id5, #row5, #id5, #id5], iterator_types = ["parallel", "parallel"]}
+      ins(%acc, %m, %r : memref<2x16xi32>, memref<2xi32>, memref<2x16xi32>) outs(%out : memref<2x16xi8>) {
+  ^bb0(%a: i32, %mm: i32, %res: i32, %o: i8):
+    %0 = arith.extsi %a : i32 to i64
+    %1 = arith.extsi %mm : i32 to i64
+    %2 = arith.muli %0, %1 : i64
+    %3 = arith.shrsi %2, %c32 : i64
+    %4 = arith.trunci %3 : i64 to i32
+    %5 = arith.maxsi %4, %lom : i32
+    %6 = arith.minsi %5, %hi : i32
+    %7 = arith.trunci %6 : i32 to i8
+    %8 = arith.extui %7 : i8 to i32
+    %9 = arith.addi %8, %res : i32
+    %10 = arith.trunci %9 : i32 to i8
+    linalg.yield %10 : i8
+  }
+  return
+}
+
+// -----
+
 // Per-channel operands and dense buffers: the last two dims (4 x 6) are one
 // run of memory in every vector operand and the output, and nothing per
 // element depends on the row, so the loop runs over 24 per channel: one step

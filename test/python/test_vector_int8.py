@@ -85,3 +85,19 @@ def test_uint8_depthwise_kernel_same_bits(case, tmp_path):
                            pads=pads, dilations=dilations, seed=len(case))
     assert "call @qc_qdepthwise_" in qc.compile(model, emit="gemm")
     same_bits(model, x, tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+def test_uint8_model_same_bits(fmt, tmp_path):
+    """A model quantize_static made with uint8 activations (its uint8 values
+    widened back by extui after a requantization, which the vector code
+    drops where the clamp keeps them in [0, 255]): the same bits as the
+    loops LLVM vectorizes."""
+    from test_quant import F32, quantize_mixed_ops
+
+    model = quantize_mixed_ops(fmt, tmp_path)
+    x = np.random.default_rng(71).normal(0, 1, (1, 3, 9, 11)).astype(F32)
+    got = compile_and_run(model, {"x": x}, tmp_path)
+    (tmp_path / "scalar").mkdir()
+    want = compile_and_run(model, {"x": x}, tmp_path / "scalar", pipeline=scalar_pipeline())
+    np.testing.assert_array_equal(got["y"], want["y"])
