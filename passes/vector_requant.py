@@ -15,8 +15,9 @@ product, with one output through an identity map, unit inner strides, and
 inputs read either along the innermost dim with unit stride (loaded as
 vectors) or not at all along it (one scalar per vector, broadcast). Where the
 last two dims are one run of memory everywhere they are one loop
-(`_mergeable`), and a row that is not a multiple of the step ends with an
-overlapping full step.
+(`_mergeable`), and a row that is not a multiple of the step ends with one
+more step (half a step where the rest fits in one) ending at the row's end,
+overlapping the one before.
 """
 
 from __future__ import annotations
@@ -162,8 +163,8 @@ def _merge_rows(operands, kinds, indices, shape):
 
 def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes: int, overlap: bool) -> str:
     """The loop nest: the outer dims one by one, the innermost in steps of
-    `lanes`; the rest of a row as one more step ending at the row's end,
-    overlapping the one before (`overlap`: no input shares the output's
+    `lanes`; the rest of a row as one more step (or half step) ending at the
+    row's end, overlapping the one before (`overlap`: no input shares the output's
     buffer, so those outputs are computed again from the same inputs), else
     in steps of halves down to single lanes."""
     from .lower_gemm import _Emitter
@@ -222,7 +223,11 @@ def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes
             e.for_loop(ivs[-1], e.idx(0), e.idx(main), lanes, lambda: step(ivs[-1], lanes, b, consts))
             pos = main
             if overlap and pos < width:
-                step(e.idx(width - lanes), lanes, b, {})
+                # One more step ending at the row's end: half a step where the
+                # rest fits in one (a row of 56: 3 x 16 + 8, not 3 x 16 + 16
+                # of which 8 again).
+                n = lanes // 2 if width - pos <= lanes // 2 else lanes
+                step(e.idx(width - n), n, bcast(n) if n != lanes else b, {})
                 return
         # The rest in halves, quarters, ... then single lanes.
         n = lanes // 2

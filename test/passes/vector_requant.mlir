@@ -2,8 +2,8 @@
 
 // A requantization loop (qmath's high-word form) becomes explicit vector
 // code: 16 lanes per step, and for the 4 left over of each row of 20 one more
-// step of 16 ending at the row's end (outputs 4..15 are computed twice; the
-// output buffer is not an input). The rows stay separate loops: the
+// half step of 8 ending at the row's end (outputs 12..15 are computed twice;
+// the output buffer is not an input). The rows stay separate loops: the
 // multiplier and rounding constant are per row. The
 // 32 x 32 -> 64-bit product is two i64 multiplies of sign-extended low halves
 // (vpmuldq on x86): the even lanes in place, the odd ones moved down by a
@@ -42,9 +42,9 @@
 // CHECK:             %[[Q:[0-9]+]] = arith.trunci %[[HI]] : vector<16xi32> to vector<16xi8>
 // CHECK:             vector.store %[[Q]], %arg3[%[[R]], %[[J]]] : memref<2x20xi8>, vector<16xi8>
 // CHECK:           }
-// CHECK:           vector.load %arg0[%[[R]], %c4] : memref<2x20xi32>, vector<16xi32>
-// CHECK:           arith.muli {{.*}} : vector<8xi64>
-// CHECK:           vector.store {{.*}}, %arg3[%[[R]], %c4] : memref<2x20xi8>, vector<16xi8>
+// CHECK:           vector.load %arg0[%[[R]], %c12] : memref<2x20xi32>, vector<8xi32>
+// CHECK:           arith.muli {{.*}} : vector<4xi64>
+// CHECK:           vector.store {{.*}}, %arg3[%[[R]], %c12] : memref<2x20xi8>, vector<8xi8>
 func.func @requant(%acc: memref<2x20xi32>, %m: memref<2xi32>, %c: memref<2xi64>, %out: memref<2x20xi8>) {
   %c32 = arith.constant 32 : i64
   %lo = arith.constant -128 : i32
@@ -221,24 +221,25 @@ func.func @unsigned_round_trip(%acc: memref<2x16xi32>, %m: memref<2xi32>, %r: me
 
 // -----
 
-// Per-channel operands and dense buffers: the last two dims (4 x 6) are one
+// Per-channel operands and dense buffers: the last two dims (4 x 7) are one
 // run of memory in every vector operand and the output, and nothing per
-// element depends on the row, so the loop runs over 24 per channel: one step
-// of 16 and one overlapping step of 16 from 8, no short rows.
+// element depends on the row, so the loop runs over 28 per channel: one step
+// of 16 and, for the 12 left, one overlapping step of 16 from 12 (more than
+// half a step is left), no short rows.
 #id5 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
 #ch5 = affine_map<(d0, d1, d2) -> (d0)>
 // CHECK-LABEL: func.func @merged
-// CHECK:         %[[A:.+]] = memref.collapse_shape %arg0 {{\[}}[0], [1, 2]] : memref<2x4x6xi32> into memref<2x24xi32>
-// CHECK:         %[[O:.+]] = memref.collapse_shape %arg2 {{\[}}[0], [1, 2]] : memref<2x4x6xi8> into memref<2x24xi8>
-// CHECK:         call @qc_requant_0(%[[A]], %arg1, %[[O]]) : (memref<2x24xi32>, memref<2xi32>, memref<2x24xi8>) -> ()
+// CHECK:         %[[A:.+]] = memref.collapse_shape %arg0 {{\[}}[0], [1, 2]] : memref<2x4x7xi32> into memref<2x28xi32>
+// CHECK:         %[[O:.+]] = memref.collapse_shape %arg2 {{\[}}[0], [1, 2]] : memref<2x4x7xi8> into memref<2x28xi8>
+// CHECK:         call @qc_requant_0(%[[A]], %arg1, %[[O]]) : (memref<2x28xi32>, memref<2xi32>, memref<2x28xi8>) -> ()
 // CHECK-LABEL: func.func private @qc_requant_0
 // CHECK:           scf.for %[[J:[a-z0-9_]+]] = %c0 to %c16 step %c16
-// CHECK:             vector.load %arg0[%{{.*}}, %[[J]]] : memref<2x24xi32>, vector<16xi32>
-// CHECK:           vector.load %arg0[%{{.*}}, %c8] : memref<2x24xi32>, vector<16xi32>
-func.func @merged(%acc: memref<2x4x6xi32>, %m: memref<2xi32>, %out: memref<2x4x6xi8>) {
+// CHECK:             vector.load %arg0[%{{.*}}, %[[J]]] : memref<2x28xi32>, vector<16xi32>
+// CHECK:           vector.load %arg0[%{{.*}}, %c12] : memref<2x28xi32>, vector<16xi32>
+func.func @merged(%acc: memref<2x4x7xi32>, %m: memref<2xi32>, %out: memref<2x4x7xi8>) {
   %c32 = arith.constant 32 : i64
   linalg.generic {indexing_maps = [#id5, #ch5, #id5], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%acc, %m : memref<2x4x6xi32>, memref<2xi32>) outs(%out : memref<2x4x6xi8>) {
+      ins(%acc, %m : memref<2x4x7xi32>, memref<2xi32>) outs(%out : memref<2x4x7xi8>) {
   ^bb0(%a: i32, %mm: i32, %o: i8):
     %0 = arith.extsi %a : i32 to i64
     %1 = arith.extsi %mm : i32 to i64
