@@ -46,7 +46,8 @@ Dot-product ISAs (`dot`) take four k at once: a lane of A and of B holds
 k-quads of bytes, Ap[M/MR][K/4][MR] and [K/4][NR], and the micro-kernel
 adds the four byte products per i32 lane with one instruction, which
 neither saturates nor wraps before the i32 sum (|4 * 255 * 128| < 2^31):
-AVX-512 VNNI / AVX-VNNI's vpdpbusd (u8 x s8; qgemm_x86_64_vnni.onnxtxt) and
+AVX-512 VNNI / AVX-VNNI's vpdpbusd (u8 x s8; qgemm_x86_64_v3_vnni.onnxtxt,
+qgemm_x86_64_v4_vnni_dot.onnxtxt) and
 AArch64's sdot / udot (s8 x s8, u8 x u8, by vector element;
 qgemm_aarch64_dotprod.onnxtxt). Where the signs do not fit the instruction,
 the bytes of the run-time operand x (the one not packed at compile time)
@@ -55,9 +56,9 @@ x + 128 and u8 x as the s8 x - 128, and the constant side w carries the
 exact correction -128 * sum_k w (or +128 * sum_k w) as one more k-quad row
 of its packed array, which the kernel adds when it starts the first cache
 block. Both operands run-time (or both constant) keep the pairs. The
-instruction is a helper function the kernel calls (`DOT_HELPERS`), defined
-by qc-lower-to-llvm as the target's intrinsic, or (`emulate_dot`) as
-portable vector code, so the same kernels can be checked on any CPU.
+instruction is a helper function the kernel calls (passes/qgemm_dot.py),
+defined by qc-lower-to-llvm as the target's intrinsic, or (`emulate_dot`)
+as portable vector code, so the same kernels can be checked on any CPU.
 
 As in qc-lower-gemm, the runtime's threads split the column panels of each
 kernel (`qc.parallel_kernels`); the scratch is sized in 4-byte units, which
@@ -77,6 +78,7 @@ from qc.errors import PassFailed
 from qc.mlir import ir
 
 from .base import Pass, collect_ops, run_upstream
+from .qgemm_dot import Dot, dot_declaration, groups, pairs, plan_dot, wrap32
 from .lower_gemm import (
     Im2col,
     _all_operands,
@@ -111,11 +113,6 @@ class QTiles:
     dot: str = ""  # k-quads by a dot-product instruction: "vnni" (vpdpbusd, u8 x s8), "sdot" (sdot/udot)
     emulate_dot: bool = False  # the dot helpers as portable vector code (for CPUs without the instruction)
     planar: bool = False  # split: B's even and odd k rows as separate i16 runs (RVV's widening vwmacc)
-
-    @property
-    def group(self) -> int:
-        """k values per i32 lane of a packed operand: i16 pairs, or byte quads."""
-        return 4 if self.dot else 2
 
 
 @dataclass(frozen=True)
@@ -180,7 +177,7 @@ def for_target(target=None) -> LowerQGemm:
     feats = target.feature_set if target is not None else set()
     if target is not None and target.arch == "x86_64" and (
             "+avx512vnni" in feats and target.vector_bits == 512):
-        # 32 zmm: 16 acc + 2 B + the broadcast A (vpdpbusd folds it as {1to16}).
+        # 32 zmm: 16 acc + 2 B + the broadcast A.
         return LowerQGemm(mr=8, nr=32, vector_bits=512, kc=192, dot="vnni")
     if target is not None and target.arch == "x86_64" and target.vector_bits == 256 and (
             "+avxvnni" in feats or {"+avx512vnni", "+avx512vl"} <= feats):
@@ -262,111 +259,6 @@ def payload_signs(op) -> tuple[bool, bool] | None:
     if {add.operands[0], add.operands[1]} != {mul.result, acc} or yld.operands[0] != add.result:
         return None
     return exts[a][1], exts[b][1]
-
-
-def _pairs(values: np.ndarray) -> np.ndarray:
-    """[..., K] integers -> [..., ceil(K/2)] int32 i16 pairs, the even k in
-    the low half, an odd K's last pair completed with 0."""
-    v = values.astype(np.int64)
-    if v.shape[-1] % 2:
-        v = np.concatenate([v, np.zeros((*v.shape[:-1], 1), np.int64)], axis=-1)
-    lo, hi = v[..., 0::2] & 0xFFFF, (v[..., 1::2] & 0xFFFF) << 16
-    return (lo | hi).astype(np.uint32).view(np.int32)
-
-
-def _quads(values: np.ndarray) -> np.ndarray:
-    """[..., K] 8-bit integers -> [..., ceil(K/4)] int32 byte quads, k = 4q + j
-    in byte j (little-endian), the last quad completed with 0."""
-    v = values.astype(np.int64) & 0xFF
-    pad = -v.shape[-1] % 4
-    if pad:
-        v = np.concatenate([v, np.zeros((*v.shape[:-1], pad), np.int64)], axis=-1)
-    return (v[..., 0::4] | v[..., 1::4] << 8 | v[..., 2::4] << 16 | v[..., 3::4] << 24).astype(np.uint32).view(np.int32)
-
-
-def _groups(values: np.ndarray, group: int) -> np.ndarray:
-    return _quads(values) if group == 4 else _pairs(values)
-
-
-def _wrap32(values: np.ndarray) -> np.ndarray:
-    """int64 -> int32 modulo 2^32 (the kernel's i32 arithmetic)."""
-    return (values.astype(np.int64) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
-
-
-# -- dot-product helpers --------------------------------------------------------
-
-# qc_dot4_<signs>_<lanes>(acc: vector<L x i32>, x: vector<4L x i8>, y: vector<4L x i8>):
-# acc[l] + sum_j x[4l + j] * y[4l + j], x and y read with <signs> (u: unsigned).
-# qc-lower-to-llvm defines them (`dot_definition`); "_emu" ones as plain vector code.
-_DOT_INTRINSICS = {
-    ("us", 4): "llvm.x86.avx512.vpdpbusd.128",  # also AVX-VNNI's {vex} forms
-    ("us", 8): "llvm.x86.avx512.vpdpbusd.256",
-    ("us", 16): "llvm.x86.avx512.vpdpbusd.512",
-    ("ss", 4): "llvm.aarch64.neon.sdot.v4i32.v16i8",
-    ("uu", 4): "llvm.aarch64.neon.udot.v4i32.v16i8",
-}
-
-
-def dot_helper(signs: str, lanes: int, emulate: bool) -> str:
-    return f"qc_dot4_{signs}_{lanes}" + ("_emu" if emulate else "")
-
-
-def dot_declaration(name: str) -> str:
-    lanes = int(name.split("_")[3])
-    acc, byt = f"vector<{lanes}xi32>", f"vector<{4 * lanes}xi8>"
-    return f"func.func private @{name}({acc}, {byt}, {byt}) -> {acc}\n"
-
-
-def dot_definition(name: str) -> str | None:
-    """The LLVM-dialect body of a dot helper (always inlined), or None."""
-    parts = name.split("_")
-    if len(parts) < 4 or parts[:2] != ["qc", "dot4"] or parts[2] not in ("us", "ss", "uu"):
-        return None
-    signs, lanes, emulate = parts[2], int(parts[3]), parts[4:] == ["emu"]
-    acc, byt, wide = f"vector<{lanes}xi32>", f"vector<{4 * lanes}xi8>", f"vector<{4 * lanes}xi32>"
-    head = (f"llvm.func internal @{name}(%acc: {acc}, %x: {byt}, %y: {byt}) -> {acc} "
-            'attributes {passthrough = ["alwaysinline"]} {\n')
-    if not emulate:
-        intrinsic = _DOT_INTRINSICS.get((signs, lanes))
-        if intrinsic is None:
-            return None
-        return (head + f'  %r = llvm.call_intrinsic "{intrinsic}"(%acc, %x, %y) : ({acc}, {byt}, {byt}) -> {acc}\n'
-                f"  llvm.return %r : {acc}\n}}\n")
-    ext = {"u": "llvm.zext", "s": "llvm.sext"}
-    lines = [f"  %xe = {ext[signs[0]]} %x : {byt} to {wide}", f"  %ye = {ext[signs[1]]} %y : {byt} to {wide}",
-             f"  %p = llvm.mul %xe, %ye : {wide}"]
-    total = "%acc"
-    for j in range(4):
-        lanes_j = ", ".join(str(4 * i + j) for i in range(lanes))
-        lines += [f"  %s{j} = llvm.shufflevector %p, %p [{lanes_j}] : {wide}",
-                  f"  %t{j} = llvm.add {total}, %s{j} : {acc}"]
-        total = f"%t{j}"
-    return head + "\n".join(lines) + f"\n  llvm.return {total} : {acc}\n}}\n"
-
-
-@dataclass(frozen=True)
-class Dot:
-    """How a k-quad kernel multiplies (tiles.dot set, one operand constant)."""
-
-    helper: str  # the dot helper it calls
-    b_first: bool  # B's bytes are the helper's x operand (vpdpbusd's unsigned one)
-    flip: bool  # the run-time operand's bytes are xor'ed with 0x80 when packed
-    corr: str  # "a" / "b": that constant side's packed array ends with a correction row ("" without flip)
-    scale: int  # the correction: scale * sum_k of the constant operand (-128, +128 or 0)
-
-
-def plan_dot(t: QTiles, a_unsigned: bool, b_unsigned: bool, a_const: bool) -> Dot:
-    """The dot kernel for A and B with these signs, A or else B constant."""
-    dyn_u, const_u = (b_unsigned, a_unsigned) if a_const else (a_unsigned, b_unsigned)
-    flip = (dyn_u == const_u) if t.dot == "vnni" else (dyn_u != const_u)
-    a_u, b_u = (const_u, dyn_u != flip) if a_const else (dyn_u != flip, const_u)
-    if t.dot == "vnni":
-        signs, b_first = "us", b_u
-    else:
-        signs, b_first = ("uu" if a_u else "ss"), True
-    scale = 0 if not flip else (128 if dyn_u else -128)  # u8 x read as x - 128; s8 x as x + 128
-    return Dot(dot_helper(signs, t.vl, t.emulate_dot), b_first, flip, ("a" if a_const else "b") if flip else "",
-               scale)
 
 
 class _QGemmLowering:
@@ -632,9 +524,9 @@ def _pack_rows(a: np.ndarray, m: int, k: int, mr: int, group: int = 2, scale: in
     nblocks = -(-m // mr)
     padded = np.zeros((nblocks * mr, k), np.int64)
     padded[:m] = a
-    packed = _groups(padded, group)
+    packed = groups(padded, group)
     if scale:
-        packed = np.concatenate([packed, _wrap32(scale * padded.sum(axis=1))[:, None]], axis=1)
+        packed = np.concatenate([packed, wrap32(scale * padded.sum(axis=1))[:, None]], axis=1)
     return packed.reshape(nblocks, mr, -1).transpose(0, 2, 1)
 
 
@@ -651,10 +543,10 @@ def _pack_cols(b: np.ndarray, k: int, n: int, nr: int, group: int = 2, scale: in
         rows = np.zeros((-(-k // 2) * 2, npanels * nr), np.int64)
         rows[:k] = padded
         runs = rows.reshape(-1, 2, npanels, nr).transpose(2, 0, 1, 3).reshape(npanels, -1, 2 * nr)
-        return _pairs(runs)  # consecutive i16 values in one i32: [npanels, K/2, NR]
-    packed = _groups(padded.T, group)  # [N', K/group]
+        return pairs(runs)  # consecutive i16 values in one i32: [npanels, K/2, NR]
+    packed = groups(padded.T, group)  # [N', K/group]
     if scale:
-        packed = np.concatenate([packed, _wrap32(scale * padded.sum(axis=0))[:, None]], axis=1)
+        packed = np.concatenate([packed, wrap32(scale * padded.sum(axis=0))[:, None]], axis=1)
     return packed.reshape(npanels, nr, -1).transpose(0, 2, 1)
 
 

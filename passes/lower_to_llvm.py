@@ -61,7 +61,7 @@ def _define_helpers(module) -> None:
     has no op for them, and an intrinsic call has no declared memory
     effects, which buffer deallocation rejects, so they stay declarations
     until here."""
-    from .lower_qgemm import dot_definition
+    from .qgemm_dot import dot_definition
     from .vector_qdepthwise import pmaddwd_definition
 
     for op in list(module.body.operations):

@@ -845,9 +845,10 @@ def _merge_requant_tables(nodes, graph_outputs: set, log: list) -> list:
     """A qc::Lookup right after a qc::RequantConv (a conv quantized, then
     DQ -> BatchNormalization -> ... -> Q: a model quantized without folding
     BatchNorm first) becomes the conv's input 10, its axis the attribute
-    `table_axis` (after a QLinearConv: input 9 of qc::QLinearConv): one integer op per layer, which the importer computes in
-    one loop where the table is affine (table_fit) and as conv then table
-    otherwise. Per-channel tables only along the conv's channels (axis 1)."""
+    `table_axis` (after a QOperator QLinearConv: input 9 of qc::QLinearConv):
+    one integer op per layer, which the importer computes in one loop where
+    the table is affine (table_fit) and as conv then table otherwise.
+    Per-channel tables only along the conv's channels (axis 1)."""
     consumers: dict[str, int] = {}
     for n in nodes:
         for i in n.input:
