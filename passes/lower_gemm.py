@@ -463,13 +463,17 @@ def _record_parallel_kernel(module: ir.Module, name: str, panels: int, operands:
 
 
 def _row_major(ty: ir.MemRefType) -> bool:
-    """Dense row-major (identity or equivalent strided layout): any dims collapse."""
+    """Dense row-major (identity or equivalent strided layout, at any
+    offset): any dims collapse. A dim of size 1 may have any stride (a slice
+    of one batch or channel block of a larger buffer, e.g. one output of a
+    Split along the channels)."""
     strides, _ = ty.get_strides_and_offset()
-    expect, acc = [], 1
-    for d in reversed(ty.shape):
-        expect.append(acc)
+    acc = 1
+    for d, s in zip(reversed(ty.shape), reversed(strides)):
+        if d != 1 and s != acc:
+            return False
         acc *= d
-    return list(strides) == list(reversed(expect))
+    return True
 
 
 def _contraction_groups(op):

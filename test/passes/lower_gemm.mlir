@@ -102,6 +102,31 @@ func.func @reshaped_contraction(%a: memref<16x4x8xf32>, %b: memref<4x8x2x8xf32>,
 
 // -----
 
+// B is one channel block of a larger buffer (a Split output): its unit batch
+// dim has the whole buffer's stride (96, not 32) and it starts at an offset,
+// but its rows are dense, so it is still a matrix for the kernel, read with
+// row stride 8.
+// CHECK-LABEL: func.func @sliced_b
+// CHECK:         memref.subview %{{.+}}[0, 0, 0] [1, 4, 8] [1, 1, 1] : memref<1x4x8xf32, strided<[96, 8, 1], offset: 32>> to memref<4x8xf32, strided<[8, 1], offset: 32>>
+// CHECK-NOT:     linalg.generic
+// CHECK:         call @qc_sgemm_6x8x4_r4x8(%{{.+}}, %{{.+}}, %{{.+}}) : (memref<6x4xf32, strided<[4, 1], offset: ?>>, memref<4x8xf32, strided<[8, 1], offset: ?>>, memref<6x8xf32, strided<[8, 1], offset: ?>>) -> ()
+#sa = affine_map<(b, m, n, k) -> (m, k)>
+#sb = affine_map<(b, m, n, k) -> (b, k, n)>
+#sc = affine_map<(b, m, n, k) -> (b, m, n)>
+func.func @sliced_b(%a: memref<6x4xf32>, %x: memref<1x12x8xf32>, %c: memref<1x6x8xf32>) {
+  %b = memref.subview %x[0, 4, 0] [1, 4, 8] [1, 1, 1] : memref<1x12x8xf32> to memref<1x4x8xf32, strided<[96, 8, 1], offset: 32>>
+  linalg.generic {indexing_maps = [#sa, #sb, #sc], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<6x4xf32>, memref<1x4x8xf32, strided<[96, 8, 1], offset: 32>>) outs(%c : memref<1x6x8xf32>) {
+  ^bb0(%p: f32, %q: f32, %acc: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
 // A transposed operand (B indexed [n, k]) is not this kernel's layout: left alone.
 // CHECK-LABEL: func.func @transposed_b_untouched
 // CHECK:         linalg.generic

@@ -62,3 +62,25 @@ def test_gemm_bias_accumulates(tmp_path):
                        {"x": (np.float32, [33, 70])}, {"y": (np.float32, [33, 17])}, {"w": w, "bias": bias})
     x = rng.standard_normal((33, 70)).astype(np.float32)
     check_against_ort(model, {"x": x}, tmp_path, **_tol(70))
+
+
+def test_conv_of_a_channel_split(tmp_path):
+    """Split along the channels, a 1x1 conv on each part, Concat: each conv
+    reads a slice of the input whose unit batch dim keeps the whole input's
+    stride. It is still a row-major matrix and runs on the GEMM kernel (the
+    loops it fell back to were 20x slower)."""
+    import qc
+
+    rng = np.random.default_rng(5)
+    g, c, hw = 4, 24, 7
+    x = rng.standard_normal((1, c, hw, hw)).astype(np.float32)
+    inits = {"sp": np.array([c // g] * g, np.int64)}
+    nodes = [helper.make_node("Split", ["x", "sp"], [f"x{i}" for i in range(g)], axis=1)]
+    for i in range(g):
+        inits[f"w{i}"] = rng.standard_normal((c // g + i, c // g, 1, 1)).astype(np.float32)
+        nodes.append(helper.make_node("Conv", [f"x{i}", f"w{i}"], [f"y{i}"]))
+    nodes.append(helper.make_node("Concat", [f"y{i}" for i in range(g)], ["y"], axis=1))
+    out = sum(c // g + i for i in range(g))
+    model = make_model(nodes, {"x": (np.float32, x.shape)}, {"y": (np.float32, [1, out, hw, hw])}, inits, opset=13)
+    assert qc.compile(model, emit="gemm").count("call @qc_sgemm_") == g
+    check_against_ort(model, {"x": x}, tmp_path, **_tol(c // g))
