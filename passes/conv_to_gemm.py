@@ -1,5 +1,6 @@
 """qc-conv-to-gemm: f32 linalg.conv_2d_nchw_fchw → (im2col +) a GEMM-shaped generic;
-grouped 1x1 convolutions (conv_2d_ngchw_gfchw) → a batch of GEMMs over the groups.
+grouped convolutions of one image (conv_2d_ngchw_gfchw) → (the groups'
+im2col +) a batch of GEMMs over the groups.
 
 Per image, an NCHW convolution is a matrix product
     Y[f, (oh, ow)] += W[f, (c, kh, kw)] · X'[(c, kh, kw), (oh, ow)]
@@ -39,7 +40,7 @@ class ConvToGemm(Pass):
         for op in collect_ops(module.operation, ("linalg.conv_2d_nchw_fchw",)):
             _rewrite(op)
         for op in collect_ops(module.operation, ("linalg.conv_2d_ngchw_gfchw",)):
-            _rewrite_grouped_pointwise(op)
+            _rewrite_grouped(op)
 
 
 def _ints(attr, default) -> list[int]:
@@ -82,10 +83,11 @@ def _rewrite(op) -> None:
     op.operation.erase()
 
 
-def _rewrite_grouped_pointwise(op) -> None:
-    """A grouped 1x1 convolution (ShuffleNet's group convolutions) on one
-    image: per group g, Y[g, f, p] += W[g, f, c] · X[g, c, p], a batch of GEMMs
-    over the groups, on views of X and Y (no copy)."""
+def _rewrite_grouped(op) -> None:
+    """A grouped convolution (ShuffleNet's, ResNeXt's) on one image: per
+    group g, Y[g, f, p] += W[g, f, k] · X'[g, k, p], a batch of GEMMs over
+    the groups. For 1x1 stride 1, X' is a view of X (no copy); otherwise the
+    groups' im2col matrices, materialized once."""
     from qc.frontends.onnx import builder as b
 
     x, w = list(op.inputs)
@@ -94,25 +96,44 @@ def _rewrite_grouped_pointwise(op) -> None:
     if not all(t.has_static_shape and isinstance(t.element_type, ir.F32Type) for t in tys):
         return
     attrs = op.operation.attributes
-    strides = _ints(attrs["strides"] if "strides" in attrs else None, (1, 1))
+    sh, sw = _ints(attrs["strides"] if "strides" in attrs else None, (1, 1))
+    dh, dw = _ints(attrs["dilations"] if "dilations" in attrs else None, (1, 1))
     n, g, c, h, wd = tys[0].shape
     _, f, _, kh, kw = tys[1].shape
-    if n != 1 or kh != 1 or kw != 1 or strides != [1, 1]:
-        return  # other grouped convolutions stay loops
+    _, _, _, oh, ow = tys[2].shape
+    if n != 1:
+        return  # a batch of images: the weights would be shared by some batch dims only; stays loops
     f32 = np.dtype(np.float32)
+    k = c * kh * kw
     with ir.InsertionPoint(op.operation), op.location:
         xt, wt, it = b.T(x, f32), b.T(w, f32), b.T(init, f32)
-        xm = b.collapse(xt, [[0, 1], [2], [3, 4]], [g, c, h * wd])
-        wm = b.collapse(wt, [[0], [1], [2, 3, 4]], [g, f, c])
-        acc = b.collapse(it, [[0, 1], [2], [3, 4]], [g, f, h * wd])
+        if kh == kw == 1 and sh == sw == 1:
+            xm = b.collapse(xt, [[0, 1], [2], [3, 4]], [g, c, h * wd])
+        else:
+            xm = _grouped_im2col(b, xt, kh, kw, oh, ow, sh, sw, dh, dw)
+        wm = b.collapse(wt, [[0], [1], [2, 3, 4]], [g, f, k])
+        acc = b.collapse(it, [[0, 1], [2], [3, 4]], [g, f, oh * ow])
         # loops (g, f, p, k): A(g, f, k), B(g, k, p), C(g, f, p)
         maps = [b.dims_map(4, [0, 1, 3]), b.dims_map(4, [0, 3, 2]), b.dims_map(4, [0, 1, 2])]
         iters = [b.PARALLEL, b.PARALLEL, b.PARALLEL, b.REDUCTION]
         (res,) = b.generic([wm.value, xm.value], [acc.value], maps, iters,
                            lambda p, q, s: arith.AddFOp(s, arith.MulFOp(p, q).result).result)
-        out = b.expand(b.T(res, f32), [[0, 1], [2], [3, 4]], [1, g, f, h, wd])
+        out = b.expand(b.T(res, f32), [[0, 1], [2], [3, 4]], [1, g, f, oh, ow])
     op.operation.results[0].replace_all_uses_with(out.value)
     op.operation.erase()
+
+
+def _grouped_im2col(b, x, kh, kw, oh, ow, sh, sw, dh, dw):
+    """X'[g, c, kh, kw, oh, ow] = X[0, g, c, oh*sh + kh*dh, ow*sw + kw*dw] of
+    one image, viewed as [G, C*KH*KW, OH*OW]."""
+    _, g, c, _, _ = x.shape
+    d = [ir.AffineDimExpr.get(i) for i in range(6)]  # g, c, kh, kw, oh, ow
+    in_map = ir.AffineMap.get(6, 0, [ir.AffineConstantExpr.get(0), d[0], d[1], d[4] * sh + d[2] * dh,
+                                     d[5] * sw + d[3] * dw])
+    shape6 = [g, c, kh, kw, oh, ow]
+    (col6,) = b.generic([x.value], [b.empty(shape6, x.dtype)], [in_map, b.identity_map(6)],
+                        [b.PARALLEL] * 6, lambda v, _out: v)
+    return b.collapse(b.T(col6, x.dtype), [[0], [1, 2, 3], [4, 5]], [g, c * kh * kw, oh * ow])
 
 
 def _im2col(b, x, kh, kw, oh, ow, sh, sw, dh, dw):

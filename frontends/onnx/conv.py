@@ -3,9 +3,10 @@
 Conv pads its input with tensor.pad (only where a pad is nonzero), then uses
 the linalg named op of its form, so the GEMM/conv passes see named ops:
 
-  group 1               conv_1d_ncw_fcw / conv_2d_nchw_fchw / conv_3d_ncdhw_fcdhw
-  group == C == M       depthwise_conv_1d_ncw_cw / _2d_nchw_chw / _3d_ncdhw_cdhw
-  other groups          conv_2d_ngchw_gfchw (1-D runs as 2-D with a unit height)
+  group 1               conv_2d_nchw_fchw / conv_3d_ncdhw_fcdhw
+  group == C == M       depthwise_conv_2d_nchw_chw / _3d_ncdhw_cdhw
+  other groups          conv_2d_ngchw_gfchw
+(1-D convs run as 2-D ones with a unit height)
 
 The bias, broadcast to the output shape, is the op's initial accumulator.
 
@@ -149,9 +150,8 @@ def check_f32(node, what: str, t) -> None:
 
 # ---------------------------------------------------------------- the conv core
 
-_CONV = {1: linalg.conv_1d_ncw_fcw, 2: linalg.conv_2d_nchw_fchw, 3: linalg.conv_3d_ncdhw_fcdhw}
-_DEPTHWISE = {1: linalg.depthwise_conv_1d_ncw_cw, 2: linalg.depthwise_conv_2d_nchw_chw,
-              3: linalg.depthwise_conv_3d_ncdhw_cdhw}
+_CONV = {2: linalg.conv_2d_nchw_fchw, 3: linalg.conv_3d_ncdhw_fcdhw}
+_DEPTHWISE = {2: linalg.depthwise_conv_2d_nchw_chw, 3: linalg.depthwise_conv_3d_ncdhw_cdhw}
 
 
 class Weight:
@@ -201,6 +201,13 @@ def conv_core(node, xp: b.T, w: Weight, groups: int, bias: b.T | None,
     kernel = w.shape[2:]
     nsp = len(kernel)
     out_shape = (n, m, *out)
+    if nsp == 1:
+        # A 1-D conv is a 2-D one over a unit height: the 2-D ops are the ones
+        # that become GEMMs (qc-conv-to-gemm) or vector loops (qc-depthwise-conv).
+        x2 = b.expand(xp, [[0], [1], [2, 3]], (n, c, 1, xp.shape[2]))
+        w2 = w.reshape((m, cg, 1, kernel[0]))
+        y = conv_core(node, x2, w2, groups, bias, (1, *strides), (1, *dilations), (1, *out))
+        return b.collapse(y, [[0], [1], [2, 3]], out_shape)
     kw = dict(strides=list(strides), dilations=list(dilations))
     if groups == 1:
         init = bias_init(bias, out_shape, (m,))
@@ -213,12 +220,6 @@ def conv_core(node, xp: b.T, w: Weight, groups: int, bias: b.T | None,
     if nsp == 3:
         raise UnsupportedOp(node, f"grouped 3-D convolution (group {groups}, {c} channels)",
                             "3-D with group 1 or group == input channels == output channels")
-    if nsp == 1:
-        # A 1-D grouped conv is a 2-D one over a unit height.
-        x2 = b.reshape(xp, (n, c, 1, xp.shape[2]))
-        w2 = w.reshape((m, cg, 1, kernel[0]))
-        y = conv_core(node, x2, w2, groups, bias, (1, *strides), (1, *dilations), (1, *out))
-        return b.reshape(y, out_shape)
     g, f = groups, m // groups
     xg = b.expand(xp, [[0], [1, 2], [3], [4]], (n, g, cg, *xp.shape[2:]))
     wg = w.reshaped((g, f, cg, *kernel))

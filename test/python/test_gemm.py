@@ -84,3 +84,34 @@ def test_conv_of_a_channel_split(tmp_path):
     model = make_model(nodes, {"x": (np.float32, x.shape)}, {"y": (np.float32, [1, out, hw, hw])}, inits, opset=13)
     assert qc.compile(model, emit="gemm").count("call @qc_sgemm_") == g
     check_against_ort(model, {"x": x}, tmp_path, **_tol(c // g))
+
+
+@pytest.mark.parametrize("name,x_shape,w_shape,attrs", [
+    ("grouped_3x3", (1, 16, 9, 11), (12, 4, 3, 3), dict(group=4, pads=[1, 1, 1, 1])),
+    ("grouped_3x3_stride2_dilated", (1, 12, 13, 10), (6, 6, 3, 3), dict(group=2, strides=[2, 1], dilations=[1, 2])),
+    ("conv_1d", (2, 8, 50), (5, 8, 3), dict(pads=[1, 1], strides=[2])),
+    ("depthwise_1d", (1, 6, 40), (6, 1, 5), dict(group=6, pads=[2, 2])),
+])
+def test_conv_forms_on_the_kernels(name, x_shape, w_shape, attrs, tmp_path):
+    """Grouped k x k convs (one image: the groups' im2col and a batch of
+    GEMMs) and 1-D convs (2-D over a unit height) run on the GEMM kernel or,
+    depthwise, the depthwise loops; they were left as loop nests 15-36x
+    slower than onnxruntime."""
+    import qc
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    import onnx
+
+    model = onnx.shape_inference.infer_shapes(make_model(
+        [helper.make_node("Conv", ["x", "w"], ["y"], **attrs)], {"x": (np.float32, x_shape)},
+        {"y": (np.float32, None)}, {"w": w}, opset=13))
+    gemm_ir = qc.compile(model, emit="gemm")
+    if name.startswith("depthwise"):
+        assert "conv_1d" not in qc.compile(model, emit="input") and "qc.depthwise_window" in qc.compile(model,
+                                                                                                       emit="linalg")
+    else:
+        assert "call @qc_sgemm_" in gemm_ir
+    k = int(np.prod(w_shape[1:]))
+    check_against_ort(model, {"x": x}, tmp_path, **_tol(k))
