@@ -109,8 +109,9 @@ def _rewrite_grouped(op) -> None:
         xt, wt, it = b.T(x, f32), b.T(w, f32), b.T(init, f32)
         if kh == kw == 1 and sh == sw == 1:
             xm = b.collapse(xt, [[0, 1], [2], [3, 4]], [g, c, h * wd])
-        else:
-            xm = _grouped_im2col(b, xt, kh, kw, oh, ow, sh, sw, dh, dw)
+        else:  # one image: its groups are the im2col's batch
+            xg = b.collapse(xt, [[0, 1], [2], [3], [4]], [g, c, h, wd])
+            xm = _im2col(b, xg, kh, kw, oh, ow, sh, sw, dh, dw)
         wm = b.collapse(wt, [[0], [1], [2, 3, 4]], [g, f, k])
         acc = b.collapse(it, [[0, 1], [2], [3, 4]], [g, f, oh * ow])
         # loops (g, f, p, k): A(g, f, k), B(g, k, p), C(g, f, p)
@@ -121,19 +122,6 @@ def _rewrite_grouped(op) -> None:
         out = b.expand(b.T(res, f32), [[0, 1], [2], [3, 4]], [1, g, f, oh, ow])
     op.operation.results[0].replace_all_uses_with(out.value)
     op.operation.erase()
-
-
-def _grouped_im2col(b, x, kh, kw, oh, ow, sh, sw, dh, dw):
-    """X'[g, c, kh, kw, oh, ow] = X[0, g, c, oh*sh + kh*dh, ow*sw + kw*dw] of
-    one image, viewed as [G, C*KH*KW, OH*OW]."""
-    _, g, c, _, _ = x.shape
-    d = [ir.AffineDimExpr.get(i) for i in range(6)]  # g, c, kh, kw, oh, ow
-    in_map = ir.AffineMap.get(6, 0, [ir.AffineConstantExpr.get(0), d[0], d[1], d[4] * sh + d[2] * dh,
-                                     d[5] * sw + d[3] * dw])
-    shape6 = [g, c, kh, kw, oh, ow]
-    (col6,) = b.generic([x.value], [b.empty(shape6, x.dtype)], [in_map, b.identity_map(6)],
-                        [b.PARALLEL] * 6, lambda v, _out: v)
-    return b.collapse(b.T(col6, x.dtype), [[0], [1, 2, 3], [4, 5]], [g, c * kh * kw, oh * ow])
 
 
 def _im2col(b, x, kh, kw, oh, ow, sh, sw, dh, dw):

@@ -695,11 +695,15 @@ def import_qlinear_conv_table(ctx, node):
     attribute table_axis), as qdq_fuse merges them: one integer op."""
     a = dict(attrs(node))
     a.pop("table_axis", None)
-    m = _const(ctx, node, 3, "w").shape[0]
-    table = _const(ctx, node, 9, "table")
+    return [_qlinear_conv(ctx, node, a, _merged_table(ctx, node, 9, _const(ctx, node, 3, "w").shape[0]))]
+
+
+def _merged_table(ctx, node, i: int, m: int) -> np.ndarray:
+    """A qc::Lookup table qdq_fuse merged into a conv as input i: [256] or [M, 256]."""
+    table = _const(ctx, node, i, "table")
     if table.dtype not in QUANT_TYPES or table.shape not in ((256,), (m, 256)):
         raise UnsupportedOp(node, f"table is {table.dtype}{list(table.shape)}", f"int8/uint8 [256] or [{m}, 256]")
-    return [_qlinear_conv(ctx, node, a, table)]
+    return table
 
 
 def _qlinear_conv(ctx, node, a: dict, table):
@@ -739,9 +743,7 @@ def import_requant_conv(ctx, node):
     rq = _fused_requant(ctx, node, m)
     a = dict(attrs(node))
     axis = a.pop("table_axis", None)
-    table = _const(ctx, node, 10, "table") if axis is not None else None
-    if table is not None and (table.dtype not in QUANT_TYPES or table.shape not in ((256,), (m, 256))):
-        raise UnsupportedOp(node, f"table is {table.dtype}{list(table.shape)}", f"int8/uint8 [256] or [{m}, 256]")
+    table = _merged_table(ctx, node, 10, m) if axis is not None else None
     return [requant_conv(node, a, ops, rq, _bias(ctx, node, 9, m), table)]
 
 

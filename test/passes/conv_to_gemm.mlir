@@ -50,14 +50,15 @@ func.func @dilated(%x: tensor<1x2x9x9xf32>, %w: tensor<3x2x3x3xf32>, %init: tens
 // -----
 
 // A grouped 3x3 conv, stride 2, of one image (2 groups of 4 channels, 6
-// filters each): the groups' im2col matrices in one copy (the unit batch dim
-// read at 0), then a batch of GEMMs over the groups with each group's
-// [F, C*KH*KW] weights. A batch of two images stays a loop nest.
-// CHECK-DAG:   #[[GCOL:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (0, d0, d1, d4 * 2 + d2, d5 * 2 + d3)>
+// filters each): the image viewed as [G, C, H, W], so that the groups are the
+// batch of the im2col copy, then a batch of GEMMs over the groups with each
+// group's [F, C*KH*KW] weights. A batch of two images stays a loop nest.
+// CHECK-DAG:   #[[GCOL:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d4 * 2 + d2, d5 * 2 + d3)>
 // CHECK-DAG:   #[[GA:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
 // CHECK-DAG:   #[[GB:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>
 // CHECK-LABEL: func.func @grouped3x3_s2
-// CHECK:         %[[COL:.+]] = linalg.generic {indexing_maps = [#[[GCOL]], {{.+}}]{{.*}}outs(%{{.+}} : tensor<2x4x3x3x4x4xf32>)
+// CHECK:         %[[XG:.+]] = tensor.collapse_shape %{{.+}} {{\[}}[0, 1], [2], [3], [4]] : tensor<1x2x4x9x9xf32> into tensor<2x4x9x9xf32>
+// CHECK:         %[[COL:.+]] = linalg.generic {indexing_maps = [#[[GCOL]], {{.+}}]{{.*}}ins(%[[XG]] : tensor<2x4x9x9xf32>) outs(%{{.+}} : tensor<2x4x3x3x4x4xf32>)
 // CHECK:         %[[COL2:.+]] = tensor.collapse_shape %[[COL]] {{\[}}[0], [1, 2, 3], [4, 5]] : tensor<2x4x3x3x4x4xf32> into tensor<2x36x16xf32>
 // CHECK:         %[[W2:.+]] = tensor.collapse_shape %{{.+}} {{\[}}[0], [1], [2, 3, 4]] : tensor<2x6x4x3x3xf32> into tensor<2x6x36xf32>
 // CHECK:         %[[GEMM:.+]] = linalg.generic {indexing_maps = [#[[GA]], #[[GB]], {{.+}}], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[W2]], %[[COL2]] : tensor<2x6x36xf32>, tensor<2x36x16xf32>)
