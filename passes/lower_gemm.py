@@ -22,6 +22,11 @@ kernels of every row of A use it, so packed panels never leave L1. When B is
 the im2col matrix of a convolution (qc-conv-to-gemm marks it), the panel is
 gathered straight from the padded image and the im2col matrix is never
 written: a 3x3 convolution reads its input, not a copy 9 times its size.
+With stride 1 along the rows, a panel that lies inside one output row needs
+no copy at all: row (c, kh, kw) of it is NR consecutive image values, so the
+micro-kernel loads them in place, one channel per k-loop iteration with the
+kh x kw taps unrolled at constant offsets (cache blocks then hold whole
+channels); only the panels across two output rows are gathered.
 
 Each GEMM shape becomes one private function; the matmul is replaced by a call
 to it (through memref.cast to a dynamic-offset strided layout, which also lets
@@ -51,6 +56,9 @@ STREAM_MAX_ROWS = 512
 # on a 3x3 convolution (znver3), within noise; one keeps the loop the plain
 # load / broadcast / FMA sequence the assembly tests check.
 K_UNROLL = 1
+# A micro-kernel reading the image in place unrolls its k loop over the
+# filter's taps (3x3: 9 k steps per iteration); larger filters are gathered.
+MAX_DIRECT_TAPS = 49
 IM2COL_ATTR = "qc.im2col"  # on qc-conv-to-gemm's im2col generic: [kh, kw, sh, sw, dh, dw]
 
 # The kernel letter: how B reaches the micro-kernel.
@@ -402,7 +410,7 @@ class _GemmLowering:
         for fn in list(parsed.body.operations):
             self.module.body.append(fn)
         self.made.add(name)
-        scratch = [balanced_kc(t.kc, k), t.nr] if mode in "si" else []
+        scratch = [block_depth(t, k, mode, geometry), t.nr] if mode in "si" else []
         extra = (ep.bias is not None) + (ep.residual is not None)
         _record_parallel_kernel(self.module, name, -(-n // t.nr), (4 if mode == "q" else 3) + extra, scratch,
                                 m * n * k)
@@ -431,6 +439,24 @@ def balanced_kc(kc: int, k: int) -> int:
     if k % 2 == 0 and depth % 2:
         depth += 1
     return min(depth, k)
+
+
+def _direct_reads(t: GemmTiles, mode: str, geometry: Im2col | None) -> bool:
+    """Whether the micro-kernel reads the image panels that lie inside one
+    output row in place (stride 1 along rows), a channel per iteration of
+    its k loop with the filter's taps unrolled."""
+    return mode == "i" and geometry.sw == 1 and geometry.kh * geometry.kw <= min(t.kc, MAX_DIRECT_TAPS)
+
+
+def block_depth(t: GemmTiles, k: int, mode: str, geometry: Im2col | None) -> int:
+    """The kernel's cache block depth: balanced_kc, in whole channels where
+    the micro-kernel reads the image in place."""
+    if not _direct_reads(t, mode, geometry):
+        return balanced_kc(t.kc, k)
+    taps = geometry.kh * geometry.kw
+    chans = k // taps
+    blocks = -(-chans // (t.kc // taps))
+    return -(-chans // blocks) * taps
 
 
 def parallel_entry(kernel: str) -> str:
@@ -788,7 +814,9 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     panel (or range) right after its last block.
     """
     e = _Emitter()
-    t = dataclasses.replace(t, kc=balanced_kc(t.kc, k))
+    taps = geometry.kh * geometry.kw if geometry is not None else 1
+    direct_reads = _direct_reads(t, mode, geometry)
+    t = dataclasses.replace(t, kc=block_depth(t, k, mode, geometry))
     a_ty, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry, a_packed)
     npanels = -(-n // t.nr)
     stream = mode in ("s", "i")
@@ -830,8 +858,10 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             v = out
         return v
 
-    def kernel(rows: int, cols: int, i0: str, j0: str, k0: str, k1: str) -> None:
-        """C[i0:i0+rows, j0:j0+cols] += A[i0:, k0:k1] · B[k0:k1, j0:]: one register tile."""
+    def kernel(rows: int, cols: int, i0: str, j0: str, k0: str, k1: str, direct: str | None = None) -> None:
+        """C[i0:i0+rows, j0:j0+cols] += A[i0:, k0:k1] · B[k0:k1, j0:]: one register tile.
+        direct="contig": B's vectors are loaded from the image in place, at
+        %off0 (a panel inside one output row) plus the tap's offset."""
         nvec = -(-cols // t.vl)
         lanes = [min(t.vl, cols - c * t.vl) for c in range(nvec)]
         masks = {}
@@ -869,22 +899,39 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         res = e.fresh("res")
         kv = e.fresh("k")
         iter_args = ", ".join(f"%x{r}_{c} = {acc[r, c]}" for r, c in keys)
-        e.emit(f"{res}:{len(keys)} = scf.for {kv} = {k0} to {k1} step {e.idx(unroll)} iter_args({iter_args}) "
-               f"-> ({', '.join([vec] * len(keys))}) {{")
+        if direct:  # one iteration per channel, its kh x kw taps unrolled
+            lo, hi = e.fresh("ch"), e.fresh("ch")
+            e.emit(f"{lo} = arith.divui {k0}, {e.idx(taps)} : index")
+            e.emit(f"{hi} = arith.divui {k1}, {e.idx(taps)} : index")
+            e.emit(f"{res}:{len(keys)} = scf.for {kv} = {lo} to {hi} step {e.idx(1)} iter_args({iter_args}) "
+                   f"-> ({', '.join([vec] * len(keys))}) {{")
+        else:
+            e.emit(f"{res}:{len(keys)} = scf.for {kv} = {k0} to {k1} step {e.idx(unroll)} iter_args({iter_args}) "
+                   f"-> ({', '.join([vec] * len(keys))}) {{")
         e.indent += 1
         if a_packed:
             ib = e.fresh("ib")
             e.emit(f"{ib} = arith.divui {i0}, {e.idx(t.mr)} : index")
         cur = {key: f"%x{key[0]}_{key[1]}" for key in keys}
-        for step in range(unroll):
-            kk = e.add(kv, step)
-            if stream:  # the scratch panel holds rows k0 .. k1 of B
+        if direct:
+            chan, kbase = e.fresh("chan"), e.fresh("kb")
+            e.emit(f"{chan} = arith.muli {kv}, {e.idx(geometry.h * geometry.w)} : index")
+            e.emit(f"{kbase} = arith.muli {kv}, {e.idx(taps)} : index")
+        for step in range(taps if direct else unroll):
+            kk = e.add(kbase if direct else kv, step)
+            if stream and not direct:  # the scratch panel holds rows k0 .. k1 of B
                 kr = e.fresh("kr")
                 e.emit(f"{kr} = arith.subi {kk}, {k0} : index")
+            if direct:  # the tap's image offset: kh * dh * W + kw * dw
+                tap = e.add(chan, (step // geometry.kw) * geometry.dh * geometry.w + (step % geometry.kw) * geometry.dw)
             bvals = []
             for c in range(nvec):
                 bv = e.fresh("b")
-                if stream:
+                if direct:
+                    at = e.fresh("at")
+                    e.emit(f"{at} = arith.addi {tap}, %off0 : index")
+                    e.emit(f"{bv} = vector.load %B[{e.add(at, c * t.vl)}] : {b_ty}, {vec}")
+                elif stream:
                     e.emit(f"{bv} = vector.load %S[{kr}, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
                 elif panels:
                     e.emit(f"{bv} = vector.load {bp_name}[%jp, {kk}, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
@@ -971,16 +1018,35 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         if geometry is not None:
             image_columns(j0, cols)
 
+        def row_tiles(direct=None):
+            if m_main:
+                for_loop("%i0", e.idx(0), e.idx(m_main), t.mr,
+                         lambda: kernel(t.mr, cols, "%i0", j0, "%kc0", "%k1", direct))
+            if m_tail:
+                kernel(m_tail, cols, e.idx(m_main), j0, "%kc0", "%k1", direct)
+
         def block():
             k_block_end()
+            if direct_reads and cols == t.nr:
+                # A panel inside one output row is read where it is. Across
+                # two rows, two masked loads per vector in the micro-kernel
+                # need four mask registers and spill accumulators: gathered.
+                e.emit("scf.if %contig {")
+                e.indent += 1
+                row_tiles("contig")
+                e.indent -= 1
+                e.emit("} else {")
+                e.indent += 1
+                gather_rows(cols, copy=False)
+                row_tiles()
+                e.indent -= 1
+                e.emit("}")
+                return
             if geometry is not None:
                 gather_rows(cols)
             else:
                 for_loop("%pk", "%kc0", "%k1", 1, lambda: copy_row(j0, cols))
-            if m_main:
-                for_loop("%i0", e.idx(0), e.idx(m_main), t.mr, lambda: kernel(t.mr, cols, "%i0", j0, "%kc0", "%k1"))
-            if m_tail:
-                kernel(m_tail, cols, e.idx(m_main), j0, "%kc0", "%k1")
+            row_tiles()
 
         k_blocks(block)
         if not one_block and chain:
@@ -1104,7 +1170,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     def two_runs() -> bool:
         return geometry.sw == 1 and geometry.ow >= t.vl
 
-    def gather_rows(cols: int) -> None:
+    def gather_rows(cols: int, copy: bool = True) -> None:
         """Scratch rows 0 .. k1-kc0 = image values of B's rows kc0 .. k1."""
         def gathered():
             def row():
@@ -1138,7 +1204,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                     e.emit(f"vector.store {v}, %S[%kr, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
             for_loop("%pk", "%kc0", "%k1", 1, row)
 
-        if geometry.sw == 1 and cols == t.nr:
+        if copy and geometry.sw == 1 and cols == t.nr:
             e.emit("scf.if %contig {")
             e.indent += 1
             contiguous()

@@ -2,7 +2,8 @@
 im2col, kernel mode i) against onnxruntime.
 
 Each shape picks a path of the panel gather: stride 1 with output rows of at
-least 8 columns (two masked loads per vector, or plain loads inside a row),
+least 8 columns (two masked loads per vector, or, inside a row, the image
+read in place by the micro-kernel),
 narrow rows and strides (gathers), a partial last panel, several KC blocks,
 a row tail of the register tile, a batch, more threads. Grouped 1x1
 convolutions become a batch of GEMMs, one per group.
@@ -31,14 +32,23 @@ CASES = {
     "dilated": (1, 5, 14, 14, 6, 3, 1, 2, 2),  # dilation 2
     "five": (1, 3, 16, 16, 8, 5, 1, 1, 2),  # 5x5 kernel
     "batch": (3, 4, 10, 10, 5, 3, 1, 1, 0),  # three images, no padding
+    # Stride 1, rows of >= 16 columns: panels inside a row are read in place
+    # by the micro-kernel, a channel per k step (the others are gathered).
+    "direct_blocks": (1, 40, 12, 36, 14, 3, 1, 1, 1),  # K = 360: two blocks of 20 channels; 2 + 2 x 6 rows
+    "direct_dilated": (1, 30, 20, 40, 7, 3, 1, 2, 2),  # taps at kh*2*W + kw*2
+    "direct_7x7": (1, 6, 24, 24, 5, 7, 1, 1, 3),  # 49 taps per channel
+    "direct_1x5": (1, 9, 10, 30, 8, (1, 5), 1, 1, (0, 2)),  # kh != kw
+    "direct_5x1": (1, 9, 12, 20, 13, (5, 1), 1, 1, (2, 0)),
 }
 
 
 def conv_model(n, c, h, w, f, k, s, d, p, rng):
-    oh = (h + 2 * p - d * (k - 1) - 1) // s + 1
-    ow = (w + 2 * p - d * (k - 1) - 1) // s + 1
-    inits = {"w": (rng.standard_normal((f, c, k, k)) * 0.2).astype(F32), "b": rng.standard_normal(f).astype(F32)}
-    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[s, s], dilations=[d, d], pads=[p] * 4)
+    kh, kw = (k, k) if isinstance(k, int) else k
+    ph, pw = (p, p) if isinstance(p, int) else p
+    oh = (h + 2 * ph - d * (kh - 1) - 1) // s + 1
+    ow = (w + 2 * pw - d * (kw - 1) - 1) // s + 1
+    inits = {"w": (rng.standard_normal((f, c, kh, kw)) * 0.2).astype(F32), "b": rng.standard_normal(f).astype(F32)}
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[s, s], dilations=[d, d], pads=[ph, pw, ph, pw])
     return make_model([node], {"x": (F32, [n, c, h, w])}, {"y": (F32, [n, f, oh, ow])}, inits)
 
 
