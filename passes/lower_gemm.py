@@ -26,7 +26,9 @@ With stride 1 along the rows, a panel that lies inside one output row needs
 no copy at all: row (c, kh, kw) of it is NR consecutive image values, so the
 micro-kernel loads them in place, one channel per k-loop iteration with the
 kh x kw taps unrolled at constant offsets (cache blocks then hold whole
-channels); only the panels across two output rows are gathered.
+channels); only the panels across two output rows are gathered. With
+stride 2, a panel's row is every other image value: two vector loads and
+their even lanes (and a select where a vector spans two output rows).
 
 Each GEMM shape becomes one private function; the matmul is replaced by a call
 to it (through memref.cast to a dynamic-offset strided layout, which also lets
@@ -1127,31 +1129,35 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             e.emit(f"%colo{c} = arith.muli %owv{c}, %vsw : {ivec}")
             e.emit(f"%co{c} = arith.addi %rowo{c}, %colo{c} : {ivec}")
             e.emit(f"%cm{c} = arith.cmpi ult, %colv{c}, %vn : {ivec}")
-        if two_runs():
+        if two_runs() or strided_runs(cols):
             # Stride 1: a vector's lanes are at most two runs of consecutive
             # image values, the end of one output row and the start of the
-            # next; two masked loads fetch them (no gather).
+            # next; two masked loads fetch them (no gather). Stride 2: two
+            # runs of every other value.
             for c in range(t.nr // t.vl):
                 col0 = e.add(j0, c * t.vl)
                 e.emit(f"%rq{c} = arith.divui {col0}, {e.idx(g.ow)} : index")
                 e.emit(f"%rr{c} = arith.remui {col0}, {e.idx(g.ow)} : index")
                 e.emit(f"%ra{c} = arith.muli %rq{c}, {e.idx(g.sh * g.w)} : index")
-                e.emit(f"%offa{c} = arith.addi %ra{c}, %rr{c} : index")
-                e.emit(f"%offb{c} = arith.addi %offa{c}, {e.idx(g.sh * g.w - g.ow)} : index")
+                e.emit(f"%rrs{c} = arith.muli %rr{c}, {e.idx(g.sw)} : index")
+                e.emit(f"%offa{c} = arith.addi %ra{c}, %rrs{c} : index")
+                e.emit(f"%offb{c} = arith.addi %offa{c}, {e.idx(g.sh * g.w - g.ow * g.sw)} : index")
                 e.emit(f"%split{c} = arith.subi {e.idx(g.ow)}, %rr{c} : index")
                 e.emit(f"%nvalid{c} = arith.subi {e.idx(n)}, {col0} : index")
                 e.emit(f"%na{c} = arith.minsi %split{c}, %nvalid{c} : index")
                 e.emit(f"%ma{c} = vector.create_mask %na{c} : {mask_ty}")
                 e.emit(f"%mv{c} = vector.create_mask %nvalid{c} : {mask_ty}")
                 e.emit(f"%mb{c} = arith.xori %mv{c}, %ma{c} : {mask_ty}")
-        if g.sw == 1 and cols == t.nr:
-            # Stride 1 and the panel inside one image row: plain vector loads.
+        if row_panels(cols):
+            # The panel inside one image row: vector loads (stride 2: of
+            # twice the width, then the even lanes).
             e.emit(f"%ow0 = arith.remui {j0}, {e.idx(g.ow)} : index")
             e.emit(f"%ow_end = arith.addi %ow0, {e.idx(t.nr)} : index")
             e.emit(f"%contig = arith.cmpi ule, %ow_end, {e.idx(g.ow)} : index")
             e.emit(f"%oh0 = arith.divui {j0}, {e.idx(g.ow)} : index")
             e.emit(f"%oh0r = arith.muli %oh0, {e.idx(g.sh * g.w)} : index")
-            e.emit("%off0 = arith.addi %oh0r, %ow0 : index")
+            e.emit(f"%ow0s = arith.muli %ow0, {e.idx(g.sw)} : index")
+            e.emit("%off0 = arith.addi %oh0r, %ow0s : index")
 
     def row_offset(pk: str) -> str:
         """The image offset of B's row pk = (c, kh, kw): c*H*W + kh*dh*W + kw*dw."""
@@ -1167,6 +1173,31 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         e.emit("%prow = arith.addi %prow0, %pkwoff : index")
         return "%prow"
 
+    def even_lanes(at: str, masked: bool = True) -> str:
+        """B[at], B[at + 2], ... as one vector: two loads, the even lanes.
+        The second load's last lane lies past the vector's last value, and
+        may lie past the image: masked off unless a later value follows."""
+        lo, hi, v = e.fresh("lo"), e.fresh("hi"), e.fresh("ev")
+        e.emit(f"{lo} = vector.load %B[{at}] : {b_ty}, {vec}")
+        second = e.add(at, t.vl)
+        if masked:
+            e.emit(f"{hi} = vector.maskedload %B[{second}], %odd_end, {zero_vec} "
+                   f": {b_ty}, {mask_ty}, {vec} into {vec}")
+        else:
+            e.emit(f"{hi} = vector.load %B[{second}] : {b_ty}, {vec}")
+        even = ", ".join(str(2 * i) for i in range(t.vl))
+        e.emit(f"{v} = vector.shuffle {lo}, {hi} [{even}] : {vec}, {vec}")
+        return v
+
+    def strided_runs(cols: int) -> bool:
+        """Stride 2, rows of at least a vector: each vector of a full panel
+        is two runs of every other value (two deinterleaved loads, a select)."""
+        return geometry.sw == 2 and geometry.ow >= t.vl and cols == t.nr
+
+    def row_panels(cols: int) -> bool:
+        """Whether full panels inside one output row are loaded as such."""
+        return geometry.sw in (1, 2) and cols == t.nr
+
     def two_runs() -> bool:
         return geometry.sw == 1 and geometry.ow >= t.vl
 
@@ -1178,7 +1209,13 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 e.emit("%kr = arith.subi %pk, %kc0 : index")
                 for c in range(t.nr // t.vl):
                     v = e.fresh("gv")
-                    if two_runs():
+                    if strided_runs(cols):
+                        first, second = e.fresh("pa"), e.fresh("pb")
+                        e.emit(f"{first} = arith.addi {base}, %offa{c} : index")
+                        e.emit(f"{second} = arith.addi {base}, %offb{c} : index")
+                        va, vb = even_lanes(first), even_lanes(second)
+                        e.emit(f"{v} = arith.select %ma{c}, {va}, {vb} : {mask_ty}, {vec}")
+                    elif two_runs():
                         first, second = e.fresh("pa"), e.fresh("pb")
                         e.emit(f"{first} = arith.addi {base}, %offa{c} : index")
                         e.emit(f"{second} = arith.addi {base}, %offb{c} : index")
@@ -1198,13 +1235,17 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 base = row_offset("%pk")
                 e.emit("%kr = arith.subi %pk, %kc0 : index")
                 e.emit(f"%pos = arith.addi {base}, %off0 : index")
-                for c in range(t.nr // t.vl):
-                    v = e.fresh("lv")
-                    e.emit(f"{v} = vector.load %B[{e.add('%pos', c * t.vl)}] : {b_ty}, {vec}")
+                nvec = t.nr // t.vl
+                for c in range(nvec):
+                    if geometry.sw == 1:
+                        v = e.fresh("lv")
+                        e.emit(f"{v} = vector.load %B[{e.add('%pos', c * t.vl)}] : {b_ty}, {vec}")
+                    else:
+                        v = even_lanes(e.add("%pos", 2 * c * t.vl), masked=c == nvec - 1)
                     e.emit(f"vector.store {v}, %S[%kr, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
             for_loop("%pk", "%kc0", "%k1", 1, row)
 
-        if copy and geometry.sw == 1 and cols == t.nr:
+        if copy and row_panels(cols):
             e.emit("scf.if %contig {")
             e.indent += 1
             contiguous()
@@ -1269,6 +1310,8 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             f"    %vn = arith.constant dense<{n}> : {ivec}",
             *[f"    %ci{c * t.vl} = arith.constant {c * t.vl} : i32" for c in range(t.nr // t.vl)],
         ]
+        if g.sw == 2:
+            consts.append(f"    %odd_end = vector.constant_mask [{t.vl - 1}] : {mask_ty}")
     consts += [f"    %epc{i} = arith.constant dense<{_f32_literal(value)}> : {vec}"
                for i, (_, value) in enumerate(chain) if value is not None]
     scratch_arg = {"q": f"%Bp: {bp_ty}, ", "s": f"%S: {bp_ty}, ", "i": f"%S: {bp_ty}, "}.get(mode, "")

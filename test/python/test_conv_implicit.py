@@ -39,6 +39,12 @@ CASES = {
     "direct_7x7": (1, 6, 24, 24, 5, 7, 1, 1, 3),  # 49 taps per channel
     "direct_1x5": (1, 9, 10, 30, 8, (1, 5), 1, 1, (0, 2)),  # kh != kw
     "direct_5x1": (1, 9, 12, 20, 13, (5, 1), 1, 1, (2, 0)),
+    # Stride 2 along rows of >= 8 columns: every other image value, two loads
+    # and a shuffle per vector (a select between two rows where a vector
+    # spans two); the partial last panel is gathered.
+    "stride2_rows": (1, 12, 40, 45, 9, 3, 2, 1, 1),  # OW 23, N = 460: 28 panels and 12 columns
+    "stride2_edge": (1, 3, 21, 41, 6, 3, 2, 1, 0),  # the last tap's last value ends the image
+    "stride2_7x7": (1, 3, 38, 38, 8, 7, 2, 1, 3),  # a stem: OW 19
 }
 
 
