@@ -112,10 +112,11 @@ def _constant(v: ir.Value) -> float | None:
     return float(ir.FloatAttr(attr).value) if isinstance(attr, ir.FloatAttr) else None
 
 
-def find(op: ir.Operation, c_operand: ir.Value, row_dims: list[int], col_dims: list[int]) -> Epilogue:
+def find(op: ir.Operation, c_operand: ir.Value, row_dims: list[int], col_dims: list[int],
+         batch_dims: list[int] = ()) -> Epilogue:
     """The init and chain around contraction `op`, whose output operand is
-    `c_operand` (a view of the buffer C); row_dims / col_dims: the dims of C
-    (the buffer) that make the GEMM's rows and columns."""
+    `c_operand` (a view of the buffer C); row_dims / col_dims / batch_dims:
+    the dims of C (the buffer) that make the GEMM's rows, columns and batch."""
     ep = Epilogue()
     c = _root(c_operand)
     if not isinstance(c.type, ir.MemRefType) or not ir.MemRefType(c.type).has_static_shape:
@@ -129,7 +130,7 @@ def find(op: ir.Operation, c_operand: ir.Value, row_dims: list[int], col_dims: l
     before = next((j for j in range(i - 1, -1, -1) if ops[j] in users), None)
     after = next((j for j in range(i + 1, len(ops)) if ops[j] in users), None)
     if before is not None:
-        _take_init(ep, ops[before], c, row_dims, col_dims)
+        _take_init(ep, ops[before], c, row_dims, col_dims, list(batch_dims))
         if ep.bias is not None and _touches(ops[before + 1:i], [ep.bias]):
             ep = Epilogue()
     if after is not None:
@@ -146,7 +147,7 @@ def find(op: ir.Operation, c_operand: ir.Value, row_dims: list[int], col_dims: l
     return ep
 
 
-def _take_init(ep: Epilogue, fill: ir.Operation, c: ir.Value, row_dims, col_dims) -> None:
+def _take_init(ep: Epilogue, fill: ir.Operation, c: ir.Value, row_dims, col_dims, batch_dims) -> None:
     if fill.name == "linalg.fill":
         if fill.operands[1] == c and _constant(fill.operands[0]) == 0.0:
             ep.init, ep.erase = "zero", ep.erase + [fill]
@@ -158,13 +159,20 @@ def _take_init(ep: Epilogue, fill: ir.Operation, c: ir.Value, row_dims, col_dims
     if len(body) != 1 or body[0].operands[0] != block.arguments[0] or not _all_parallel(fill):
         return
     in_map, out_map = _maps(fill)
-    if not _identity(out_map) or len(in_map.results) != 1:
+    if not _identity(out_map):
         return
-    dim = int(str(in_map.results[0])[1:]) if str(in_map.results[0]).startswith("d") else -1
-    kind = "rows" if [dim] == row_dims else "cols" if [dim] == col_dims else None
-    if kind is None or ir.MemRefType(fill.operands[0].type).rank != 1:
+    dims = [int(str(r)[1:]) if str(r).startswith("d") else -1 for r in in_map.results]
+    bias_ty = ir.MemRefType(fill.operands[0].type)
+    kind = "rows" if dims == row_dims else "cols" if dims == col_dims else None
+    if kind is not None and bias_ty.rank == 1:
+        ep.init, ep.bias, ep.erase = kind, fill.operands[0], ep.erase + [fill]
         return
-    ep.init, ep.bias, ep.erase = kind, fill.operands[0], ep.erase + [fill]
+    # A bias per batch and row (a grouped convolution's, [G, M]): the kernel
+    # call of batch g takes row g.
+    shape = ir.MemRefType(c.type).shape
+    batched = [d for d in batch_dims if shape[d] != 1]
+    if batched and dims == batched + row_dims and bias_ty.rank == len(dims) and _dense(bias_ty):
+        ep.init, ep.bias, ep.erase = "rows", fill.operands[0], ep.erase + [fill]
 
 
 def _take_chain(ep: Epilogue, ew: ir.Operation, c: ir.Value) -> None:

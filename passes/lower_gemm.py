@@ -211,7 +211,7 @@ class _GemmLowering:
         ep = gemm_epilogue.Epilogue()
         if self.epilogue:
             buf = _buffer_groups(outs[0], c_groups)
-            ep = gemm_epilogue.find(op.operation, outs[0], buf[-2], buf[-1])
+            ep = gemm_epilogue.find(op.operation, outs[0], buf[-2], buf[-1], buf[0] if len(buf) == 3 else [])
             inputs = {_root(v) for v in ins}
             if ep.dest is not None and _root(ep.dest) in inputs or ep.residual is not None and _root(ep.residual) in \
                     {_root(ep.dest if ep.dest is not None else outs[0])}:
@@ -220,7 +220,11 @@ class _GemmLowering:
             like_c = lambda v: _collapse(_view_like(outs[0], v), c_groups)  # noqa: E731
             if ep.dest is not None:
                 c = like_c(ep.dest)
-            extras = ([ep.bias] if ep.bias is not None else []) + \
+            bias = ep.bias
+            if bias is not None and ir.MemRefType(bias.type).rank > 2:  # [G1, G2, M]: one row per batch
+                rank = ir.MemRefType(bias.type).rank
+                bias = _collapse(bias, [list(range(rank - 1)), [rank - 1]])
+            extras = ([bias] if bias is not None else []) + \
                 ([like_c(ep.residual)] if ep.residual is not None else [])
         shape_c, shape_b = list(ir.MemRefType(c.type).shape), list(ir.MemRefType(b.type).shape)
         bsz = shape_c[0] if len(shape_c) == 3 else 0
@@ -352,7 +356,7 @@ class _GemmLowering:
         a_ty, b_ty, c_ty = _arg_types(m, n, k, self.t, "p" if packed else "r", rows, a_packed=a_packed)
         if not bsz:
             args = [memref.cast(a_ty, a), b if packed else memref.cast(b_ty, b), memref.cast(c_ty, c)]
-            args += [v if ir.MemRefType(v.type).rank == 1 else memref.cast(c_ty, v) for v in extras]
+            args += [_bias_arg(v) if ir.MemRefType(v.type).rank == 1 else memref.cast(c_ty, v) for v in extras]
             func.CallOp([], ir.FlatSymbolRefAttr.get(fname), args)
             return
         from qc.mlir import arith
@@ -367,7 +371,7 @@ class _GemmLowering:
             i = loop.induction_variable
             # A is shared by every batch when it has no batch dim (a convolution's weights).
             views = [_batch_slice(a, i) if a_batched else a, _batch_slice(b, i), _batch_slice(c, i)]
-            more = [v if ir.MemRefType(v.type).rank == 1 else memref.cast(c_ty, _batch_slice(v, i)) for v in extras]
+            more = [_extra_of_batch(v, i, c_ty) for v in extras]
             func.CallOp([], ir.FlatSymbolRefAttr.get(fname),
                         [memref.cast(t, v) for t, v in zip((a_ty, b_ty, c_ty), views)] + more)
             scf.YieldOp([])
@@ -387,7 +391,7 @@ class _GemmLowering:
         loop = scf.ForOp(lo, hi, one)
         with ir.InsertionPoint(loop.body):
             i = loop.induction_variable
-            more = [v if ir.MemRefType(v.type).rank == 1 else memref.cast(c_ty, _batch_slice(v, i)) for v in extras]
+            more = [_extra_of_batch(v, i, c_ty) for v in extras]
             func.CallOp([], ir.FlatSymbolRefAttr.get(fname),
                         [memref.cast(a_ty, a), _row_slice(flat, i),
                          memref.cast(c_ty, _batch_slice(c, i))] + more)
@@ -743,6 +747,28 @@ def _view_like(operand: ir.Value, v: ir.Value) -> ir.Value:
     return memref.CollapseShapeOp(ir.MemRefType(operand.type), v, owner.attributes["reassociation"]).result
 
 
+def _bias_arg(bias: ir.Value) -> ir.Value:
+    """A bias vector as the kernels take it: memref<M, strided<[1], offset: ?>>."""
+    from qc.mlir import memref
+
+    ty = ir.MemRefType(bias.type)
+    dyn = ir.ShapedType.get_dynamic_stride_or_offset()
+    return memref.cast(ir.MemRefType.get(ty.shape, ty.element_type, ir.StridedLayoutAttr.get(dyn, [1])), bias)
+
+
+def _extra_of_batch(v: ir.Value, i: ir.Value, c_ty) -> ir.Value:
+    """Batch i's epilogue operand: a bias shared by every batch (rank 1) or
+    its row of a per-batch bias (rank 2), a residual's slice (rank 3)."""
+    from qc.mlir import memref
+
+    rank = ir.MemRefType(v.type).rank
+    if rank == 1:
+        return _bias_arg(v)
+    if rank == 2:
+        return _row_slice(v, i)
+    return memref.cast(c_ty, _batch_slice(v, i))
+
+
 def _row_slice(v: ir.Value, i: ir.Value) -> ir.Value:
     """v[i] of a dense rank-2 memref, as a rank-1 view with a dynamic offset."""
     from qc.mlir import memref
@@ -837,7 +863,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     m_tail, n_tail = m % t.mr, n % t.nr
     zero_vec = "%zero"
     init, chain, has_residual = epilogue
-    bias_ty = f"memref<{m if init == 'rows' else n}xf32>"
+    bias_ty = f"memref<{m if init == 'rows' else n}xf32, strided<[1], offset: ?>>"
     one_block = k <= t.kc
     # Which cache block the code being emitted is for: the first starts the
     # accumulators (init), the last ends them (chain, when one block holds K).

@@ -9,11 +9,12 @@
 // CHECK-NOT:     memref.alloc
 // CHECK-NOT:     linalg.generic
 // CHECK:         %[[DC:.+]] = memref.cast %[[D]]
-// CHECK:         call @[[K:qc_sgemm_5x12x8_r4x8_ebrmax0min6]](%{{.+}}, %{{.+}}, %[[DC]], %[[BIAS]])
-// CHECK:       func.func @[[K]]_range({{.+}}, %[[C:.+]]: memref<5x12xf32, strided<[12, 1], offset: ?>>, %[[KB:.+]]: memref<5xf32>, %{{.+}}: index, %{{.+}}: index)
+// CHECK:         %[[BC:.+]] = memref.cast %[[BIAS]] : memref<5xf32> to memref<5xf32, strided<[1], offset: ?>>
+// CHECK:         call @[[K:qc_sgemm_5x12x8_r4x8_ebrmax0min6]](%{{.+}}, %{{.+}}, %[[DC]], %[[BC]])
+// CHECK:       func.func @[[K]]_range({{.+}}, %[[C:.+]]: memref<5x12xf32, strided<[12, 1], offset: ?>>, %[[KB:.+]]: memref<5xf32, strided<[1], offset: ?>>, %{{.+}}: index, %{{.+}}: index)
 // CHECK-DAG:     %[[LO:.+]] = arith.constant dense<0.000000e+00> : vector<8xf32>
 // CHECK-DAG:     %[[HI:.+]] = arith.constant dense<6.000000e+00> : vector<8xf32>
-// CHECK:         %[[R0:.+]] = memref.load %[[KB]][%{{.+}}] : memref<5xf32>
+// CHECK:         %[[R0:.+]] = memref.load %[[KB]][%{{.+}}] : memref<5xf32, strided<[1], offset: ?>>
 // CHECK:         %[[ACC:.+]] = vector.broadcast %[[R0]] : f32 to vector<8xf32>
 // CHECK-NOT:     vector.load %[[C]]
 // CHECK:         scf.for {{.+}} iter_args
@@ -49,8 +50,8 @@ func.func @bias_rows_clip(%a: memref<5x8xf32>, %b: memref<8x12xf32>, %bias: memr
 // rest accumulate, then one pass over the range adds R.
 // CHECK-LABEL: func.func @bias_cols_residual
 // CHECK:         call @[[K:qc_sgemm_4x16x20_r4x8_ebcr]](
-// CHECK:       func.func @[[K]]_range({{.+}}, %[[C:.+]]: memref<4x16xf32, strided<[16, 1], offset: ?>>, %[[KB:.+]]: memref<16xf32>, %[[R:.+]]: memref<4x16xf32, strided<[16, 1], offset: ?>>, %{{.+}}: index, %{{.+}}: index)
-// CHECK:         vector.load %[[KB]][%{{.+}}] : memref<16xf32>, vector<8xf32>
+// CHECK:       func.func @[[K]]_range({{.+}}, %[[C:.+]]: memref<4x16xf32, strided<[16, 1], offset: ?>>, %[[KB:.+]]: memref<16xf32, strided<[1], offset: ?>>, %[[R:.+]]: memref<4x16xf32, strided<[16, 1], offset: ?>>, %{{.+}}: index, %{{.+}}: index)
+// CHECK:         vector.load %[[KB]][%{{.+}}] : memref<16xf32, strided<[1], offset: ?>>, vector<8xf32>
 // CHECK:         scf.for %{{.+}} = %c8 to %c20 step %c8
 // CHECK:           vector.load %[[C]]
 // CHECK:         scf.for %[[I:.+]] = %c0 to %c4 step %c1
@@ -94,6 +95,52 @@ func.func @c_is_an_output(%a: memref<4x8xf32>, %b: memref<8x8xf32>, %c: memref<4
   ^bb0(%x: f32, %o: f32):
     %m = arith.maximumf %x, %zero : f32
     linalg.yield %m : f32
+  }
+  return
+}
+
+// -----
+
+// A grouped 1x1 convolution as the frontend leaves it: a batch of GEMMs over
+// the groups (C viewed [G, M, N]) with a bias per group and row ([G, M],
+// broadcast by a generic over (n, g, m, h, w)) and a Relu after. Both fold
+// into the kernel; the call of group g takes row g of the bias.
+// CHECK-LABEL: func.func @grouped_bias_relu
+// CHECK-SAME:    (%{{[^:]+}}: memref<3x5x4xf32>, %{{[^:]+}}: memref<1x12x2x3xf32>, %[[BIAS:[^:]+]]: memref<3x5xf32>, %[[D:[^:]+]]: memref<1x15x2x3xf32>)
+// CHECK-NOT:     memref.alloc
+// CHECK-NOT:     linalg.generic
+// CHECK:         scf.for %[[G:.+]] = %c0 to %c3 step %c1 {
+// CHECK:           %[[ROW:.+]] = memref.subview %[[BIAS]][%[[G]], 0] [1, 5] [1, 1] : memref<3x5xf32> to memref<5xf32, strided<[1], offset: ?>>
+// CHECK:           func.call @qc_sgemm_5x6x4_r4x8_ebrmax0(%{{.+}}, %{{.+}}, %{{.+}}, %[[ROW]])
+#wmap = affine_map<(g, m, p, k) -> (g, m, k)>
+#xmap = affine_map<(g, m, p, k) -> (g, k, p)>
+#ymap = affine_map<(g, m, p, k) -> (g, m, p)>
+#bmap = affine_map<(n, g, m, h, w) -> (g, m)>
+#id5 = affine_map<(n, g, m, h, w) -> (n, g, m, h, w)>
+func.func @grouped_bias_relu(%w: memref<3x5x4xf32>, %x: memref<1x12x2x3xf32>, %bias: memref<3x5xf32>, %d: memref<1x15x2x3xf32>) {
+  %cst = arith.constant 0.0 : f32
+  %xg = memref.expand_shape %x [[0], [1, 2], [3], [4]] output_shape [1, 3, 4, 2, 3] : memref<1x12x2x3xf32> into memref<1x3x4x2x3xf32>
+  %dg = memref.expand_shape %d [[0], [1, 2], [3], [4]] output_shape [1, 3, 5, 2, 3] : memref<1x15x2x3xf32> into memref<1x3x5x2x3xf32>
+  %c = memref.alloc() : memref<1x3x5x2x3xf32>
+  linalg.generic {indexing_maps = [#bmap, #id5], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]}
+      ins(%bias : memref<3x5xf32>) outs(%c : memref<1x3x5x2x3xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    linalg.yield %v : f32
+  }
+  %xm = memref.collapse_shape %xg [[0, 1], [2], [3, 4]] : memref<1x3x4x2x3xf32> into memref<3x4x6xf32>
+  %cm = memref.collapse_shape %c [[0, 1], [2], [3, 4]] : memref<1x3x5x2x3xf32> into memref<3x5x6xf32>
+  linalg.generic {indexing_maps = [#wmap, #xmap, #ymap], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%w, %xm : memref<3x5x4xf32>, memref<3x4x6xf32>) outs(%cm : memref<3x5x6xf32>) {
+  ^bb0(%p: f32, %q: f32, %acc: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#id5, #id5], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]}
+      ins(%c : memref<1x3x5x2x3xf32>) outs(%dg : memref<1x3x5x2x3xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %r = arith.maximumf %v, %cst : f32
+    linalg.yield %r : f32
   }
   return
 }

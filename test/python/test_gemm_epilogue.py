@@ -22,10 +22,11 @@ import qc
 F32 = np.float32
 
 
-def conv_block(c, f, hw, k, act, residual, rng):
+def conv_block(c, f, hw, k, act, residual, rng, groups=1):
     """Conv(+bias) -> [Add x] -> act, on a c x hw x hw image."""
-    inits = {"w": (rng.standard_normal((f, c, k, k)) * 0.2).astype(F32), "b": rng.standard_normal(f).astype(F32)}
-    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[k // 2] * 4)]
+    inits = {"w": (rng.standard_normal((f, c // groups, k, k)) * 0.2).astype(F32),
+             "b": rng.standard_normal(f).astype(F32)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[k // 2] * 4, group=groups)]
     last = "c"
     if residual:
         nodes.append(helper.make_node("Add", ["c", "x"], ["s"]))
@@ -45,14 +46,18 @@ CONVS = {
     "1x1_clip": (24, 30, 11, 1, "clip", False, "_ebrmax0min6"),  # MobileNet's expand: B read in place
     "3x3_residual_relu": (12, 12, 10, 3, "relu", True, "_ebrrmax0"),  # ResNet's block end
     "1x1_residual_deep": (300, 300, 5, 1, "relu", True, "_ebrrmax0"),  # K 300 > 256 with R: pass after
+    # Grouped: a GEMM per group, each starting from its group's rows of the bias.
+    "1x1_grouped_relu": (32, 24, 9, 1, "relu", False, "_ebrmax0", 4),  # ShuffleNet's group convs
+    "1x1_grouped_residual": (24, 24, 7, 1, "relu", True, "_ebrrmax0", 3),
+    "3x3_grouped_clip": (16, 8, 9, 3, "clip", False, "_ebrmax0min6", 2),  # the groups' im2col
 }
 
 
 @pytest.mark.parametrize("name", sorted(CONVS))
 def test_conv_epilogue(name, tmp_path):
-    c, f, hw, k, act, residual, suffix = CONVS[name]
+    c, f, hw, k, act, residual, suffix, *groups = CONVS[name]
     rng = np.random.default_rng(sorted(CONVS).index(name))
-    model = conv_block(c, f, hw, k, act, residual, rng)
+    model = conv_block(c, f, hw, k, act, residual, rng, *groups)
     ir = qc.compile(model, emit="gemm")
     assert re.search(rf"call @qc_sgemm_\w+{suffix}\(", ir), "bias and activation not folded into the GEMM"
     x = rng.standard_normal((1, c, hw, hw)).astype(F32)
