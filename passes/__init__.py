@@ -29,6 +29,7 @@ _REGISTRY = {
     "qc-plan-memory": "plan_memory:PlanMemory",
     "qc-qconv-to-gemm": "qconv_to_gemm:QConvToGemm",
     "qc-qdepthwise-conv": "qdepthwise_conv:QDepthwiseConv",
+    "qc-unshare-inits": "unshare_inits:UnshareInits",
     "qc-pad-into-producer": "pad_into_producer:PadIntoProducer",
     "qc-vector-qdepthwise": "vector_qdepthwise:VectorQDepthwise",
     "qc-vector-requant": "vector_requant:VectorRequant",

@@ -7,7 +7,7 @@ kernel can instead start its accumulators from the bias (or zero), and apply
 the elementwise chain to each register tile before storing it, so C is
 written once, final:
 
-    init:  C = bias[row] | bias[col] | 0         (an op writing C just before)
+    init:  C = bias[row] | bias[col] | 0 | a constant   (an op writing C just before)
     chain: y = max(y, a) | min(y, b) | y + R[i, j]  (the elementwise op right after)
 
 The elementwise op may write another buffer D: the kernel then writes D and
@@ -28,7 +28,8 @@ _CLAMPS = {"arith.maximumf": "max", "arith.maxnumf": "max", "arith.minimumf": "m
 
 @dataclass
 class Epilogue:
-    init: str = "load"  # load | zero | rows (bias per row) | cols (bias per column)
+    init: str = "load"  # load | zero | splat (every element `value`) | rows (bias per row) | cols (per column)
+    value: float = 0.0  # the splat's
     bias: ir.Value | None = None  # memref<M> or memref<N>
     chain: list = field(default_factory=list)  # (arith op name, constant) or ("arith.addf", None): + R
     residual: ir.Value | None = None  # R, C's shape before collapsing
@@ -39,14 +40,14 @@ class Epilogue:
         """For the kernel's name: kernels differ by what they fold."""
         if self.init == "load" and not self.chain:
             return ""
-        parts = {"load": "", "zero": "z", "rows": "br", "cols": "bc"}[self.init]
+        parts = {"load": "", "zero": "z", "rows": "br", "cols": "bc", "splat": f"s{_num(self.value)}"}[self.init]
         for name, value in self.chain:
             parts += "r" if value is None else f"{_CLAMPS[name]}{_num(value)}"
         return "_e" + parts
 
     def static(self) -> tuple:
         """What the kernel's code depends on (not which buffers)."""
-        return self.init, tuple(self.chain), self.residual is not None
+        return self.init, tuple(self.chain), self.residual is not None, self.value
 
 
 def _num(v: float) -> str:
@@ -149,8 +150,14 @@ def find(op: ir.Operation, c_operand: ir.Value, row_dims: list[int], col_dims: l
 
 def _take_init(ep: Epilogue, fill: ir.Operation, c: ir.Value, row_dims, col_dims, batch_dims) -> None:
     if fill.name == "linalg.fill":
-        if fill.operands[1] == c and _constant(fill.operands[0]) == 0.0:
-            ep.init, ep.erase = "zero", ep.erase + [fill]
+        if fill.operands[1] == c and _constant(fill.operands[0]) is not None:
+            _take_splat(ep, fill, _constant(fill.operands[0]))
+        return
+    if fill.name == "linalg.generic" and len(fill.operands) == 1 and fill.operands[0] == c:
+        # A generic that writes one constant everywhere (a bias of equal values).
+        body = [o.operation for o in fill.regions[0].blocks[0].operations]
+        if len(body) == 1 and _all_parallel(fill) and _constant(body[0].operands[0]) is not None:
+            _take_splat(ep, fill, _constant(body[0].operands[0]))
         return
     if fill.name != "linalg.generic" or len(fill.operands) != 2 or fill.operands[1] != c:
         return
@@ -173,6 +180,10 @@ def _take_init(ep: Epilogue, fill: ir.Operation, c: ir.Value, row_dims, col_dims
     batched = [d for d in batch_dims if shape[d] != 1]
     if batched and dims == batched + row_dims and bias_ty.rank == len(dims) and _dense(bias_ty):
         ep.init, ep.bias, ep.erase = "rows", fill.operands[0], ep.erase + [fill]
+
+
+def _take_splat(ep: Epilogue, fill: ir.Operation, value: float) -> None:
+    ep.init, ep.value, ep.erase = ("zero" if value == 0.0 else "splat"), value, ep.erase + [fill]
 
 
 def _take_chain(ep: Epilogue, ew: ir.Operation, c: ir.Value) -> None:

@@ -821,7 +821,7 @@ class _Emitter:
 
 def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, rows: tuple[int, int, int],
                   geometry: Im2col | None = None, a_packed: bool = False,
-                  epilogue: tuple = ("load", (), False)) -> str:
+                  epilogue: tuple = ("load", (), False, 0.0)) -> str:
     """The MLIR text of one GEMM function for static sizes; `mode` says how B
     reaches the micro-kernel (B_MODES):
 
@@ -835,8 +835,8 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
        scratch buffer, used at once by every row tile (it stays in L1).
     i: as s, with the panel gathered from a padded image (`geometry`).
     a_packed: A arrives in row panels Ap[M/MR][K][MR] (a constant).
-    epilogue: (init, chain, residual) from gemm_epilogue.Epilogue.static():
-    the accumulators start from C, zero or a bias (%bias, per row or column),
+    epilogue: (init, chain, residual, value) from gemm_epilogue.Epilogue.static():
+    the accumulators start from C, zero, a constant or a bias (%bias, per row or column),
     and the chain (clamps, + %R) applies before the final store: in the
     micro-kernel when K fits one cache block, else in a pass over the
     panel (or range) right after its last block.
@@ -862,7 +862,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     m_main, n_main = m - m % t.mr, n - n % t.nr
     m_tail, n_tail = m % t.mr, n % t.nr
     zero_vec = "%zero"
-    init, chain, has_residual = epilogue
+    init, chain, has_residual, splat = epilogue
     bias_ty = f"memref<{m if init == 'rows' else n}xf32, strided<[1], offset: ?>>"
     one_block = k <= t.kc
     # Which cache block the code being emitted is for: the first starts the
@@ -910,6 +910,8 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 v = e.fresh("acc")
                 if start == "zero":
                     v = zero_vec
+                elif start == "splat":
+                    v = "%splat"
                 elif start == "rows":
                     e.emit(f"{v} = vector.broadcast {bias_r} : f32 to {vec}")
                 elif start == "cols" and c in masks:
@@ -1340,6 +1342,8 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             consts.append(f"    %odd_end = vector.constant_mask [{t.vl - 1}] : {mask_ty}")
     consts += [f"    %epc{i} = arith.constant dense<{_f32_literal(value)}> : {vec}"
                for i, (_, value) in enumerate(chain) if value is not None]
+    if init == "splat":
+        consts.append(f"    %splat = arith.constant dense<{_f32_literal(splat)}> : {vec}")
     scratch_arg = {"q": f"%Bp: {bp_ty}, ", "s": f"%S: {bp_ty}, ", "i": f"%S: {bp_ty}, "}.get(mode, "")
     extra_names = (["%bias"] if init in ("rows", "cols") else []) + (["%R"] if has_residual else [])
     extra_tys = ([bias_ty] if init in ("rows", "cols") else []) + ([c_ty] if has_residual else [])

@@ -26,6 +26,7 @@ from .pad_into_producer import PadIntoProducer
 from .plan_memory import PlanMemory
 from .qconv_to_gemm import QConvToGemm
 from .qdepthwise_conv import QDepthwiseConv
+from .unshare_inits import UnshareInits
 from .vector_qdepthwise import VectorQDepthwise
 from .vector_requant import VectorRequant
 
@@ -110,7 +111,10 @@ def default_pipeline(target=None) -> Pipeline:
             # written in place (before the conv passes read the padded tensor).
             Stage("linalg", (DepthwiseConv(), QDepthwiseConv(), LinalgCleanup(), PadIntoProducer(), ConvToGemm(),
                              QConvToGemm(), ApproximateMath(), Upstream("canonicalize,cse"))),
-            Stage("bufferized", (Bufferize(),)),  # fixes the ABI: outputs become out-params
+            # Each op writing into an initial value gets its own (after the
+            # last CSE, which merges equal ones), then bufferization fixes
+            # the ABI: outputs become out-params.
+            Stage("bufferized", (UnshareInits(), Bufferize())),
             # After bufferization: the GEMM kernels address buffers, and packed
             # constant weights become new globals; on x86 the int8 depthwise
             # and requantization loops are written as vector code. Then every

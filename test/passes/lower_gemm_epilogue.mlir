@@ -144,3 +144,33 @@ func.func @grouped_bias_relu(%w: memref<3x5x4xf32>, %x: memref<1x12x2x3xf32>, %b
   }
   return
 }
+
+// -----
+
+// A bias of equal values (written by a generic yielding one constant, as
+// after folding a BatchNormalization of constant fills): the accumulators
+// start from that constant; the Relu after folds as well.
+// CHECK-LABEL: func.func @splat_bias_relu
+// CHECK-NOT:     linalg.generic
+// CHECK:         call @[[K:qc_sgemm_5x12x8_r4x8_es0p5max0]](
+// CHECK:       func.func @[[K]]_range(
+// CHECK-DAG:     %[[SPLAT:.+]] = arith.constant dense<5.000000e-01> : vector<8xf32>
+// CHECK:         scf.for {{.+}} iter_args(%{{.+}} = %[[SPLAT]], %{{.+}} = %[[SPLAT]]
+// CHECK:         arith.maximumf
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @splat_bias_relu(%a: memref<5x8xf32>, %b: memref<8x12xf32>, %d: memref<5x12xf32>) {
+  %half = arith.constant 0.5 : f32
+  %zero = arith.constant 0.0 : f32
+  %c = memref.alloc() : memref<5x12xf32>
+  linalg.generic {indexing_maps = [#id2], iterator_types = ["parallel", "parallel"]} outs(%c : memref<5x12xf32>) {
+  ^bb0(%o: f32):
+    linalg.yield %half : f32
+  }
+  linalg.matmul ins(%a, %b : memref<5x8xf32>, memref<8x12xf32>) outs(%c : memref<5x12xf32>)
+  linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%c : memref<5x12xf32>) outs(%d : memref<5x12xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %r = arith.maximumf %v, %zero : f32
+    linalg.yield %r : f32
+  }
+  return
+}

@@ -96,3 +96,26 @@ def test_folded_epilogue_same_bits_on_two_threads(tmp_path):
     x = rng.standard_normal((1, 40, 16, 16)).astype(F32)
     with qc.load(lib) as one, qc.load(lib, threads=2) as two:
         np.testing.assert_array_equal(one(x=x)["y"], two(x=x)["y"])
+
+
+def test_shared_and_uniform_bias(tmp_path):
+    # Two convolutions of one bias (CSE makes their initial values one
+    # tensor: qc-unshare-inits gives each its own again) and a bias of equal
+    # values (a splat): each GEMM starts from its bias, the last one also
+    # ends with its Relu.
+    rng = np.random.default_rng(5)
+    inits = {"w1": (rng.standard_normal((12, 8, 3, 3)) * 0.2).astype(F32),
+             "w2": (rng.standard_normal((12, 8, 3, 3)) * 0.2).astype(F32),
+             "w3": (rng.standard_normal((10, 12, 1, 1)) * 0.2).astype(F32),
+             "b": rng.standard_normal(12).astype(F32), "u": np.full(10, 0.375, F32)}
+    nodes = [helper.make_node("Conv", ["x", "w1", "b"], ["c1"], pads=[1] * 4),
+             helper.make_node("Conv", ["x", "w2", "b"], ["c2"], pads=[1] * 4),
+             helper.make_node("Relu", ["c1"], ["y1"]), helper.make_node("Relu", ["c2"], ["s"]),
+             helper.make_node("Conv", ["s", "w3", "u"], ["c3"]), helper.make_node("Relu", ["c3"], ["y"])]
+    model = make_model(nodes, {"x": (F32, [1, 8, 10, 10])},
+                       {"y1": (F32, [1, 12, 10, 10]), "y": (F32, [1, 10, 10, 10])}, inits)
+    ir = qc.compile(model, emit="gemm")
+    assert len(re.findall(r"call @qc_sgemm_12x100x72_\w+_ebr\w*\(", ir)) == 2, "shared bias not folded twice"
+    assert re.search(r"call @qc_sgemm_10x100x12_\w+_es0p375max0\(", ir), "uniform bias not folded"
+    assert not re.search(r"linalg.copy[^\n]*ins\([^)]*memref<1x12x", ir), "a GEMM copies its initial value"
+    check_against_ort(model, {"x": rng.standard_normal((1, 8, 10, 10)).astype(F32)}, tmp_path, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,64 @@
+// RUN: qc opt %s -split-input-file -p 'qc-unshare-inits' | FileCheck %s
+
+// One bias broadcast (CSE merged two equal ones), reshaped, is the init of
+// two matmuls: the second gets its own broadcast and reshape, so neither
+// has to copy it once bufferized.
+// CHECK-LABEL: func.func @shared_bias
+// CHECK:         %[[B1:.+]] = linalg.generic {{.+}} ins(%[[BIAS:[^ ]+]] : tensor<4xf32>)
+// CHECK:         %[[R1:.+]] = tensor.collapse_shape %[[B1]]
+// CHECK:         linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<4x8xf32>, tensor<8x6xf32>) outs(%[[R1]] : tensor<4x6xf32>)
+// CHECK:         %[[B2:.+]] = linalg.generic {{.+}} ins(%[[BIAS]] : tensor<4xf32>)
+// CHECK:         %[[R2:.+]] = tensor.collapse_shape %[[B2]]
+// CHECK:         linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<4x8xf32>, tensor<8x6xf32>) outs(%[[R2]] : tensor<4x6xf32>)
+#col = affine_map<(d0, d1, d2) -> (d0)>
+#id = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @shared_bias(%a: tensor<4x8xf32>, %b1: tensor<8x6xf32>, %b2: tensor<8x6xf32>, %bias: tensor<4xf32>) -> (tensor<4x6xf32>, tensor<4x6xf32>) {
+  %e = tensor.empty() : tensor<4x2x3xf32>
+  %bb = linalg.generic {indexing_maps = [#col, #id], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%bias : tensor<4xf32>) outs(%e : tensor<4x2x3xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    linalg.yield %v : f32
+  } -> tensor<4x2x3xf32>
+  %init = tensor.collapse_shape %bb [[0], [1, 2]] : tensor<4x2x3xf32> into tensor<4x6xf32>
+  %y1 = linalg.matmul ins(%a, %b1 : tensor<4x8xf32>, tensor<8x6xf32>) outs(%init : tensor<4x6xf32>) -> tensor<4x6xf32>
+  %y2 = linalg.matmul ins(%a, %b2 : tensor<4x8xf32>, tensor<8x6xf32>) outs(%init : tensor<4x6xf32>) -> tensor<4x6xf32>
+  return %y1, %y2 : tensor<4x6xf32>, tensor<4x6xf32>
+}
+
+// -----
+
+// A zero fill that is also read: every op writing into it gets its own.
+// CHECK-LABEL: func.func @fill_also_read
+// CHECK:         %[[Z:.+]] = linalg.fill
+// CHECK:         %[[Z1:.+]] = linalg.fill
+// CHECK:         linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<4x4xf32>, tensor<4x4xf32>) outs(%[[Z1]] : tensor<4x4xf32>)
+// CHECK:         %[[Z2:.+]] = linalg.fill
+// CHECK:         linalg.matmul ins(%{{.+}}, %[[Z]] : tensor<4x4xf32>, tensor<4x4xf32>) outs(%[[Z2]] : tensor<4x4xf32>)
+func.func @fill_also_read(%a: tensor<4x4xf32>) -> (tensor<4x4xf32>, tensor<4x4xf32>) {
+  %c0 = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x4xf32>
+  %z = linalg.fill ins(%c0 : f32) outs(%e : tensor<4x4xf32>) -> tensor<4x4xf32>
+  %y1 = linalg.matmul ins(%a, %a : tensor<4x4xf32>, tensor<4x4xf32>) outs(%z : tensor<4x4xf32>) -> tensor<4x4xf32>
+  %y2 = linalg.matmul ins(%a, %z : tensor<4x4xf32>, tensor<4x4xf32>) outs(%z : tensor<4x4xf32>) -> tensor<4x4xf32>
+  return %y1, %y2 : tensor<4x4xf32>, tensor<4x4xf32>
+}
+
+// -----
+
+// A generic that reads its init (an accumulation) is not an initial value
+// to recompute: left shared.
+// CHECK-LABEL: func.func @reads_init
+// CHECK-COUNT-1: linalg.generic
+// CHECK-NOT:     linalg.generic
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @reads_init(%a: tensor<4x4xf32>, %x: tensor<4x4xf32>) -> (tensor<4x4xf32>, tensor<4x4xf32>) {
+  %s = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x4xf32>) outs(%x : tensor<4x4xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %r = arith.addf %v, %o : f32
+    linalg.yield %r : f32
+  } -> tensor<4x4xf32>
+  %y1 = linalg.matmul ins(%a, %a : tensor<4x4xf32>, tensor<4x4xf32>) outs(%s : tensor<4x4xf32>) -> tensor<4x4xf32>
+  %y2 = linalg.matmul ins(%a, %a : tensor<4x4xf32>, tensor<4x4xf32>) outs(%s : tensor<4x4xf32>) -> tensor<4x4xf32>
+  return %y1, %y2 : tensor<4x4xf32>, tensor<4x4xf32>
+}
