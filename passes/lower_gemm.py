@@ -886,10 +886,10 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             v = out
         return v
 
-    def kernel(rows: int, cols: int, i0: str, j0: str, k0: str, k1: str, direct: str | None = None) -> None:
+    def kernel(rows: int, cols: int, i0: str, j0: str, k0: str, k1: str, direct: bool = False) -> None:
         """C[i0:i0+rows, j0:j0+cols] += A[i0:, k0:k1] · B[k0:k1, j0:]: one register tile.
-        direct="contig": B's vectors are loaded from the image in place, at
-        %off0 (a panel inside one output row) plus the tap's offset."""
+        direct: B's vectors are loaded from the image in place, at %off0 (a
+        panel inside one output row) plus the tap's offset."""
         nvec = -(-cols // t.vl)
         lanes = [min(t.vl, cols - c * t.vl) for c in range(nvec)]
         masks = {}
@@ -1048,7 +1048,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         if geometry is not None:
             image_columns(j0, cols)
 
-        def row_tiles(direct=None):
+        def row_tiles(direct=False):
             if m_main:
                 for_loop("%i0", e.idx(0), e.idx(m_main), t.mr,
                          lambda: kernel(t.mr, cols, "%i0", j0, "%kc0", "%k1", direct))
@@ -1063,7 +1063,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 # need four mask registers and spill accumulators: gathered.
                 e.emit("scf.if %contig {")
                 e.indent += 1
-                row_tiles("contig")
+                row_tiles(direct=True)
                 e.indent -= 1
                 e.emit("} else {")
                 e.indent += 1
