@@ -88,12 +88,14 @@ def gemm_tile(target=None) -> GemmTile:
 
 def _x86_int8(target) -> tuple:
     """The int8 loops written as x86 vector code: qc-vector-qdepthwise
-    (vpmaddwd: AVX2, else SSE2 at half the lanes) and qc-vector-requant
+    (vpmaddwd: AVX-512BW, AVX2 at half the lanes, else SSE2 at a quarter) and qc-vector-requant
     (vpmuldq). AArch64 and RVV have widening multiplies (smull, vwmul) that
     LLVM already finds from the scalar loops."""
     if target is not None and target.arch != "x86_64":
         return ()
-    return VectorQDepthwise(lanes=16 if gemm_tile(target).vector_bits >= 256 else 8), VectorRequant()
+    bits = gemm_tile(target).vector_bits
+    lanes = 32 if bits >= 512 and "+avx512bw" in target.feature_set else 16 if bits >= 256 else 8
+    return VectorQDepthwise(lanes=lanes), VectorRequant()
 
 
 def default_pipeline(target=None) -> Pipeline:

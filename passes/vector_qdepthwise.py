@@ -14,7 +14,9 @@ its last tap as the pair (kw-2, kw-1) with the first weight 0, which reads
 no byte past the window. For stride 1 the even and odd sums are interleaved
 for the store. Products are exact in i16 (|x * w| <= 2^14) and pair sums in
 i32, as in the generic; the i32 output is requantized by the next op as
-before (folding that op in here spilled registers and was slower).
+before (folding that op in here was slower: on AVX2 its per-channel vectors
+spill, and on AVX-512, spill-free, the folded kernel of a MobileNet block
+still took 30% longer than the kernel and the requantization loop apart).
 
 The multiply-add is a call of a helper that qc-lower-to-llvm defines as the
 intrinsic (`PMADDWD`): written as the sum of pair products, which LLVM does
@@ -37,8 +39,8 @@ from .lower_gemm import _Emitter, constant_global
 
 # x86's i16 pair multiply-add (vpmaddwd) as functions qc-lower-to-llvm
 # defines (`pmaddwd_definition`), by i16 lane count.
-PMADDWD = {16: "qc_x86_pmaddwd_16", 8: "qc_x86_pmaddwd_8"}
-_INTRINSICS = {16: "llvm.x86.avx2.pmadd.wd", 8: "llvm.x86.sse2.pmadd.wd"}
+PMADDWD = {32: "qc_x86_pmaddwd_32", 16: "qc_x86_pmaddwd_16", 8: "qc_x86_pmaddwd_8"}
+_INTRINSICS = {32: "llvm.x86.avx512.pmaddw.d.512", 16: "llvm.x86.avx2.pmadd.wd", 8: "llvm.x86.sse2.pmadd.wd"}
 
 
 def pmaddwd_definition(name: str) -> str | None:
@@ -55,12 +57,14 @@ def pmaddwd_definition(name: str) -> str | None:
 @dataclass(frozen=True)
 class VectorQDepthwise(Pass):
     """Needs bufferized IR with qc-qdepthwise-conv's generics (i8 x i8 ->
-    i32, static, constant weights) and an x86 target with SSE2 (lanes 8) or
-    AVX2 (lanes 16). Leaves a func.call per conv to a private function of
+    i32, static, constant weights) and an x86 target with SSE2 (lanes 8),
+    AVX2 (lanes 16) or AVX-512BW (lanes 32: twice the outputs per
+    instruction; the 256-bit helper then serves rows of 17 to 31 outputs).
+    Leaves a func.call per conv to a private function of
     scf.for loops and vector ops, which calls PMADDWD helpers."""
 
     name = "qc-vector-qdepthwise"
-    lanes: int = 16  # outputs per step at stride 1 (16: one ymm of i16 pairs per parity)
+    lanes: int = 16  # outputs per step at stride 1 (16: one ymm of i16 pairs per parity, 32: one zmm)
 
     def apply(self, module: ir.Module) -> None:
         from qc.mlir import func
