@@ -1,6 +1,6 @@
 """Benchmarks for another x86-64 machine: compile here, check and time there.
 
-    python benchmarks/target_machine.py build DIR [--targets x86-64-v4,x86-64-v4-vnni] [--light]
+    python benchmarks/target_machine.py build DIR [--targets x86-64-v4,x86-64-v4-vnni] [--light] [--models mlp,...]
     python benchmarks/target_machine.py run DIR [--runs N] [--threads 1,2,4]
 
 `build` (needs qc's compiler) writes into DIR the example models (fp32,
@@ -60,7 +60,7 @@ def _module(path: Path, name: str):
     return mod
 
 
-def build(out: Path, targets: list[str], light: bool) -> None:
+def build(out: Path, targets: list[str], light: bool, only: list[str] | None = None) -> None:
     import onnx
 
     import qc
@@ -68,24 +68,29 @@ def build(out: Path, targets: list[str], light: bool) -> None:
     unknown = [t for t in targets if t not in NEEDS]
     if unknown:
         raise SystemExit(f"unknown target(s) {', '.join(unknown)}; targets: {', '.join(NEEDS)}")
-    missing = [n for n in EXAMPLES if not (ROOT / "examples" / f"{n}.onnx").exists()]
+    examples = [n for n in EXAMPLES if not only or n in only]
+    unknown = [n for n in only or [] if n not in EXAMPLES]
+    if unknown:
+        raise SystemExit(f"unknown model(s) {', '.join(unknown)}; models: {', '.join(EXAMPLES)}")
+    missing = [n for n in examples if not (ROOT / "examples" / f"{n}.onnx").exists()]
     if missing:
         raise SystemExit(f"missing examples {', '.join(missing)}: run python examples/make_models.py first")
     out.mkdir(parents=True, exist_ok=True)
     qcnn = _module(ROOT / "examples" / "quantize_cnn.py", "quantize_cnn")
     models = []  # (name, onnx file in out, int8 output step or None)
-    for n in EXAMPLES:
+    for n in examples:
         shutil.copy(ROOT / "examples" / f"{n}.onnx", out / f"{n}.onnx")
         models.append((n, f"{n}.onnx", False))
-    gemm = _module(ROOT / "benchmarks" / "gemm.py", "gemm_bench")
-    onnx.save(gemm.matmul_model(1024, True, np.random.default_rng(0))[0], out / "gemm1024.onnx")
-    models.append(("gemm1024", "gemm1024.onnx", False))
+    if not only:
+        gemm = _module(ROOT / "benchmarks" / "gemm.py", "gemm_bench")
+        onnx.save(gemm.matmul_model(1024, True, np.random.default_rng(0))[0], out / "gemm1024.onnx")
+        models.append(("gemm1024", "gemm1024.onnx", False))
     if light:
         lightdir = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
         for n in ("resnet50", "squeezenet", "shufflenet"):
             shutil.copy(lightdir / f"light_{n}.onnx", out / f"{n}.onnx")
             models.append((n, f"{n}.onnx", False))
-    for n in INT8_BLOCKS:
+    for n in [b for b in INT8_BLOCKS if b in examples]:
         for form, (fmt, act) in FORMS.items():
             name = f"{n}.{form}"
             qcnn.quantize(str(ROOT / "examples" / f"{n}.onnx"), str(out / f"{name}.onnx"), fmt, act)
@@ -301,13 +306,14 @@ def main(argv=None) -> int:
     b.add_argument("--targets", default="x86-64-v3,x86-64-v4,x86-64-v3-vnni,x86-64-v4-vnni",
                    help=f"comma-separated, of: {', '.join(NEEDS)}")
     b.add_argument("--light", action="store_true", help="add ResNet-50, SqueezeNet, ShuffleNet (onnx wheel)")
+    b.add_argument("--models", default="", help=f"comma-separated examples only (no MatMul), of: {', '.join(EXAMPLES)}")
     r = sub.add_parser("run", help="check and time DIR's libraries on this machine (needs the qc runtime only)")
     r.add_argument("dir", type=Path)
     r.add_argument("--runs", type=int, default=20, help="interleaved runs of 5 calls each")
     r.add_argument("--threads", default="1", help="comma-separated thread counts, e.g. 1,2,4")
     args = ap.parse_args(argv)
     if args.cmd == "build":
-        build(args.dir, [t for t in args.targets.split(",") if t], args.light)
+        build(args.dir, [t for t in args.targets.split(",") if t], args.light, [m for m in args.models.split(",") if m])
         return 0
     if not (args.dir / "manifest.json").exists():
         raise SystemExit(f"{args.dir}: no manifest.json; make it with `build` first")
