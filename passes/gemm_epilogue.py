@@ -35,6 +35,12 @@ class Epilogue:
     residual: ir.Value | None = None  # R, C's shape before collapsing
     dest: ir.Value | None = None  # D, if the chain writes another buffer
     erase: list = field(default_factory=list)  # ops the kernel now does
+    chain_op: ir.Operation | None = None  # the elementwise op of the chain
+
+    def drop_chain(self) -> None:
+        """Keeps the init, leaves the chain to its own loop."""
+        self.erase = [o for o in self.erase if self.chain_op is None or o != self.chain_op]
+        self.chain, self.residual, self.dest, self.chain_op = [], None, None, None
 
     def suffix(self) -> str:
         """For the kernel's name: kernels differ by what they fold."""
@@ -137,15 +143,57 @@ def find(op: ir.Operation, c_operand: ir.Value, row_dims: list[int], col_dims: l
     if after is not None:
         _take_chain(ep, ops[after], c)
         if ep.chain and _touches(ops[i + 1:after], [ep.dest, ep.residual]):
-            ep.erase = [o for o in ep.erase if o != ops[after]]
-            ep.chain, ep.residual, ep.dest = [], None, None
-    after = ops[after] if after is not None else None
-    # With the chain writing D, C is never written: nothing else may read it.
-    # (The fill right before the GEMM folds in any case.)
-    if ep.dest is not None and users - {op, *ep.erase}:
-        ep.erase = [o for o in ep.erase if o.name != "linalg.generic" or o != after]
-        ep.chain, ep.residual, ep.dest = [], None, None
+            ep.drop_chain()
+        # The kernel writes D and reads R where the GEMM is: they must exist there.
+        if ep.chain and not all(_available(v, ops[:i]) for v in (ep.dest, ep.residual) if v is not None):
+            ep.drop_chain()
+    # With the chain writing D, C is never written: nothing else may read it
+    # (the fill right before the GEMM folds in any case). Uses of the buffer
+    # before the GEMM, or after an op that writes all of it anew, see other
+    # values (bufferization reuses a dead buffer).
+    if ep.dest is not None:
+        later = [o for o in ops[ops.index(ep.chain_op) + 1:] if o in users]
+        earlier = {o for o in ops[:i] if o in users}
+        rewritten = bool(later) and _overwrites(later[0], c)
+        if users - {op, *ep.erase} - earlier - (set(later) if rewritten else set()):
+            ep.drop_chain()
+        # C outliving the function (an output) must be written as it is,
+        # unless an op after the chain writes it anew.
+        elif getattr(getattr(c.owner, "operation", None), "name", None) != "memref.alloc" and not rewritten:
+            ep.drop_chain()
     return ep
+
+
+def _whole(v: ir.Value) -> bool:
+    """Whether v views all of its buffer (reshapes and casts, no subview)."""
+    while (owner := getattr(v.owner, "operation", None)) is not None and owner.name in _VIEWS:
+        v = owner.operands[0]
+    return owner is None or owner.name != "memref.subview"
+
+
+def _available(v: ir.Value, before: list[ir.Operation]) -> bool:
+    """Whether v is a block argument or made by one of `before` (the ops
+    ahead of the GEMM in its block)."""
+    owner = getattr(v.owner, "operation", None)
+    return owner is None or owner in before
+
+
+def _overwrites(op: ir.Operation, c: ir.Value) -> bool:
+    """Whether op writes every element of buffer c without reading it first:
+    a fill of c, or an all-parallel generic whose output is c itself
+    (identity map) and whose body ignores the output's old value."""
+    if op.name == "linalg.fill":
+        return _root(op.operands[-1]) == c and _whole(op.operands[-1])
+    if op.name != "linalg.generic" or len(op.results) or not _all_parallel(op):
+        return False
+    n_in = len(op.regions[0].blocks[0].arguments) - 1
+    out = op.operands[-1]
+    if len(op.operands) != n_in + 1 or _root(out) != c or not _whole(out) or not _identity(_maps(op)[-1]):
+        return False
+    if any(_root(v) == c for v in op.operands[:-1]):
+        return False
+    body = [o.operation for o in op.regions[0].blocks[0].operations]
+    return not list(op.regions[0].blocks[0].arguments[-1].uses) and not _touches(body, [c])
 
 
 def _take_init(ep: Epilogue, fill: ir.Operation, c: ir.Value, row_dims, col_dims, batch_dims) -> None:
@@ -194,7 +242,7 @@ def _take_chain(ep: Epilogue, ew: ir.Operation, c: ir.Value) -> None:
     if len(ew.results) or c not in ins or ins.count(c) != 1 or len(ins) > 2:
         return
     out_ty, c_ty = ir.MemRefType(out.type), ir.MemRefType(c.type)
-    if out_ty.shape != c_ty.shape or not _dense(out_ty) or not _dense(c_ty):
+    if out_ty.shape != c_ty.shape or not (_dense(out_ty) or pitched(out_ty)) or not _dense(c_ty):
         return
     block = ew.regions[0].blocks[0]
     args = list(block.arguments)
@@ -225,10 +273,21 @@ def _take_chain(ep: Epilogue, ew: ir.Operation, c: ir.Value) -> None:
         # R is read at the end, D written in every cache block: they must not share bytes.
         if r_ty.shape != c_ty.shape or not _dense(r_ty) or _root(residual) in (_root(out), c):
             return
-    if out != c and getattr(getattr(c.owner, "operation", None), "name", None) != "memref.alloc":
-        return  # C outlives the function (an output): it must be written as it is
-    ep.chain, ep.residual, ep.erase = chain, residual, ep.erase + [ew]
+    if residual is not None and not _dense(out_ty):
+        return
+    ep.chain, ep.residual, ep.erase, ep.chain_op = chain, residual, ep.erase + [ew], ew
     ep.dest = None if out == c else out
+
+
+def pitched(t: ir.MemRefType) -> bool:
+    """An image inside a padded one ([..., H, W] with rows W' > W apart, unit
+    columns, static strides and offset): qc-pad-into-producer's interior view.
+    qc-lower-gemm writes such a D row by row (`pitch`) where it can."""
+    if t.rank < 2 or not t.has_static_shape or _dense(t):
+        return False
+    strides, offset = t.get_strides_and_offset()
+    dyn = ir.ShapedType.get_dynamic_stride_or_offset()
+    return strides[-1] == 1 and strides[-2] > t.shape[-1] and dyn not in strides and offset != dyn
 
 
 def _dense(t: ir.MemRefType) -> bool:

@@ -216,9 +216,17 @@ class _GemmLowering:
             if ep.dest is not None and _root(ep.dest) in inputs or ep.residual is not None and _root(ep.residual) in \
                     {_root(ep.dest if ep.dest is not None else outs[0])}:
                 ep = gemm_epilogue.Epilogue()
+        pitch = None
+        if ep.dest is not None and gemm_epilogue.pitched(ir.MemRefType(ep.dest.type)):
+            groups_d = _buffer_groups(outs[0], c_groups)  # C's row, column (and batch) dims in D
+            pitch = self._pitch(ep, groups_d, ir.MemRefType(b.type).shape[-2])
+            if pitch is None:
+                ep.drop_chain()  # the chain writes the padded image in its own loop
         with ir.InsertionPoint(op.operation), op.location:
             like_c = lambda v: _collapse(_view_like(outs[0], v), c_groups)  # noqa: E731
-            if ep.dest is not None:
+            if pitch is not None:
+                c = _pitched_view(ep.dest, groups_d, ir.MemRefType(c.type).rank)
+            elif ep.dest is not None:
                 c = like_c(ep.dest)
             bias = ep.bias
             if bias is not None and ir.MemRefType(bias.type).rank > 2:  # [G1, G2, M]: one row per batch
@@ -229,6 +237,8 @@ class _GemmLowering:
         shape_c, shape_b = list(ir.MemRefType(c.type).shape), list(ir.MemRefType(b.type).shape)
         bsz = shape_c[0] if len(shape_c) == 3 else 0
         m, n = shape_c[-2:]
+        if pitch is not None:  # C's columns are D's image, not its pitched rows
+            n = pitch[2]
         k = shape_b[-2]
         packed = None
         if self.pack_constants and not bsz:
@@ -243,14 +253,14 @@ class _GemmLowering:
             a_packed = self._packed_constant_a(a, m, k)
         if a_packed is not None:
             a = a_packed
-        fname = self._kernel(m, n, k, mode, rows, geometry, a_packed is not None, ep)
+        fname = self._kernel(m, n, k, mode, rows, geometry, a_packed is not None, ep, pitch)
         with ir.InsertionPoint(op.operation), op.location:
             if mode == "i":
                 self._emit_image_call(fname, a, implicit[1], c, bsz, m, n, k, geometry, rows, a_packed is not None,
-                                      extras)
+                                      extras, pitch)
             else:
                 self._emit_call(fname, a, packed if packed is not None else b, c, bsz, m, n, k, mode == "p",
-                                a_batched, rows, a_packed is not None, extras)
+                                a_batched, rows, a_packed is not None, extras, pitch)
         op.operation.erase()
         self.folded += ep.erase  # the kernel starts from the bias and ends with the elementwise chain
         if mode == "i":  # this GEMM no longer reads the im2col matrix
@@ -262,6 +272,23 @@ class _GemmLowering:
             # convolutions of one input share it): it stays until none does.
             if not _reads_before_next_write(implicit[2], col):
                 self.folded.append(implicit[2])
+
+    def _pitch(self, ep: gemm_epilogue.Epilogue, c_groups: list[list[int]], k: int):
+        """(OW, W, N) where the chain's destination D, a pitched image (rows W
+        apart) shaped like C, can take the kernel's stores row by row: C's
+        columns are D's last two dims (N = OH * OW), its rows one dim and any
+        other dim unit; each vector crosses at most one row end (OW >= the
+        vector width); one cache block holds K and the accumulators start
+        from a bias or constant (C itself is never read). Else None."""
+        d_ty = ir.MemRefType(ep.dest.type)
+        r = d_ty.rank
+        shape = d_ty.shape
+        if c_groups[-1] != [r - 2, r - 1] or len(c_groups) < 2 or len(c_groups[-2]) != 1 \
+                or any(shape[d] != 1 for g in c_groups[:-2] for d in g):
+            return None
+        if shape[-1] < self.t.vl or k > self.t.kc or ep.init == "load" or ep.residual is not None:
+            return None
+        return shape[-1], d_ty.get_strides_and_offset()[0][-2], shape[-2] * shape[-1]
 
     def _mode(self, m: int, k: int, packed: bool, implicit: bool) -> str:
         """The kernel's B mode (B_MODES). Packing costs one pass over B;
@@ -348,12 +375,12 @@ class _GemmLowering:
 
     # -- the call site ----------------------------------------------------------
     def _emit_call(self, fname, a, b, c, bsz, m, n, k, packed, a_batched, rows, a_packed=False,
-                   extras=()) -> None:
+                   extras=(), pitch=None) -> None:
         """The call of the kernel; `extras`: the epilogue's bias (shared) and
         residual (shaped like C) after C."""
         from qc.mlir import func, memref
 
-        a_ty, b_ty, c_ty = _arg_types(m, n, k, self.t, "p" if packed else "r", rows, a_packed=a_packed)
+        a_ty, b_ty, c_ty = _arg_types(m, n, k, self.t, "p" if packed else "r", rows, a_packed=a_packed, pitch=pitch)
         if not bsz:
             args = [memref.cast(a_ty, a), b if packed else memref.cast(b_ty, b), memref.cast(c_ty, c)]
             args += [_bias_arg(v) if ir.MemRefType(v.type).rank == 1 else memref.cast(c_ty, v) for v in extras]
@@ -377,14 +404,15 @@ class _GemmLowering:
             scf.YieldOp([])
 
     # -- the kernel function ----------------------------------------------------
-    def _emit_image_call(self, fname, a, x, c, bsz, m, n, k, g: "Im2col", rows, a_packed, extras=()) -> None:
+    def _emit_image_call(self, fname, a, x, c, bsz, m, n, k, g: "Im2col", rows, a_packed, extras=(),
+                         pitch=None) -> None:
         """Calls an implicit-im2col kernel on each image: A, the image X[i]
         flattened to one dim, and C[i]."""
         from mlir.dialects import scf
 
         from qc.mlir import arith, func, memref
 
-        a_ty, x_ty, c_ty = _arg_types(m, n, k, self.t, "i", rows, g, a_packed)
+        a_ty, x_ty, c_ty = _arg_types(m, n, k, self.t, "i", rows, g, a_packed, pitch=pitch)
         flat = _collapse(x, [[0], [1, 2, 3]])
         idx = ir.IndexType.get()
         lo, hi, one = (arith.ConstantOp(idx, v).result for v in (0, bsz, 1))
@@ -398,7 +426,7 @@ class _GemmLowering:
             scf.YieldOp([])
 
     # -- the kernel function ----------------------------------------------------
-    def _kernel(self, m, n, k, mode, rows, geometry=None, a_packed=False, ep=None) -> str:
+    def _kernel(self, m, n, k, mode, rows, geometry=None, a_packed=False, ep=None, pitch=None) -> str:
         t = self.t
         ep = ep or gemm_epilogue.Epilogue()
         name = f"qc_sgemm_{m}x{n}x{k}_{mode}{t.mr}x{t.nr}"
@@ -409,9 +437,11 @@ class _GemmLowering:
         if a_packed:
             name += "_pa"
         name += ep.suffix()
+        if pitch is not None:
+            name += f"_cp{pitch[0]}x{pitch[1]}"
         if name in self.made:
             return name
-        text = gemm_function(name, m, n, k, t, mode, rows, geometry, a_packed, ep.static())
+        text = gemm_function(name, m, n, k, t, mode, rows, geometry, a_packed, ep.static(), pitch)
         parsed = ir.Module.parse(text)
         for fn in list(parsed.body.operations):
             self.module.body.append(fn)
@@ -618,12 +648,37 @@ def _b_shape(m, n, k, nr, mode, rows, geometry):
     return "matrix", [k, n, rows[1]]
 
 
-def _arg_types(m, n, k, t, mode, rows, geometry=None, a_packed=False):
+def _arg_types(m, n, k, t, mode, rows, geometry=None, a_packed=False, pitch=None):
     """The kernel's argument types: row strides static, offsets dynamic (batch slices)."""
-    return tuple(ir.MemRefType.parse(text) for text in _type_text(m, n, k, t, mode, rows, geometry, a_packed))
+    return tuple(ir.MemRefType.parse(text) for text in _type_text(m, n, k, t, mode, rows, geometry, a_packed, pitch))
 
 
-def _type_text(m, n, k, t, mode, rows, geometry=None, a_packed=False):
+def pitched_columns(pitch) -> int:
+    """The length of a pitched C row (OW, W, N): from the image's first
+    value to its last, the pad columns between its rows included."""
+    ow, w, n = pitch
+    return (n // ow - 1) * w + ow
+
+
+def _pitched_view(d: ir.Value, c_groups: list[list[int]], rank: int) -> ir.Value:
+    """D, an image inside a padded one, as the pitched C the kernel writes:
+    [M, L] (or [1, M, L] for a batch of one), row i at D's row stride, L
+    from the image's first value to its last (`pitched_columns`)."""
+    from qc.mlir import memref
+
+    ty = ir.MemRefType(d.type)
+    strides, offset = ty.get_strides_and_offset()
+    (row,) = c_groups[-2]
+    cols = pitched_columns((ty.shape[-1], strides[-2], ty.shape[-2] * ty.shape[-1]))
+    shape, st = [ty.shape[row], cols], [strides[row], 1]
+    if rank == 3:
+        shape, st = [1] + shape, [shape[0] * strides[row]] + st
+    out_ty = ir.MemRefType.get(shape, ty.element_type, ir.StridedLayoutAttr.get(offset, st))
+    return memref.ReinterpretCastOp(out_ty, d, [], [], [], static_offsets=[offset], static_sizes=shape,
+                                    static_strides=st).result
+
+
+def _type_text(m, n, k, t, mode, rows, geometry=None, a_packed=False, pitch=None):
     s = lambda r, c, st: f"memref<{r}x{c}xf32, strided<[{st}, 1], offset: ?>>"  # noqa: E731
     kind, dims = _b_shape(m, n, k, t.nr, mode, rows, geometry)
     if kind == "packed":
@@ -633,7 +688,7 @@ def _type_text(m, n, k, t, mode, rows, geometry=None, a_packed=False):
     else:
         b = s(*dims)
     a = f"memref<{-(-m // t.mr)}x{k}x{t.mr}xf32>" if a_packed else s(m, k, rows[0])
-    return a, b, s(m, n, rows[2])
+    return a, b, s(m, n if pitch is None else pitched_columns(pitch), rows[2])
 
 
 def _implicit_im2col(op, b: ir.Value):
@@ -821,7 +876,7 @@ class _Emitter:
 
 def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, rows: tuple[int, int, int],
                   geometry: Im2col | None = None, a_packed: bool = False,
-                  epilogue: tuple = ("load", (), False, 0.0)) -> str:
+                  epilogue: tuple = ("load", (), False, 0.0), pitch: tuple | None = None) -> str:
     """The MLIR text of one GEMM function for static sizes; `mode` says how B
     reaches the micro-kernel (B_MODES):
 
@@ -840,12 +895,15 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     and the chain (clamps, + %R) applies before the final store: in the
     micro-kernel when K fits one cache block, else in a pass over the
     panel (or range) right after its last block.
+    pitch: (OW, W, N) when C is an OW-wide image inside a padded one, its
+    rows W apart (qc-lower-gemm's `_pitch`): C's column j is stored at
+    (j // OW) * W + j % OW, a vector across a row end as two masked stores.
     """
     e = _Emitter()
     taps = geometry.kh * geometry.kw if geometry is not None else 1
     direct_reads = _direct_reads(t, mode, geometry)
     t = dataclasses.replace(t, kc=block_depth(t, k, mode, geometry))
-    a_ty, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry, a_packed)
+    a_ty, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry, a_packed, pitch)
     npanels = -(-n // t.nr)
     stream = mode in ("s", "i")
     kc = min(t.kc, k)
@@ -987,15 +1045,59 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         e.emit(f"scf.yield {', '.join(new[key] for key in keys)} : {', '.join([vec] * len(keys))}")
         e.indent -= 1
         e.emit("}")
+        finals = {}
         for i, (r, c) in enumerate(keys):
             out = f"{res}#{i}"
             if phase["last"] and chain:
                 out = apply_chain(out, rows_i[r], cols_j[c], masks.get(c))
-            if c in masks:
+            if pitch is not None:
+                finals[r, c] = out
+            elif c in masks:
                 e.emit(f"vector.maskedstore %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {out} "
                        f": {c_ty}, {mask_ty}, {vec}")
             else:
                 e.emit(f"vector.store {out}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
+        for c in range(nvec if pitch is not None else 0):
+            pitched_store(cols_j[c], masks.get(c), [(rows_i[r], finals[r, c]) for r in range(rows)])
+
+    def pitched_store(col: str, tail: str | None, values: list) -> None:
+        """Stores a column of vectors at C's column `col` of the image: at
+        (col // OW) * W + col % OW; a vector across the row end as its
+        lanes before it there and the rest W - OW further on (two masked
+        stores), under the tail mask of a last partial panel."""
+        ow, w, _ = pitch
+        y, x, yw, p, left, cross = (e.fresh(s) for s in ("y", "x", "yw", "p", "left", "cross"))
+        e.emit(f"{y} = arith.divui {col}, {e.idx(ow)} : index")
+        e.emit(f"{x} = arith.remui {col}, {e.idx(ow)} : index")
+        e.emit(f"{yw} = arith.muli {y}, {e.idx(w)} : index")
+        e.emit(f"{p} = arith.addi {yw}, {x} : index")
+        e.emit(f"{left} = arith.subi {e.idx(ow)}, {x} : index")
+        e.emit(f"{cross} = arith.cmpi ult, {left}, {e.idx(t.vl)} : index")
+        e.emit(f"scf.if {cross} {{")
+        e.indent += 1
+        first, rest, every = e.fresh("m"), e.fresh("m"), e.fresh("all")
+        e.emit(f"{first} = vector.create_mask {left} : {mask_ty}")
+        e.emit(f"{every} = vector.constant_mask [{t.vl}] : {mask_ty}")
+        e.emit(f"{rest} = arith.xori {first}, {every} : {mask_ty}")
+        if tail is not None:
+            m1, m2 = e.fresh("m"), e.fresh("m")
+            e.emit(f"{m1} = arith.andi {first}, {tail} : {mask_ty}")
+            e.emit(f"{m2} = arith.andi {rest}, {tail} : {mask_ty}")
+            first, rest = m1, m2
+        p2 = e.add(p, w - ow)
+        for row, v in values:
+            e.emit(f"vector.maskedstore %C[{row}, {p}], {first}, {v} : {c_ty}, {mask_ty}, {vec}")
+            e.emit(f"vector.maskedstore %C[{row}, {p2}], {rest}, {v} : {c_ty}, {mask_ty}, {vec}")
+        e.indent -= 1
+        e.emit("} else {")
+        e.indent += 1
+        for row, v in values:
+            if tail is not None:
+                e.emit(f"vector.maskedstore %C[{row}, {p}], {tail}, {v} : {c_ty}, {mask_ty}, {vec}")
+            else:
+                e.emit(f"vector.store {v}, %C[{row}, {p}] : {c_ty}, {vec}")
+        e.indent -= 1
+        e.emit("}")
 
     for_loop = e.for_loop
 

@@ -15,10 +15,13 @@ requantization, one extra pass over the activations). In destination style
 the generic's output is a view of the padded buffer, so one-shot
 bufferization writes it in place and the copy disappears.
 
-Only producers with integer results are rewritten: a float producer is
-usually a GEMM's epilogue (bias, Relu, Clip) that qc-lower-gemm folds into
-its kernel, whose output must stay a contiguous matrix; integer ones (the
-requantization of an int8 layer) run as their own loop anyway.
+A float producer is usually a GEMM's epilogue (bias, Relu, Clip): the
+padded tensor is filled before the ops that make the producer's inputs, so
+that qc-lower-gemm finds the GEMM, then the epilogue writing the interior,
+and folds the epilogue into a kernel that stores into the interior itself
+(a pitched C); where it cannot, the epilogue stays a loop that writes the
+interior, in place of the copy. An integer producer (the requantization
+of an int8 layer) is a loop of its own either way.
 Needs tensors, static shapes, a pad value that is a constant.
 """
 
@@ -34,8 +37,8 @@ from .base import Pass, collect_ops
 @dataclass(frozen=True)
 class PadIntoProducer(Pass):
     """Needs linalg on tensors. Rewrites tensor.pad of a single-use,
-    all-parallel linalg.generic with an integer result into fill +
-    extract_slice + generic + insert_slice."""
+    all-parallel linalg.generic into fill + extract_slice + generic +
+    insert_slice."""
 
     name = "qc-pad-into-producer"
 
@@ -55,7 +58,7 @@ def _producer(pad):
     if any(str(it) != "#linalg.iterator_type<parallel>" for it in gen.attributes["iterator_types"]):
         return None
     ty = ir.RankedTensorType(src.type)
-    if not ty.has_static_shape or not isinstance(ty.element_type, ir.IntegerType):
+    if not ty.has_static_shape:
         return None
     maps = list(gen.attributes["indexing_maps"])
     out_map = ir.AffineMapAttr(maps[-1]).value
@@ -65,6 +68,20 @@ def _producer(pad):
     if len(list(body.arguments[-1].uses)):
         return None  # reads its init: the padded tensor's values would change that
     return gen
+
+
+def _fill_point(gen):
+    """Where the padded tensor is filled: before the ops that make the
+    producer's inputs (in its block), so that a GEMM whose epilogue the
+    producer is finds no write of the padded buffer between the two, and
+    writes its interior itself (qc-lower-gemm's pitched C)."""
+    ops = [o.operation for o in gen.block.operations]
+    at = ops.index(gen)
+    for v in gen.operands[:-1]:
+        owner = getattr(v.owner, "operation", None)
+        if owner is not None and owner.name != "arith.constant" and owner in ops:
+            at = min(at, ops.index(owner))
+    return ops[at]
 
 
 def _pad_constant(pad):
@@ -93,7 +110,7 @@ def _rewrite(pad) -> None:
     src_ty = ir.RankedTensorType(gen.results[0].type)
     pad_ty = ir.RankedTensorType(pad.results[0].type)
     ones = [1] * src_ty.rank
-    with ir.InsertionPoint(gen), gen.location:
+    with ir.InsertionPoint(_fill_point(gen)), gen.location:
         fill_value = arith.ConstantOp(src_ty.element_type, value).result
         empty = tensor.EmptyOp(pad_ty.shape, pad_ty.element_type).result
         filled = linalg.fill(fill_value, outs=[empty])

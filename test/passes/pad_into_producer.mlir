@@ -32,24 +32,33 @@ func.func @requant_then_pad(%acc: tensor<4x6xi32>) -> tensor<6x8xi8> {
 
 // -----
 
-// A float producer stays: it is a GEMM epilogue that qc-lower-gemm folds into
-// a kernel writing a contiguous matrix.
+// A float producer, the Relu after a GEMM: rewritten the same way, with the
+// padded tensor filled before the GEMM, so that no write of the padded buffer
+// lies between the GEMM and its epilogue and qc-lower-gemm can fold the Relu
+// into a kernel that stores into the interior (a pitched C).
 #id = affine_map<(d0, d1) -> (d0, d1)>
 // CHECK-LABEL: func.func @float_producer
-// CHECK:         linalg.generic {{.*}} outs(%{{.+}} : tensor<4x6xf32>)
-// CHECK:         tensor.pad
-func.func @float_producer(%x: tensor<4x6xf32>) -> tensor<6x8xf32> {
+// CHECK:         %[[F:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<6x8xf32>)
+// CHECK:         %[[S:.+]] = tensor.extract_slice %[[F]][1, 1] [4, 6] [1, 1]
+// CHECK:         %[[MM:.+]] = linalg.matmul
+// CHECK:         %[[Y:.+]] = linalg.generic {{.*}} ins(%[[MM]] : tensor<4x6xf32>) outs(%[[S]] : tensor<4x6xf32>)
+// CHECK-NOT:     tensor.pad
+// CHECK:         tensor.insert_slice %[[Y]] into %[[F]][1, 1] [4, 6] [1, 1]
+func.func @float_producer(%a: tensor<4x5xf32>, %b: tensor<5x6xf32>) -> tensor<6x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x6xf32>
+  %c = linalg.fill ins(%zero : f32) outs(%e : tensor<4x6xf32>) -> tensor<4x6xf32>
+  %mm = linalg.matmul ins(%a, %b : tensor<4x5xf32>, tensor<5x6xf32>) outs(%c : tensor<4x6xf32>) -> tensor<4x6xf32>
   %init = tensor.empty() : tensor<4x6xf32>
   %y = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
-      ins(%x : tensor<4x6xf32>) outs(%init : tensor<4x6xf32>) {
-  ^bb0(%a: f32, %o: f32):
-    %m = arith.mulf %a, %a : f32
+      ins(%mm : tensor<4x6xf32>) outs(%init : tensor<4x6xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %m = arith.maximumf %v, %zero : f32
     linalg.yield %m : f32
   } -> tensor<4x6xf32>
-  %z = arith.constant 0.0 : f32
   %p = tensor.pad %y low[1, 1] high[1, 1] {
   ^bb0(%i: index, %j: index):
-    tensor.yield %z : f32
+    tensor.yield %zero : f32
   } : tensor<4x6xf32> to tensor<6x8xf32>
   return %p : tensor<6x8xf32>
 }

@@ -119,3 +119,51 @@ def test_shared_and_uniform_bias(tmp_path):
     assert re.search(r"call @qc_sgemm_10x100x12_\w+_es0p375max0\(", ir), "uniform bias not folded"
     assert not re.search(r"linalg.copy[^\n]*ins\([^)]*memref<1x12x", ir), "a GEMM copies its initial value"
     check_against_ort(model, {"x": rng.standard_normal((1, 8, 10, 10)).astype(F32)}, tmp_path, rtol=1e-4, atol=1e-4)
+
+
+def expand_then_pad(c, f, h, w, k, act, pads, rng, depthwise=True, stride=1):
+    """MobileNet's pattern: a 1x1 conv (+bias) and its activation, then a
+    k x k conv (depthwise, or dense) with `pads` reading it."""
+    inits = {"w1": (rng.standard_normal((f, c, 1, 1)) * 0.3).astype(F32), "b1": rng.standard_normal(f).astype(F32),
+             "w2": (rng.standard_normal((f, 1 if depthwise else f, k, k)) * 0.3).astype(F32)}
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["e"])]
+    if act == "relu":
+        nodes.append(helper.make_node("Relu", ["e"], ["a"]))
+    else:
+        inits.update(lo=np.array(0, F32), hi=np.array(6, F32))
+        nodes.append(helper.make_node("Clip", ["e", "lo", "hi"], ["a"]))
+    nodes.append(helper.make_node("Conv", ["a", "w2"], ["y"], pads=pads, group=f if depthwise else 1,
+                                  strides=[stride, stride]))
+    oh = (h + pads[0] + pads[2] - k) // stride + 1
+    ow = (w + pads[1] + pads[3] - k) // stride + 1
+    return make_model(nodes, {"x": (F32, [1, c, h, w])}, {"y": (F32, [1, f, oh, ow])}, inits)
+
+
+PADDED = {
+    # name: (C, F, H, W, k, act, pads, depthwise, stride, pitched): why
+    "mobilenet": (32, 96, 12, 56, 3, "clip", [1, 1, 1, 1], True, 1, True),  # rows cross panels; MR tail
+    "row_of_vector": (8, 13, 5, 8, 3, "relu", [1, 1, 1, 1], True, 1, True),  # OW = the vector width
+    "odd_width_tail": (7, 10, 3, 17, 3, "relu", [1, 1, 1, 1], True, 1, True),  # N = 51: a last partial panel
+    "asymmetric": (16, 24, 9, 11, 3, "clip", [0, 1, 2, 1], True, 2, True),  # TF-style pads, stride 2
+    "dense_5x5": (6, 12, 10, 10, 5, "relu", [2, 2, 2, 2], False, 1, True),  # into a dense 5x5 conv
+    "narrow": (16, 16, 7, 7, 3, "relu", [1, 1, 1, 1], True, 1, False),  # OW 7 < 8: the chain's own loop
+}
+
+
+@pytest.mark.parametrize("name", sorted(PADDED))
+def test_epilogue_into_padded_image(name, tmp_path):
+    """The 1x1 conv's kernel stores its activated output straight into the
+    padded image the next conv reads (a pitched C, suffix _cp<OW>x<W>): no
+    copy into the padded buffer. Where a row is narrower than a vector the
+    activation writes the image in its own loop instead."""
+    c, f, h, w, k, act, pads, depthwise, stride, pitched = PADDED[name]
+    rng = np.random.default_rng(sorted(PADDED).index(name))
+    model = expand_then_pad(c, f, h, w, k, act, pads, rng, depthwise, stride)
+    ir = qc.compile(model, emit="gemm")
+    cp = f"_cp{w}x{w + pads[1] + pads[3]}"
+    if pitched:
+        assert re.search(rf"call @qc_sgemm_{f}x{h * w}x{c}_\w+{cp}\(", ir), "not stored into the padded image"
+    else:
+        assert "_cp" not in ir
+    x = rng.standard_normal((1, c, h, w)).astype(F32)
+    check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-4)
