@@ -167,3 +167,16 @@ def test_epilogue_into_padded_image(name, tmp_path):
         assert "_cp" not in ir
     x = rng.standard_normal((1, c, h, w)).astype(F32)
     check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-4)
+
+
+def test_padded_image_stores_same_bits_on_two_threads(tmp_path):
+    """Threads split the pitched kernel's panels: the masked stores of a
+    vector across a row end touch only its own columns."""
+    c, f, h, w, k, act, pads, depthwise, stride, _ = PADDED["mobilenet"]
+    rng = np.random.default_rng(5)
+    model = expand_then_pad(c, f, h, w, k, act, pads, rng, depthwise, stride)
+    lib = str(tmp_path / "m.so")
+    qc.compile(model, lib)
+    x = rng.standard_normal((1, c, h, w)).astype(F32)
+    with qc.load(lib) as one, qc.load(lib, threads=2) as two:
+        np.testing.assert_array_equal(one(x=x)["y"], two(x=x)["y"])
