@@ -27,6 +27,7 @@ _REGISTRY = {
     "qc-lower-to-scf": "lower_to_scf:LowerToScf",
     "qc-outline-ops": "outline_ops:OutlineOps",
     "qc-plan-memory": "plan_memory:PlanMemory",
+    "qc-pool-window": "pool_window:PoolWindow",
     "qc-qconv-to-gemm": "qconv_to_gemm:QConvToGemm",
     "qc-qdepthwise-conv": "qdepthwise_conv:QDepthwiseConv",
     "qc-unshare-inits": "unshare_inits:UnshareInits",

@@ -24,6 +24,7 @@ from .lower_to_scf import LowerToScf
 from .outline_ops import OutlineOps
 from .pad_into_producer import PadIntoProducer
 from .plan_memory import PlanMemory
+from .pool_window import PoolWindow
 from .qconv_to_gemm import QConvToGemm
 from .qdepthwise_conv import QDepthwiseConv
 from .unshare_inits import UnshareInits
@@ -108,11 +109,12 @@ def default_pipeline(target=None) -> Pipeline:
             # after it: elementwise fusion would fold the im2col copy back into
             # a convolution-shaped generic.
             # Math functions become arithmetic so that their loops vectorize.
-            # Depthwise convolutions become all-parallel loops first, so that
-            # fusion sees them. A pad of an integer elementwise result is
+            # Depthwise convolutions and f32 pooling become all-parallel loops
+            # first (the window unrolled, the output row innermost), so that
+            # fusion sees them and LLVM vectorizes along the row. A pad of an integer elementwise result is
             # written in place (before the conv passes read the padded tensor).
-            Stage("linalg", (DepthwiseConv(), QDepthwiseConv(), LinalgCleanup(), PadIntoProducer(), ConvToGemm(),
-                             QConvToGemm(), ApproximateMath(), Upstream("canonicalize,cse"))),
+            Stage("linalg", (DepthwiseConv(), PoolWindow(), QDepthwiseConv(), LinalgCleanup(), PadIntoProducer(),
+                             ConvToGemm(), QConvToGemm(), ApproximateMath(), Upstream("canonicalize,cse"))),
             # Each op writing into an initial value gets its own (after the
             # last CSE, which merges equal ones), then bufferization fixes
             # the ABI: outputs become out-params.

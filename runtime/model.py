@@ -22,9 +22,10 @@ flags that assume finite values), so an output holds NaN or infinity where
 onnxruntime's does: through arithmetic, GEMMs, the math functions, softmax,
 sums and maxima (test/python/test_nonfinite.py). Known differences: where
 ONNX leaves the result open, Sign(NaN), ArgMax/ArgMin and MaxPool over a
-NaN, and Clip without bounds on ±Inf (onnxruntime clamps to the largest
-finite float); and ReduceLogSumExp over +Inf, NaN here (the maximum is
-subtracted first) but +Inf in onnxruntime.
+NaN (qc's max pooling passes a NaN over; onnxruntime's returns NaN only
+where it is a window's last tap), and Clip without bounds on ±Inf
+(onnxruntime clamps to the largest finite float); and ReduceLogSumExp over
++Inf, NaN here (the maximum is subtracted first) but +Inf in onnxruntime.
 
 Where a non-finite input means a broken sensor or preprocessing step, load
 with `check_finite=True` (`qc.load(path, check_finite=True)`, or set

@@ -138,3 +138,26 @@ def test_cli_check_finite(lib, tmp_path):
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert res.stderr.strip() == ("qc: error: input 'v': 6 non-finite value(s) (1 NaN, 5 ±Inf) of 24; "
                                   "check_finite is on")
+
+
+def test_max_pool_passes_nan_over(tmp_path):
+    """ONNX leaves MaxPool over a NaN open (onnxruntime returns NaN only where
+    it is a window's last tap); qc's window (one vmaxps per tap,
+    qc-pool-window) passes NaN over: each output is the max of its window's
+    other values, infinities included (numpy's nanmax over the padded
+    windows)."""
+    model = make_model([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2],
+                                         pads=[1, 1, 1, 1])],
+                       {"x": (F32, [1, 2, 9, 20])}, {"y": (F32, [1, 2, 5, 10])})
+    x = np.random.default_rng(4).standard_normal((1, 2, 9, 20)).astype(F32)
+    x[0, 0, 3, 7] = NAN  # the last tap of output (1, 3)'s window, the first of (1, 4)'s
+    x[0, 1, 0, 0] = INF
+    x[0, 1, 5, 11] = -INF
+    lib = str(tmp_path / "m.so")
+    qc.compile(model, lib)
+    got = qc.load(lib)(x=x)["y"]
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    want = np.array([[[[np.nanmax(padded[0, c, 2 * i:2 * i + 3, 2 * j:2 * j + 3]) for j in range(10)]
+                       for i in range(5)] for c in range(2)]], F32)
+    np.testing.assert_array_equal(got, want)
+    assert not np.isnan(got).any() and got[0, 1, 0, 0] == INF
