@@ -3,8 +3,8 @@
     python benchmarks/conv_forms.py [--runs N] [--only NAME,...]
 
 One model per form (strides, dilation, groups, depthwise, 1-D, a 7x7 stem,
-a channel Split feeding 1x1 convs, transposed Gemm operands, batched
-MatMuls), built with onnx.helper from fixed seeds. Both engines run one
+a channel Split feeding 1x1 convs, max and average pooling, transposed Gemm
+operands, batched MatMuls), built with onnx.helper from fixed seeds. Both engines run one
 thread, alternately run by run (a run: 10 calls); printed are the medians
 and qc's speed as onnxruntime time / qc time (> 1: qc is faster). A form far
 below 1 is one that misses the GEMM and depthwise kernels.
@@ -75,6 +75,12 @@ def forms() -> dict:
     nodes.append(helper.make_node("Concat", [f"y{i}" for i in range(g)], ["y"], axis=1))
     out["split_conv1x1_concat"] = (_model(nodes, {"x": (1, c, hw, hw)}, inits),
                                    {"x": rng.normal(0, 1, (1, c, hw, hw)).astype(F32)})
+    # Pooling (qc-pool-window): SqueezeNet's 3x3 stride-2 max pool, and a
+    # 3x3 average pool with padding (its pad is a copy of the input here).
+    for name, op, shape, attrs in (("maxpool3x3_stride2", "MaxPool", (1, 64, 111, 111), dict(strides=[2, 2])),
+                                   ("avgpool3x3_pad1", "AveragePool", (1, 64, 56, 56), dict(pads=[1, 1, 1, 1]))):
+        out[name] = (_model([helper.make_node(op, ["x"], ["y"], kernel_shape=[3, 3], **attrs)], {"x": shape}, {}),
+                     {"x": rng.normal(0, 1, shape).astype(F32)})
     matmul("gemm_transB", (64, 256), (512, 256), op="Gemm", transB=1)
     matmul("gemm_transA", (256, 64), (256, 512), op="Gemm", transA=1)
     matmul("matmul_broadcast_b", (8, 64, 128), (128, 256))
