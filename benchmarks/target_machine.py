@@ -19,7 +19,7 @@ which this project's development machine lacks. There it:
   models): fp32 to 1e-4 of the output's range, int8 in quantization steps
   of the output's DequantizeLinear;
 - times each library against onnxruntime (default optimizations) on the
-  same inputs, interleaved run by run, median of N runs of 5 calls, for each
+  same inputs, interleaved run by run, median of N runs of 10 calls, for each
   thread count; the MatMul also against numpy (OpenBLAS, one thread).
 Printed per model: milliseconds, speed against onnxruntime (> 1: qc faster)
 and, for int8, against qc fp32 built for the same vector width.
@@ -36,7 +36,6 @@ import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -119,18 +118,9 @@ def cpu_flags() -> tuple[str, set[str]]:
     return name, flags
 
 
-def median_s(fns: dict, runs: int, batch: int = 5) -> dict[str, float]:
-    for fn in fns.values():
-        fn()
-        fn()
-    times = {k: [] for k in fns}
-    for _ in range(runs):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(batch):
-                fn()
-            times[k].append((time.perf_counter() - t0) / batch)
-    return {k: statistics.median(v) for k, v in times.items()}
+def median_s(fns: dict, runs: int) -> dict[str, float]:
+    """benchmarks/int8.py's: interleaved runs of 10 calls, medians."""
+    return _module(ROOT / "benchmarks" / "int8.py", "int8_bench").median_s(fns, runs)
 
 
 def ort_session(path: str, threads: int, optimize: bool = True):
@@ -309,7 +299,7 @@ def main(argv=None) -> int:
     b.add_argument("--models", default="", help=f"comma-separated examples only (no MatMul), of: {', '.join(EXAMPLES)}")
     r = sub.add_parser("run", help="check and time DIR's libraries on this machine (needs the qc runtime only)")
     r.add_argument("dir", type=Path)
-    r.add_argument("--runs", type=int, default=20, help="interleaved runs of 5 calls each")
+    r.add_argument("--runs", type=int, default=20, help="interleaved runs of 10 calls each")
     r.add_argument("--threads", default="1", help="comma-separated thread counts, e.g. 1,2,4")
     args = ap.parse_args(argv)
     if args.cmd == "build":
