@@ -10,8 +10,8 @@ the onnx wheel, each compiled for every target asked for (int8 models for
 every target, fp32 ones for those without a VNNI suffix: VNNI changes only
 the int8 code), and a manifest. `run` needs only numpy, onnx, onnxruntime
 and the qc runtime (`import qc` loads no compiler), so DIR can be copied to
-a machine with the CPU the targets are for, e.g. one with AVX-512 VNNI,
-which this project's development machine lacks. There it:
+a machine with the CPU the targets are for (AVX-512, VNNI) and run there,
+where it:
 
 - skips the libraries whose target needs a feature /proc/cpuinfo lacks;
 - checks each library's outputs against the ONNX-semantics reference
