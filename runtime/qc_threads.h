@@ -18,9 +18,11 @@ void qc_pool_run(qc_pool *pool, int64_t n, qc_range_fn fn, void *arg, char *scra
 
 /* For generated code: splits [0, n) over the threads of the context whose
  * run is executing on this thread (one chunk if none). work: the loop's
- * multiply-adds if known (0 if not); below QC_SERIAL_WORK it stays on the
- * calling thread, since waking the others would cost more than they save. */
-#define QC_SERIAL_WORK (1 << 21)
+ * multiply-adds (a GEMM) or ops and operands per iteration times its
+ * iterations (another loop nest), 0 if unknown; below QC_SERIAL_WORK it stays
+ * on the calling thread, since handing half of it to a spinning worker
+ * (about a microsecond) would cost more than it saves. */
+#define QC_SERIAL_WORK (1 << 18)
 void qc_parallel_for(int64_t n, qc_range_fn fn, void *arg, int64_t work);
 
 #endif
