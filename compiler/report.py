@@ -98,9 +98,18 @@ class OpReport:
             return kernel
         if name not in symbols or not len(symbols[name].regions[0].blocks):
             return f"call {name}"  # not in the module, or a declaration: its code is elsewhere
-        body = symbols[name].regions[0].blocks[0].operations
-        inner = [_describe_nest(o.operation) for o in body if o.operation.name not in _PLUMBING]
-        return f"loop nest: {', '.join(inner)}" if inner else None
+        body = [o.operation for o in symbols[name].regions[0].blocks[0].operations
+                if o.operation.name not in _PLUMBING]
+        threads = ""
+        if len(body) == 1 and body[0].name == "func.call":
+            # qc-parallel-loops: the op moved to <name>_range, which the runtime's threads run.
+            ranged = f"{name}_range"
+            if ranged in symbols:
+                threads = " (on all threads)"
+                body = [o.operation for o in symbols[ranged].regions[0].blocks[0].operations
+                        if o.operation.name not in _PLUMBING and o.operation.name != "arith.subi"]
+        inner = [_describe_nest(o) for o in body]
+        return f"loop nest{threads}: {', '.join(inner)}" if inner else None
 
     def structured(self) -> tuple[str, dict[str, Counter]] | None:
         """The last stage that still has linalg ops or GEMM kernels (itself or in its callees)."""

@@ -26,6 +26,7 @@ _REGISTRY = {
     "qc-lower-to-llvm": "lower_to_llvm:LowerToLLVM",
     "qc-lower-to-scf": "lower_to_scf:LowerToScf",
     "qc-outline-ops": "outline_ops:OutlineOps",
+    "qc-parallel-loops": "parallel_loops:ParallelLoops",
     "qc-plan-memory": "plan_memory:PlanMemory",
     "qc-pool-window": "pool_window:PoolWindow",
     "qc-qconv-to-gemm": "qconv_to_gemm:QConvToGemm",

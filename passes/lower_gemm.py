@@ -496,8 +496,10 @@ def block_depth(t: GemmTiles, k: int, mode: str, geometry: Im2col | None) -> int
 
 
 def parallel_entry(kernel: str) -> str:
-    """The runtime-side entry that runs `kernel` on the context's threads."""
-    return kernel.replace("qc_sgemm_", "qc_par_sgemm_", 1)
+    """The runtime-side entry that runs `kernel` on the context's threads
+    (qc_sgemm_X: qc_par_sgemm_X; qc_model_part3: qc_par_model_part3)."""
+    assert kernel.startswith("qc_"), kernel
+    return "qc_par_" + kernel[len("qc_"):]
 
 
 def _record_parallel_kernel(module: ir.Module, name: str, panels: int, operands: int,

@@ -22,6 +22,7 @@ from .lower_to_affine import LowerToAffine
 from .lower_to_llvm import LowerToLLVM
 from .lower_to_scf import LowerToScf
 from .outline_ops import OutlineOps
+from .parallel_loops import ParallelLoops
 from .pad_into_producer import PadIntoProducer
 from .plan_memory import PlanMemory
 from .pool_window import PoolWindow
@@ -123,10 +124,11 @@ def default_pipeline(target=None) -> Pipeline:
             # constant weights become new globals; on x86 the int8 depthwise
             # and requantization loops are written as vector code. Then every
             # remaining loop nest gets its own function: LLVM's loop passes are slow on one
-            # huge function. Last, the intermediates get their arena offsets:
-            # the entry is then a straight list of calls.
+            # huge function; those with enough work run on all threads. Last,
+            # the intermediates get their arena offsets: the entry is then a
+            # straight list of calls.
             Stage("gemm", (gemm_tile(target).pass_(), qgemm_for(target), binary_gemm_for(target), *_x86_int8(target),
-                           OutlineOps(), PlanMemory())),
+                           OutlineOps(), ParallelLoops(), PlanMemory())),
             # The remaining linalg ops become loops; then bool buffers become
             # bytes (the ABI's bool, and LLVM lowering rejects memrefs of i1),
             # once only loads and stores touch them.
