@@ -48,16 +48,21 @@ def _quantize_cnn():
     return mod
 
 
-def median_s(fns: dict, runs: int) -> dict[str, float]:
+def median_s(fns: dict, runs: int, warm_s: float = 0.0) -> dict[str, float]:
     """Median seconds per call of each engine, interleaved run by run (each
     run is a batch of calls, so the clock's resolution does not matter) so
-    that the shared machine's noise hits them alike."""
+    that the shared machine's noise hits them alike. warm_s: with several
+    threads, each turn first runs its engine untimed that long, so that it
+    does not share the cores with the other's still-spinning workers."""
     for fn in fns.values():
         fn()  # warm-up: first-touch of buffers, lazy binding
     batch = 10
     times = {k: [] for k in fns}
     for _ in range(runs):
         for k, fn in fns.items():
+            end = time.perf_counter() + warm_s
+            while time.perf_counter() < end:
+                fn()
             t0 = time.perf_counter()
             for _ in range(batch):
                 fn()

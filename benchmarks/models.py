@@ -45,18 +45,27 @@ def big_mlp(path: str) -> None:
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
 
 
-def bench_pair(fns: dict, runs: int) -> dict:
-    """Median seconds per call; engines interleaved run by run so that machine
-    noise hits both alike."""
+def bench_pair(fns: dict, runs: int, warm_s: float = 0.0, calls: int = 3) -> dict:
+    """Median seconds per call; the engines take turns so that machine noise
+    hits both alike. With several threads both keep their workers spinning
+    after a run (qc for a fraction of a millisecond, onnxruntime, by default,
+    for tens of milliseconds), which must not land on the other's turn: each
+    turn then first runs its engine, untimed, for `warm_s` seconds, while the
+    other's workers go quiet (a pause instead would let the cores idle, and
+    waking them again is slow and erratic on a VM)."""
     for fn in fns.values():
         for _ in range(3):
             fn()
     times = {k: [] for k in fns}
     for _ in range(runs):
         for k, fn in fns.items():
+            end = time.perf_counter() + warm_s
+            while time.perf_counter() < end:
+                fn()
             t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+            for _ in range(calls):
+                fn()
+            times[k].append((time.perf_counter() - t0) / calls)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -99,13 +108,10 @@ def main() -> None:
             feeds = random_inputs(model)
             so = ort.SessionOptions()
             so.intra_op_num_threads = n
-            so.inter_op_num_threads = 1
-            # onnxruntime's workers spin after a run by default: measured side by
-            # side, they would hold the other core while qc runs. qc's workers
-            # sleep on a condition variable; onnxruntime's do too with this.
-            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            so.inter_op_num_threads = 1  # its default settings otherwise (its workers spin, as qc's do)
             sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-            t = bench_pair({"qc": lambda: model.run(feeds), "ort": lambda: sess.run(None, feeds)}, args.runs)
+            t = bench_pair({"qc": lambda: model.run(feeds), "ort": lambda: sess.run(None, feeds)}, args.runs,
+                           warm_s=0.06 if n > 1 else 0.0)
             print(f"{name:20s} {res.weights_bytes / 2**20:7.1f}MB {compile_s:7.2f}s {n:7d} {t['qc'] * 1e3:10.4f} "
                   f"{t['ort'] * 1e3:10.4f} {t['ort'] / t['qc']:11.2f}x")
             sys.stdout.flush()
