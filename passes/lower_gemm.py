@@ -497,9 +497,10 @@ def block_depth(t: GemmTiles, k: int, mode: str, geometry: Im2col | None) -> int
 
 def parallel_entry(kernel: str) -> str:
     """The runtime-side entry that runs `kernel` on the context's threads
-    (qc_sgemm_X: qc_par_sgemm_X; qc_model_part3: qc_par_model_part3)."""
+    (qc_sgemm_X: qc_par_sgemm_X; qc_model_part3: qc_par_model_part3; a name
+    that is one already, as qc-lower-qgemm lists its kernels, stays)."""
     assert kernel.startswith("qc_"), kernel
-    return "qc_par_" + kernel[len("qc_"):]
+    return kernel if kernel.startswith("qc_par_") else "qc_par_" + kernel[len("qc_"):]
 
 
 def _record_parallel_kernel(module: ir.Module, name: str, panels: int, operands: int,
