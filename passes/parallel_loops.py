@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qc.mlir import arith, func, ir, memref
+from qc.mlir import arith, func, ir, linalg, memref
 
 from .base import Pass
 from .gemm_epilogue import _root
@@ -229,8 +229,6 @@ def _count_ops(op: ir.Operation) -> int:
 def _parallelize(module: ir.Module, fn, name: str, op: ir.Operation, d: int, panels: int, maps, work: int) -> None:
     """Moves op (and its constants) into `<name>_range`, sliced along d, and
     makes `name` call the runtime's parallel entry instead."""
-    from qc.mlir import linalg
-
     block = fn.regions[0].blocks[0]
     args = list(block.arguments)
     index = ir.IndexType.get()

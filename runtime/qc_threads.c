@@ -45,12 +45,11 @@ struct qc_pool {
   int num_threads;
   pthread_t *workers;
   pthread_mutex_t mu;
-  pthread_cond_t work;
+  pthread_cond_t work, done;
   atomic_ulong generation; /* bumped for each job (and to quit) */
   atomic_int pending;      /* workers still running the current job */
   atomic_int sleepers;     /* workers waiting on `work` */
   atomic_int waiting;      /* the caller waits on `done` */
-  pthread_cond_t done;
   atomic_int caller_cpu;   /* where the caller published the current job (-1: unknown) */
   atomic_int quit;
   /* The current job: written before `generation` is bumped. */
@@ -183,10 +182,7 @@ qc_pool *qc_pool_create(int num_threads) {
 void qc_pool_destroy(qc_pool *p) {
   if (!p) return;
   atomic_store(&p->quit, 1);
-  publish(p);
-  pthread_mutex_lock(&p->mu);
-  pthread_cond_broadcast(&p->work); /* a worker between its spin and its wait */
-  pthread_mutex_unlock(&p->mu);
+  publish(p); /* a job that every worker takes as the signal to return */
   for (int t = 1; t < p->num_threads; t++) pthread_join(p->workers[t], NULL);
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->work);
