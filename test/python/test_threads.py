@@ -71,3 +71,24 @@ def test_cli_threads(tmp_path):
     assert "2 threads" in out.stdout
     bad = subprocess.run([*qc_cmd, "run", lib, "--threads", "0"], capture_output=True, text=True)
     assert bad.returncode == 1 and "threads" in bad.stderr
+
+
+def test_idle_workers_sleep(tmp_path):
+    """Workers spin for a fraction of a millisecond after a parallel loop,
+    then sleep: an idle model must not keep a core busy."""
+    import time
+
+    model = make_model([helper.make_node("MatMul", ["a", "b"], ["c"])],
+                       {"a": (np.float32, [64, 512]), "b": (np.float32, [512, 256])}, {"c": (np.float32, [64, 256])})
+    lib = str(tmp_path / "mm.so")
+    qc.compile(model, lib)
+    feeds = {"a": np.ones((64, 512), np.float32), "b": np.ones((512, 256), np.float32)}
+    with qc.load(lib, threads=2) as m:
+        for _ in range(20):
+            m.run(feeds)  # 8M multiply-adds: split over both threads
+        time.sleep(0.05)  # the spin lasts well under a millisecond
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        time.sleep(0.3)
+        busy = time.process_time() - cpu0
+        idle = time.perf_counter() - wall0
+    assert busy < 0.1 * idle, f"{busy * 1e3:.1f} ms of CPU in {idle * 1e3:.0f} ms idle"
