@@ -136,10 +136,9 @@ def _plan(fn, call: ir.Operation, min_work: int):
         sizes = list(out_ty.shape)
         iters = ["#linalg.iterator_type<parallel>"] * len(sizes)
     # No writes in the body, and no operand read where another is written.
-    for block in op.regions[0].blocks:
-        for inner in block.operations:
-            if _writes(inner.operation):
-                return None
+    body = _nested(op)
+    if any(inner.name in _WRITES for inner in body):
+        return None
     entry_args = list(call.operands)
     outs = {_root(entry_args[args.index(v)]) for v in operands[n_in:]}
     if len(outs) != len(operands) - n_in:
@@ -150,7 +149,7 @@ def _plan(fn, call: ir.Operation, min_work: int):
             # Only an output, or an input read at the very element it writes
             # (the same view, the same indexing).
             users = [j for j, v in enumerate(operands) if v == a]
-            if (not users or _loaded(op, a)
+            if (not users or any(x == a for inner in body for x in inner.operands)
                     or any(j < n_in and (maps[j] != maps[-1] or entry_args[i] not in out_values) for j in users)):
                 return None
     d = _split_dim(iters, sizes, maps)
@@ -194,26 +193,19 @@ def _split_dim(iters: list[str], sizes: list[int], maps) -> int | None:
     return None
 
 
-def _writes(op: ir.Operation) -> bool:
-    if op.name in _WRITES:
-        return True
-    return any(_writes(inner.operation) for r in op.regions for b in r.blocks for inner in b.operations)
-
-
-def _loaded(op: ir.Operation, v: ir.Value) -> bool:
-    """Whether op's body uses v (a buffer it captures) itself."""
-    found = False
+def _nested(op: ir.Operation) -> list[ir.Operation]:
+    """Every op in op's regions, at any depth."""
+    out = []
 
     def visit(inner):
-        nonlocal found
-        found = found or any(x == v for x in inner.operands)
+        out.append(inner)
         return ir.WalkResult.ADVANCE
 
     for r in op.regions:
         for b in r.blocks:
             for inner in b.operations:
                 inner.operation.walk(visit)
-    return found
+    return out
 
 
 def _count_ops(op: ir.Operation) -> int:
@@ -256,17 +248,8 @@ def _parallelize(module: ir.Module, fn, name: str, op: ir.Operation, d: int, pan
             if at:
                 op.operands[i] = _slice(v, at[0], lo, count)
     # The body counts d from the slice's start.
-    indices = []
-
-    def visit(inner):
-        if inner.name == "linalg.index" and ir.IntegerAttr(inner.attributes["dim"]).value == d:
-            indices.append(inner)
-        return ir.WalkResult.ADVANCE
-
-    for r in op.regions:
-        for b in r.blocks:
-            for inner in b.operations:
-                inner.operation.walk(visit)
+    indices = [inner for inner in _nested(op)
+               if inner.name == "linalg.index" and ir.IntegerAttr(inner.attributes["dim"]).value == d]
     for inner in indices:
         with ir.InsertionPoint(inner), inner.location:
             local = linalg.IndexOp(d).result
