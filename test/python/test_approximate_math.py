@@ -41,3 +41,22 @@ def test_accuracy(op, tmp_path):
     rel = np.abs(got[ok] - ref[ok]) / np.abs(ref[ok])
     assert rel.max() < 6e-7, f"{op}: max relative error {rel.max():.2e}"
     assert np.all(got[~ok & ~inf] < 1.2e-38)
+
+
+@pytest.mark.parametrize("op, c, s", [("Div", np.sqrt(2), 1 / np.sqrt(2)), ("Mul", 0.7071068, 0.7071068),
+                                      ("Div", 0.01, 100.0), ("Mul", -3.0, -3.0)])
+def test_erf_of_scaled_input(op, c, s, tmp_path):
+    """erf(x / c) and erf(x * c) with a constant c (GELU's erf(x / sqrt(2))):
+    c folds into erf's coefficients; the result is as accurate as erf's."""
+    c32 = np.float32(c)
+    model = make_model([helper.make_node(op, ["x", "c"], ["u"]), helper.make_node("Erf", ["u"], ["y"])],
+                       {"x": (np.float32, [X.size])}, {"y": (np.float32, [X.size])}, {"c": np.array(c32)})
+    lib = str(tmp_path / "m.so")
+    qc.compile(model, lib)
+    got = qc.load(lib)(X)["y"].astype(np.float64)
+    u = X.astype(np.float64) / np.float64(c32) if op == "Div" else X.astype(np.float64) * np.float64(c32)
+    ref = np.vectorize(erf)(u)
+    ok = ref != 0
+    rel = np.abs(got[ok] - ref[ok]) / np.abs(ref[ok])
+    assert rel.max() < 6e-7, f"max relative error {rel.max():.2e}"
+    assert np.all(got[~ok] == 0)
