@@ -36,6 +36,9 @@ _PLUMBING = {
     "memref.view",  # an intermediate's place in the arena (qc-plan-memory)
 }
 _GEMM_KERNEL = re.compile(r"^qc_sgemm_\d+x\d+x\d+_([pqrsi])(\d+x\d+)(_\w+)?$")  # _range: a slice of columns
+# The loops a pass wrote as vector code, each its own function.
+_VECTOR_LOOPS = {"qc_reduce_": "vector reduction", "qc_requant_": "vector requantization",
+                 "qc_qdepthwise_": "vector int8 depthwise"}
 
 
 def location_names(loc: ir.Location) -> list[str]:
@@ -147,6 +150,9 @@ def _gemm_kernel(callee: str) -> str | None:
 def _describe_nest(op: ir.Operation) -> str:
     """An op of an outlined function; a loop says which GEMM kernel it calls
     (a batched matmul is a loop over the batch around a kernel call)."""
+    if op.name == "func.call":
+        callee = ir.FlatSymbolRefAttr(op.attributes["callee"]).value
+        return next((what for stem, what in _VECTOR_LOOPS.items() if callee.startswith(stem)), "func.call")
     if op.name != "scf.for":
         return describe_op(op)
     kernels = sorted({k for call in _calls(op) if (k := _gemm_kernel(call))})

@@ -34,6 +34,7 @@ _REGISTRY = {
     "qc-unshare-inits": "unshare_inits:UnshareInits",
     "qc-pad-into-producer": "pad_into_producer:PadIntoProducer",
     "qc-vector-qdepthwise": "vector_qdepthwise:VectorQDepthwise",
+    "qc-vector-reductions": "vector_reductions:VectorReductions",
     "qc-vector-requant": "vector_requant:VectorRequant",
 }
 

@@ -30,6 +30,7 @@ from .qconv_to_gemm import QConvToGemm
 from .qdepthwise_conv import QDepthwiseConv
 from .unshare_inits import UnshareInits
 from .vector_qdepthwise import VectorQDepthwise
+from .vector_reductions import VectorReductions
 from .vector_requant import VectorRequant
 
 
@@ -128,7 +129,8 @@ def default_pipeline(target=None) -> Pipeline:
             # the intermediates get their arena offsets: the entry is then a
             # straight list of calls.
             Stage("gemm", (gemm_tile(target).pass_(), qgemm_for(target), binary_gemm_for(target), *_x86_int8(target),
-                           OutlineOps(), ParallelLoops(), PlanMemory())),
+                           OutlineOps(), ParallelLoops(), VectorReductions(lanes=gemm_tile(target).vector_bits // 32),
+                           PlanMemory())),
             # The remaining linalg ops become loops; then bool buffers become
             # bytes (the ABI's bool, and LLVM lowering rejects memrefs of i1),
             # once only loads and stores touch them.

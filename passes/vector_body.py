@@ -272,19 +272,27 @@ def _props(op: ir.Operation) -> str | None:
     return (" " + m.group(1)) if m.group(1) else ""
 
 
-def program_of(generic: ir.Operation) -> Program | None:
+def program_of(generic: ir.Operation, result: ir.Value | None = None, n_ops: int | None = None) -> Program | None:
     """The generic's body as a Program over its input block arguments, or
-    None if it is not a chain of elementwise arith ops (or reads its output)."""
+    None if it is not a chain of elementwise arith ops (or reads its output).
+    With `result`: the Program of that value from the body's first `n_ops`
+    ops (a reduction's body without its combiner)."""
     block = generic.regions[0].blocks[0]
     args = list(block.arguments)
     n_in = len(args) - 1
     index = {args[i]: ("arg", i) for i in range(n_in)}
     steps: list[Step] = []
-    for inner in [o.operation for o in block.operations]:
-        if inner.name == "linalg.yield":
-            if len(inner.operands) != 1 or inner.operands[0] not in index and _const(inner.operands[0]) is None:
+    ops = [o.operation for o in block.operations]
+    if result is not None:
+        ops = ops[:n_ops] + [None]
+    for inner in ops:
+        if inner is None or inner.name == "linalg.yield":
+            value = result if inner is None else inner.operands[0]
+            if inner is not None and len(inner.operands) != 1:
                 return None
-            res = index.get(inner.operands[0]) or ("const", _const(inner.operands[0]))
+            if value not in index and _const(value) is None:
+                return None
+            res = index.get(value) or ("const", _const(value))
             return Program([str(a.type) for a in args[:n_in]], steps, res)
         if inner.name not in _ELEMENTWISE or len(inner.results) != 1 or inner.regions:
             return None
