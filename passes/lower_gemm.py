@@ -943,7 +943,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                     e.emit(f"{r} = vector.load %R[{row}, {col}] : {c_ty}, {vec}")
                 e.emit(f"{out} = arith.addf {v}, {r} : {vec}")
             else:
-                e.emit(f"{out} = {op_name} {v}, %epc{i} : {vec}")
+                e.emit(f"{out} = {op_name} {v}, %epc{i} fastmath<nsz> : {vec}")
             v = out
         return v
 

@@ -29,6 +29,11 @@ class T:
         return len(self.shape)
 
 
+def NSZ() -> ir.Attribute:  # noqa: N802 (a constant attribute)
+    """fastmath<nsz>: the sign of a zero result may be either."""
+    return ir.Attribute.parse("#arith.fastmath<nsz>")
+
+
 def is_float(dtype: np.dtype) -> bool:
     return np.issubdtype(dtype, np.floating)
 

@@ -79,8 +79,10 @@ def import_relu(ctx, node):
     if b.is_float(x.dtype):
         _check_float(node, x)
         zero = b.scalar(0.0, x.dtype)
-        # maximumf propagates NaN, as numpy's maximum (the ONNX reference) does.
-        return [b.elementwise([x], x.dtype, lambda a: arith.MaximumFOp(a, zero).result)]
+        # maximumf propagates NaN, as numpy's maximum (the ONNX reference) does;
+        # nsz: the sign of a zero result is free (x86's one-instruction max
+        # keeps a -0 input, as onnxruntime does, instead of a blend fixing it).
+        return [b.elementwise([x], x.dtype, lambda a: arith.MaximumFOp(a, zero, fastmath=b.NSZ()).result)]
     if np.issubdtype(x.dtype, np.signedinteger):
         zero = b.scalar(0, x.dtype)
         return [b.elementwise([x], x.dtype, lambda a: arith.MaxSIOp(a, zero).result)]

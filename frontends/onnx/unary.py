@@ -293,10 +293,12 @@ def import_clip(ctx, node):
         rt = iter(runtime)
         lo, hi = [None if v is None else next(rt) if isinstance(v, b.T) else b.scalar(v, dt)
                   for v in bounds]
+        # Float: nsz, as Relu's (the sign of a zero result is free).
+        kw = {"fastmath": b.NSZ()} if dt in FLOATS else {}
         if lo is not None:
-            a = vmax(a, lo).result
+            a = vmax(a, lo, **kw).result
         if hi is not None:
-            a = vmin(a, hi).result
+            a = vmin(a, hi, **kw).result
         return a
 
     return [b.elementwise(operands, dt, body)]

@@ -18,8 +18,8 @@
 // CHECK:         %[[ACC:.+]] = vector.broadcast %[[R0]] : f32 to vector<8xf32>
 // CHECK-NOT:     vector.load %[[C]]
 // CHECK:         scf.for {{.+}} iter_args
-// CHECK:         %[[M1:.+]] = arith.maximumf %{{.+}}, %[[LO]] : vector<8xf32>
-// CHECK:         %[[M2:.+]] = arith.minimumf %[[M1]], %[[HI]] : vector<8xf32>
+// CHECK:         %[[M1:.+]] = arith.maximumf %{{.+}}, %[[LO]] fastmath<nsz> : vector<8xf32>
+// CHECK:         %[[M2:.+]] = arith.minimumf %[[M1]], %[[HI]] fastmath<nsz> : vector<8xf32>
 // CHECK:         vector.store %[[M2]], %[[C]]
 #rows = affine_map<(d0, d1) -> (d0)>
 #id = affine_map<(d0, d1) -> (d0, d1)>
