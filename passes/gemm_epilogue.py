@@ -142,9 +142,15 @@ def find(op: ir.Operation, c_operand: ir.Value, row_dims: list[int], col_dims: l
             ep = Epilogue()
     if after is not None:
         _take_chain(ep, ops[after], c)
+        # The kernel writes D and reads R where the GEMM is: they must exist
+        # there (a static view of an earlier buffer, such as a Concat's slice
+        # made after the GEMM, moves ahead of it).
+        if ep.chain and ep.dest is not None and not _available(ep.dest, ops[:i]) \
+                and _hoist_view(ep.dest, op, ops[:i]):
+            ops = [o.operation for o in op.block.operations]
+            i, after = ops.index(op), ops.index(ep.chain_op)
         if ep.chain and _touches(ops[i + 1:after], [ep.dest, ep.residual]):
             ep.drop_chain()
-        # The kernel writes D and reads R where the GEMM is: they must exist there.
         if ep.chain and not all(_available(v, ops[:i]) for v in (ep.dest, ep.residual) if v is not None):
             ep.drop_chain()
     # With the chain writing D, C is never written: nothing else may read it
@@ -176,6 +182,23 @@ def _available(v: ir.Value, before: list[ir.Operation]) -> bool:
     ahead of the GEMM in its block)."""
     owner = getattr(v.owner, "operation", None)
     return owner is None or owner in before
+
+
+def _hoist_view(v: ir.Value, op: ir.Operation, before: list[ir.Operation]) -> bool:
+    """Moves v's defining op ahead of op when it is a memref.subview with
+    static offsets, sizes and strides of a value that exists there, or of a
+    static allocation (moved too: the Concat's result, allocated after the
+    GEMM that computes its first part)."""
+    owner = getattr(v.owner, "operation", None)
+    if owner is None or owner.name != "memref.subview" or len(owner.operands) != 1:
+        return False
+    src = getattr(owner.operands[0].owner, "operation", None)
+    if not _available(owner.operands[0], before):
+        if src is None or src.name != "memref.alloc" or len(src.operands):
+            return False
+        src.move_before(op)
+    owner.move_before(op)
+    return True
 
 
 def _overwrites(op: ir.Operation, c: ir.Value) -> bool:
@@ -242,7 +265,8 @@ def _take_chain(ep: Epilogue, ew: ir.Operation, c: ir.Value) -> None:
     if len(ew.results) or c not in ins or ins.count(c) != 1 or len(ins) > 2:
         return
     out_ty, c_ty = ir.MemRefType(out.type), ir.MemRefType(c.type)
-    if out_ty.shape != c_ty.shape or not (_dense(out_ty) or pitched(out_ty)) or not _dense(c_ty):
+    if out_ty.shape != c_ty.shape or not (_dense(out_ty) or pitched(out_ty) or contiguous(out_ty)) \
+            or not _dense(c_ty):
         return
     block = ew.regions[0].blocks[0]
     args = list(block.arguments)
@@ -288,6 +312,23 @@ def pitched(t: ir.MemRefType) -> bool:
     strides, offset = t.get_strides_and_offset()
     dyn = ir.ShapedType.get_dynamic_stride_or_offset()
     return strides[-1] == 1 and strides[-2] > t.shape[-1] and dyn not in strides and offset != dyn
+
+
+def contiguous(t: ir.MemRefType) -> bool:
+    """One run of memory in row-major order at a static offset, other than an
+    identity layout (a slice of a Concat's result along its outer dim): the
+    strides of dims of size 1 do not matter."""
+    if _dense(t) or not t.has_static_shape:
+        return False
+    strides, offset = t.get_strides_and_offset()
+    if offset == ir.ShapedType.get_dynamic_stride_or_offset():
+        return False
+    expect = 1
+    for size, stride in reversed(list(zip(t.shape, strides))):
+        if size != 1 and stride != expect:
+            return False
+        expect *= size
+    return True
 
 
 def _dense(t: ir.MemRefType) -> bool:

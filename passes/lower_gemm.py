@@ -620,11 +620,21 @@ def _collapse(v: ir.Value, groups: list[list[int]]) -> ir.Value:
     ty = ir.MemRefType(v.type)
     if all(len(g) == 1 for g in groups):
         return v
-    shape = [int(np.prod([ty.shape[i] for i in g])) for g in groups]
-    out_ty = ir.MemRefType.get(shape, ty.element_type)
-    return memref.CollapseShapeOp(out_ty, v, ir.ArrayAttr.get(
+    return memref.CollapseShapeOp(_collapsed_type(ty, groups), v, ir.ArrayAttr.get(
         [ir.ArrayAttr.get([ir.IntegerAttr.get(ir.IntegerType.get_signless(64), i) for i in g]) for g in groups]
     )).result
+
+
+def _collapsed_type(ty: ir.MemRefType, groups: list[list[int]]) -> ir.MemRefType:
+    """ty with each group of dims as one: identity layout for an identity
+    layout; else (a contiguous view with an offset, the slice of a Concat's
+    result an epilogue writes) each group's stride is its innermost dim's."""
+    shape = [int(np.prod([ty.shape[i] for i in g])) for g in groups]
+    if gemm_epilogue._dense(ty):
+        return ir.MemRefType.get(shape, ty.element_type)
+    strides, offset = ty.get_strides_and_offset()
+    layout = ir.StridedLayoutAttr.get(offset, [strides[g[-1]] for g in groups])
+    return ir.MemRefType.get(shape, ty.element_type, layout)
 
 
 def _batch_slice(v: ir.Value, i: ir.Value) -> ir.Value:
@@ -802,7 +812,9 @@ def _view_like(operand: ir.Value, v: ir.Value) -> ir.Value:
     owner = getattr(operand.owner, "operation", None)
     if owner is None or owner.name != "memref.collapse_shape":
         return v
-    return memref.CollapseShapeOp(ir.MemRefType(operand.type), v, owner.attributes["reassociation"]).result
+    groups = [[ir.IntegerAttr(i).value for i in ir.ArrayAttr(g)] for g in owner.attributes["reassociation"]]
+    return memref.CollapseShapeOp(_collapsed_type(ir.MemRefType(v.type), groups), v,
+                                  owner.attributes["reassociation"]).result
 
 
 def _bias_arg(bias: ir.Value) -> ir.Value:

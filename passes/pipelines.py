@@ -28,6 +28,7 @@ from .plan_memory import PlanMemory
 from .pool_window import PoolWindow
 from .qconv_to_gemm import QConvToGemm
 from .qdepthwise_conv import QDepthwiseConv
+from .slices_in_place import SlicesInPlace
 from .unshare_inits import UnshareInits
 from .vector_qdepthwise import VectorQDepthwise
 from .vector_reductions import VectorReductions
@@ -120,7 +121,7 @@ def default_pipeline(target=None) -> Pipeline:
             # Each op writing into an initial value gets its own (after the
             # last CSE, which merges equal ones), then bufferization fixes
             # the ABI: outputs become out-params.
-            Stage("bufferized", (UnshareInits(), Bufferize())),
+            Stage("bufferized", (UnshareInits(), SlicesInPlace(), Bufferize())),
             # After bufferization: the GEMM kernels address buffers, and packed
             # constant weights become new globals; on x86 the int8 depthwise
             # and requantization loops are written as vector code. Then every

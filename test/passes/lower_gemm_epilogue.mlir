@@ -174,3 +174,36 @@ func.func @splat_bias_relu(%a: memref<5x8xf32>, %b: memref<8x12xf32>, %d: memref
   }
   return
 }
+
+// -----
+
+// A Concat's part: the Relu writes a slice of the Concat's result, which is
+// allocated (and sliced) after the GEMM. Both views move ahead of the GEMM,
+// and the kernel writes the slice (offset 24 of the 8x12 result) itself;
+// C's buffer and the Relu loop are gone.
+// CHECK-LABEL: func.func @relu_into_concat_slice
+// CHECK:         %[[OUT:.+]] = memref.alloc() : memref<1x8x12xf32>
+// CHECK:         %[[S:.+]] = memref.subview %[[OUT]][0, 2, 0] [1, 4, 12] [1, 1, 1]
+// CHECK-SAME:      to memref<1x4x12xf32, strided<[96, 12, 1], offset: 24>>
+// CHECK:         %[[S2:.+]] = memref.collapse_shape %[[S]] {{\[}}[0, 1], [2]] : memref<1x4x12xf32, strided<[96, 12, 1], offset: 24>> into memref<4x12xf32, strided<[12, 1], offset: 24>>
+// CHECK:         %[[SC:.+]] = memref.cast %[[S2]]
+// CHECK:         call @qc_sgemm_4x12x8_r4x8_ezmax0(%{{.+}}, %{{.+}}, %[[SC]])
+// CHECK-NOT:     linalg.generic
+// CHECK:         return %[[OUT]]
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @relu_into_concat_slice(%a: memref<4x8xf32>, %b: memref<8x12xf32>) -> memref<1x8x12xf32> {
+  %c = memref.alloc() : memref<1x4x12xf32>
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<1x4x12xf32>)
+  %cc = memref.collapse_shape %c [[0, 1], [2]] : memref<1x4x12xf32> into memref<4x12xf32>
+  linalg.matmul ins(%a, %b : memref<4x8xf32>, memref<8x12xf32>) outs(%cc : memref<4x12xf32>)
+  %out = memref.alloc() : memref<1x8x12xf32>
+  %s = memref.subview %out[0, 2, 0] [1, 4, 12] [1, 1, 1] : memref<1x8x12xf32> to memref<1x4x12xf32, strided<[96, 12, 1], offset: 24>>
+  linalg.generic {indexing_maps = [#id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%c : memref<1x4x12xf32>) outs(%s : memref<1x4x12xf32, strided<[96, 12, 1], offset: 24>>) {
+  ^bb0(%x: f32, %o: f32):
+    %m = arith.maximumf %x, %zero : f32
+    linalg.yield %m : f32
+  }
+  return %out : memref<1x8x12xf32>
+}

@@ -180,3 +180,26 @@ def test_padded_image_stores_same_bits_on_two_threads(tmp_path):
     x = rng.standard_normal((1, c, h, w)).astype(F32)
     with qc.load(lib) as one, qc.load(lib, threads=2) as two:
         np.testing.assert_array_equal(one(x=x)["y"], two(x=x)["y"])
+
+
+@pytest.mark.parametrize("hw", [13, 20])
+def test_concat_parts_written_in_place(hw, tmp_path):
+    """A SqueezeNet Fire module: Concat of a 1x1 and a 3x3 convolution, each
+    with bias and Relu. Both GEMMs fold the Relu and write their slice of
+    the Concat's result (qc-slices-in-place, and the kernel's D a contiguous
+    slice): no loop copies a part or applies a Relu."""
+    rng = np.random.default_rng(hw)
+    c, f = 16, 24
+    inits = {"w1": (rng.standard_normal((f, c, 1, 1)) * 0.2).astype(F32), "b1": rng.standard_normal(f).astype(F32),
+             "w3": (rng.standard_normal((f, c, 3, 3)) * 0.1).astype(F32), "b3": rng.standard_normal(f).astype(F32)}
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"]), helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["x", "w3", "b3"], ["c3"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c3"], ["r3"]), helper.make_node("Concat", ["r1", "r3"], ["y"], axis=1)]
+    model = make_model(nodes, {"x": (F32, [1, c, hw, hw])}, {"y": (F32, [1, 2 * f, hw, hw])}, inits)
+    text = qc.compile(model, emit="gemm")
+    kernels = re.findall(r"call @(qc_sgemm_\w+)\(", text)
+    assert len(kernels) == 2 and all(k.endswith("_ebrmax0") for k in kernels), kernels
+    loops = re.findall(r"func\.func private @(qc_model_part\d+)\(", text)
+    assert len(loops) == 2, loops  # the 3x3 convolution's padded input: its zero fill and its copy
+    x = rng.standard_normal((1, c, hw, hw)).astype(F32)
+    check_against_ort(model, {"x": x}, tmp_path)
