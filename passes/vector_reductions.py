@@ -19,22 +19,25 @@ row's magnitude (it is then a pairwise sum of `lanes * unroll` partial sums,
 no less accurate). The order is fixed at compile time: the same bits on
 every run and thread count.
 
-Taken: f32 generics on memrefs with one output, all loops parallel but the
-last, which reduces; the output indexed by the parallel loops in order; an
-input read along the reduction with unit stride (a vector per step) or not
-at all (one scalar per row, broadcast); a body of elementwise arith ops ending
-in addf / maximumf / minimumf of the output's block argument; the reduction's
-length static. Outer dims may be dynamic (qc-parallel-loops' row ranges).
+Taken: f32 generics on memrefs with one output, parallel loops then
+reduction loops; the output indexed by the parallel loops in order; an input
+read along the reductions as its last dims, one run of memory (merged into
+one row: GlobalAveragePool's H x W), or not at all (one scalar per row,
+broadcast); a body of elementwise arith ops ending in addf / maximumf /
+minimumf of the output's block argument; the reduction's length static.
+Outer dims may be dynamic (qc-parallel-loops' row ranges).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from qc.mlir import func, ir
 
 from .base import Pass, append_functions, collect_ops
-from .gemm_epilogue import _maps, _root
+from .gemm_epilogue import _dense, _maps, _root
 from .vector_body import Program, program_of
 
 # The combiner, and the accumulators' start: a value it leaves unchanged.
@@ -63,20 +66,42 @@ class VectorReductions(Pass):
                 count += 1
                 name = f"qc_reduce_{count}"
             count += 1
-            operands = list(op.operation.operands)
-            append_functions(module, symbols, _function(name, operands, *plan, self.lanes, self.unroll))
+            *plan, merged = plan
             with ir.InsertionPoint(op.operation), op.operation.location:
+                operands = [_merge_trailing(v, n) for v, n in zip(op.operation.operands, merged)]
+                append_functions(module, symbols, _function(name, operands, *plan, self.lanes, self.unroll))
                 func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands)
             op.operation.erase()
 
 
+def _merge_trailing(v: ir.Value, n: int) -> ir.Value:
+    """v with its last n dims collapsed into one (n <= 1: v itself); they are
+    one run of memory (`_plan` checked)."""
+    if n <= 1:
+        return v
+    from qc.mlir import memref
+
+    ty = ir.MemRefType(v.type)
+    keep = ty.rank - n
+    shape = ty.shape[:keep] + [int(np.prod(ty.shape[keep:]))]
+    if _dense(ty):
+        out_ty = ir.MemRefType.get(shape, ty.element_type)
+    else:
+        strides, offset = ty.get_strides_and_offset()
+        out_ty = ir.MemRefType.get(shape, ty.element_type, ir.StridedLayoutAttr.get(offset, strides[:keep] + [1]))
+    i64 = ir.IntegerType.get_signless(64)
+    groups = [[i] for i in range(keep)] + [list(range(keep, ty.rank))]
+    return memref.CollapseShapeOp(out_ty, v, ir.ArrayAttr.get(
+        [ir.ArrayAttr.get([ir.IntegerAttr.get(i64, i) for i in g]) for g in groups])).result
+
+
 def _plan(op: ir.Operation):
-    """(program, combiner, per input "v" vector | "s" scalar, index lists,
-    the reduction's length) or None."""
+    """(program, combiner, per input "v" vector | "s" scalar, index lists
+    (the reduction dims merged into one), the reduction's length, per operand
+    how many trailing dims to merge) or None."""
     iterators = [str(a) for a in op.attributes["iterator_types"]]
-    if len(op.results) or not iterators or "reduction" not in iterators[-1]:
-        return None
-    if any("parallel" not in t for t in iterators[:-1]):
+    first = next((i for i, t in enumerate(iterators) if "reduction" in t), None)
+    if len(op.results) or first is None or any("reduction" not in t for t in iterators[first:]):
         return None
     n_in = len(op.regions[0].blocks[0].arguments) - 1
     if len(op.operands) != n_in + 1 or n_in < 1:
@@ -88,8 +113,8 @@ def _plan(op: ir.Operation):
     if not isinstance(out_ty.element_type, ir.F32Type):
         return None
     maps = _maps(op)
-    red = len(iterators) - 1
-    if [str(r) for r in maps[-1].results] != [f"d{i}" for i in range(red)] or maps[-1].n_symbols:
+    red = list(range(first, len(iterators)))
+    if [str(r) for r in maps[-1].results] != [f"d{i}" for i in range(first)] or maps[-1].n_symbols:
         return None
     if any(_root(v) == _root(out) for v in op.operands[:-1]):
         return None  # an input that is the output's buffer sees the partial sums
@@ -97,7 +122,7 @@ def _plan(op: ir.Operation):
     if found is None:
         return None
     program, combiner = found
-    kinds, indices, length = [], [], None
+    kinds, indices, merged, length = [], [], [], None
     for v, m in zip(op.operands[:-1], maps[:-1]):
         idx = []
         for r in m.results:
@@ -108,19 +133,35 @@ def _plan(op: ir.Operation):
             else:
                 return None
         ty = ir.MemRefType(v.type)
-        if red in idx:
-            if idx[-1] != red or idx.count(red) != 1 or ty.get_strides_and_offset()[0][-1] != 1:
-                return None
-            if ty.shape[-1] == ir.ShapedType.get_dynamic_size():
+        if any(d in idx for d in red):
+            # The reduction dims are the input's last ones, in order, one run of memory.
+            if idx[-len(red):] != red or any(d in idx[:-len(red)] for d in red) or not _trailing_run(ty, len(red)):
                 return None
             kinds.append("v")
-            length = ty.shape[-1]
+            indices.append(idx[:-len(red)] + [first])
+            merged.append(len(red))
+            length = int(np.prod(ty.shape[-len(red):]))
         else:
             kinds.append("s")
-        indices.append(idx)
+            indices.append(idx)
+            merged.append(0)
     if length is None:
         return None
-    return program, combiner, kinds, indices, length
+    return program, combiner, kinds, indices, length, merged + [0]
+
+
+def _trailing_run(ty: ir.MemRefType, n: int) -> bool:
+    """Whether ty's last n dims are static and one run of memory (unit stride)."""
+    dyn = ir.ShapedType.get_dynamic_size()
+    if any(s == dyn for s in ty.shape[-n:]):
+        return False
+    strides, _ = ty.get_strides_and_offset()
+    expect = 1
+    for size, stride in zip(reversed(ty.shape[-n:]), reversed(strides[-n:])):
+        if size != 1 and stride != expect:
+            return False
+        expect *= size
+    return True
 
 
 def _reduction_program(op: ir.Operation) -> tuple[Program, str] | None:

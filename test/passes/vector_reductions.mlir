@@ -135,19 +135,53 @@ func.func @rows_slice(%x: memref<?x64xf32, strided<[64, 1], offset: ?>>, %out: m
 
 // -----
 
+// GlobalAveragePool's sum over the last two dims (7 x 7): one run of 49 per
+// channel, so the caller collapses them and the function reduces rows of 49
+// (six vectors, straight-line, and a tail of 1).
+#id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#row = affine_map<(d0, d1, d2, d3) -> (d0, d1)>
+// CHECK-LABEL: func.func @spatial_sum
+// CHECK:         %[[X:.+]] = memref.collapse_shape %arg0 {{\[}}[0], [1], [2, 3]] : memref<1x8x7x7xf32> into memref<1x8x49xf32>
+// CHECK:         call @qc_reduce_0(%[[X]], %arg1) : (memref<1x8x49xf32>, memref<1x8xf32>) -> ()
+// CHECK-LABEL: func.func private @qc_reduce_0
+// CHECK-COUNT-6: vector.load %arg0[%{{.+}}, %{{.+}}, %{{.+}}] : memref<1x8x49xf32>, vector<8xf32>
+// CHECK:         vector.load %arg0[%{{.+}}, %{{.+}}, %c48] : memref<1x8x49xf32>, vector<1xf32>
+func.func @spatial_sum(%x: memref<1x8x7x7xf32>, %out: memref<1x8xf32>) {
+  linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "parallel", "reduction", "reduction"]}
+      ins(%x : memref<1x8x7x7xf32>) outs(%out : memref<1x8xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %s = arith.addf %in, %acc : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
 // Not taken: a reduction over the outer loop (the rows are not contiguous
 // along it), a column read with a stride, an input that is the output's
-// buffer, an integer sum, and a body that scales the running sum.
+// buffer, an integer sum, a body that scales the running sum, and two
+// reduction dims that are not one run of memory (a window of an image).
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #tr = affine_map<(d0, d1) -> (d1, d0)>
 #row = affine_map<(d0, d1) -> (d0)>
 #col = affine_map<(d0, d1) -> (d1)>
 // CHECK-LABEL: func.func @not_taken
 // CHECK-NOT:     qc_reduce
-// CHECK-COUNT-5: linalg.generic
+// CHECK-COUNT-6: linalg.generic
 // CHECK-NOT:     qc_reduce
 func.func @not_taken(%x: memref<8x16xf32>, %i: memref<8x16xi32>, %out: memref<8xf32>, %cols: memref<16xf32>,
                      %iout: memref<8xi32>) {
+  %w = memref.subview %x[0, 0] [4, 4] [1, 1] : memref<8x16xf32> to memref<4x4xf32, strided<[16, 1]>>
+  %one = memref.subview %out[0] [1] [1] : memref<8xf32> to memref<1xf32, strided<[1]>>
+  %w3 = memref.expand_shape %w [[0, 1], [2]] output_shape [1, 4, 4] : memref<4x4xf32, strided<[16, 1]>> into memref<1x4x4xf32, strided<[64, 16, 1]>>
+  linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>, affine_map<(d0, d1, d2) -> (d0)>],
+                  iterator_types = ["parallel", "reduction", "reduction"]}
+      ins(%w3 : memref<1x4x4xf32, strided<[64, 16, 1]>>) outs(%one : memref<1xf32, strided<[1]>>) {
+  ^bb0(%in: f32, %acc: f32):
+    %s = arith.addf %in, %acc : f32
+    linalg.yield %s : f32
+  }
   linalg.generic {indexing_maps = [#id, #col], iterator_types = ["reduction", "parallel"]}
       ins(%x : memref<8x16xf32>) outs(%cols : memref<16xf32>) {
   ^bb0(%in: f32, %acc: f32):

@@ -86,3 +86,27 @@ def test_split_rows_same_bits_on_any_thread_count(tmp_path):
         np.testing.assert_array_equal(_run(model, {"x": x}, tmp_path, threads)["y"], one)
     ref = x.astype(np.float64).sum(axis=1, keepdims=True)
     assert np.all(np.abs(one - ref) <= 4 * np.finfo(F32).eps * np.abs(x).sum(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("hw", [1, 3, 7, 13])
+def test_global_average_pool(hw, tmp_path):
+    """The sum over H x W is one run of memory per channel: the two dims are
+    merged into one row (and split over threads by channel)."""
+    x = np.random.default_rng(hw).standard_normal((2, 40, hw, hw)).astype(F32)
+    model = make_model([helper.make_node("GlobalAveragePool", ["x"], ["y"])], {"x": (F32, [2, 40, hw, hw])},
+                       {"y": (F32, [2, 40, 1, 1])})
+    assert "qc_reduce_0" in qc.compile(model, emit="gemm")
+    y = _run(model, {"x": x}, tmp_path)["y"]
+    x64 = x.astype(np.float64)
+    ref = x64.mean(axis=(2, 3), keepdims=True)
+    assert np.all(np.abs(y - ref) <= 4 * np.finfo(F32).eps * np.abs(x64).mean(axis=(2, 3), keepdims=True))
+    np.testing.assert_allclose(y, ort_run(model, {"x": x})["y"], rtol=1e-5, atol=1e-6)
+
+
+def test_reduce_over_inner_axes(tmp_path):
+    x = np.random.default_rng(4).standard_normal((3, 5, 7)).astype(F32)
+    node = helper.make_node("ReduceMax", ["x", "axes"], ["y"], keepdims=0)
+    model = make_model([node], {"x": (F32, [3, 5, 7])}, {"y": (F32, [3])}, {"axes": np.array([1, 2], np.int64)},
+                       opset=18)
+    assert "qc_reduce_0" in qc.compile(model, emit="gemm")
+    np.testing.assert_array_equal(_run(model, {"x": x}, tmp_path)["y"], x.max(axis=(1, 2)))
