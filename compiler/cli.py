@@ -33,6 +33,17 @@ def _fail(msg: str) -> None:
     sys.exit(1)
 
 
+def _note(msg: str) -> None:
+    """A progress line on stderr. A reader that went away (`2>&1 | head`)
+    does not stop the compile: later lines go nowhere."""
+    try:
+        click.echo(f"qc: {msg}", err=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stderr.fileno())  # and Python's flush at exit stays quiet
+        os.close(devnull)
+
+
 def check_writable(path: str, what: str = "-o") -> None:
     """Fails before any work is done if `path` cannot be written."""
     parent = os.path.dirname(os.path.abspath(path))
@@ -164,7 +175,7 @@ def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_consta
         raise OptionError(f"--dump-ir {dump_ir}: exists and is not a directory")
     progress = None
     if not quiet and not textual:
-        progress = lambda msg: click.echo(f"qc: {msg}", err=True)  # noqa: E731
+        progress = _note
     start = time.perf_counter()
     res = compile_model(model, output, emit=emit, target=target,
                         input_shapes=parse_input_shapes(input_shapes), dump_ir=dump_ir, pipeline=pipeline_file,
@@ -172,7 +183,7 @@ def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_consta
     if res.text is not None:
         click.echo(res.text, nl=not res.text.endswith("\n"))
     elif not quiet:
-        click.echo(f"qc: wrote {res.output} in {time.perf_counter() - start:.2f} s", err=True)
+        _note(f"wrote {res.output} in {time.perf_counter() - start:.2f} s")
     if res.op_report is not None:  # on stderr when the IR itself goes to stdout
         from .report import arena_lines
 

@@ -115,6 +115,19 @@ def test_compile_quiet(work, tmp_path):
     assert res.stderr == "" and res.stdout == ""
 
 
+def test_compile_progress_reader_gone(work, tmp_path):
+    """`qc compile ... 2>&1 | head -1`: the reader of the progress lines
+    closes the pipe after the first; the compile still finishes."""
+    read, write = os.pipe()
+    proc = subprocess.Popen([QC, "compile", work / "m.onnx", "-o", tmp_path / "p.so"], stderr=write,
+                            stdout=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        assert f.readline().startswith(b"qc: ")
+    assert proc.wait(timeout=300) == 0
+    assert (tmp_path / "p.so").is_file()
+
+
 def test_compile_onnxtxt(work, tmp_path):
     ok(qc("compile", work / "m.onnxtxt", "-o", tmp_path / "t.so", "-q"))
     assert (tmp_path / "t.so").stat().st_size > 0
