@@ -25,6 +25,7 @@ _REGISTRY = {
     "qc-lower-to-affine": "lower_to_affine:LowerToAffine",
     "qc-lower-to-llvm": "lower_to_llvm:LowerToLLVM",
     "qc-lower-to-scf": "lower_to_scf:LowerToScf",
+    "qc-narrow-gemm": "narrow_gemm:NarrowGemm",
     "qc-outline-ops": "outline_ops:OutlineOps",
     "qc-parallel-loops": "parallel_loops:ParallelLoops",
     "qc-plan-memory": "plan_memory:PlanMemory",

@@ -21,6 +21,7 @@ from .lower_qgemm import for_target as qgemm_for
 from .lower_to_affine import LowerToAffine
 from .lower_to_llvm import LowerToLLVM
 from .lower_to_scf import LowerToScf
+from .narrow_gemm import NarrowGemm
 from .outline_ops import OutlineOps
 from .parallel_loops import ParallelLoops
 from .pad_into_producer import PadIntoProducer
@@ -110,25 +111,27 @@ def default_pipeline(target=None) -> Pipeline:
         (
             # On tensors: fusion works on SSA values. Convolutions become GEMMs
             # after it: elementwise fusion would fold the im2col copy back into
-            # a convolution-shaped generic.
+            # a convolution-shaped generic. Those with few output pixels and
+            # many channels (7 x 7 maps) become transposed GEMMs first.
             # Math functions become arithmetic so that their loops vectorize.
             # Depthwise convolutions and f32 pooling become all-parallel loops
             # first (the window unrolled, the output row innermost), so that
             # fusion sees them and LLVM vectorizes along the row. A pad of an integer elementwise result is
             # written in place (before the conv passes read the padded tensor).
             Stage("linalg", (DepthwiseConv(), PoolWindow(), QDepthwiseConv(), LinalgCleanup(), PadIntoProducer(),
-                             ConvToGemm(), QConvToGemm(), ApproximateMath(), Upstream("canonicalize,cse"))),
+                             NarrowGemm(), ConvToGemm(), QConvToGemm(), ApproximateMath(), Upstream("canonicalize,cse"))),
             # Each op writing into an initial value gets its own (after the
-            # last CSE, which merges equal ones), then bufferization fixes
+            # last CSE, which merges equal ones); the parts of a Concat are
+            # computed in their slices of its result; then bufferization fixes
             # the ABI: outputs become out-params.
             Stage("bufferized", (UnshareInits(), SlicesInPlace(), Bufferize())),
             # After bufferization: the GEMM kernels address buffers, and packed
             # constant weights become new globals; on x86 the int8 depthwise
             # and requantization loops are written as vector code. Then every
             # remaining loop nest gets its own function: LLVM's loop passes are slow on one
-            # huge function; those with enough work run on all threads. Last,
-            # the intermediates get their arena offsets: the entry is then a
-            # straight list of calls.
+            # huge function; those with enough work run on all threads, and
+            # f32 row reductions become vector code. Last, the intermediates
+            # get their arena offsets: the entry is then a straight list of calls.
             Stage("gemm", (gemm_tile(target).pass_(), qgemm_for(target), binary_gemm_for(target), *_x86_int8(target),
                            OutlineOps(), ParallelLoops(), VectorReductions(lanes=gemm_tile(target).vector_bits // 32),
                            PlanMemory())),
