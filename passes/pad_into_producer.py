@@ -1,5 +1,6 @@
-"""qc-pad-into-producer: an elementwise op whose only use is a tensor.pad
-writes straight into the padded tensor's interior.
+"""qc-pad-into-producer: an elementwise op (or a transpose: ShuffleNet's
+channel shuffle before its depthwise convolution) whose only use is a
+tensor.pad writes straight into the padded tensor's interior.
 
     %y = linalg.generic (all parallel) ins(...) outs(%init)
     %p = tensor.pad %y low[..] high[..] { yield %v }
@@ -27,6 +28,7 @@ Needs tensors, static shapes, a pad value that is a constant.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from qc.mlir import arith, ir, linalg, tensor
@@ -34,11 +36,14 @@ from qc.mlir import arith, ir, linalg, tensor
 from .base import Pass, collect_ops
 
 
+_IDS = itertools.count()
+
+
 @dataclass(frozen=True)
 class PadIntoProducer(Pass):
     """Needs linalg on tensors. Rewrites tensor.pad of a single-use,
-    all-parallel linalg.generic into fill + extract_slice + generic +
-    insert_slice."""
+    all-parallel linalg.generic (or linalg.transpose) into fill +
+    extract_slice + the op + insert_slice."""
 
     name = "qc-pad-into-producer"
 
@@ -51,10 +56,12 @@ def _producer(pad):
     """The generic that `pad` may absorb, or None."""
     src = pad.operands[0]
     gen = getattr(src.owner, "operation", None)
-    if gen is None or gen.name != "linalg.generic":
+    if gen is None or gen.name not in ("linalg.generic", "linalg.transpose"):
         return None
     if len(gen.results) != 1 or len(list(src.uses)) != 1:
         return None
+    if gen.name == "linalg.transpose":  # writes all of its init, reads none of it
+        return gen if ir.RankedTensorType(src.type).has_static_shape else None
     if any(str(it) != "#linalg.iterator_type<parallel>" for it in gen.attributes["iterator_types"]):
         return None
     ty = ir.RankedTensorType(src.type)
@@ -114,6 +121,11 @@ def _rewrite(pad) -> None:
         fill_value = arith.ConstantOp(src_ty.element_type, value).result
         empty = tensor.EmptyOp(pad_ty.shape, pad_ty.element_type).result
         filled = linalg.fill(fill_value, outs=[empty])
+        # Each padded tensor is a buffer of its own: CSE would merge equal
+        # fills, and one-shot bufferization then copies the shared one for
+        # every pad after the first (a pass over the whole padded tensor,
+        # and the producer's slice written out of place and copied again).
+        filled.owner.attributes["qc.padded"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), next(_IDS))
         interior = tensor.ExtractSliceOp(src_ty, filled, [], [], [], low, src_ty.shape, ones).result
     gen.operands[len(gen.operands) - 1] = interior
     with ir.InsertionPoint(pad), pad.location:

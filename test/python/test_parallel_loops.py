@@ -70,6 +70,13 @@ def test_same_bits_on_any_thread_count(block_lib, threads):
     np.testing.assert_allclose(one, ref, rtol=1e-4, atol=1e-6)
 
 
+def test_shuffle_writes_the_padded_input():
+    """The channel shuffle (a transpose) writes the interior of the depthwise
+    convolution's padded input (qc-pad-into-producer): no copy loop."""
+    text = qc.compile(_block(), emit="gemm")
+    assert text.count("linalg.transpose") == 1 and "linalg.copy" not in text
+
+
 def test_small_loops_stay_serial():
     model = make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": (np.float32, [8, 100])},
                        {"y": (np.float32, [8, 100])})
