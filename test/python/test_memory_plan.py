@@ -64,8 +64,11 @@ def test_buffers_share_bytes_in_a_chain(tmp_path):
     model = make_model(nodes, {"x": (np.float32, [1, 8, 12, 12])}, {"y": (np.float32, [1, 8, 12, 12])}, inits)
     lib = str(tmp_path / "chain.so")
     arena = compile_model(model, lib).arena
-    assert arena["buffers"] >= 6
-    assert arena["bytes"] <= arena["intermediates"] / 2, arena
+    # Five buffers: each Relu writes the next convolution's padded input in
+    # place (qc-pad-into-producer), each padded input a buffer of its own.
+    assert arena["buffers"] >= 5
+    assert arena["bytes"] == arena["lower_bound"], arena  # as small as the most bytes live at one op
+    assert arena["bytes"] <= 0.6 * arena["intermediates"], arena
     x = rng.standard_normal((1, 8, 12, 12)).astype(np.float32)
     with qc.load(lib) as m:
         got = m(x=x)["y"]
