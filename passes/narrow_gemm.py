@@ -33,9 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qc.mlir import arith, ir
+from qc.mlir import arith, ir, linalg
 
 from .base import Pass, collect_ops
+from .conv_to_gemm import _ints
 
 LANES = 8  # the narrowest vector a panel of pixels is padded to (AVX2, NEON x2)
 MIN_CHANNELS = 64
@@ -59,12 +60,6 @@ def wasteful(pixels: int, channels: int) -> bool:
     """Whether the pixels' vectors waste lanes enough to transpose."""
     padded = -(-pixels // LANES) * LANES
     return channels >= MIN_CHANNELS and channels % 16 == 0 and (padded - pixels) / padded > MAX_WASTE
-
-
-def _ints(attr, default) -> list[int]:
-    if attr is None:
-        return list(default)
-    return [int(v) for v in ir.DenseIntElementsAttr(attr)]
 
 
 def _constant(v: ir.Value):
@@ -106,8 +101,6 @@ def _rewrite(op) -> None:
         wt_value = arith.ConstantOp(ir.RankedTensorType.get([k, f], ir.F32Type.get()),
                                     ir.DenseElementsAttr.get(wt)).result
         start = _transposed_start(b, init, oh, ow, f)
-        from qc.mlir import linalg
-
         yt = linalg.matmul(col.value, wt_value, outs=[start])
         yt, consumer = _sink_unary(b, op.operation.results[0], yt)
         # Y[0, f, oh, ow] = Y^T[(oh, ow), f], in Y^T's order: the loop reads
@@ -159,7 +152,6 @@ def _transposed_start(b, init: ir.Value, oh: int, ow: int, f: int) -> ir.Value:
 
 def _fill(value: ir.Value, shape: list[int]) -> ir.Value:
     from qc.frontends.onnx import builder as b
-    from qc.mlir import linalg
 
     return linalg.fill(value, outs=[b.empty(shape, np.dtype(np.float32))])
 

@@ -312,6 +312,20 @@ def program_of(generic: ir.Operation, result: ir.Value | None = None, n_ops: int
     return None
 
 
+def operand_indices(m: ir.AffineMap) -> list | None:
+    """How an operand's indexing map indexes it: per result a loop dim, or
+    ("c", value) for a constant; None for anything else (a compound index)."""
+    idx = []
+    for r in m.results:
+        if isinstance(r, ir.AffineDimExpr):
+            idx.append(r.position)
+        elif isinstance(r, ir.AffineConstantExpr):
+            idx.append(("c", r.value))
+        else:
+            return None
+    return idx
+
+
 def _const(v: ir.Value):
     owner = getattr(v.owner, "operation", None)
     if owner is None or owner.name != "arith.constant":

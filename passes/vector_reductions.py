@@ -38,7 +38,7 @@ from qc.mlir import func, ir
 
 from .base import Pass, append_functions, collect_ops
 from .gemm_epilogue import _dense, _maps, _root
-from .vector_body import Program, program_of
+from .vector_body import Program, operand_indices, program_of
 
 # The combiner, and the accumulators' start: a value it leaves unchanged.
 COMBINERS = {"arith.addf": "-0.0", "arith.maximumf": "0xFF800000", "arith.minimumf": "0x7F800000"}
@@ -124,14 +124,9 @@ def _plan(op: ir.Operation):
     program, combiner = found
     kinds, indices, merged, length = [], [], [], None
     for v, m in zip(op.operands[:-1], maps[:-1]):
-        idx = []
-        for r in m.results:
-            if isinstance(r, ir.AffineDimExpr):
-                idx.append(r.position)
-            elif isinstance(r, ir.AffineConstantExpr):
-                idx.append(("c", r.value))
-            else:
-                return None
+        idx = operand_indices(m)
+        if idx is None:
+            return None
         ty = ir.MemRefType(v.type)
         if any(d in idx for d in red):
             # The reduction dims are the input's last ones, in order, one run of memory.

@@ -31,7 +31,7 @@ from qc.mlir import ir
 from .base import Pass, append_functions, collect_ops
 from .gemm_epilogue import _all_parallel, _dense, _identity, _maps, _root
 from .lower_gemm import constant_global
-from .vector_body import program_of
+from .vector_body import operand_indices, program_of
 
 
 @dataclass(frozen=True)
@@ -85,14 +85,9 @@ def _plan(op: ir.Operation, symbols: ir.SymbolTable):
     last = out_ty.rank - 1
     kinds, indices = [], []
     for v, m in zip(op.operands[:-1], maps[:-1]):
-        idx = []
-        for r in m.results:
-            if isinstance(r, ir.AffineDimExpr):
-                idx.append(r.position)
-            elif isinstance(r, ir.AffineConstantExpr):
-                idx.append(("c", r.value))
-            else:
-                return None
+        idx = operand_indices(m)
+        if idx is None:
+            return None
         ty = ir.MemRefType(v.type)
         if last in idx:
             if idx[-1] != last or idx.count(last) != 1 or ty.get_strides_and_offset()[0][-1] != 1:
