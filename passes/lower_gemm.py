@@ -278,15 +278,17 @@ class _GemmLowering:
         apart) shaped like C, can take the kernel's stores row by row: C's
         columns are D's last two dims (N = OH * OW), its rows one dim and any
         other dim unit; each vector crosses at most one row end (OW >= the
-        vector width); one cache block holds K and the accumulators start
-        from a bias or constant (C itself is never read). Else None."""
+        vector width); the accumulators start
+        from a bias or constant (C itself is read only for the partial
+        sums of earlier cache blocks, which the kernel stores there). Else
+        None."""
         d_ty = ir.MemRefType(ep.dest.type)
         r = d_ty.rank
         shape = d_ty.shape
         if c_groups[-1] != [r - 2, r - 1] or len(c_groups) < 2 or len(c_groups[-2]) != 1 \
                 or any(shape[d] != 1 for g in c_groups[:-2] for d in g):
             return None
-        if shape[-1] < self.t.vl or k > self.t.kc or ep.init == "load" or ep.residual is not None:
+        if shape[-1] < self.t.vl or ep.init == "load" or ep.residual is not None:
             return None
         return shape[-1], d_ty.get_strides_and_offset()[0][-2], shape[-2] * shape[-1]
 
@@ -992,12 +994,18 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                            f": {bias_ty}, {mask_ty}, {vec} into {vec}")
                 elif start == "cols":
                     e.emit(f"{v} = vector.load %bias[{cols_j[c]}] : {bias_ty}, {vec}")
+                elif pitch is not None:
+                    continue  # below: the partial sums of the blocks before, stored at C's pitch
                 elif c in masks:
                     e.emit(f"{v} = vector.maskedload %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {zero_vec} "
                            f": {c_ty}, {mask_ty}, {vec} into {vec}")
                 else:
                     e.emit(f"{v} = vector.load %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
                 acc[r, c] = v
+        if start == "load" and pitch is not None:
+            for c in range(nvec):
+                for r, v in enumerate(pitched_load(cols_j[c], masks.get(c), rows_i)):
+                    acc[r, c] = v
         keys = [(r, c) for r in range(rows) for c in range(nvec)]
         res = e.fresh("res")
         kv = e.fresh("k")
@@ -1075,11 +1083,10 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         for c in range(nvec if pitch is not None else 0):
             pitched_store(cols_j[c], masks.get(c), [(rows_i[r], finals[r, c]) for r in range(rows)])
 
-    def pitched_store(col: str, tail: str | None, values: list) -> None:
-        """Stores a column of vectors at C's column `col` of the image: at
-        (col // OW) * W + col % OW; a vector across the row end as its
-        lanes before it there and the rest W - OW further on (two masked
-        stores), under the tail mask of a last partial panel."""
+    def pitched_index(col: str) -> tuple[str, str]:
+        """Where C's column `col` of the image lies in a pitched row: p =
+        (col // OW) * W + col % OW, and whether a vector from there crosses
+        the image row's end (`left` = OW - col % OW < the vector width)."""
         ow, w, _ = pitch
         y, x, yw, p, left, cross = (e.fresh(s) for s in ("y", "x", "yw", "p", "left", "cross"))
         e.emit(f"{y} = arith.divui {col}, {e.idx(ow)} : index")
@@ -1088,8 +1095,10 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         e.emit(f"{p} = arith.addi {yw}, {x} : index")
         e.emit(f"{left} = arith.subi {e.idx(ow)}, {x} : index")
         e.emit(f"{cross} = arith.cmpi ult, {left}, {e.idx(t.vl)} : index")
-        e.emit(f"scf.if {cross} {{")
-        e.indent += 1
+        return p, left, cross
+
+    def split_masks(left: str, tail: str | None) -> tuple[str, str]:
+        """The lanes before the row end and after it, under the tail mask."""
         first, rest, every = e.fresh("m"), e.fresh("m"), e.fresh("all")
         e.emit(f"{first} = vector.create_mask {left} : {mask_ty}")
         e.emit(f"{every} = vector.constant_mask [{t.vl}] : {mask_ty}")
@@ -1099,6 +1108,53 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             e.emit(f"{m1} = arith.andi {first}, {tail} : {mask_ty}")
             e.emit(f"{m2} = arith.andi {rest}, {tail} : {mask_ty}")
             first, rest = m1, m2
+        return first, rest
+
+    def pitched_load(col: str, tail: str | None, rows: list[str]) -> list[str]:
+        """The vectors at C's column `col` of the image in each of `rows`
+        (pitched_store's layout): across a row end, two masked loads."""
+        ow, w, _ = pitch
+        p, left, cross = pitched_index(col)
+        out = e.fresh("pl")
+        tys = ", ".join([vec] * len(rows))
+        e.emit(f"{out}:{len(rows)} = scf.if {cross} -> ({tys}) {{")
+        e.indent += 1
+        first, rest = split_masks(left, tail)
+        p2 = e.add(p, w - ow)
+        vals = []
+        for row in rows:
+            a, b2 = e.fresh("pa"), e.fresh("pb")
+            e.emit(f"{a} = vector.maskedload %C[{row}, {p}], {first}, {zero_vec} : {c_ty}, {mask_ty}, {vec} into {vec}")
+            e.emit(f"{b2} = vector.maskedload %C[{row}, {p2}], {rest}, {a} : {c_ty}, {mask_ty}, {vec} into {vec}")
+            vals.append(b2)
+        e.emit(f"scf.yield {', '.join(vals)} : {tys}")
+        e.indent -= 1
+        e.emit("} else {")
+        e.indent += 1
+        vals = []
+        for row in rows:
+            v = e.fresh("pv")
+            if tail is not None:
+                e.emit(f"{v} = vector.maskedload %C[{row}, {p}], {tail}, {zero_vec} : {c_ty}, {mask_ty}, {vec} "
+                       f"into {vec}")
+            else:
+                e.emit(f"{v} = vector.load %C[{row}, {p}] : {c_ty}, {vec}")
+            vals.append(v)
+        e.emit(f"scf.yield {', '.join(vals)} : {tys}")
+        e.indent -= 1
+        e.emit("}")
+        return [f"{out}#{i}" for i in range(len(rows))]
+
+    def pitched_store(col: str, tail: str | None, values: list) -> None:
+        """Stores a column of vectors at C's column `col` of the image: at
+        (col // OW) * W + col % OW; a vector across the row end as its
+        lanes before it there and the rest W - OW further on (two masked
+        stores), under the tail mask of a last partial panel."""
+        ow, w, _ = pitch
+        p, left, cross = pitched_index(col)
+        e.emit(f"scf.if {cross} {{")
+        e.indent += 1
+        first, rest = split_masks(left, tail)
         p2 = e.add(p, w - ow)
         for row, v in values:
             e.emit(f"vector.maskedstore %C[{row}, {p}], {first}, {v} : {c_ty}, {mask_ty}, {vec}")
@@ -1196,18 +1252,30 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             row_tiles()
 
         k_blocks(block)
-        if not one_block and chain:
+        if not one_block and chain and pitch is None:
             chain_pass(j0, cols)
 
     def k_blocks(body) -> None:
         """body() for each cache block of K; the first one peeled off when
-        K takes several and it starts the accumulators from other than C."""
-        if one_block or init == "load":
+        K takes several and it starts the accumulators from other than C,
+        and the last one when the chain runs in the micro-kernel there (a
+        pitched C, which the chain pass after the blocks cannot address)."""
+        if one_block or init == "load" and pitch is None:
             for_loop("%kc0", e.idx(0), e.idx(k), t.kc, body)
             return
-        for_loop("%kc0", e.idx(0), e.idx(t.kc), t.kc, body)  # one trip: the first block
+        last0 = (-(-k // t.kc) - 1) * t.kc  # where the last block starts
+        start = 0
+        if init != "load":
+            for_loop("%kc0", e.idx(0), e.idx(t.kc), t.kc, body)  # one trip: the first block
+            start = t.kc
         phase["first"] = False
-        for_loop("%kc0", e.idx(t.kc), e.idx(k), t.kc, body)
+        end = last0 if pitch is not None else k
+        if end > start:
+            for_loop("%kc0", e.idx(start), e.idx(end), t.kc, body)
+        if pitch is not None:
+            phase["last"] = True
+            for_loop("%kc0", e.idx(last0), e.idx(k), t.kc, body)  # one trip: the last block
+            phase["last"] = False
         phase["first"] = True
 
     def chain_pass(j0: str, cols: int) -> None:
@@ -1438,7 +1506,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             if n_tail:
                 if_tail(lambda: pack_panel(e.idx(full), n_tail))
         k_blocks(kc_body)
-        if not one_block and chain:
+        if not one_block and chain and pitch is None:
             if n_main:
                 for_loop("%j0", "%jlo", "%jhi", t.nr, lambda: chain_pass("%j0", t.nr))
             if n_tail:

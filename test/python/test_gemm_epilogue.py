@@ -147,6 +147,9 @@ PADDED = {
     "asymmetric": (16, 24, 9, 11, 3, "clip", [0, 1, 2, 1], True, 2, True),  # TF-style pads, stride 2
     "dense_5x5": (6, 12, 10, 10, 5, "relu", [2, 2, 2, 2], False, 1, True),  # into a dense 5x5 conv
     "narrow": (16, 16, 7, 7, 3, "relu", [1, 1, 1, 1], True, 1, False),  # OW 7 < 8: the chain's own loop
+    # K over several cache blocks: partial sums kept in the padded image, the chain in the last block
+    "deep_k": (320, 24, 9, 11, 3, "relu", [1, 1, 1, 1], False, 1, True),
+    "deeper_k_tail": (600, 16, 6, 17, 3, "clip", [1, 1, 1, 1], True, 1, True),  # 3 blocks, N = 102
 }
 
 
@@ -167,6 +170,22 @@ def test_epilogue_into_padded_image(name, tmp_path):
         assert "_cp" not in ir
     x = rng.standard_normal((1, c, h, w)).astype(F32)
     check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-4)
+
+
+def test_3x3_conv_into_padded_image_deep_k(tmp_path):
+    """A ResNet block's first 3x3 conv (K = 40 * 9 = 360: two cache blocks,
+    the image's panels read in place or gathered) with its Relu stores into
+    the padded input of the second."""
+    rng = np.random.default_rng(12)
+    c = 40
+    inits = {"w1": (rng.standard_normal((c, c, 3, 3)) * 0.1).astype(F32), "b1": rng.standard_normal(c).astype(F32),
+             "w2": (rng.standard_normal((c, c, 3, 3)) * 0.1).astype(F32)}
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["r"]), helper.make_node("Conv", ["r", "w2"], ["y"], pads=[1, 1, 1, 1])]
+    model = make_model(nodes, {"x": (F32, [1, c, 20, 20])}, {"y": (F32, [1, c, 20, 20])}, inits)
+    ir = qc.compile(model, emit="gemm")
+    assert re.search(r"call @qc_sgemm_40x400x360_i\w+_ebrmax0_cp20x22\(", ir), "not stored into the padded image"
+    check_against_ort(model, {"x": rng.standard_normal((1, c, 20, 20)).astype(F32)}, tmp_path, rtol=1e-4, atol=1e-4)
 
 
 def test_padded_image_stores_same_bits_on_two_threads(tmp_path):
