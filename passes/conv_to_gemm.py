@@ -43,6 +43,17 @@ class ConvToGemm(Pass):
             _rewrite_grouped(op)
 
 
+def static_f32_operands(op):
+    """((input, weights, init), their tensor types) of a convolution on static
+    f32 tensors, else None."""
+    x, w = list(op.inputs)
+    (init,) = list(op.outputs)
+    tys = [ir.RankedTensorType(v.type) for v in (x, w, init)]
+    if not all(t.has_static_shape and isinstance(t.element_type, ir.F32Type) for t in tys):
+        return None
+    return (x, w, init), tys
+
+
 def _ints(attr, default) -> list[int]:
     if attr is None:
         return list(default)
@@ -52,11 +63,10 @@ def _ints(attr, default) -> list[int]:
 def _rewrite(op) -> None:
     from qc.frontends.onnx import builder as b
 
-    x, w = list(op.inputs)
-    (init,) = list(op.outputs)
-    tys = [ir.RankedTensorType(v.type) for v in (x, w, init)]
-    if not all(t.has_static_shape and isinstance(t.element_type, ir.F32Type) for t in tys):
+    operands = static_f32_operands(op)
+    if operands is None:
         return
+    (x, w, init), tys = operands
     attrs = op.operation.attributes
     sh, sw = _ints(attrs["strides"] if "strides" in attrs else None, (1, 1))
     dh, dw = _ints(attrs["dilations"] if "dilations" in attrs else None, (1, 1))
@@ -90,11 +100,10 @@ def _rewrite_grouped(op) -> None:
     groups' im2col matrices, materialized once."""
     from qc.frontends.onnx import builder as b
 
-    x, w = list(op.inputs)
-    (init,) = list(op.outputs)
-    tys = [ir.RankedTensorType(v.type) for v in (x, w, init)]
-    if not all(t.has_static_shape and isinstance(t.element_type, ir.F32Type) for t in tys):
+    operands = static_f32_operands(op)
+    if operands is None:
         return
+    (x, w, init), tys = operands
     attrs = op.operation.attributes
     sh, sw = _ints(attrs["strides"] if "strides" in attrs else None, (1, 1))
     dh, dw = _ints(attrs["dilations"] if "dilations" in attrs else None, (1, 1))

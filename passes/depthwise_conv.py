@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from qc.mlir import arith, ir
 
 from .base import Pass, collect_ops
+from .conv_to_gemm import static_f32_operands
 from .depthwise_window import unroll
 
 
@@ -38,10 +39,7 @@ class DepthwiseConv(Pass):
 
 
 def _rewrite(op) -> None:
-    x, w = list(op.inputs)
-    (init,) = list(op.outputs)
-    tys = [ir.RankedTensorType(v.type) for v in (x, w, init)]
-    if not all(t.has_static_shape and isinstance(t.element_type, ir.F32Type) for t in tys):
+    if static_f32_operands(op) is None:
         return
     contract = ir.Attribute.parse("#arith.fastmath<contract>")  # one FMA per tap where there is one
     unroll(op, lambda p, q, s: arith.AddFOp(s, arith.MulFOp(p, q, fastmath=contract).result,

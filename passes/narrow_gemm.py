@@ -36,7 +36,7 @@ import numpy as np
 from qc.mlir import arith, ir, linalg
 
 from .base import Pass, collect_ops
-from .conv_to_gemm import _ints
+from .conv_to_gemm import _ints, static_f32_operands
 
 LANES = 8  # the narrowest vector a panel of pixels is padded to (AVX2, NEON x2)
 MIN_CHANNELS = 64
@@ -73,11 +73,10 @@ def _constant(v: ir.Value):
 def _rewrite(op) -> None:
     from qc.frontends.onnx import builder as b
 
-    x, w = list(op.inputs)
-    (init,) = list(op.outputs)
-    tys = [ir.RankedTensorType(v.type) for v in (x, w, init)]
-    if not all(t.has_static_shape and isinstance(t.element_type, ir.F32Type) for t in tys):
+    operands = static_f32_operands(op)
+    if operands is None:
         return
+    (x, w, init), tys = operands
     n, c, _, _ = tys[0].shape
     f, _, kh, kw = tys[1].shape
     _, _, oh, ow = tys[2].shape
