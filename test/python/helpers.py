@@ -17,6 +17,16 @@ ONNX_TYPE = {np.dtype(k): v for k, v in {
 }.items()}
 
 
+def host_tile():
+    """The f32 GEMM register tile qc picks for this machine (AVX2: 6x16 of
+    8 lanes, AVX-512: 10x32 of 16): kernel names and where a row holds a
+    vector follow it."""
+    from qc.passes.pipelines import gemm_tile
+    from qc.targets import host
+
+    return gemm_tile(host())
+
+
 def make_model(nodes, inputs: dict, outputs: dict, initializers: dict | None = None, opset: int = 17):
     """A model from nodes; inputs/outputs map name -> (dtype, shape)."""
     ins = [helper.make_tensor_value_info(n, ONNX_TYPE[np.dtype(d)], s) for n, (d, s) in inputs.items()]

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import check_against_ort, make_model
+from helpers import check_against_ort, host_tile, make_model
 from onnx import helper
 
 import qc
@@ -164,7 +164,7 @@ def test_epilogue_into_padded_image(name, tmp_path):
     model = expand_then_pad(c, f, h, w, k, act, pads, rng, depthwise, stride)
     ir = qc.compile(model, emit="gemm")
     cp = f"_cp{w}x{w + pads[1] + pads[3]}"
-    if pitched:
+    if pitched and w >= host_tile().vector_bits // 32:  # a row holds a vector (AVX-512: 16 lanes)
         assert re.search(rf"call @qc_sgemm_{f}x{h * w}x{c}_\w+{cp}\(", ir), "not stored into the padded image"
     else:
         assert "_cp" not in ir
@@ -221,4 +221,5 @@ def test_concat_parts_written_in_place(hw, tmp_path):
     loops = re.findall(r"func\.func private @(qc_model_part\d+)\(", text)
     assert len(loops) == 2, loops  # the 3x3 convolution's padded input: its zero fill and its copy
     x = rng.standard_normal((1, c, hw, hw)).astype(F32)
-    check_against_ort(model, {"x": x}, tmp_path)
+    # 144-term sums of O(1) products: the summation order (AVX2 or AVX-512 tiles) moves the last bits
+    check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-5)

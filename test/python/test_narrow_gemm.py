@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import check_against_ort, make_model
+from helpers import check_against_ort, host_tile, make_model
 from onnx import helper
 
 import qc
@@ -63,7 +63,8 @@ def test_transposed_conv(name, tmp_path):
     oh = (hw + 2 * pad - k) // stride + 1
     text = qc.compile(model, emit="gemm")
     kernels = re.findall(r"call @(qc_sgemm_\w+)\(", text)
-    assert kernels == [f"qc_sgemm_{oh * oh}x{f}x{c * k * k}_p6x16{suffix}"], kernels
+    tile = host_tile()
+    assert kernels == [f"qc_sgemm_{oh * oh}x{f}x{c * k * k}_p{tile.mr}x{tile.nr}{suffix}"], kernels
     check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-5)
 
 
