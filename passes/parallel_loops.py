@@ -37,7 +37,7 @@ from .base import Pass
 from .gemm_epilogue import _root
 from .lower_gemm import _record_parallel_kernel, parallel_entry
 
-SERIAL_WORK = 1 << 18  # runtime/qc_threads.h QC_SERIAL_WORK: less work stays on one thread
+SERIAL_WORK = 1 << 16  # runtime/qc_threads.h QC_SERIAL_WORK: less work stays on one thread
 _OPS = ("linalg.generic", "linalg.copy", "linalg.map", "linalg.transpose", "linalg.fill")
 _WRITES = ("memref.store", "affine.store", "vector.store", "vector.transfer_write", "memref.copy", "func.call",
            "linalg.generic", "linalg.copy", "linalg.fill")
