@@ -153,6 +153,10 @@ def find(op: ir.Operation, c_operand: ir.Value, row_dims: list[int], col_dims: l
             ep.drop_chain()
         if ep.chain and not all(_available(v, ops[:i]) for v in (ep.dest, ep.residual) if v is not None):
             ep.drop_chain()
+    # With the chain writing D, C is never written: its initial value must be
+    # the kernel's own (the kernel would load D instead).
+    if ep.dest is not None and ep.init == "load":
+        ep.drop_chain()
     # With the chain writing D, C is never written: nothing else may read it
     # (the fill right before the GEMM folds in any case). Uses of the buffer
     # before the GEMM, or after an op that writes all of it anew, see other
@@ -185,11 +189,15 @@ def _available(v: ir.Value, before: list[ir.Operation]) -> bool:
 
 
 def _hoist_view(v: ir.Value, op: ir.Operation, before: list[ir.Operation]) -> bool:
-    """Moves v's defining op ahead of op when it is a memref.subview with
-    static offsets, sizes and strides of a value that exists there, or of a
-    static allocation (moved too: the Concat's result, allocated after the
-    GEMM that computes its first part)."""
+    """Moves v's defining op ahead of op when it is a static allocation (the
+    elementwise op's own buffer, allocated after the GEMM), or a
+    memref.subview with static offsets, sizes and strides of a value that
+    exists there or of a static allocation (moved too: the Concat's result,
+    allocated after the GEMM that computes its first part)."""
     owner = getattr(v.owner, "operation", None)
+    if owner is not None and owner.name == "memref.alloc" and not len(owner.operands):
+        owner.move_before(op)
+        return True
     if owner is None or owner.name != "memref.subview" or len(owner.operands) != 1:
         return False
     src = getattr(owner.operands[0].owner, "operation", None)
@@ -221,7 +229,8 @@ def _overwrites(op: ir.Operation, c: ir.Value) -> bool:
 
 def _take_init(ep: Epilogue, fill: ir.Operation, c: ir.Value, row_dims, col_dims, batch_dims) -> None:
     if fill.name == "linalg.fill":
-        if fill.operands[1] == c and _constant(fill.operands[0]) is not None:
+        # Of C or of a reshape of all of it (a fill has no dims to map).
+        if _root(fill.operands[1]) == c and _whole(fill.operands[1]) and _constant(fill.operands[0]) is not None:
             _take_splat(ep, fill, _constant(fill.operands[0]))
         return
     if fill.name == "linalg.generic" and len(fill.operands) == 1 and fill.operands[0] == c:

@@ -21,7 +21,12 @@ CSE, right before bufferization.
 
 Only f32 fills and all-parallel generics that read nothing but their
 inputs (broadcasts, splats) are cloned: recomputing them costs what the
-copy did.
+copy did. A static f32 tensor.empty shared by several ops' outs is cloned
+too (it costs nothing): bufferized shared, one buffer held the outputs of
+SqueezeNet's equal-shaped Fire modules' expands in turn, each op writing it
+in place, and a GEMM cannot write its Relu's result into the buffer it
+reads; with one each, qc-plan-memory overlaps the buffers that do not live
+at once.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ class UnshareInits(Pass):
     name = "qc-unshare-inits"
 
     def apply(self, module: ir.Module) -> None:
-        for op in collect_ops(module.operation, ("linalg.fill", "linalg.generic") + _RESHAPES):
+        for op in collect_ops(module.operation, ("tensor.empty", "linalg.fill", "linalg.generic") + _RESHAPES):
             op = op.operation
             chain = _chain(op)
             if chain is None:
@@ -82,12 +87,14 @@ def _chain(op: ir.Operation) -> list[ir.Operation] | None:
 
 
 def _clonable(op: ir.Operation) -> bool:
-    if op.name not in ("linalg.fill", "linalg.generic"):
+    if op.name not in ("tensor.empty", "linalg.fill", "linalg.generic"):
         return False
     if len(op.results) != 1 or not isinstance(op.results[0].type, ir.RankedTensorType):
         return False
     if not isinstance(ir.RankedTensorType(op.results[0].type).element_type, ir.F32Type):
         return False  # the float GEMM kernels fold inits; the integer and binary ones match their own
+    if op.name == "tensor.empty":
+        return not list(op.operands)  # static: a clone is free, and bufferizes to a buffer of its own
     if op.name == "linalg.fill":
         return True
     if any("parallel" not in str(it) for it in op.attributes["iterator_types"]):

@@ -207,3 +207,56 @@ func.func @relu_into_concat_slice(%a: memref<4x8xf32>, %b: memref<8x12xf32>) -> 
   }
   return %out : memref<1x8x12xf32>
 }
+
+// -----
+
+// C zero-filled through a reshape of all of it (bufferization's view of the
+// conv's [1, F, H*W] output), then a Relu into D, allocated after the GEMM:
+// the fill folds (suffix z), D's allocation moves ahead of the GEMM, and the
+// kernel writes D; C's buffer and both loops are gone.
+// CHECK-LABEL: func.func @fill_of_a_view_relu_into_new_buffer
+// CHECK-NOT:     linalg.fill
+// CHECK:         %[[D:.+]] = memref.alloc() : memref<4x16xf32>
+// CHECK:         call @qc_sgemm_4x16x8_r4x8_ezmax0(%{{.+}}, %{{.+}}, %{{.+}})
+// CHECK-NOT:     linalg.generic
+// CHECK:         return %[[D]]
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @fill_of_a_view_relu_into_new_buffer(%a: memref<4x8xf32>, %b: memref<8x16xf32>) -> memref<4x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c = memref.alloc() : memref<4x16xf32>
+  %cv = memref.expand_shape %c [[0], [1, 2]] output_shape [4, 4, 4] : memref<4x16xf32> into memref<4x4x4xf32>
+  linalg.fill ins(%zero : f32) outs(%cv : memref<4x4x4xf32>)
+  linalg.matmul ins(%a, %b : memref<4x8xf32>, memref<8x16xf32>) outs(%c : memref<4x16xf32>)
+  %d = memref.alloc() : memref<4x16xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%c : memref<4x16xf32>) outs(%d : memref<4x16xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %m = arith.maximumf %x, %zero : f32
+    linalg.yield %m : f32
+  }
+  return %d : memref<4x16xf32>
+}
+
+// -----
+
+// C starts from a copy (no init the kernel can make): a Relu into another
+// buffer D stays a loop, since a kernel writing D would load D's old values
+// as its start instead of C's.
+// CHECK-LABEL: func.func @copied_init_keeps_chain
+// CHECK:         linalg.copy
+// CHECK:         call @qc_sgemm_4x16x8_r4x8(
+// CHECK:         linalg.generic
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @copied_init_keeps_chain(%a: memref<4x8xf32>, %b: memref<8x16xf32>, %c0: memref<4x16xf32>, %d: memref<4x16xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %c = memref.alloc() : memref<4x16xf32>
+  linalg.copy ins(%c0 : memref<4x16xf32>) outs(%c : memref<4x16xf32>)
+  linalg.matmul ins(%a, %b : memref<4x8xf32>, memref<8x16xf32>) outs(%c : memref<4x16xf32>)
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%c : memref<4x16xf32>) outs(%d : memref<4x16xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %m = arith.maximumf %x, %zero : f32
+    linalg.yield %m : f32
+  }
+  return
+}

@@ -62,3 +62,44 @@ func.func @reads_init(%a: tensor<4x4xf32>, %x: tensor<4x4xf32>) -> (tensor<4x4xf
   %y2 = linalg.matmul ins(%a, %a : tensor<4x4xf32>, tensor<4x4xf32>) outs(%s : tensor<4x4xf32>) -> tensor<4x4xf32>
   return %y1, %y2 : tensor<4x4xf32>, tensor<4x4xf32>
 }
+
+// -----
+
+// One tensor.empty (CSE merged the equal ones of two Fire modules) is the
+// destination of a fill and of two Relus: each gets its own, so that
+// bufferization gives each a buffer (qc-plan-memory overlaps them later)
+// and qc-lower-gemm can write a Relu's result straight from its GEMM. An
+// i8 empty stays shared.
+// CHECK-LABEL: func.func @shared_empty
+// CHECK:         %[[E0:.+]] = tensor.empty() : tensor<4x4xf32>
+// CHECK:         linalg.fill ins(%{{.+}} : f32) outs(%[[E0]] : tensor<4x4xf32>)
+// CHECK:         %[[E1:.+]] = tensor.empty() : tensor<4x4xf32>
+// CHECK:         linalg.generic {{.+}} outs(%[[E1]] : tensor<4x4xf32>)
+// CHECK:         %[[E2:.+]] = tensor.empty() : tensor<4x4xf32>
+// CHECK:         linalg.generic {{.+}} outs(%[[E2]] : tensor<4x4xf32>)
+// CHECK:         %[[Q:.+]] = tensor.empty() : tensor<4x4xi8>
+// CHECK:         linalg.fill ins(%{{.+}} : i8) outs(%[[Q]] : tensor<4x4xi8>)
+// CHECK:         linalg.fill ins(%{{.+}} : i8) outs(%[[Q]] : tensor<4x4xi8>)
+#id4 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @shared_empty(%x: tensor<4x4xf32>, %y: tensor<4x4xf32>) -> (tensor<4x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>, tensor<4x4xi8>, tensor<4x4xi8>) {
+  %zero = arith.constant 0.0 : f32
+  %one = arith.constant 1 : i8
+  %e = tensor.empty() : tensor<4x4xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<4x4xf32>) -> tensor<4x4xf32>
+  %r1 = linalg.generic {indexing_maps = [#id4, #id4], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x4xf32>) outs(%e : tensor<4x4xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %m = arith.maximumf %v, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<4x4xf32>
+  %r2 = linalg.generic {indexing_maps = [#id4, #id4], iterator_types = ["parallel", "parallel"]}
+      ins(%y : tensor<4x4xf32>) outs(%e : tensor<4x4xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %m = arith.maximumf %v, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<4x4xf32>
+  %q = tensor.empty() : tensor<4x4xi8>
+  %q1 = linalg.fill ins(%one : i8) outs(%q : tensor<4x4xi8>) -> tensor<4x4xi8>
+  %q2 = linalg.fill ins(%one : i8) outs(%q : tensor<4x4xi8>) -> tensor<4x4xi8>
+  return %z, %r1, %r2, %q1, %q2 : tensor<4x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>, tensor<4x4xi8>, tensor<4x4xi8>
+}

@@ -223,3 +223,25 @@ def test_concat_parts_written_in_place(hw, tmp_path):
     x = rng.standard_normal((1, c, hw, hw)).astype(F32)
     # 144-term sums of O(1) products: the summation order (AVX2 or AVX-512 tiles) moves the last bits
     check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-5)
+
+
+
+def test_squeezenet_folds_every_relu():
+    """The onnx wheel's SqueezeNet (light model: every weight 0.02, so the
+    Fire modules' biases are equal splats that CSE merges with their
+    destinations): each of the 26 convolutions is followed by a Relu, and
+    every GEMM folds it. One buffer had held the expands' outputs of Fire
+    modules of one shape before their Relus, which ran as 12 loops of their
+    own; each op now gets its own tensor.empty (qc-unshare-inits), and a
+    Relu into a buffer allocated after its GEMM is written by the kernel."""
+    import os
+
+    import onnx
+
+    path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_squeezenet.onnx")
+    text = qc.compile(path, emit="gemm")
+    kernels = re.findall(r"call @(qc_sgemm_\w+)\(", text)
+    assert len(kernels) == 26, kernels
+    assert all(k.endswith("max0") for k in kernels), [k for k in kernels if not k.endswith("max0")]
+    relus = [m for m in re.findall(r"(?s)func\.func @qc_model_part\d+_range.*?return", text) if "maximumf" in m]
+    assert not relus, relus
