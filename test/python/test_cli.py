@@ -140,10 +140,11 @@ TEXT_MARKERS = {  # a textual stage → what its output must contain (and must n
                    "tensor<2x3xf32>"),
     "affine": (r"affine\.for", "linalg.generic"),
     "scf": (r"scf\.for", "affine.for"),
-    # The runtime calls the C wrapper with one memref descriptor pointer per input, then per output.
-    "llvm-dialect": (r"llvm\.func @_mlir_ciface_qc_model\(%arg0: !llvm\.ptr, %arg1: !llvm\.ptr, %arg2: !llvm\.ptr\)",
-                     "scf.for"),
-    "llvm-ir": (r"define void @_mlir_ciface_qc_model\(ptr [^,]*, ptr [^,]*, ptr [^,)]*\)", "llvm.func"),
+    # The runtime calls the C wrapper with one memref descriptor pointer per input, then per output
+    # (then the arena's, where the model has intermediates: here the GEMM's, before the bias and Relu).
+    "llvm-dialect": (r"llvm\.func @_mlir_ciface_qc_model\(%arg0: !llvm\.ptr, %arg1: !llvm\.ptr, %arg2: !llvm\.ptr"
+                     r"(, %arg3: !llvm\.ptr)?\)", "scf.for"),
+    "llvm-ir": (r"define void @_mlir_ciface_qc_model\(ptr [^,]*, ptr [^,]*, ptr [^,)]*(, ptr [^,)]*)?\)", "llvm.func"),
     "asm": (r"(?m)^_mlir_ciface_qc_model:", "define void"),
 }
 
