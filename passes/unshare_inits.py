@@ -40,9 +40,9 @@ from .base import Pass, collect_ops
 
 @dataclass(frozen=True)
 class UnshareInits(Pass):
-    """Needs linalg on tensors. Leaves every fill or broadcast that feeds
-    the outs of several linalg ops duplicated, one per such use (the first
-    keeps the original)."""
+    """Needs linalg on tensors. Leaves every fill, broadcast or f32
+    tensor.empty that feeds the outs of several linalg ops duplicated, one
+    per such use (the first keeps the original)."""
 
     name = "qc-unshare-inits"
 
