@@ -142,6 +142,10 @@ def find(op: ir.Operation, c_operand: ir.Value, row_dims: list[int], col_dims: l
             ep = Epilogue()
     if after is not None:
         _take_chain(ep, ops[after], c)
+        # With the chain writing D, C is never written: its initial value
+        # must be the kernel's own (the kernel would load D instead).
+        if ep.dest is not None and ep.init == "load":
+            ep.drop_chain()
         # The kernel writes D and reads R where the GEMM is: they must exist
         # there (a static view of an earlier buffer, such as a Concat's slice
         # made after the GEMM, moves ahead of it).
@@ -153,10 +157,6 @@ def find(op: ir.Operation, c_operand: ir.Value, row_dims: list[int], col_dims: l
             ep.drop_chain()
         if ep.chain and not all(_available(v, ops[:i]) for v in (ep.dest, ep.residual) if v is not None):
             ep.drop_chain()
-    # With the chain writing D, C is never written: its initial value must be
-    # the kernel's own (the kernel would load D instead).
-    if ep.dest is not None and ep.init == "load":
-        ep.drop_chain()
     # With the chain writing D, C is never written: nothing else may read it
     # (the fill right before the GEMM folds in any case). Uses of the buffer
     # before the GEMM, or after an op that writes all of it anew, see other
