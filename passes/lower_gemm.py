@@ -61,6 +61,10 @@ K_UNROLL = 1
 # A micro-kernel reading the image in place unrolls its k loop over the
 # filter's taps (3x3: 9 k steps per iteration); larger filters are gathered.
 MAX_DIRECT_TAPS = 49
+# Names of the runs of image values one vector of an image panel can be
+# (a, b: the end of one output row, the start of the next; c, d: more rows
+# for maps narrower than a vector).
+RUN_NAMES = "abcd"
 IM2COL_ATTR = "qc.im2col"  # on qc-conv-to-gemm's im2col generic: [kh, kw, sh, sw, dh, dw]
 
 # The kernel letter: how B reaches the micro-kernel.
@@ -1342,11 +1346,12 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             e.emit(f"%colo{c} = arith.muli %owv{c}, %vsw : {ivec}")
             e.emit(f"%co{c} = arith.addi %rowo{c}, %colo{c} : {ivec}")
             e.emit(f"%cm{c} = arith.cmpi ult, %colv{c}, %vn : {ivec}")
-        if two_runs() or strided_runs(cols):
-            # Stride 1: a vector's lanes are at most two runs of consecutive
-            # image values, the end of one output row and the start of the
-            # next; two masked loads fetch them (no gather). Stride 2: two
-            # runs of every other value.
+        if runs() or strided_runs(cols):
+            # Stride 1: a vector's lanes are a few runs of consecutive image
+            # values, the end of one output row, whole rows, the start of the
+            # next; a masked load per run fetches them (no gather: on AVX-512
+            # vgatherdps took 9% of a 14 x 14 3x3 convolution, its 16 lanes
+            # being 3 runs). Stride 2: two runs of every other value.
             for c in range(t.nr // t.vl):
                 col0 = e.add(j0, c * t.vl)
                 e.emit(f"%rq{c} = arith.divui {col0}, {e.idx(g.ow)} : index")
@@ -1360,7 +1365,24 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 e.emit(f"%na{c} = arith.minsi %split{c}, %nvalid{c} : index")
                 e.emit(f"%ma{c} = vector.create_mask %na{c} : {mask_ty}")
                 e.emit(f"%mv{c} = vector.create_mask %nvalid{c} : {mask_ty}")
-                e.emit(f"%mb{c} = arith.xori %mv{c}, %ma{c} : {mask_ty}")
+                # Runs 1 .. R-2 are whole output rows: run r starts (r - 1) * OW
+                # lanes after the first run's end, r * (sh * W - OW) further
+                # on in the image; the last run takes every lane left.
+                before = f"%ma{c}"
+                for r in range(1, max(runs(), 2) - 1):
+                    name = RUN_NAMES[r]
+                    e.emit(f"%run_end_{name}{c} = arith.addi %split{c}, {e.idx(r * g.ow)} : index")
+                    e.emit(f"%run_n_{name}{c} = arith.minsi %run_end_{name}{c}, %nvalid{c} : index")
+                    e.emit(f"%run_upto_{name}{c} = vector.create_mask %run_n_{name}{c} : {mask_ty}")
+                    e.emit(f"%m{name}{c} = arith.xori %run_upto_{name}{c}, {before} : {mask_ty}")
+                    if r > 1:  # %offb is the stride-2 form's too, above
+                        e.emit(f"%off{name}{c} = arith.addi %offa{c}, {e.idx(r * (g.sh * g.w - g.ow))} : index")
+                    before = f"%run_upto_{name}{c}"
+                last = RUN_NAMES[max(runs(), 2) - 1]
+                if last != "b":
+                    e.emit(f"%off{last}{c} = arith.addi %offa{c}, "
+                           f"{e.idx((runs() - 1) * (g.sh * g.w - g.ow))} : index")
+                e.emit(f"%m{last}{c} = arith.xori %mv{c}, {before} : {mask_ty}")
         if row_panels(cols):
             # The panel inside one image row: vector loads (stride 2: of
             # twice the width, then the even lanes).
@@ -1411,8 +1433,14 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         """Whether full panels inside one output row are loaded as such."""
         return geometry.sw in (1, 2) and cols == t.nr
 
-    def two_runs() -> bool:
-        return geometry.sw == 1 and geometry.ow >= t.vl
+    def runs() -> int:
+        """Stride 1: how many runs of consecutive image values a vector's
+        lanes can be at most (a masked load each), 0 for too many (a gather).
+        vl lanes cross at most ceil((vl - 1) / OW) output row ends."""
+        if geometry.sw != 1:
+            return 0
+        count = 1 + -(-(t.vl - 1) // geometry.ow)
+        return count if count <= len(RUN_NAMES) else 0
 
     def gather_rows(cols: int, copy: bool = True) -> None:
         """Scratch rows 0 .. k1-kc0 = image values of B's rows kc0 .. k1."""
@@ -1428,15 +1456,15 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                         e.emit(f"{second} = arith.addi {base}, %offb{c} : index")
                         va, vb = even_lanes(first), even_lanes(second)
                         e.emit(f"{v} = arith.select %ma{c}, {va}, {vb} : {mask_ty}, {vec}")
-                    elif two_runs():
-                        first, second = e.fresh("pa"), e.fresh("pb")
-                        e.emit(f"{first} = arith.addi {base}, %offa{c} : index")
-                        e.emit(f"{second} = arith.addi {base}, %offb{c} : index")
-                        va = e.fresh("va")
-                        e.emit(f"{va} = vector.maskedload %B[{first}], %ma{c}, {zero_vec} "
-                               f": {b_ty}, {mask_ty}, {vec} into {vec}")
-                        e.emit(f"{v} = vector.maskedload %B[{second}], %mb{c}, {va} "
-                               f": {b_ty}, {mask_ty}, {vec} into {vec}")
+                    elif runs():
+                        acc = zero_vec
+                        for r in range(runs()):
+                            name = RUN_NAMES[r]
+                            at, va = e.fresh(f"p{name}"), e.fresh("va") if r < runs() - 1 else v
+                            e.emit(f"{at} = arith.addi {base}, %off{name}{c} : index")
+                            e.emit(f"{va} = vector.maskedload %B[{at}], %m{name}{c}, {acc} "
+                                   f": {b_ty}, {mask_ty}, {vec} into {vec}")
+                            acc = va
                     else:  # strided columns: a gather (LLVM scalarizes it where gathers are slow)
                         e.emit(f"{v} = vector.gather %B[{base}][%co{c}], %cm{c}, {zero_vec} "
                                f": {b_ty}, {ivec}, {mask_ty}, {vec} into {vec}")

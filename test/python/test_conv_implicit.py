@@ -3,8 +3,8 @@ im2col, kernel mode i) against onnxruntime.
 
 Each shape picks a path of the panel gather: stride 1 with output rows of at
 least 8 columns (two masked loads per vector, or, inside a row, the image
-read in place by the micro-kernel),
-narrow rows and strides (gathers), a partial last panel, several KC blocks,
+read in place by the micro-kernel), narrower rows (a masked load per run of
+consecutive image values, up to four, else a gather), strides (gathers), a partial last panel, several KC blocks,
 a row tail of the register tile, a batch, more threads. Grouped 1x1
 convolutions become a batch of GEMMs, one per group.
 """
@@ -12,10 +12,11 @@ convolutions become a batch of GEMMs, one per group.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import check_against_ort, make_model
+from helpers import check_against_ort, host_tile, make_model
 from onnx import helper
 
 import qc
@@ -27,7 +28,11 @@ CASES = {
     "rows_cross": (1, 8, 12, 12, 16, 3, 1, 1, 1),  # OW 12: vectors span two output rows
     "wide_tail": (1, 4, 9, 23, 7, 3, 1, 1, 1),  # OW 23, N = 207: a partial last panel, 7 rows (tail of 6)
     "deep": (1, 40, 10, 10, 12, 3, 1, 1, 1),  # K = 360 > KC: two cache blocks
-    "narrow": (1, 6, 5, 5, 9, 3, 1, 1, 1),  # OW 5 < 8 lanes: gathers
+    "narrow": (1, 6, 5, 5, 9, 3, 1, 1, 1),  # OW 5 < 8 lanes: 3 runs per 8 lanes, 4 per 16
+    "two_wide": (1, 3, 9, 2, 5, 3, 1, 1, 1),  # OW 2: 5 runs per 8 lanes, a gather
+    "three_wide": (1, 4, 11, 3, 6, 3, 1, 1, 1),  # OW 3, N = 33: 4 runs per 8 lanes (gathered per 16)
+    "rows_14": (1, 16, 14, 14, 24, 3, 1, 1, 1),  # ResNet's 14 x 14: 3 runs per 16 lanes, N = 196
+    "rows_13_deep": (1, 40, 13, 13, 12, 3, 1, 1, 1),  # SqueezeNet's 13 x 13, K = 360: two blocks
     "stride2": (1, 8, 15, 15, 10, 3, 2, 1, 1),  # strided columns: gathers
     "dilated": (1, 5, 14, 14, 6, 3, 1, 2, 2),  # dilation 2
     "five": (1, 3, 16, 16, 8, 5, 1, 1, 2),  # 5x5 kernel
@@ -68,6 +73,42 @@ def test_implicit_im2col_conv(name, tmp_path):
     assert "qc.im2col" not in ir  # the im2col copy is gone
     x = rng.standard_normal((n, c, h, w)).astype(F32)
     check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-4)
+
+
+def _vector_widths() -> list[str]:
+    """The x86 targets this CPU runs: 8 lanes, and 16 where it has AVX-512."""
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    return ["x86-64-v3"] + (["x86-64-v4"] if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags else [])
+
+
+@pytest.mark.parametrize("name", ["narrow", "three_wide", "rows_14", "rows_13_deep"])
+@pytest.mark.parametrize("target", _vector_widths())
+def test_narrow_rows_on_each_vector_width(name, target, tmp_path):
+    # The runs per vector follow the lanes (8 or 16): each width this CPU has.
+    rng = np.random.default_rng(sorted(CASES).index(name))
+    n, c, h, w, *_ = CASES[name]
+    model = conv_model(*CASES[name], rng)
+    x = rng.standard_normal((n, c, h, w)).astype(F32)
+    check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-4, target=target)
+
+
+@pytest.mark.parametrize("ow", [2, 3, 5, 7, 14, 16])
+def test_masked_loads_or_gather_by_row_width(ow):
+    # A vector of VL lanes over rows of OW columns is at most 1 + ceil((VL - 1) / OW)
+    # runs of consecutive image values: up to four are masked loads, more a gather.
+    vl = host_tile().vector_bits // 32
+    runs = 1 + -(-(vl - 1) // ow)
+    model = conv_model(1, 4, 40, ow, 8, 3, 1, 1, 1, np.random.default_rng(ow))  # N = 40 OW: full panels
+    ir = qc.compile(model, emit="gemm")
+    kernel = re.search(r"func\.func (private )?@qc_sgemm_\w+_range\(.*?\n  }\n", ir, re.S).group(0)
+    assert ("vector.gather" in kernel) == (runs > 4), (ow, vl)
+    if runs <= 4:
+        # the gathered panel's rows: one masked load per run (the tail panel's too)
+        assert kernel.count("vector.maskedload %arg1") >= runs, kernel
 
 
 def test_implicit_im2col_same_bits_on_two_threads(tmp_path):
