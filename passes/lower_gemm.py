@@ -26,8 +26,9 @@ With stride 1 along the rows, a panel that lies inside one output row needs
 no copy at all: row (c, kh, kw) of it is NR consecutive image values, so the
 micro-kernel loads them in place, one channel per k-loop iteration with the
 kh x kw taps unrolled at constant offsets (cache blocks then hold whole
-channels); only the panels across two output rows are gathered. With
-stride 2, a panel's row is every other image value: two vector loads and
+channels); only the panels across output rows are gathered, a masked load
+per run of consecutive image values (a vector of 16 lanes over rows of 14
+is up to three runs). With stride 2, a panel's row is every other image value: two vector loads and
 their even lanes (and a select where a vector spans two output rows).
 
 Each GEMM shape becomes one private function; the matmul is replaced by a call
