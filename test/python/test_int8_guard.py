@@ -84,3 +84,20 @@ def test_report_without_int8_layers(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "int8 layers" not in res.stdout and "warning" not in res.stderr
+
+
+def test_int8_benchmark_holds_this_cpu_to_its_target():
+    # benchmarks/int8.py's target follows the CPU's 8-bit dot products, here
+    # read from the kernel's flags rather than from LLVM's host features.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_int8", Path(__file__).parents[2] / "benchmarks" / "int8.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.split(":")[0].strip() in ("flags", "Features"):
+            flags |= set(line.split(":", 1)[1].split())
+    dot = bool(flags & {"avx512_vnni", "avx_vnni", "asimddp"})
+    goal, why = bench.int8_target()
+    assert goal == (2.5 if dot else 1.25), (flags & {"avx512_vnni", "avx_vnni", "asimddp"}, why)
