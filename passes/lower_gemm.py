@@ -28,8 +28,9 @@ micro-kernel loads them in place, one channel per k-loop iteration with the
 kh x kw taps unrolled at constant offsets (cache blocks then hold whole
 channels); only the panels across output rows are gathered, a masked load
 per run of consecutive image values (a vector of 16 lanes over rows of 14
-is up to three runs). With stride 2, a panel's row is every other image value: two vector loads and
-their even lanes (and a select where a vector spans two output rows).
+is up to three runs). With stride 2, a panel's row is every other image
+value: two vector loads and their even lanes (and a select where a vector
+spans two output rows).
 
 Each GEMM shape becomes one private function; the matmul is replaced by a call
 to it (through memref.cast to a dynamic-offset strided layout, which also lets
@@ -1369,21 +1370,20 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 # Runs 1 .. R-2 are whole output rows: run r starts (r - 1) * OW
                 # lanes after the first run's end, r * (sh * W - OW) further
                 # on in the image; the last run takes every lane left.
+                count = max(runs(), 2)
                 before = f"%ma{c}"
-                for r in range(1, max(runs(), 2) - 1):
+                for r in range(1, count):
                     name = RUN_NAMES[r]
+                    if r > 1:  # %offb is the stride-2 form's too, above
+                        e.emit(f"%off{name}{c} = arith.addi %offa{c}, {e.idx(r * (g.sh * g.w - g.ow))} : index")
+                    if r == count - 1:
+                        e.emit(f"%m{name}{c} = arith.xori %mv{c}, {before} : {mask_ty}")
+                        break
                     e.emit(f"%run_end_{name}{c} = arith.addi %split{c}, {e.idx(r * g.ow)} : index")
                     e.emit(f"%run_n_{name}{c} = arith.minsi %run_end_{name}{c}, %nvalid{c} : index")
                     e.emit(f"%run_upto_{name}{c} = vector.create_mask %run_n_{name}{c} : {mask_ty}")
                     e.emit(f"%m{name}{c} = arith.xori %run_upto_{name}{c}, {before} : {mask_ty}")
-                    if r > 1:  # %offb is the stride-2 form's too, above
-                        e.emit(f"%off{name}{c} = arith.addi %offa{c}, {e.idx(r * (g.sh * g.w - g.ow))} : index")
                     before = f"%run_upto_{name}{c}"
-                last = RUN_NAMES[max(runs(), 2) - 1]
-                if last != "b":
-                    e.emit(f"%off{last}{c} = arith.addi %offa{c}, "
-                           f"{e.idx((runs() - 1) * (g.sh * g.w - g.ow))} : index")
-                e.emit(f"%m{last}{c} = arith.xori %mv{c}, {before} : {mask_ty}")
         if row_panels(cols):
             # The panel inside one image row: vector loads (stride 2: of
             # twice the width, then the even lanes).

@@ -81,11 +81,11 @@ func.func @conv(%x: memref<1x2x7x4xf32>, %y: memref<1x3x10xf32>) {
 // CHECK:         %[[N1:.+]] = arith.minsi %[[E1]], %[[NVALID]] : index
 // CHECK:         %[[UPTO1:.+]] = vector.create_mask %[[N1]] : vector<8xi1>
 // CHECK:         %[[MB:.+]] = arith.xori %[[UPTO1]], %[[MA]] : vector<8xi1>
+// CHECK:         %[[OFFC:.+]] = arith.addi %[[OFFA]], %c4 : index
 // CHECK:         %[[E2:.+]] = arith.subi %c9, %[[OW0]] : index
 // CHECK:         %[[N2:.+]] = arith.minsi %[[E2]], %[[NVALID]] : index
 // CHECK:         %[[UPTO2:.+]] = vector.create_mask %[[N2]] : vector<8xi1>
 // CHECK:         %[[MC:.+]] = arith.xori %[[UPTO2]], %[[UPTO1]] : vector<8xi1>
-// CHECK:         %[[OFFC:.+]] = arith.addi %[[OFFA]], %c4 : index
 // CHECK:         %[[OFFD:.+]] = arith.addi %[[OFFA]], %c6 : index
 // CHECK:         %[[MD:.+]] = arith.xori %[[MV]], %[[UPTO2]] : vector<8xi1>
 // CHECK:         } else {
