@@ -1445,6 +1445,8 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
 
     def gather_rows(cols: int, copy: bool = True) -> None:
         """Scratch rows 0 .. k1-kc0 = image values of B's rows kc0 .. k1."""
+        nruns = runs()
+
         def gathered():
             def row():
                 base = row_offset("%pk")
@@ -1457,11 +1459,11 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                         e.emit(f"{second} = arith.addi {base}, %offb{c} : index")
                         va, vb = even_lanes(first), even_lanes(second)
                         e.emit(f"{v} = arith.select %ma{c}, {va}, {vb} : {mask_ty}, {vec}")
-                    elif runs():
+                    elif nruns:
                         acc = zero_vec
-                        for r in range(runs()):
+                        for r in range(nruns):
                             name = RUN_NAMES[r]
-                            at, va = e.fresh(f"p{name}"), e.fresh("va") if r < runs() - 1 else v
+                            at, va = e.fresh(f"p{name}"), e.fresh("va") if r < nruns - 1 else v
                             e.emit(f"{at} = arith.addi {base}, %off{name}{c} : index")
                             e.emit(f"{va} = vector.maskedload %B[{at}], %m{name}{c}, {acc} "
                                    f": {b_ty}, {mask_ty}, {vec} into {vec}")

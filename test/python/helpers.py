@@ -27,6 +27,18 @@ def host_tile():
     return gemm_tile(host())
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as the kernel reports them (/proc/cpuinfo:
+    x86 "flags", AArch64 "Features"), independent of LLVM's host detection."""
+    from pathlib import Path
+
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.split(":")[0].strip() in ("flags", "Features"):
+            flags |= set(line.split(":", 1)[1].split())
+    return flags
+
+
 def make_model(nodes, inputs: dict, outputs: dict, initializers: dict | None = None, opset: int = 17):
     """A model from nodes; inputs/outputs map name -> (dtype, shape)."""
     ins = [helper.make_tensor_value_info(n, ONNX_TYPE[np.dtype(d)], s) for n, (d, s) in inputs.items()]

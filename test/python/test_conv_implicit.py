@@ -4,19 +4,19 @@ im2col, kernel mode i) against onnxruntime.
 Each shape picks a path of the panel gather: stride 1 with output rows of at
 least 8 columns (two masked loads per vector, or, inside a row, the image
 read in place by the micro-kernel), narrower rows (a masked load per run of
-consecutive image values, up to four, else a gather), strides (gathers), a partial last panel, several KC blocks,
-a row tail of the register tile, a batch, more threads. Grouped 1x1
+consecutive image values, up to four, else a gather), strides (gathers), a
+partial last panel, several KC blocks, a row tail of the register tile, a
+batch, more threads. Grouped 1x1
 convolutions become a batch of GEMMs, one per group.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import check_against_ort, host_tile, make_model
+from helpers import check_against_ort, cpu_flags, host_tile, make_model
 from onnx import helper
 
 import qc
@@ -77,12 +77,8 @@ def test_implicit_im2col_conv(name, tmp_path):
 
 def _vector_widths() -> list[str]:
     """The x86 targets this CPU runs: 8 lanes, and 16 where it has AVX-512."""
-    flags = set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    return ["x86-64-v3"] + (["x86-64-v4"] if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags else [])
+    avx512 = {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= cpu_flags()
+    return ["x86-64-v3"] + (["x86-64-v4"] if avx512 else [])
 
 
 @pytest.mark.parametrize("name", ["narrow", "three_wide", "rows_14", "rows_13_deep"])

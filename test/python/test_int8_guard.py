@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from helpers import make_model
+from helpers import cpu_flags, make_model
 from onnx import helper
 
 from qc import int8_guard
@@ -94,10 +94,6 @@ def test_int8_benchmark_holds_this_cpu_to_its_target():
     spec = importlib.util.spec_from_file_location("bench_int8", Path(__file__).parents[2] / "benchmarks" / "int8.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    flags = set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.split(":")[0].strip() in ("flags", "Features"):
-            flags |= set(line.split(":", 1)[1].split())
-    dot = bool(flags & {"avx512_vnni", "avx_vnni", "asimddp"})
+    dot = cpu_flags() & {"avx512_vnni", "avx_vnni", "asimddp"}
     goal, why = bench.int8_target()
-    assert goal == (2.5 if dot else 1.25), (flags & {"avx512_vnni", "avx_vnni", "asimddp"}, why)
+    assert goal == (2.5 if dot else 1.25), (dot, why)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from helpers import cpu_flags
 from onnx import numpy_helper
 
 import qc
@@ -22,13 +23,6 @@ SCRIPT = ROOT / "benchmarks" / "target_machine.py"
 def _run(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True,
                           timeout=600)
-
-
-def _flags() -> set[str]:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
 
 
 def test_build_check_and_time(tmp_path):
@@ -44,7 +38,7 @@ def test_build_check_and_time(tmp_path):
     res = _run("run", d, "--runs", "1")
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
-    if "avx512_vnni" not in _flags():
+    if "avx512_vnni" not in cpu_flags():
         assert "skipped x86-64-v4-vnni: this CPU lacks" in out
     for model in ("mlp", "mobilenet_block", "mobilenet_block.qdq", "mobilenet_block.qop-u8"):
         block = out.split(f"\n{model}:\n")[1]
