@@ -95,8 +95,7 @@ def _conv_w(rng, f, c, k):
     return (rng.standard_normal((f, c, k, k)) * np.sqrt(2.0 / (c * k * k))).astype(np.float32)
 
 
-def mobilenet_block(rng):
-    c, e, hw = 32, 96, 56
+def mobilenet_block(rng, c=32, e=96, hw=56):
     w = {"w_exp": _conv_w(rng, e, c, 1), "w_dw": _conv_w(rng, e, 1, 3), "w_proj": _conv_w(rng, c, e, 1),
          "six": np.array(6.0, np.float32), "zero": np.array(0.0, np.float32)}
     nodes = [
@@ -114,8 +113,7 @@ def mobilenet_block(rng):
     return model, {"x": rng.standard_normal((1, c, hw, hw)).astype(np.float32)}
 
 
-def resnet_block(rng):
-    c, hw = 64, 56
+def resnet_block(rng, c=64, hw=56):
     w = {"w1": _conv_w(rng, c, c, 3), "w2": _conv_w(rng, c, c, 3)}
     nodes = [
         helper.make_node("Conv", ["x", "w1"], ["a0"], name="conv1", pads=[1, 1, 1, 1]),
