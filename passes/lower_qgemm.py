@@ -66,6 +66,15 @@ an i32 panel uses as they are. Tails: M % MR rows get a smaller tile; the
 last partial panel of columns loads and stores C with masks (packed B is
 zero-padded; gathered B lanes past N are never stored). An odd K pairs the
 last k with zero.
+
+The requantization after a GEMM (the generic that reads C and writes the
+layer's 8-bit output) runs in the kernel on each register tile once its k
+loop is done, and C is never stored (passes/qgemm_epilogue.py says which
+are taken): C starts from zeros, one cache block holds all of K, A is
+constant. That k loop is kept a loop (an LLVM loop annotation): unrolled,
+LLVM's scheduler interleaved the dot products with the requantization and
+spilled the B vectors (the int8 MobileNet block ran 7% slower than with
+kernel and requantization loop apart; with the loop kept, 5% faster).
 """
 
 from __future__ import annotations
@@ -77,6 +86,7 @@ import numpy as np
 from qc.errors import PassFailed
 from qc.mlir import ir
 
+from . import qgemm_epilogue
 from .base import Pass, collect_ops, run_upstream
 from .qgemm_dot import Dot, dot_declaration, groups, pairs, plan_dot, wrap32
 from .lower_gemm import (
@@ -86,6 +96,7 @@ from .lower_gemm import (
     _collapse,
     _Emitter,
     _implicit_im2col,
+    _pitched_view,
     _record_parallel_kernel,
     _root,
     _row_major,
@@ -93,6 +104,7 @@ from .lower_gemm import (
     balanced_kc,
     constant_global,
     contraction_dims,
+    pitched_columns,
 )
 
 # How B reaches the micro-kernel (the kernel name's letter).
@@ -141,6 +153,7 @@ class LowerQGemm(Pass):
     dot: str = ""  # "vnni" or "sdot": k-quads by a dot-product instruction (see the module doc)
     emulate_dot: bool = False  # define the dot helpers as portable vector code (runs on any CPU)
     planar: bool = False  # with split: B's even and odd k rows stored apart as i16 (RVV vwmacc.vx)
+    fold_requant: bool = True  # the requantization after a GEMM runs on its register tiles (qgemm_epilogue)
 
     def tiles(self) -> QTiles:
         vl = self.vector_bits // 32
@@ -157,12 +170,15 @@ class LowerQGemm(Pass):
         return QTiles(self.mr, self.nr, vl, self.kc, split, self.dot, self.emulate_dot, self.planar and split)
 
     def apply(self, module: ir.Module) -> None:
-        lowering = _QGemmLowering(module, self.tiles())
+        lowering = _QGemmLowering(module, self.tiles(), self.fold_requant)
         for fn in list(module.body.operations):
             if fn.operation.name != "func.func":
                 continue
             for op in collect_ops(fn.operation, ("linalg.matmul", "linalg.batch_matmul", "linalg.generic")):
-                lowering.lower(op)
+                if not any(op.operation == done for done in lowering.folded):
+                    lowering.lower(op)
+        for op in lowering.folded:  # the requantizations the kernels now do
+            op.erase()
         if lowering.made:
             drop_dead_im2col(module)
             run_upstream(self.name, "canonicalize,cse,symbol-dce", module)
@@ -262,12 +278,14 @@ def payload_signs(op) -> tuple[bool, bool] | None:
 
 
 class _QGemmLowering:
-    def __init__(self, module: ir.Module, tiles: QTiles):
+    def __init__(self, module: ir.Module, tiles: QTiles, fold_requant: bool = True):
         self.module = module
         self.t = tiles
+        self.fold_requant = fold_requant
         self.symbols = ir.SymbolTable(module.operation)
         self.made: set[str] = set()
         self.packed: dict[str, ir.MemRefType] = {}
+        self.folded: list[ir.Operation] = []  # requantizations folded into kernels
 
     def _match(self, op):
         """(A, B, C operands, groups to collapse or None, A batched) of a
@@ -331,18 +349,30 @@ class _QGemmLowering:
                                                  b_op.unsigned, k, n)
         mode = "p" if b_packed is not None else ("i" if implicit is not None else "s")
         geometry = implicit[0] if mode == "i" else None
+        # The requantization after the GEMM runs on each register tile: C
+        # starts from zeros, one cache block sums it (so each tile's sums are
+        # final at once), and A is packed (no run-time packing entry).
+        rq = None
+        if self.fold_requant and zeroed is not None and a_packed is not None and -(-k // g) <= t.kc:
+            rq = qgemm_epilogue.find(op.operation, c, shape_c, [a_op.value, b_op.value], t.vl, self.symbols)
+        extras = []
+        if rq is not None:
+            with ir.InsertionPoint(op.operation), op.location:
+                c, extras = _requant_operands(rq, len(shape_c))
         rows = tuple(ir.MemRefType(v.type).get_strides_and_offset()[0][-2] for v in (a, b, c))
         signs = ("u" if a_op.unsigned else "s") + ("u" if b_op.unsigned else "s")
-        kernel = self._kernel(m, n, k, mode, rows, geometry, signs, b_op.unsigned, zeroed is not None, dot)
+        kernel = self._kernel(m, n, k, mode, rows, geometry, signs, b_op.unsigned, zeroed is not None, dot, rq)
         entry = kernel if a_packed is not None else self._packing_entry(kernel, m, n, k, mode, rows, geometry,
                                                                         a_op.unsigned, dot)
         b_arg = b_packed if mode == "p" else (implicit[1] if mode == "i" else b)
         with ir.InsertionPoint(op.operation), op.location:
             self._emit_call(entry, a_packed if a_packed is not None else a, b_arg, c, bsz, m, n, k, mode, rows,
-                            geometry, a_packed is not None, a_batched, dot)
+                            geometry, a_packed is not None, a_batched, dot, rq, extras)
         op.operation.erase()
         if zeroed is not None:
             zeroed.erase()  # C is overwritten whole, and nothing reads it in between
+        if rq is not None:
+            self.folded.append(rq.op)  # erased after the walk, which listed it
 
     # -- constants ----------------------------------------------------------------
     def _packed(self, v: ir.Value, suffix: str, pack, unsigned: bool, rows: int, cols: int):
@@ -380,17 +410,23 @@ class _QGemmLowering:
                                        attributes={"name": ir.FlatSymbolRefAttr.get(name)}).result
 
     # -- the call site ------------------------------------------------------------
-    def _emit_call(self, fname, a, b, c, bsz, m, n, k, mode, rows, geometry, a_packed, a_batched, dot) -> None:
+    def _emit_call(self, fname, a, b, c, bsz, m, n, k, mode, rows, geometry, a_packed, a_batched, dot,
+                   rq=None, extras=()) -> None:
+        """The call of the kernel; with a requantization, c is D's view and
+        `extras` the generic's other inputs (`_requant_operands`)."""
         from mlir.dialects import scf
 
         from qc.mlir import arith, func, memref
 
         a_ty, b_ty, c_ty = (ir.MemRefType.parse(s) for s in
-                            _type_text(m, n, k, self.t, mode, rows, geometry, a_packed, dot))
+                            _type_text(m, n, k, self.t, mode, rows, geometry, a_packed, dot, rq))
+        e_tys = [ir.MemRefType.parse(s) for s in _extra_types(m, n, rq)] if rq is not None else []
 
-        def args(a_v, b_v, c_v):
+        def args(a_v, b_v, c_v, batch=None):
+            more = [memref.cast(ty, v if batch is None or ir.MemRefType(v.type).rank == 1 else _batch_slice(v, batch))
+                    for ty, v in zip(e_tys, extras)]
             return [a_v if a_packed else memref.cast(a_ty, a_v),
-                    b_v if mode == "p" else memref.cast(b_ty, b_v), memref.cast(c_ty, c_v)]
+                    b_v if mode == "p" else memref.cast(b_ty, b_v), memref.cast(c_ty, c_v), *more]
 
         if not bsz:
             func.CallOp([], ir.FlatSymbolRefAttr.get(fname), args(a, b, c))
@@ -403,11 +439,11 @@ class _QGemmLowering:
             i = loop.induction_variable
             a_i = _batch_slice(a, i) if a_batched else a
             b_i = b if mode == "p" else (_row_slice(flat, i) if mode == "i" else _batch_slice(b, i))
-            func.CallOp([], ir.FlatSymbolRefAttr.get(fname), args(a_i, b_i, _batch_slice(c, i)))
+            func.CallOp([], ir.FlatSymbolRefAttr.get(fname), args(a_i, b_i, _batch_slice(c, i), i))
             scf.YieldOp([])
 
     # -- the kernel functions -----------------------------------------------------
-    def _kernel(self, m, n, k, mode, rows, geometry, signs, b_unsigned, zero_c, dot) -> str:
+    def _kernel(self, m, n, k, mode, rows, geometry, signs, b_unsigned, zero_c, dot, rq=None) -> str:
         """The kernel's function for a packed A, made the first time: it calls
         the runtime's parallel entry (`parallel_name`)."""
         t = self.t
@@ -420,12 +456,15 @@ class _QGemmLowering:
             name += geometry.suffix()
         if zero_c:
             name += "_z"
+        if rq is not None:
+            name += f"_rq{rows[2]}_{rq.digest()}"
         if name in self.made:
             return name
-        self._append(qgemm_function(name, m, n, k, t, mode, rows, geometry, b_unsigned, zero_c, dot))
+        self._append(qgemm_function(name, m, n, k, t, mode, rows, geometry, b_unsigned, zero_c, dot, rq))
         self.made.add(name)
         scratch = [balanced_kc(t.kc, -(-k // (4 if dot else 2))), t.nr] if mode in "si" else []
-        _record_parallel_kernel(self.module, parallel_name(name), -(-n // t.nr), 3, scratch)
+        _record_parallel_kernel(self.module, parallel_name(name), -(-n // t.nr),
+                                3 + (len(rq.extras) if rq is not None else 0), scratch)
         return name
 
     def _packing_entry(self, kernel, m, n, k, mode, rows, geometry, a_unsigned, dot) -> str:
@@ -550,8 +589,33 @@ def _pack_cols(b: np.ndarray, k: int, n: int, nr: int, group: int = 2, scale: in
     return packed.reshape(npanels, nr, -1).transpose(0, 2, 1)
 
 
-def _type_text(m, n, k, t: QTiles, mode, rows, geometry: Im2col | None, a_packed=True, dot: Dot | None = None):
-    """The kernel's argument types (or, a_packed False, the packing entry's A)."""
+def _requant_operands(rq: qgemm_epilogue.Requant, rank: int) -> tuple[ir.Value, list[ir.Value]]:
+    """D as the kernel stores it ([B,] M, N like C, or the pitched rows of
+    an image in a padded one) and the generic's other inputs as it reads
+    them: tile inputs shaped like C, row inputs as [M]."""
+    d = _pitched_view(rq.dest, rq.groups, rank) if rq.pitch else _collapse(rq.dest, rq.groups)
+    extras = []
+    for i in rq.extras:
+        v = rq.inputs[i]
+        r = ir.MemRefType(v.type).rank
+        extras.append(_collapse(v, rq.groups) if rq.kinds[i] == "tile" else _collapse(v, [list(range(r))]))
+    return d, extras
+
+
+def _extra_types(m: int, n: int, rq: qgemm_epilogue.Requant) -> list[str]:
+    """The kernel's types of the requantization's inputs (`_requant_operands`)."""
+    out = []
+    for i in rq.extras:
+        ty = rq.program.args[i]
+        out.append(f"memref<{m}x{n}x{ty}, strided<[{n}, 1], offset: ?>>" if rq.kinds[i] == "tile"
+                   else f"memref<{m}x{ty}, strided<[1], offset: ?>>")
+    return out
+
+
+def _type_text(m, n, k, t: QTiles, mode, rows, geometry: Im2col | None, a_packed=True, dot: Dot | None = None,
+               rq: qgemm_epilogue.Requant | None = None):
+    """The kernel's argument types (or, a_packed False, the packing entry's
+    A); with a requantization, D's in C's place."""
     kg = -(-k // (4 if dot else 2))
     corr = dot.corr if dot else ""
     if a_packed:
@@ -564,6 +628,9 @@ def _type_text(m, n, k, t: QTiles, mode, rows, geometry: Im2col | None, a_packed
         b = f"memref<{geometry.c * geometry.h * geometry.w}xi8, strided<[1], offset: ?>>"
     else:
         b = f"memref<{k}x{n}xi8, strided<[{rows[1]}, 1], offset: ?>>"
+    if rq is not None:
+        cols = pitched_columns(rq.pitch) if rq.pitch else n
+        return a, b, f"memref<{m}x{cols}x{rq.program.out_type}, strided<[{rows[2]}, 1], offset: ?>>"
     return a, b, f"memref<{m}x{n}xi32, strided<[{rows[2]}, 1], offset: ?>>"
 
 
@@ -644,18 +711,22 @@ def packing_function(name, kernel, m, n, k, t: QTiles, mode, rows, geometry, a_u
 
 
 def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows: tuple[int, int, int],
-                   geometry: Im2col | None, b_unsigned: bool, zero_c: bool = False, dot: Dot | None = None) -> str:
+                   geometry: Im2col | None, b_unsigned: bool, zero_c: bool = False, dot: Dot | None = None,
+                   rq: qgemm_epilogue.Requant | None = None) -> str:
     """The MLIR text of one integer GEMM kernel for static sizes: the range
     function the runtime's threads call on their column panels, and the
     declaration of the entry the runtime glue defines (B_MODES for `mode`).
     zero_c: C holds zeros on entry, so the first cache block starts its
     accumulators at zero instead of loading C (C = A · B). dot: k-quads by
-    a dot helper (`plan_dot`), else i16 pairs."""
+    a dot helper (`plan_dot`), else i16 pairs. rq: the requantization each
+    tile's sums go through (one cache block, zero_c), storing D in C's
+    place (`qgemm_epilogue`)."""
     e = _Emitter()
     group = 4 if dot else 2
     kg = -(-k // group)  # k groups (pairs or quads)
     kc = balanced_kc(t.kc, kg)
-    a_ty, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry, dot=dot)
+    a_ty, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry, dot=dot, rq=rq)
+    e_tys = _extra_types(m, n, rq) if rq is not None else []
     s_ty = f"memref<{kc}x{t.nr}xi32>"
     vec, mask_ty = f"vector<{t.vl}xi32>", f"vector<{t.vl}xi1>"
     bytes_ty = f"vector<{4 * t.vl}xi8>"
@@ -881,6 +952,13 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         (dot_rows if dot else pair_rows)(nrows, nvec, ib, kv, bw, cur)
         e.emit(f"scf.yield {', '.join(cur[key] for key in keys)} : {', '.join([vec] * len(keys))}")
         e.indent -= 1
+        if rq is not None:
+            # The k loop stays a loop: fully unrolled (K = 32 is 8 quads),
+            # LLVM's scheduler sank each accumulator's chain of dot products
+            # into its requantization and spilled the B vectors they share.
+            e.emit("} {loop_annotation = #llvm.loop_annotation<unroll = #llvm.loop_unroll<disable = true>>}")
+            requant_store(res, keys, rows_i, cols_j, masks)
+            return
         e.emit("}")
         for i, (r, c) in enumerate(keys):
             if c in masks:
@@ -888,6 +966,97 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                        f": {c_ty}, {mask_ty}, {vec}")
             else:
                 e.emit(f"vector.store {res}#{i}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
+
+    def requant_store(res: str, keys: list, rows_i: list, cols_j: list, masks: dict) -> None:
+        """D[row, col] = the requantization of each accumulator (rq's
+        Program): row inputs loaded once per row and broadcast, tile inputs
+        loaded where the accumulator's lanes are, masked in a last partial
+        panel, stored as D's type (where D is pitched, at each column's
+        place in its image row, `pitched_columns`)."""
+        consts: dict = {}
+        acc = rq.kinds.index("acc")
+        out_vec = f"vector<{t.vl}x{rq.program.out_type}>"
+        arg = {i: f"%E{j}" for j, i in enumerate(rq.extras)}
+        ety = dict(zip(rq.extras, e_tys))
+        places = {c: pitched_place(cols_j[c], masks.get(c)) for c in sorted({c for _, c in keys})} \
+            if rq.pitch is not None else {}
+        for r in sorted({r for r, _ in keys}):
+            scalars = {}
+            for i in rq.extras:
+                if rq.kinds[i] != "row":
+                    continue
+                el, x, b = rq.program.args[i], e.fresh("rs"), e.fresh("rb")
+                e.emit(f"{x} = memref.load {arg[i]}[{rows_i[r]}] : {ety[i]}")
+                e.emit(f"{b} = vector.broadcast {x} : {el} to vector<{t.vl}x{el}>")
+                scalars[i] = b
+            for n_key, (r2, c) in enumerate(keys):
+                if r2 != r:
+                    continue
+                vals = dict(scalars)
+                vals[acc] = f"{res}#{n_key}"
+                for i in rq.extras:
+                    if rq.kinds[i] != "tile":
+                        continue
+                    el, x = rq.program.args[i], e.fresh("rt")
+                    vty = f"vector<{t.vl}x{el}>"
+                    if c in masks:
+                        z = e.fresh("rz")
+                        e.emit(f"{z} = arith.constant dense<{'0.0' if el.startswith(('f', 'bf')) else '0'}> : {vty}")
+                        e.emit(f"{x} = vector.maskedload {arg[i]}[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {z} "
+                               f": {ety[i]}, {mask_ty}, {vty} into {vty}")
+                    else:
+                        e.emit(f"{x} = vector.load {arg[i]}[{rows_i[r]}, {cols_j[c]}] : {ety[i]}, {vty}")
+                    vals[i] = x
+                out = rq.program.emit(e, t.vl, vals, consts, rq.ranges)
+                if rq.pitch is not None:
+                    pitched_store(rows_i[r], places[c], masks.get(c), out, out_vec)
+                elif c in masks:
+                    e.emit(f"vector.maskedstore %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {out} "
+                           f": {c_ty}, {mask_ty}, {out_vec}")
+                else:
+                    e.emit(f"vector.store {out}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {out_vec}")
+
+    def pitched_place(col: str, tail: str | None) -> tuple:
+        """Where C's column `col` of the image lies in D's pitched row: p =
+        (col // OW) * W + col % OW; whether a vector from there crosses the
+        image row's end; the lanes before it (stored at p) and after it
+        (stored W - OW further on), under the tail mask."""
+        ow, w, _ = rq.pitch
+        y, x, yw, p, left, cross = (e.fresh(n) for n in ("y", "x", "yw", "p", "left", "cross"))
+        e.emit(f"{y} = arith.divui {col}, {e.idx(ow)} : index")
+        e.emit(f"{x} = arith.remui {col}, {e.idx(ow)} : index")
+        e.emit(f"{yw} = arith.muli {y}, {e.idx(w)} : index")
+        e.emit(f"{p} = arith.addi {yw}, {x} : index")
+        e.emit(f"{left} = arith.subi {e.idx(ow)}, {x} : index")
+        e.emit(f"{cross} = arith.cmpi ult, {left}, {e.idx(t.vl)} : index")
+        first, rest, every = e.fresh("m"), e.fresh("m"), e.fresh("all")
+        e.emit(f"{first} = vector.create_mask {left} : {mask_ty}")
+        e.emit(f"{every} = vector.constant_mask [{t.vl}] : {mask_ty}")
+        e.emit(f"{rest} = arith.xori {first}, {every} : {mask_ty}")
+        if tail is not None:
+            m1, m2 = e.fresh("m"), e.fresh("m")
+            e.emit(f"{m1} = arith.andi {first}, {tail} : {mask_ty}")
+            e.emit(f"{m2} = arith.andi {rest}, {tail} : {mask_ty}")
+            first, rest = m1, m2
+        return p, e.add(p, w - ow), cross, first, rest
+
+    def pitched_store(row: str, place: tuple, tail: str | None, v: str, vty: str) -> None:
+        """Stores a vector at its `pitched_place` in D's row `row`: across
+        the image row's end as two masked stores."""
+        p, p2, cross, first, rest = place
+        e.emit(f"scf.if {cross} {{")
+        e.indent += 1
+        e.emit(f"vector.maskedstore %C[{row}, {p}], {first}, {v} : {c_ty}, {mask_ty}, {vty}")
+        e.emit(f"vector.maskedstore %C[{row}, {p2}], {rest}, {v} : {c_ty}, {mask_ty}, {vty}")
+        e.indent -= 1
+        e.emit("} else {")
+        e.indent += 1
+        if tail is not None:
+            e.emit(f"vector.maskedstore %C[{row}, {p}], {tail}, {v} : {c_ty}, {mask_ty}, {vty}")
+        else:
+            e.emit(f"vector.store {v}, %C[{row}, {p}] : {c_ty}, {vty}")
+        e.indent -= 1
+        e.emit("}")
 
     def store_pair(v0: str, v1: str, kr: str) -> None:
         """Scratch row kr = the two B rows as i16 pairs: widen, interleave
@@ -1150,21 +1319,23 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         globals_.append(f'memref.global "private" constant @{name}_rows : memref<{group * kg}xi32> = '
                         f"dense<[{', '.join(map(str, _row_offsets(geo, k, group * kg)))}]>")
     scratch_arg = f"%S: {s_ty}, " if mode in "si" else ""
+    extra_args = "".join(f"%E{j}: {ty}, " for j, ty in enumerate(e_tys))
     par = parallel_name(name)
     range_fn = [
         # Public: only the runtime glue calls it (qc-lower-to-llvm hides it again).
-        f"func.func @{par}_range(%A: {a_ty}, %B: {b_ty}, {scratch_arg}%C: {c_ty}, %lo: index, %hi: index) "
-        "attributes {llvm.emit_c_interface} {",
+        f"func.func @{par}_range(%A: {a_ty}, %B: {b_ty}, {scratch_arg}%C: {c_ty}, {extra_args}%lo: index, "
+        "%hi: index) attributes {llvm.emit_c_interface} {",
         *consts, *body, "    return", "}",
     ]
     # The entry @{par} is defined by the runtime glue, which splits the panels
     # over the threads and calls @{par}_range on each part (with the thread's
     # scratch for modes s and i).
-    args = f"%A: {a_ty}, %B: {b_ty}, %C: {c_ty}"
+    tys = ", ".join([a_ty, b_ty, c_ty, *e_tys])
+    names = ", ".join(["%A", "%B", "%C", *(f"%E{j}" for j in range(len(e_tys)))])
     entry = [
-        f"func.func private @{par}({a_ty}, {b_ty}, {c_ty}) attributes {{llvm.emit_c_interface}}",
-        f"func.func private @{name}({args}) {{",
-        f"    func.call @{par}(%A, %B, %C) : ({a_ty}, {b_ty}, {c_ty}) -> ()",
+        f"func.func private @{par}({tys}) attributes {{llvm.emit_c_interface}}",
+        f"func.func private @{name}(%A: {a_ty}, %B: {b_ty}, %C: {c_ty}{''.join(f', %E{j}: {ty}' for j, ty in enumerate(e_tys))}) {{",
+        f"    func.call @{par}({names}) : ({tys}) -> ()",
         "    return", "}",
     ]
     helpers = [dot_declaration(dot.helper).rstrip()] if dot is not None else []

@@ -1,8 +1,10 @@
 """The x86 vector code of the int8 loops (qc-vector-qdepthwise,
-qc-vector-requant) computes the same bits as the loops LLVM vectorizes.
+qc-vector-requant, and the requantization qc-lower-qgemm folds into its
+kernels) computes the same bits as the loops LLVM vectorizes.
 
-Each model is compiled twice, with the default pipeline and with those two
-passes taken out of it, and the outputs must be identical; both must also
+Each model is compiled twice, with the default pipeline and with those
+passes taken out of it (the GEMM kernels then store C, and the
+requantization is a loop), and the outputs must be identical; both must also
 be within one step of onnx.reference (test_quant's `check`). The shapes
 cover every path of the kernels: rows wider than a vector step with a last
 step that overlaps the one before, rows narrower than it, a row of one
@@ -13,6 +15,7 @@ the depthwise kernel leaves to the loop).
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -20,15 +23,21 @@ from helpers import compile_and_run
 from test_quant import CONV_CASES, I8, U8, _conv_model, check, onnx_ref
 
 import qc
+from qc.passes.lower_qgemm import LowerQGemm
 from qc.passes.pipelines import default_pipeline
 from qc.passes.vector_qdepthwise import VectorQDepthwise
 from qc.passes.vector_requant import VectorRequant
 
 
 def scalar_pipeline():
-    """The default pipeline without the int8 vector passes."""
+    """The default pipeline without the int8 vector passes, its GEMM
+    kernels not folding the requantization."""
     p = default_pipeline()
-    stages = tuple(dataclasses.replace(s, passes=tuple(x for x in s.passes
+
+    def keep(x):
+        return dataclasses.replace(x, fold_requant=False) if isinstance(x, LowerQGemm) else x
+
+    stages = tuple(dataclasses.replace(s, passes=tuple(keep(x) for x in s.passes
                                                        if not isinstance(x, (VectorQDepthwise, VectorRequant))))
                    for s in p.stages)
     assert stages != p.stages
@@ -70,8 +79,12 @@ def test_depthwise_kernel_same_bits(case, tmp_path):
 
 @pytest.mark.parametrize("case", [c for c in CONV_CASES if "3d" not in c])
 def test_requantization_same_bits(case, tmp_path):
+    """The conv's requantization is vector code: folded into the GEMM
+    kernel (its name ends in _rq and a digest of the body) or a loop of its
+    own."""
     model, x = _conv_model(**CONV_CASES[case])
-    assert "call @qc_requant_" in qc.compile(model, emit="gemm")
+    gemm_ir = qc.compile(model, emit="gemm")
+    assert "call @qc_requant_" in gemm_ir or re.search(r"call @qc_qgemm_\w+_rq\d+_[0-9a-f]{8}\(", gemm_ir)
     same_bits(model, x, tmp_path)
 
 

@@ -1,0 +1,113 @@
+"""The requantization qc-lower-qgemm folds into its integer GEMM kernels
+(passes/qgemm_epilogue.py) computes what the requantization loop after an
+unfolded kernel computes, bit for bit, and stays within one step of the
+ONNX-semantics reference.
+
+The models are the example CNN blocks, smaller, quantized by onnxruntime's
+quantize_static (QDQ, per channel, BatchNormalization not folded: each conv's
+requantization carries the BatchNormalization's multiply and shift too). In
+the MobileNet block the expand conv's requantization writes the padded input
+of the depthwise conv (D pitched: stored per image row, two masked stores
+where a vector crosses a row end), the project conv's takes the residual
+input as a tile operand and writes f32; the ResNet block's 3x3 convs are
+implicit-im2col kernels. Rows of 19 outputs end each panel of 361 columns
+with a masked tail; rows of 7 are narrower than a vector, so the expand
+conv's requantization stays a loop there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from helpers import cpu_flags
+
+import qc
+from qc.targets import resolve
+from qc.passes.lower_qgemm import LowerQGemm
+from qc.passes.pipelines import default_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _example(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# name -> (example block, its sizes, GEMM kernels with a folded requantization, requantization loops left)
+CASES = {
+    "mobilenet_19": ("mobilenet_block", dict(c=8, e=24, hw=19), 2, 1),
+    "mobilenet_7": ("mobilenet_block", dict(c=8, e=24, hw=7), 1, 2),
+    "resnet_19": ("resnet_block", dict(c=16, hw=19), 2, 0),
+}
+
+
+def _widths() -> list[str]:
+    """The x86 targets this CPU runs: 8 lanes, and 16 where it has AVX-512."""
+    avx512 = {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= cpu_flags()
+    return ["x86-64-v3"] + (["x86-64-v4"] if avx512 else [])
+
+
+def unfolded(target: str):
+    """The target's default pipeline, its GEMM kernels storing C."""
+    p = default_pipeline(resolve(target))
+
+    def keep(x):
+        return dataclasses.replace(x, fold_requant=False) if isinstance(x, LowerQGemm) else x
+
+    return dataclasses.replace(p, stages=tuple(dataclasses.replace(s, passes=tuple(keep(x) for x in s.passes))
+                                               for s in p.stages))
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory):
+    """name -> (QDQ model, input)."""
+    make, quant = _example("make_models"), _example("quantize_cnn")
+    work = tmp_path_factory.mktemp("qdq")
+    out = {}
+    for name, (block, sizes, *_) in CASES.items():
+        model, feeds = getattr(make, block)(np.random.default_rng(len(name)), **sizes)
+        path = work / f"{name}.onnx"
+        onnx.save(model, path)
+        out[name] = (quant.quantize(str(path), str(work / f"{name}.int8.onnx")), feeds["x"])
+    return out
+
+
+@pytest.mark.parametrize("target", _widths())
+@pytest.mark.parametrize("name", CASES)
+def test_folded_requantization_same_bits(name, target, quantized, tmp_path):
+    model, x = quantized[name]
+    _, _, folded, loops = CASES[name]
+    ir = qc.compile(model, emit="gemm", target=target)
+    assert len(re.findall(r"call @qc_qgemm_\w+_rq\d+_[0-9a-f]{8}\(", ir)) == folded
+    assert ir.count("call @qc_requant_") == loops
+    runs = {}
+    for tag, pipeline in (("folded", None), ("unfolded", unfolded(target))):
+        lib = str(tmp_path / f"{tag}.so")
+        qc.compile(model, lib, target=target, **({"pipeline": pipeline} if pipeline else {}))
+        with qc.load(lib) as m:
+            runs[tag] = m.run({"x": x})["y"]
+    np.testing.assert_array_equal(runs["folded"], runs["unfolded"])
+    # And the ONNX semantics: the same float values but for a few values one step off.
+    quant = _example("quantize_cnn")
+    want = quant.reference(model, {"x": x})["y"]
+    steps = np.rint(np.abs(runs["folded"] - want) / quant.output_step(model, "y"))
+    assert steps.max() <= 2 and np.mean(steps == 0) > 0.99, np.bincount(steps.astype(np.int64).ravel())
+
+
+def test_folded_requantization_on_two_threads(quantized, tmp_path):
+    """The threads split the column panels; each tile's requantization and
+    its pitched stores stay within its own columns."""
+    model, x = quantized["mobilenet_19"]
+    lib = str(tmp_path / "m.so")
+    qc.compile(model, lib)
+    with qc.load(lib, threads=1) as one, qc.load(lib, threads=2) as two:
+        np.testing.assert_array_equal(one.run({"x": x})["y"], two.run({"x": x})["y"])
