@@ -669,6 +669,37 @@ def _b_shape(m, n, k, nr, mode, rows, geometry):
     return "matrix", [k, n, rows[1]]
 
 
+def pitched_index_of(e, col: str, ow: int, w: int, vl: int) -> tuple[str, str, str]:
+    """Where column `col` of an image of rows OW wide lies in its pitched
+    rows (W apart): p = (col // OW) * W + col % OW; the lanes left before the
+    image row's end, OW - col % OW; whether a vector of vl lanes from there
+    crosses it."""
+    y, x, yw, p, left, cross = (e.fresh(s) for s in ("y", "x", "yw", "p", "left", "cross"))
+    e.emit(f"{y} = arith.divui {col}, {e.idx(ow)} : index")
+    e.emit(f"{x} = arith.remui {col}, {e.idx(ow)} : index")
+    e.emit(f"{yw} = arith.muli {y}, {e.idx(w)} : index")
+    e.emit(f"{p} = arith.addi {yw}, {x} : index")
+    e.emit(f"{left} = arith.subi {e.idx(ow)}, {x} : index")
+    e.emit(f"{cross} = arith.cmpi ult, {left}, {e.idx(vl)} : index")
+    return p, left, cross
+
+
+def split_masks_of(e, left: str, tail: str | None, vl: int) -> tuple[str, str]:
+    """The lanes of a vector before an image row's end (`left` of them) and
+    after it, under the tail mask."""
+    mask_ty = f"vector<{vl}xi1>"
+    first, rest, every = e.fresh("m"), e.fresh("m"), e.fresh("all")
+    e.emit(f"{first} = vector.create_mask {left} : {mask_ty}")
+    e.emit(f"{every} = vector.constant_mask [{vl}] : {mask_ty}")
+    e.emit(f"{rest} = arith.xori {first}, {every} : {mask_ty}")
+    if tail is not None:
+        m1, m2 = e.fresh("m"), e.fresh("m")
+        e.emit(f"{m1} = arith.andi {first}, {tail} : {mask_ty}")
+        e.emit(f"{m2} = arith.andi {rest}, {tail} : {mask_ty}")
+        first, rest = m1, m2
+    return first, rest
+
+
 def _arg_types(m, n, k, t, mode, rows, geometry=None, a_packed=False, pitch=None):
     """The kernel's argument types: row strides static, offsets dynamic (batch slices)."""
     return tuple(ir.MemRefType.parse(text) for text in _type_text(m, n, k, t, mode, rows, geometry, a_packed, pitch))
@@ -1089,32 +1120,11 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         for c in range(nvec if pitch is not None else 0):
             pitched_store(cols_j[c], masks.get(c), [(rows_i[r], finals[r, c]) for r in range(rows)])
 
-    def pitched_index(col: str) -> tuple[str, str]:
-        """Where C's column `col` of the image lies in a pitched row: p =
-        (col // OW) * W + col % OW, and whether a vector from there crosses
-        the image row's end (`left` = OW - col % OW < the vector width)."""
-        ow, w, _ = pitch
-        y, x, yw, p, left, cross = (e.fresh(s) for s in ("y", "x", "yw", "p", "left", "cross"))
-        e.emit(f"{y} = arith.divui {col}, {e.idx(ow)} : index")
-        e.emit(f"{x} = arith.remui {col}, {e.idx(ow)} : index")
-        e.emit(f"{yw} = arith.muli {y}, {e.idx(w)} : index")
-        e.emit(f"{p} = arith.addi {yw}, {x} : index")
-        e.emit(f"{left} = arith.subi {e.idx(ow)}, {x} : index")
-        e.emit(f"{cross} = arith.cmpi ult, {left}, {e.idx(t.vl)} : index")
-        return p, left, cross
+    def pitched_index(col: str) -> tuple[str, str, str]:
+        return pitched_index_of(e, col, pitch[0], pitch[1], t.vl)
 
     def split_masks(left: str, tail: str | None) -> tuple[str, str]:
-        """The lanes before the row end and after it, under the tail mask."""
-        first, rest, every = e.fresh("m"), e.fresh("m"), e.fresh("all")
-        e.emit(f"{first} = vector.create_mask {left} : {mask_ty}")
-        e.emit(f"{every} = vector.constant_mask [{t.vl}] : {mask_ty}")
-        e.emit(f"{rest} = arith.xori {first}, {every} : {mask_ty}")
-        if tail is not None:
-            m1, m2 = e.fresh("m"), e.fresh("m")
-            e.emit(f"{m1} = arith.andi {first}, {tail} : {mask_ty}")
-            e.emit(f"{m2} = arith.andi {rest}, {tail} : {mask_ty}")
-            first, rest = m1, m2
-        return first, rest
+        return split_masks_of(e, left, tail, t.vl)
 
     def pitched_load(col: str, tail: str | None, rows: list[str]) -> list[str]:
         """The vectors at C's column `col` of the image in each of `rows`

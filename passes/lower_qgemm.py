@@ -105,6 +105,8 @@ from .lower_gemm import (
     constant_global,
     contraction_dims,
     pitched_columns,
+    pitched_index_of,
+    split_masks_of,
 )
 
 # How B reaches the micro-kernel (the kernel name's letter).
@@ -1017,27 +1019,13 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                     e.emit(f"vector.store {out}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {out_vec}")
 
     def pitched_place(col: str, tail: str | None) -> tuple:
-        """Where C's column `col` of the image lies in D's pitched row: p =
-        (col // OW) * W + col % OW; whether a vector from there crosses the
-        image row's end; the lanes before it (stored at p) and after it
-        (stored W - OW further on), under the tail mask."""
+        """Where C's column `col` of the image lies in D's pitched row
+        (`pitched_index_of`), whether a vector from there crosses the image
+        row's end, and its lanes before it (stored there) and after it
+        (stored W - OW further on)."""
         ow, w, _ = rq.pitch
-        y, x, yw, p, left, cross = (e.fresh(n) for n in ("y", "x", "yw", "p", "left", "cross"))
-        e.emit(f"{y} = arith.divui {col}, {e.idx(ow)} : index")
-        e.emit(f"{x} = arith.remui {col}, {e.idx(ow)} : index")
-        e.emit(f"{yw} = arith.muli {y}, {e.idx(w)} : index")
-        e.emit(f"{p} = arith.addi {yw}, {x} : index")
-        e.emit(f"{left} = arith.subi {e.idx(ow)}, {x} : index")
-        e.emit(f"{cross} = arith.cmpi ult, {left}, {e.idx(t.vl)} : index")
-        first, rest, every = e.fresh("m"), e.fresh("m"), e.fresh("all")
-        e.emit(f"{first} = vector.create_mask {left} : {mask_ty}")
-        e.emit(f"{every} = vector.constant_mask [{t.vl}] : {mask_ty}")
-        e.emit(f"{rest} = arith.xori {first}, {every} : {mask_ty}")
-        if tail is not None:
-            m1, m2 = e.fresh("m"), e.fresh("m")
-            e.emit(f"{m1} = arith.andi {first}, {tail} : {mask_ty}")
-            e.emit(f"{m2} = arith.andi {rest}, {tail} : {mask_ty}")
-            first, rest = m1, m2
+        p, left, cross = pitched_index_of(e, col, ow, w, t.vl)
+        first, rest = split_masks_of(e, left, tail, t.vl)
         return p, e.add(p, w - ow), cross, first, rest
 
     def pitched_store(row: str, place: tuple, tail: str | None, v: str, vty: str) -> None:
