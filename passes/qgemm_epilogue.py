@@ -32,6 +32,7 @@ import numpy as np
 from qc.mlir import ir
 
 from . import gemm_epilogue as ge
+from .lower_gemm import constant_global
 from .vector_body import Program, operand_indices, program_of
 
 
@@ -165,8 +166,6 @@ def find(gemm: ir.Operation, c: ir.Value, c_shape: list[int], others: list[ir.Va
     if not ge._available(dest, ops[:i]) and not ge._hoist_view(dest, gemm, ops[:i]):
         return None
     ranges = {}
-    from .lower_gemm import constant_global
-
     for j, (kind, v) in enumerate(zip(kinds, inputs)):
         found = constant_global(symbols, v) if kind == "row" else None
         if found is not None and isinstance(ir.MemRefType(v.type).element_type, ir.IntegerType):
