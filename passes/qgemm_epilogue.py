@@ -32,8 +32,8 @@ import numpy as np
 from qc.mlir import ir
 
 from . import gemm_epilogue as ge
-from .lower_gemm import constant_global
 from .vector_body import Program, operand_indices, program_of
+from .vector_requant import constant_ranges
 
 
 @dataclass
@@ -165,11 +165,5 @@ def find(gemm: ir.Operation, c: ir.Value, c_shape: list[int], others: list[ir.Va
         return None
     if not ge._available(dest, ops[:i]) and not ge._hoist_view(dest, gemm, ops[:i]):
         return None
-    ranges = {}
-    for j, (kind, v) in enumerate(zip(kinds, inputs)):
-        found = constant_global(symbols, v) if kind == "row" else None
-        if found is not None and isinstance(ir.MemRefType(v.type).element_type, ir.IntegerType):
-            attr = found[1]
-            values = [ir.IntegerAttr(attr.get_splat_value()).value] if attr.is_splat else np.array(attr).ravel()
-            ranges[j] = (int(np.min(values)), int(np.max(values)))
+    ranges = constant_ranges(symbols, {j: v for j, (kind, v) in enumerate(zip(kinds, inputs)) if kind == "row"})
     return Requant(rq, program, kinds, inputs, dest, groups, pitch, ranges)

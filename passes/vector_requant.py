@@ -96,14 +96,22 @@ def _plan(op: ir.Operation, symbols: ir.SymbolTable):
         else:
             kinds.append("s")
         indices.append(idx)
+    ranges = constant_ranges(symbols, {i: v for i, (v, kind) in enumerate(zip(op.operands[:-1], kinds))
+                                       if kind == "s"})
+    return program, kinds, indices, ranges
+
+
+def constant_ranges(symbols: ir.SymbolTable, values: dict) -> dict[int, tuple[int, int]]:
+    """The (min, max) of each of `values` (input index -> memref) that is
+    an integer constant global: the bounds Program.emit takes."""
     ranges = {}
-    for i, (v, kind) in enumerate(zip(op.operands[:-1], kinds)):
-        found = constant_global(symbols, v) if kind == "s" else None
+    for i, v in values.items():
+        found = constant_global(symbols, v)
         if found is not None and isinstance(ir.MemRefType(v.type).element_type, ir.IntegerType):
             attr = found[1]
-            values = [ir.IntegerAttr(attr.get_splat_value()).value] if attr.is_splat else np.array(attr).ravel()
-            ranges[i] = (int(np.min(values)), int(np.max(values)))
-    return program, kinds, indices, ranges
+            data = [ir.IntegerAttr(attr.get_splat_value()).value] if attr.is_splat else np.array(attr).ravel()
+            ranges[i] = (int(np.min(data)), int(np.max(data)))
+    return ranges
 
 
 def _rows_contiguous(ty: ir.MemRefType) -> bool:
