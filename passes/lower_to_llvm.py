@@ -57,10 +57,11 @@ class LowerToLLVM(Pass):
 
 def _define_helpers(module) -> None:
     """Defines the declared helpers whose body is one LLVM intrinsic
-    (qc-vector-qdepthwise's vpmaddwd, qc-lower-qgemm's dot products): MLIR
+    (qc-vector-qdepthwise's vpmaddwd, qc-lower-qgemm's dot products, byte_pack's packs): MLIR
     has no op for them, and an intrinsic call has no declared memory
     effects, which buffer deallocation rejects, so they stay declarations
     until here."""
+    from . import byte_pack
     from .qgemm_dot import dot_definition
     from .vector_qdepthwise import pmaddwd_definition
 
@@ -68,7 +69,7 @@ def _define_helpers(module) -> None:
         if op.operation.name != "llvm.func" or op.regions[0].blocks:
             continue
         name = ir.StringAttr(op.attributes["sym_name"]).value
-        text = pmaddwd_definition(name) or dot_definition(name)
+        text = pmaddwd_definition(name) or dot_definition(name) or byte_pack.definition(name)
         if text is None:
             continue
         parsed = ir.Module.parse(text)

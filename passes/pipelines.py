@@ -108,7 +108,8 @@ def _x86_int8(target) -> tuple:
         return ()
     bits = gemm_tile(target).vector_bits
     lanes = 32 if bits >= 512 and "+avx512bw" in target.feature_set else 16 if bits >= 256 else 8
-    return VectorQDepthwise(lanes=lanes), VectorRequant()
+    table = lanes == 32 and "+avx512vbmi" in target.feature_set  # vpermi2b
+    return VectorQDepthwise(lanes=lanes), VectorRequant(table=table)
 
 
 def default_pipeline(target=None) -> Pipeline:

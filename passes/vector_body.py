@@ -41,14 +41,17 @@ class Program:
     result: tuple  # what the yield returns, as a Step operand
 
     def emit(self, e, lanes: int, args: dict[int, str], const_names: dict[str, str],
-             arg_ranges: dict[int, tuple[int, int]] | None = None) -> str:
+             arg_ranges: dict[int, tuple[int, int]] | None = None, until: tuple | None = None) -> str:
         """Emits the steps on vector<lanes x T> values (args: block argument
         index -> vector name) with emitter e; returns the result's name.
         const_names caches the splat constants emitted so far; arg_ranges:
         the known bounds of integer arguments (constant per-row operands),
-        which let a narrowing and widening back be dropped (`exact_round_trips`)."""
+        which let a narrowing and widening back be dropped (`exact_round_trips`).
+        until: return that operand instead of the result, emitting only the
+        steps up to it."""
         vals: list[str] = []
         same = self.exact_round_trips(arg_ranges or {})
+        last = len(self.steps) - 1 if until is None else (until[1] if until[0] == "step" else -1)
 
         def ref(o) -> str:
             kind, x = o
@@ -70,6 +73,8 @@ class Program:
         fused = self.high_words() if lanes % 2 == 0 else {}
         skip = {j for chain in fused.values() for j in chain[1:]}
         for t, s in enumerate(self.steps):
+            if t > last:
+                break
             if t in skip:
                 vals.append("")  # folded into the high-word form below
                 continue
@@ -87,7 +92,7 @@ class Program:
             r = e.fresh("q")
             e.emit(f'{r} = "{s.name}"({", ".join(names)}){s.props} : ({", ".join(tys)}) -> {vec(s.type)}')
             vals.append(r)
-        return ref(self.result)
+        return ref(self.result if until is None else until)
 
     def exact_round_trips(self, arg_ranges: dict[int, tuple[int, int]]) -> dict[int, tuple]:
         """The steps extsi / extui(trunci(x)) back to x's type where x is

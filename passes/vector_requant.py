@@ -41,6 +41,9 @@ class VectorRequant(Pass):
 
     name = "qc-vector-requant"
     lanes: int = 16  # i32 lanes per step: two AVX2 registers, so the i8 results pack into one store
+    # AVX-512 VBMI (vpermi2b): a second stage that depends only on a clamped 8-bit value and
+    # per-row constants is looked up in a table per row (requant_table), 64 outputs a step.
+    table: bool = False
 
     def apply(self, module: ir.Module) -> None:
         from qc.mlir import func
@@ -60,10 +63,38 @@ class VectorRequant(Pass):
                 if _mergeable(operands, kinds, indices, len(shape)):
                     operands, indices, shape = _merge_rows(operands, kinds, indices, shape)
                 overlap = all(_root(v) != _root(operands[-1]) for v in operands[:-1])
+                table = self._table(module, symbols, op.operation, program, operands, kinds, indices) \
+                    if self.table else None
+                if table is not None:
+                    table, data = table
+                    # The table is one more input (kind "t"), indexed as the scalars it replaces.
+                    operands, kinds, indices = (operands[:-1] + [data] + operands[-1:], kinds + ["t"],
+                                                indices + [indices[table.inputs[0]]])
                 append_functions(module, symbols, _function(name, operands, program, kinds, indices, ranges,
-                                                            shape, self.lanes, overlap))
+                                                            shape, self.lanes, overlap, table))
                 func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands)
             op.operation.erase()
+
+    @staticmethod
+    def _table(module, symbols, op, program, operands, kinds, indices):
+        """(the requant_table.Table, a get_global of its data) or None."""
+        from . import requant_table
+
+        values = {}
+        for i, kind in enumerate(kinds):
+            found = constant_global(symbols, operands[i]) if kind == "s" else None
+            if found is not None:
+                attr, ty = found[1], ir.MemRefType(operands[i].type)
+                data = np.full(ty.shape, ir.IntegerAttr(attr.get_splat_value()).value, np.int64) if attr.is_splat \
+                    else np.array(attr).astype(np.int64).reshape(ty.shape)
+                values[i] = data
+        t = requant_table.plan(program, kinds, values)
+        if t is None or any(indices[i] != indices[t.inputs[0]] for i in t.inputs):
+            return None
+        n = 0
+        while f"__requant_table_{n}" in symbols:
+            n += 1
+        return t, requant_table.table_global(module, symbols, f"__requant_table_{n}", t.data, op)
 
 
 def _plan(op: ir.Operation, symbols: ir.SymbolTable):
@@ -164,12 +195,18 @@ def _merge_rows(operands, kinds, indices, shape):
     return new_ops + [collapse(operands[-1])], new_idx, shape[:-2] + [shape[-2] * shape[-1]]
 
 
-def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes: int, overlap: bool) -> str:
+def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes: int, overlap: bool,
+              table=None) -> str:
     """The loop nest: the outer dims one by one, the innermost in steps of
     `lanes`; the rest of a row as one more step (or half step) ending at the
-    row's end, overlapping the one before (`overlap`: no input shares the output's
-    buffer, so those outputs are computed again from the same inputs), else
-    in steps of halves down to single lanes."""
+    row's end, overlapping the one before (`overlap`: no input shares the
+    output's buffer, so those outputs are computed again from the same
+    inputs), else in steps of halves down to single lanes. With
+    `table` (a requant_table.Table, its data the operand of kind "t"), rows
+    first go in steps of 64 outputs that compute the value before the table's
+    clamp for four vectors of 16 lanes, narrow them to bytes and look the
+    bytes up (byte_pack)."""
+    from . import byte_pack
     from .lower_gemm import _Emitter
 
     e = _Emitter()
@@ -189,7 +226,7 @@ def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes
                 parts.append(j if d == rank - 1 else ivs[d])
         return ", ".join(parts)
 
-    def step(j: str, n: int, scalars: dict[int, str], consts: dict) -> None:
+    def body(j: str, n: int, scalars: dict[int, str], consts: dict, until=None) -> str:
         vals = dict(scalars)
         for i, kind in enumerate(kinds):
             if kind == "v":
@@ -197,9 +234,38 @@ def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes
                 ety = program.args[i]
                 e.emit(f"{v} = vector.load {args[i]}[{index_list(indices[i], j)}] : {types[i]}, vector<{n}x{ety}>")
                 vals[i] = v
-        out = program.emit(e, n, vals, consts, ranges)
+        return program.emit(e, n, vals, consts, ranges, until=until)
+
+    def step(j: str, n: int, scalars: dict[int, str], consts: dict) -> None:
+        out = body(j, n, scalars, consts)
         e.emit(f"vector.store {out}, %out[{', '.join(ivs[:-1] + [j])}] : {types[-1]}, "
                f"vector<{n}x{program.out_type}>")
+
+    def splat(v: int, consts: dict) -> str:
+        text = f"dense<{v}> : vector<16xi32>"  # the key Program.emit caches its constants by
+        if text not in consts:
+            c = e.fresh("k")
+            e.emit(f"{c} = arith.constant {text}")
+            consts[text] = c
+        return consts[text]
+
+    tables: list[str] = []  # the current row's table, as four vector<64xi8>
+
+    def table_step(j: str, scalars: dict[int, str], consts: dict) -> None:
+        quarters = []
+        for q in range(4):
+            jq = j if q == 0 else e.fresh("j")
+            if q:
+                e.emit(f"{jq} = arith.addi {j}, {e.idx(16 * q)} : index")
+            # The value before the clamp, one bound, the offset: the packs' saturation is the other bound.
+            x = body(jq, 16, scalars, consts, until=table.value)
+            op, bound = table.guard
+            g, a = e.fresh("g"), e.fresh("g")
+            e.emit(f"{g} = {op} {x}, {splat(bound, consts)} : vector<16xi32>")
+            e.emit(f"{a} = arith.addi {g}, {splat(table.offset, consts)} : vector<16xi32>")
+            quarters.append(a)
+        out = byte_pack.emit_in_order(e, byte_pack.emit_table_lookup(e, byte_pack.emit_packs(e, quarters), tables))
+        e.emit(f"vector.store {out}, %out[{', '.join(ivs[:-1] + [j])}] : {types[-1]}, vector<64xi8>")
 
     def inner() -> None:
         # Scalars read once per row of the innermost dim, broadcast per width.
@@ -209,6 +275,12 @@ def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes
                 s = e.fresh("s")
                 e.emit(f"{s} = memref.load {args[i]}[{index_list(indices[i], '')}] : {types[i]}")
                 sc[i] = s
+        if table is not None:
+            t = kinds.index("t")
+            tables[:] = [e.fresh("tab") for _ in range(4)]
+            for k, tab in enumerate(tables):
+                where = ", ".join(filter(None, (index_list(indices[t], ""), e.idx(64 * k))))
+                e.emit(f"{tab} = vector.load {args[t]}[{where}] : {types[t]}, vector<64xi8>")
 
         def bcast(n):
             out = {}
@@ -218,8 +290,16 @@ def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes
                 out[i] = b
             return out
 
-        main = width - width % lanes
         pos = 0
+        if table is not None and width >= 64:
+            b = bcast(16)
+            consts: dict = {}
+            pos = width - width % 64
+            e.for_loop(ivs[-1], e.idx(0), e.idx(pos), 64, lambda: table_step(ivs[-1], b, consts))
+            if overlap and pos < width:
+                table_step(e.idx(width - 64), b, {})  # ending at the row's end, as below
+                return
+        main = width - width % lanes if not pos else 0
         if main:
             b = bcast(lanes)
             consts: dict = {}
@@ -233,7 +313,7 @@ def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes
                 step(e.idx(width - n), n, bcast(n) if n != lanes else b, {})
                 return
         # The rest in halves, quarters, ... then single lanes.
-        n = lanes // 2
+        n = lanes
         while pos < width:
             while n > 1 and width - pos < n:
                 n //= 2
@@ -253,4 +333,5 @@ def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes
     nest(0)
     consts = [f"  {c} = arith.constant {v} : index" for v, c in sorted(e.consts.items())]
     params = ", ".join(f"{a}: {t}" for a, t in zip(args, types))
-    return "\n".join([f"func.func private @{name}({params}) {{", *consts, *e.lines, "  return", "}"]) + "\n"
+    decls = byte_pack.declarations() if table is not None else []
+    return "\n".join([*decls, f"func.func private @{name}({params}) {{", *consts, *e.lines, "  return", "}"]) + "\n"
