@@ -127,3 +127,28 @@ def append_functions(module: ir.Module, symbols: ir.SymbolTable, text: str) -> N
         if ir.StringAttr(f.attributes["sym_name"]).value not in symbols:
             module.body.append(f)
             symbols.insert(f)
+
+
+def constant_array(module: ir.Module, symbols: ir.SymbolTable, name: str, data, element_type: ir.Type,
+                   before: ir.Operation) -> ir.Value:
+    """A get_global (before `before`) of the private constant global `name`
+    holding `data` (a numpy array of element_type's width), made first
+    unless the module has it (64-byte aligned, for vector loads)."""
+    import numpy as np
+
+    ty = ir.MemRefType.get(list(data.shape), element_type)
+    if name not in symbols:
+        with ir.InsertionPoint(module.body), ir.Location.unknown():
+            g = ir.Operation.create("memref.global", attributes={
+                "sym_name": ir.StringAttr.get(name),
+                "sym_visibility": ir.StringAttr.get("private"),
+                "type": ir.TypeAttr.get(ty),
+                "initial_value": ir.DenseElementsAttr.get(np.ascontiguousarray(data), type=element_type),
+                "constant": ir.UnitAttr.get(),
+                "alignment": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64),
+            })
+        g.move_before(module.body.operations[0])
+        symbols.insert(g)
+    with ir.InsertionPoint(before), ir.Location.unknown():
+        return ir.Operation.create("memref.get_global", results=[ty],
+                                   attributes={"name": ir.FlatSymbolRefAttr.get(name)}).result

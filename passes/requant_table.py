@@ -31,6 +31,7 @@ import numpy as np
 
 from qc.mlir import ir
 
+from .base import constant_array
 from .vector_body import Program
 
 _PREDICATES = {0: "eq", 1: "ne", 2: "slt", 3: "sle", 4: "sgt", 5: "sge", 6: "ult", 7: "ule", 8: "ugt", 9: "uge"}
@@ -201,19 +202,4 @@ def _evaluate(program: Program, given: dict[int, np.ndarray], kinds, values, rea
 def table_global(module: ir.Module, symbols: ir.SymbolTable, name: str, data: np.ndarray,
                  before: ir.Operation) -> ir.Value:
     """A get_global (before `before`) of a new constant i8 global holding `data`."""
-    i8 = ir.IntegerType.get_signless(8)
-    ty = ir.MemRefType.get(list(data.shape), i8)
-    with ir.InsertionPoint(module.body), ir.Location.unknown():
-        g = ir.Operation.create("memref.global", attributes={
-            "sym_name": ir.StringAttr.get(name),
-            "sym_visibility": ir.StringAttr.get("private"),
-            "type": ir.TypeAttr.get(ty),
-            "initial_value": ir.DenseElementsAttr.get(data.view(np.int8), type=i8),
-            "constant": ir.UnitAttr.get(),
-            "alignment": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64),
-        })
-    g.move_before(module.body.operations[0])
-    symbols.insert(g)
-    with ir.InsertionPoint(before), ir.Location.unknown():
-        return ir.Operation.create("memref.get_global", results=[ty],
-                                   attributes={"name": ir.FlatSymbolRefAttr.get(name)}).result
+    return constant_array(module, symbols, name, data.view(np.int8), ir.IntegerType.get_signless(8), before)

@@ -32,7 +32,7 @@ import numpy as np
 
 from qc.mlir import ir
 
-from .base import Pass, append_functions, collect_ops
+from .base import Pass, append_functions, collect_ops, constant_array
 from .depthwise_window import WINDOW_ATTR
 from .gemm_epilogue import _dense, _maps
 from .lower_gemm import _Emitter, constant_global
@@ -112,23 +112,7 @@ def _weight_pairs(module, symbols, found, conv: "_Conv", op: ir.Operation) -> ir
         cols.append((lo & 0xFFFF) | (w[:, :, j + 1] << 16))
     data = np.stack(cols, axis=-1).astype(np.uint32).view(np.int32)
     name = f"{sym}_pairs"
-    i32 = ir.IntegerType.get_signless(32)
-    ty = ir.MemRefType.get(list(data.shape), i32)
-    if name not in symbols:
-        with ir.InsertionPoint(module.body), ir.Location.unknown():
-            g = ir.Operation.create("memref.global", attributes={
-                "sym_name": ir.StringAttr.get(name),
-                "sym_visibility": ir.StringAttr.get("private"),
-                "type": ir.TypeAttr.get(ty),
-                "initial_value": ir.DenseElementsAttr.get(np.ascontiguousarray(data), type=i32),
-                "constant": ir.UnitAttr.get(),
-                "alignment": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64),
-            })
-        g.move_before(module.body.operations[0])
-        symbols.insert(g)
-    with ir.InsertionPoint(op), ir.Location.unknown():
-        return ir.Operation.create("memref.get_global", results=[ty],
-                                   attributes={"name": ir.FlatSymbolRefAttr.get(name)}).result
+    return constant_array(module, symbols, name, data, ir.IntegerType.get_signless(32), op)
 
 
 @dataclass

@@ -81,3 +81,15 @@ def check_against_ort(model, feeds, tmp_path, rtol=1e-5, atol=1e-6, **options) -
         else:
             np.testing.assert_array_equal(got[name], want[name], err_msg=name)
     return got
+
+
+def with_pass_options(pipeline, cls, **changes):
+    """The pipeline with each pass of type cls given these options
+    (dataclasses.replace): e.g. a reference form a fast path is compared to."""
+    import dataclasses
+
+    def change(p):
+        return dataclasses.replace(p, **changes) if isinstance(p, cls) else p
+
+    return dataclasses.replace(pipeline, stages=tuple(
+        dataclasses.replace(s, passes=tuple(change(p) for p in s.passes)) for s in pipeline.stages))

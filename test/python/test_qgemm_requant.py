@@ -17,7 +17,6 @@ conv's requantization stays a loop there.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import re
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from helpers import cpu_flags
+from helpers import cpu_flags, with_pass_options
 
 import qc
 from qc.targets import resolve
@@ -58,13 +57,7 @@ def _widths() -> list[str]:
 
 def unfolded(target: str):
     """The target's default pipeline, its GEMM kernels storing C."""
-    p = default_pipeline(resolve(target))
-
-    def keep(x):
-        return dataclasses.replace(x, fold_requant=False) if isinstance(x, LowerQGemm) else x
-
-    return dataclasses.replace(p, stages=tuple(dataclasses.replace(s, passes=tuple(keep(x) for x in s.passes))
-                                               for s in p.stages))
+    return with_pass_options(default_pipeline(resolve(target)), LowerQGemm, fold_requant=False)
 
 
 @pytest.fixture(scope="module")

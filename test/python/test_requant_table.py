@@ -13,14 +13,13 @@ enough that both clamps saturate somewhere.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-from helpers import cpu_flags
+from helpers import cpu_flags, with_pass_options
 
 import qc
 from qc.passes.pipelines import default_pipeline
@@ -39,13 +38,7 @@ def _example(name: str):
 
 
 def without_tables(target: str):
-    p = default_pipeline(resolve(target))
-
-    def off(x):
-        return dataclasses.replace(x, table=False) if isinstance(x, VectorRequant) else x
-
-    return dataclasses.replace(p, stages=tuple(dataclasses.replace(s, passes=tuple(off(x) for x in s.passes))
-                                               for s in p.stages))
+    return with_pass_options(default_pipeline(resolve(target)), VectorRequant, table=False)
 
 
 @pytest.fixture(scope="module", params=["int8", "uint8"])
