@@ -43,7 +43,7 @@ class Table:
     lo: int
     hi: int
     offset: int  # the clamped value plus offset lies in [-128, 127]
-    inputs: list[int]  # the per-row scalar inputs the table replaces (all of one memref type)
+    inputs: list[int]  # the per-row scalar inputs the table replaces (of one shape and indexing)
     data: np.ndarray  # uint8 [*scalar shape, 256]: entry u is the result for the byte u (read as i8)
 
     @property
@@ -63,7 +63,7 @@ def plan(program: Program, kinds: list[str], values: dict[int, np.ndarray]) -> T
         for kind, x in s.operands:
             if kind == "step":
                 uses[x] = uses.get(x, 0) + 1
-    for t, s in enumerate(program.steps):
+    for t in range(len(program.steps)):
         pair = _clamp(program, t, uses)
         if pair is None:
             continue
