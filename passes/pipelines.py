@@ -101,7 +101,8 @@ def gemm_tile(target=None) -> GemmTile:
 
 def _x86_int8(target) -> tuple:
     """The int8 loops written as x86 vector code: qc-vector-qdepthwise
-    (vpmaddwd: AVX-512BW, AVX2 at half the lanes, else SSE2 at a quarter) and qc-vector-requant
+    (vpmaddwd: AVX-512BW, AVX2 at half the lanes, else SSE2 at a quarter;
+    vpdpbusd with AVX-512 VNNI and VBMI) and qc-vector-requant
     (vpmuldq). AArch64 and RVV have widening multiplies (smull, vwmul) that
     LLVM already finds from the scalar loops."""
     if target is not None and target.arch != "x86_64":
@@ -109,7 +110,8 @@ def _x86_int8(target) -> tuple:
     bits = gemm_tile(target).vector_bits
     lanes = 32 if bits >= 512 and "+avx512bw" in target.feature_set else 16 if bits >= 256 else 8
     table = lanes == 32 and "+avx512vbmi" in target.feature_set  # vpermi2b
-    return VectorQDepthwise(lanes=lanes), VectorRequant(table=table)
+    dot = table and "+avx512vnni" in target.feature_set  # vpdpbusd on vpermb windows
+    return VectorQDepthwise(lanes=lanes, dot=dot), VectorRequant(table=table)
 
 
 def default_pipeline(target=None) -> Pipeline:

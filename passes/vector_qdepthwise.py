@@ -36,6 +36,7 @@ from .base import Pass, append_functions, collect_ops, constant_array
 from .depthwise_window import WINDOW_ATTR
 from .gemm_epilogue import _dense, _maps
 from .lower_gemm import _Emitter, constant_global
+from .qdepthwise_dot import dot_function, dot_width, weight_quads
 
 # x86's i16 pair multiply-add (vpmaddwd) as functions qc-lower-to-llvm
 # defines (`pmaddwd_definition`), by i16 lane count.
@@ -61,10 +62,13 @@ class VectorQDepthwise(Pass):
     AVX2 (lanes 16) or AVX-512BW (lanes 32: twice the outputs per
     instruction; the 256-bit helper then serves rows of 17 to 31 outputs).
     Leaves a func.call per conv to a private function of
-    scf.for loops and vector ops, which calls PMADDWD helpers."""
+    scf.for loops and vector ops, which calls PMADDWD helpers, or with
+    `dot` (AVX-512 VNNI and VBMI) the byte-quad dot products of
+    qdepthwise_dot.py where a row has at least 4 outputs."""
 
     name = "qc-vector-qdepthwise"
     lanes: int = 16  # outputs per step at stride 1 (16: one ymm of i16 pairs per parity, 32: one zmm)
+    dot: bool = False  # vpdpbusd on vpermb windows
 
     def apply(self, module: ir.Module) -> None:
         from qc.mlir import func
@@ -77,9 +81,13 @@ class VectorQDepthwise(Pass):
             found = constant_global(symbols, conv.w) if conv is not None else None
             if found is None:
                 continue  # run-time weights: left to LLVM's loop vectorizer
-            pairs = _weight_pairs(module, symbols, found, conv, op)
             name = f"qc_qdepthwise_{count}"
-            text, operands = _function(name, conv, pairs, self.lanes)
+            if self.dot and dot_width(conv) is not None:
+                quads, corr = weight_quads(module, symbols, *_weights(found, conv), op)
+                text, operands = dot_function(name, conv, quads, corr)
+            else:
+                pairs = _weight_pairs(module, symbols, found, conv, op)
+                text, operands = _function(name, conv, pairs, self.lanes)
             append_functions(module, symbols, text)
             with ir.InsertionPoint(op), op.location:
                 func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands)
@@ -96,16 +104,20 @@ def _pairs_of(conv: "_Conv") -> list[tuple[int, bool]]:
     return pairs
 
 
+def _weights(found, conv: "_Conv") -> tuple[str, np.ndarray]:
+    """The constant weights' global name and values [C, kh, kw] (int64)."""
+    sym, attr = found
+    c = ir.MemRefType(conv.w.type).shape[0]
+    if attr.is_splat:
+        return sym, np.full((c, conv.kh, conv.kw), ir.IntegerAttr(attr.get_splat_value()).value, np.int64)
+    return sym, np.array(attr).astype(np.int64).reshape(c, conv.kh, conv.kw)
+
+
 def _weight_pairs(module, symbols, found, conv: "_Conv", op: ir.Operation) -> ir.Value:
     """A get_global (before op) of the weights as i16 pairs [C, kh, pairs]
     of i32 (the first tap in the low half), packed at compile time: one load
     and broadcast per pair in the kernel."""
-    sym, attr = found
-    c = ir.MemRefType(conv.w.type).shape[0]
-    if attr.is_splat:
-        w = np.full((c, conv.kh, conv.kw), ir.IntegerAttr(attr.get_splat_value()).value, np.int64)
-    else:
-        w = np.array(attr).astype(np.int64).reshape(c, conv.kh, conv.kw)
+    sym, w = _weights(found, conv)
     cols = []
     for j, first in _pairs_of(conv):
         lo = w[:, :, j] if first else np.zeros_like(w[:, :, j])

@@ -274,7 +274,9 @@ def depthwise_ref(x, w, pads, strides):
 def test_depthwise_conv_integer(strides, tmp_path):
     """int8 x int8 depthwise (group = channels), extremes included: products
     of -128 * -128 = 16,384 stay exact in i16 (the x86 kernel's vpmaddwd pairs,
-    elsewhere the loop's i16 multiply); 37-wide rows leave a vector tail."""
+    elsewhere the loop's i16 multiply) and in the x86 byte-quad kernel
+    (AVX-512 VNNI and VBMI: x read as x + 128, then 0); 37-wide rows leave a
+    vector tail."""
     rng = np.random.default_rng(18)
     c = 5
     x = qrand(rng, I8, (1, c, 11, 37))
@@ -288,7 +290,7 @@ def test_depthwise_conv_integer(strides, tmp_path):
     lib, ir = compile_kernels(model, tmp_path)
     assert "linalg.depthwise_conv_2d_nchw_chw" not in ir
     if platform.machine() in ("x86_64", "AMD64"):
-        assert re.search(r"func\.call @qc_x86_pmaddwd_(16|32)\(", ir), "no vpmaddwd depthwise kernel"  # AVX2, AVX-512
+        assert re.search(r"func\.call @(qc_x86_pmaddwd_(16|32)|qc_dot4_us_16)\(", ir), "no x86 depthwise kernel"
     else:
         assert re.search(r"arith\.muli %\S+, %\S+ : i16", ir), "the depthwise products are not 16-bit"
     np.testing.assert_array_equal(run(lib, {"x": x}), depthwise_ref(x, w, pads, strides).astype(I32))

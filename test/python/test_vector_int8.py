@@ -2,6 +2,10 @@
 qc-vector-requant, and the requantization qc-lower-qgemm folds into its
 kernels) computes the same bits as the loops LLVM vectorizes.
 
+The depthwise kernel has two forms, both run where the CPU has them: i16
+pairs (vpmaddwd, any x86) and, with AVX-512 VNNI and VBMI, byte quads
+(vpdpbusd on vpermb windows, passes/qdepthwise_dot.py).
+
 Each model is compiled twice, with the default pipeline and with those
 passes taken out of it (the GEMM kernels then store C, and the
 requantization is a loop), and the outputs must be identical; both must also
@@ -19,7 +23,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import compile_and_run
+from helpers import compile_and_run, cpu_flags, with_pass_options
 from test_quant import CONV_CASES, I8, U8, _conv_model, check, onnx_ref
 
 import qc
@@ -44,8 +48,8 @@ def scalar_pipeline():
     return dataclasses.replace(p, stages=stages)
 
 
-def same_bits(model, x, tmp_path):
-    got = check(model, {"x": x}, tmp_path, ref=onnx_ref)
+def same_bits(model, x, tmp_path, **options):
+    got = check(model, {"x": x}, tmp_path, ref=onnx_ref, **options)
     (tmp_path / "scalar").mkdir()
     want = compile_and_run(model, {"x": x}, tmp_path / "scalar", pipeline=scalar_pipeline())
     for name in want:
@@ -64,17 +68,47 @@ DEPTHWISE = {
     "kernel_5": ((8, 23), (5, 5), [1, 1], [2, 2, 2, 2], [1, 1]),
     "kernel_1x4": ((4, 19), (1, 4), [1, 1], [0, 1, 0, 2], [1, 1]),
     "dilation": ((9, 20), (3, 3), [1, 1], [2, 2, 2, 2], [2, 2]),
+    # output width 70: the quad kernel's steps 0, 16, 32, 48 (two loads), then 54 in a second strip
+    "wide_strips": ((6, 70), (3, 3), [1, 1], [1, 1, 1, 1], [1, 1]),
+    # output widths 62 and 63: the last step's window ends at byte 64 of one row load / needs a second
+    # one (no left pad: byte 0 is not the pad value that byte 64 is)
+    "one_load": ((5, 62), (3, 3), [1, 1], [1, 1, 1, 1], [1, 1]),
+    "two_loads": ((5, 63), (3, 3), [1, 1], [1, 0, 1, 2], [1, 1]),
 }
+
+VNNI_VBMI = "x86_64-unknown-linux-gnu:x86-64-v4:+avx512vnni,+avx512vbmi"
+# The forms of the depthwise kernel this CPU runs.
+FORMS = ["pairs"] + (["quads"] if {"avx512_vnni", "avx512vbmi"} <= cpu_flags() else [])
+
+
+def form_pipeline(form: str):
+    return with_pass_options(default_pipeline(), VectorQDepthwise, dot=form == "quads")
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("case", DEPTHWISE)
+def test_depthwise_kernel_same_bits(case, form, tmp_path):
+    hw, kernel, strides, pads, dilations = DEPTHWISE[case]
+    model, x = _conv_model(xt=I8, wt=I8, yt=I8, c=6, m=6, group=6, hw=hw, kernel=kernel, strides=strides,
+                           pads=pads, dilations=dilations, bias=case != "narrow", seed=len(case))
+    gemm_ir = qc.compile(model, emit="gemm", pipeline=form_pipeline(form))
+    assert ("call @qc_qdepthwise_" in gemm_ir) == (case != "dilation")
+    same_bits(model, x, tmp_path, pipeline=form_pipeline(form))
 
 
 @pytest.mark.parametrize("case", DEPTHWISE)
-def test_depthwise_kernel_same_bits(case, tmp_path):
+def test_depthwise_quads_where_rows_allow(case):
+    """With VNNI and VBMI the kernel takes byte quads where a row has at
+    least 4 outputs (else the pair kernel; dilation: the loop)."""
     hw, kernel, strides, pads, dilations = DEPTHWISE[case]
-    model, x = _conv_model(xt=I8, wt=I8, yt=I8, c=6, m=6, group=6, hw=hw, kernel=kernel, strides=strides,
+    model, _ = _conv_model(xt=I8, wt=I8, yt=I8, c=6, m=6, group=6, hw=hw, kernel=kernel, strides=strides,
                            pads=pads, dilations=dilations, seed=len(case))
-    gemm_ir = qc.compile(model, emit="gemm")
+    gemm_ir = qc.compile(model, emit="gemm", target=VNNI_VBMI)
+    ow = (hw[1] + pads[1] + pads[3] - kernel[1]) // strides[1] + 1
+    quads = case != "dilation" and ow >= 4
+    assert ("call @qc_dot4_us_" in gemm_ir) == quads
     assert ("call @qc_qdepthwise_" in gemm_ir) == (case != "dilation")
-    same_bits(model, x, tmp_path)
+    assert "call @qc_dot4_us_" not in qc.compile(model, emit="gemm", target="x86-64-v4-vnni")  # no VBMI
 
 
 @pytest.mark.parametrize("case", [c for c in CONV_CASES if "3d" not in c])
@@ -88,16 +122,17 @@ def test_requantization_same_bits(case, tmp_path):
     same_bits(model, x, tmp_path)
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("case", ["wide_overlap", "stride_2_odd", "kernel_5"])
-def test_uint8_depthwise_kernel_same_bits(case, tmp_path):
+def test_uint8_depthwise_kernel_same_bits(case, form, tmp_path):
     """uint8 activations (int8 weights): the frontend reads x as int8 (x - 128,
     and x_zero_point - 128), so the depthwise conv reaches the vector kernel
     too; the input zero point 131 pads the window."""
     hw, kernel, strides, pads, dilations = DEPTHWISE[case]
     model, x = _conv_model(xt=U8, wt=I8, yt=U8, c=6, m=6, group=6, hw=hw, kernel=kernel, strides=strides,
                            pads=pads, dilations=dilations, seed=len(case))
-    assert "call @qc_qdepthwise_" in qc.compile(model, emit="gemm")
-    same_bits(model, x, tmp_path)
+    assert "call @qc_qdepthwise_" in qc.compile(model, emit="gemm", pipeline=form_pipeline(form))
+    same_bits(model, x, tmp_path, pipeline=form_pipeline(form))
 
 
 @pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
