@@ -58,6 +58,8 @@ def test_estimate_direction():
     assert fp32 / int8 > 1.5  # the products dominate: int8's kernel does ~1.8x the multiply-adds per cycle
     assert int8_guard.rates_for(resolve("x86-64-v3")) is avx2
     assert int8_guard.rates_for(resolve("x86-64-v4-vnni")) is int8_guard.RATES["avx512-vnni"]
+    vbmi = resolve("x86_64-unknown-linux-gnu:x86-64-v4:+avx512vnni,+avx512vbmi")
+    assert int8_guard.rates_for(vbmi) is int8_guard.RATES["avx512-vnni-vbmi"]
     assert int8_guard.rates_for(resolve("x86-64-v3-vnni")) is int8_guard.RATES["avx-vnni"]
     assert int8_guard.rates_for(resolve("aarch64-dotprod")) is int8_guard.RATES["neon-dotprod"]
     assert int8_guard.rates_for(resolve("aarch64")) is int8_guard.RATES["neon"]
