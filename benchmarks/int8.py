@@ -8,7 +8,9 @@ single-threaded, medians of several runs, all in one process.
 Each float block is quantized by examples/quantize_cnn.py (onnxruntime's
 quantize_static, per channel, fixed-seed calibration) in each form asked
 for (`FORMS`: QDQ with int8 activations, the default; QDQ with uint8
-activations; QOperator with uint8 activations, QLinearConv and friends).
+activations; QOperator with uint8 activations, QLinearConv and friends;
+QDQ with int8 activations after onnxruntime's quant_pre_process, which folds
+each BatchNormalization into its Conv first, as its documentation advises).
 The engines run the same input per block, interleaved run by run (a run:
 10 calls):
   - qc fp32: the float model (im2col + the register-blocked fp32 GEMM);
@@ -88,8 +90,9 @@ def ort_runner(path: str):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-# form -> (quantize_static's format, activation type), all with int8 weights
-FORMS = {"qdq": ("QDQ", "int8"), "qdq-u8": ("QDQ", "uint8"), "qop-u8": ("QOperator", "uint8")}
+# form -> (quantize_static's format, activation type, quant_pre_process first), all with int8 weights
+FORMS = {"qdq": ("QDQ", "int8", False), "qdq-u8": ("QDQ", "uint8", False), "qop-u8": ("QOperator", "uint8", False),
+         "qdq-pre": ("QDQ", "int8", True)}
 
 
 def bench_block(float_path: str, work: str, runs: int, forms=("qdq",)) -> dict[str, float]:

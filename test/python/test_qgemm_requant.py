@@ -5,7 +5,8 @@ ONNX-semantics reference.
 
 The models are the example CNN blocks, smaller, quantized by onnxruntime's
 quantize_static (QDQ, per channel, BatchNormalization not folded: each conv's
-requantization carries the BatchNormalization's multiply and shift too). In
+requantization carries the BatchNormalization's multiply and shift too; once
+also after onnxruntime's quant_pre_process, which folds it into the convs). In
 the MobileNet block the expand conv's requantization writes the padded input
 of the depthwise conv (D pitched: stored per image row, two masked stores
 where a vector crosses a row end), the project conv's takes the residual
@@ -41,11 +42,13 @@ def _example(name: str):
     return mod
 
 
-# name -> (example block, its sizes, GEMM kernels with a folded requantization, requantization loops left)
+# name -> (example block, its sizes, GEMM kernels with a folded requantization, requantization loops left,
+# quantized after onnxruntime's quant_pre_process: BatchNormalization folded into the convs first)
 CASES = {
-    "mobilenet_19": ("mobilenet_block", dict(c=8, e=24, hw=19), 2, 1),
-    "mobilenet_7": ("mobilenet_block", dict(c=8, e=24, hw=7), 1, 2),
-    "resnet_19": ("resnet_block", dict(c=16, hw=19), 2, 0),
+    "mobilenet_19": ("mobilenet_block", dict(c=8, e=24, hw=19), 2, 1, False),
+    "mobilenet_7": ("mobilenet_block", dict(c=8, e=24, hw=7), 1, 2, False),
+    "resnet_19": ("resnet_block", dict(c=16, hw=19), 2, 0, False),
+    "mobilenet_19_pre": ("mobilenet_block", dict(c=8, e=24, hw=19), 2, 1, True),
 }
 
 
@@ -66,11 +69,11 @@ def quantized(tmp_path_factory):
     make, quant = _example("make_models"), _example("quantize_cnn")
     work = tmp_path_factory.mktemp("qdq")
     out = {}
-    for name, (block, sizes, *_) in CASES.items():
+    for name, (block, sizes, _, _, pre) in CASES.items():
         model, feeds = getattr(make, block)(np.random.default_rng(len(name)), **sizes)
         path = work / f"{name}.onnx"
         onnx.save(model, path)
-        out[name] = (quant.quantize(str(path), str(work / f"{name}.int8.onnx")), feeds["x"])
+        out[name] = (quant.quantize(str(path), str(work / f"{name}.int8.onnx"), preprocess=pre), feeds["x"])
     return out
 
 
@@ -78,7 +81,9 @@ def quantized(tmp_path_factory):
 @pytest.mark.parametrize("name", CASES)
 def test_folded_requantization_same_bits(name, target, quantized, tmp_path):
     model, x = quantized[name]
-    _, _, folded, loops = CASES[name]
+    _, _, folded, loops, pre = CASES[name]
+    # Pre-processed, no BatchNormalization is left to quantize on its own.
+    assert any(n.op_type == "BatchNormalization" for n in model.graph.node) != pre
     ir = qc.compile(model, emit="gemm", target=target)
     assert len(re.findall(r"call @qc_qgemm_\w+_rq\d+_[0-9a-f]{8}\(", ir)) == folded
     assert ir.count("call @qc_requant_") == loops
