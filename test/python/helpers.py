@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -93,3 +95,12 @@ def with_pass_options(pipeline, cls, **changes):
 
     return dataclasses.replace(pipeline, stages=tuple(
         dataclasses.replace(s, passes=tuple(change(p) for p in s.passes)) for s in pipeline.stages))
+
+
+def example_module(name: str):
+    """examples/NAME.py as a module (make_models, quantize_cnn, ...)."""
+    path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

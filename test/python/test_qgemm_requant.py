@@ -18,28 +18,21 @@ conv's requantization stays a loop there.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 from helpers import cpu_flags, with_pass_options
+from helpers import example_module as _example
 
 import qc
 from qc.targets import resolve
 from qc.passes.lower_qgemm import LowerQGemm
 from qc.passes.pipelines import default_pipeline
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def _example(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 # name -> (example block, its sizes, GEMM kernels with a folded requantization, requantization loops left,

@@ -13,28 +13,21 @@ enough that both clamps saturate somewhere.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 from helpers import cpu_flags, with_pass_options
+from helpers import example_module as _example
 
 import qc
 from qc.passes.pipelines import default_pipeline
 from qc.passes.vector_requant import VectorRequant
 from qc.targets import resolve
 
-ROOT = Path(__file__).resolve().parents[2]
 VBMI = "x86_64-unknown-linux-gnu:x86-64-v4:+avx512vbmi"
 
 
-def _example(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def without_tables(target: str):
