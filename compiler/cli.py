@@ -153,9 +153,13 @@ def main():
 @click.option("--report", is_flag=True,
               help="Print per ONNX op type: nodes, how many were folded, what the rest were imported and compiled "
                    "as; then the memory plan: arena, all intermediates, lower bound.")
+@click.option("--exact-requant", is_flag=True,
+              help="Requantize int8 results with the exact 64-bit fixed-point product everywhere. By default one "
+                   "32-bit multiply does it where that is within 1/64 of an output step of the exact result "
+                   "(a result next to a rounding threshold can then move by one step).")
 @handle_errors
 def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_constants, pipeline_file, print_pipeline,
-                quiet, report):
+                quiet, report, exact_requant):
     """Compile an ONNX model (.onnx, or .onnxtxt in ONNX's text format)."""
     from .session import compile_model
     from .targets import resolve
@@ -179,7 +183,8 @@ def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_consta
     start = time.perf_counter()
     res = compile_model(model, output, emit=emit, target=target,
                         input_shapes=parse_input_shapes(input_shapes), dump_ir=dump_ir, pipeline=pipeline_file,
-                        progress=progress, elide_constants=not print_constants, report=report)
+                        progress=progress, elide_constants=not print_constants, report=report,
+                        exact_requant=exact_requant)
     if res.text is not None:
         click.echo(res.text, nl=not res.text.endswith("\n"))
     elif not quiet:

@@ -76,6 +76,7 @@ def compile_model(
     progress: Callable[[str], None] | None = None,
     elide_constants: bool = True,
     report: bool = False,
+    exact_requant: bool = False,
 ) -> CompileResult:
     """Compiles an ONNX model (path, or onnx.ModelProto).
 
@@ -87,6 +88,9 @@ def compile_model(
     imported and folded and the ops they became.
     pipeline: None for the target's default, a `Pipeline`, or the path of a
     Python file defining `pipeline(target)` or `PIPELINE` (qc.user_pipeline).
+    exact_requant: requantize int8 results with the exact 64-bit product
+    everywhere; by default one 32-bit multiply is used where its error
+    stays below 1/64 of an output step (frontends/onnx/qmath.py).
     """
     from qc.frontends.onnx import ENTRY, import_model
     from qc.mlir import new_context, print_module, translate_to_llvm_ir
@@ -124,7 +128,7 @@ def compile_model(
 
         with ir.Location.unknown(ctx):
             say("importing ONNX")
-            imported = import_model(model, input_shapes)
+            imported = import_model(model, input_shapes, exact_requant=exact_requant)
             module = imported.module
             result.op_counts = dict(imported.op_counts)
             lap("import")

@@ -11,7 +11,7 @@ lane) merged by a shift and a blend (vector_body.Program). Each step of the
 body is the loop's own op on vectors, so the results are the same bits.
 
 Taken: all-parallel linalg.generic ops on static memrefs whose body has such a
-product, with one output through an identity map, unit inner strides, and
+product (or is qmath's 32-bit form: an i32 multiply and shift, to bytes), with one output through an identity map, unit inner strides, and
 inputs read either along the innermost dim with unit stride (loaded as
 vectors) or not at all along it (one scalar per vector, broadcast). Where the
 last two dims are one run of memory everywhere they are one loop
@@ -111,7 +111,7 @@ def _plan(op: ir.Operation, symbols: ir.SymbolTable):
     if not _identity(maps[-1]) or out_ty.rank < 1 or out_ty.get_strides_and_offset()[0][-1] != 1:
         return None
     program = program_of(op)
-    if program is None or not program.high_words():
+    if program is None or not (program.high_words() or _word_form(program)):
         return None
     last = out_ty.rank - 1
     kinds, indices = [], []
@@ -130,6 +130,15 @@ def _plan(op: ir.Operation, symbols: ir.SymbolTable):
     ranges = constant_ranges(symbols, {i: v for i, (v, kind) in enumerate(zip(op.operands[:-1], kinds))
                                        if kind == "s"})
     return program, kinds, indices, ranges
+
+
+def _word_form(program) -> bool:
+    """qmath's 32-bit requantization: an i32 multiply, an unsigned shift,
+    bytes out. LLVM's loop vectorizer would widen it to 8 lanes with a
+    narrowing per vector; here it gets the 16-lane loop and, with `table`,
+    the table of its second stage."""
+    names = {(s.name, s.type) for s in program.steps}
+    return program.out_type == "i8" and {("arith.muli", "i32"), ("arith.shrui", "i32")} <= names
 
 
 def constant_ranges(symbols: ir.SymbolTable, values: dict) -> dict[int, tuple[int, int]]:

@@ -20,7 +20,7 @@ from qc.errors import ModelError, UnsupportedOp
 from qc.mlir import func, ir
 
 from . import builder as b
-from . import graph_opt
+from . import graph_opt, qmath
 from .registry import DEFAULT_DOMAINS, load_all, op_key
 
 ENTRY = "qc_model"
@@ -176,8 +176,12 @@ def _spec_of(vi: onnx.ValueInfoProto, what: str) -> TensorSpec:
     return TensorSpec(vi.name, ONNX_DTYPES[tt.elem_type], tuple(dims))
 
 
-def import_model(path_or_model, input_shapes: Mapping[str, Sequence[int]] | None = None) -> ImportedModel:
-    """The whole frontend. Must be called inside an active ir.Context."""
+def import_model(path_or_model, input_shapes: Mapping[str, Sequence[int]] | None = None,
+                 exact_requant: bool = False) -> ImportedModel:
+    """The whole frontend. Must be called inside an active ir.Context.
+    `exact_requant`: requantize int8 results with the 64-bit product
+    everywhere (qmath.exact_requant), not one 32-bit multiply where that
+    form's error stays below qmath.WORD_ERROR steps."""
     model = load_model(path_or_model)
     model = bind_input_shapes(model, input_shapes or {})
     try:
@@ -192,7 +196,8 @@ def import_model(path_or_model, input_shapes: Mapping[str, Sequence[int]] | None
         raise ModelError(f"shape inference failed: {_first_line(e)}") from e
     inferred = model
     model, report = graph_opt.optimize(model, _default_opset(model))
-    result = _import_graph(model)
+    with qmath.exact_requant(exact_requant):
+        result = _import_graph(model)
     result.graph_report = report
     result.model = _with_shapes_of(model, inferred)
     result.folded += report.folded

@@ -21,6 +21,14 @@ Bounds (checked at compile time): |acc| < 2^31 and |m| < 2^31 give
 |acc * m| < 2^62; |o| < 2^61 and the rounding constant 2^(r-1) <= 2^61
 (r <= 62) keep every i64 sum below 2^63.
 
+Where the clamp bounds the result to at most 256 values, one 32-bit
+multiply does instead of the 64-bit product (`_requant_word`, the default;
+`exact_requant()` turns it off): the accumulator is clamped first to the
+range that maps inside the bounds, and the rest is
+y = lo + (((acc - a_lo) * m' + c') >> s) in unsigned i32, whose error
+(at most (W + 1) * 2^-(s+1) output steps over W accumulator values)
+is checked at compile time against WORD_ERROR.
+
 Rounding half to even without a branch: with q = p >> r (floor) and
 bit = q & 1, round_half_even(p / 2^r) = (p + 2^(r-1) - 1 + bit) >> r: the
 remainder p mod 2^r below one half never carries, above one half always
@@ -29,8 +37,10 @@ carries, and exactly one half carries when q is odd.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -47,6 +57,19 @@ QUANT_TYPES = (np.dtype(np.int8), np.dtype(np.uint8))
 MANTISSA_BITS = 31  # |m| < 2^31: an int32 multiplier
 MAX_SHIFT = 62  # the rounding constant 2^(r-1) <= 2^61
 MAX_OFFSET = 2**61
+WORD_ERROR = 1 / 64  # the largest error, in output steps, that the 32-bit form may add
+
+_EXACT = contextvars.ContextVar("qc_exact_requant", default=False)
+
+
+@contextlib.contextmanager
+def exact_requant(on: bool = True) -> Iterator[None]:
+    """Within it, requantizations keep the exact 64-bit product (no `_requant_word`)."""
+    token = _EXACT.set(on)
+    try:
+        yield
+    finally:
+        _EXACT.reset(token)
 
 
 def qrange(dtype) -> tuple[int, int]:
@@ -228,6 +251,9 @@ def requantize(node, acc: b.T, rq: Requant, acc_bound: int | None = None,
     an int32 and acc alone too: the high-word form folds it into its 64-bit
     rounding constant (one addition less per element), the others add it."""
     assert acc.dtype == I32, acc.dtype
+    word = None if _EXACT.get() else _requant_word(node, rq, acc_bound, then, acc_offset)
+    if word is not None:
+        return word(acc)
     fast = _requant_high_word(node, rq, acc_bound, then, acc_offset)
     if fast is not None:
         return fast(acc)
@@ -307,6 +333,155 @@ def _requant_high_word(node, rq: Requant, acc_bound: int | None, then: table_fit
             q = arith.MinSIOp(arith.MaxSIOp(t, v["tlo"]).result, v["thi"]).result
             return arith.TruncIOp(b.mlir_type(then.out_dtype), q).result
         return arith.TruncIOp(b.mlir_type(rq.out_dtype), q).result
+
+    out_dtype = rq.out_dtype if then is None else then.out_dtype
+    return lambda acc: b.elementwise([acc, *p.operands], out_dtype, body)
+
+
+@dataclass(frozen=True)
+class WordForm:
+    """y = lo + (((clamp(acc, alo, ahi) * m + c) mod 2^32) >> shift), unsigned,
+    per element of the params' shape (acc without its offset k: alo, ahi
+    and c include it). `error`: the largest distance, in output steps, from
+    the exact value before rounding."""
+
+    alo: np.ndarray
+    ahi: np.ndarray
+    m: np.ndarray
+    c: np.ndarray  # as uint32 values in int64
+    shift: int
+    error: float
+
+
+def word_form(fp: FixedPoint, offset: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: np.ndarray,
+              acc_bound: int | None) -> WordForm | None:
+    """The 32-bit form of clamp(round((a * m + o) / 2^r), lo, hi) for a = acc + k
+    (all broadcast to one shape; lo, hi without the zero point), or None.
+
+    With M = m 2^-r < 1/2, q(a) is nondecreasing and steps by at most one:
+    a_lo = the largest a with q(a) <= lo and a_hi = the smallest with
+    q(a) >= hi bound the W = a_hi - a_lo accumulators that matter, and
+    q(a) - lo = floor((a - a_lo) * M + t0) with t0 = (a_lo m + o) 2^-r - lo + 1/2
+    in [0, 1), where no a in between is a rounding tie (`tie_free`; else
+    None: the floor would round a tie up, not to even). One shift s for all channels, the largest that keeps
+    W m' + c' below 2^32 in every one (m' = M 2^s, c' = t0 2^s, rounded):
+    the error is then at most (W + 1) 2^-(s+1). The results at a_lo and
+    a_hi are checked to be lo and hi, so the form never leaves [lo, hi]."""
+    shape = fp.r.shape
+    if np.any(fp.m <= 0) or np.any(fp.r < 32):
+        return None
+    rows = []
+    for m, r, o, l, h, kk in zip(*(np.broadcast_to(v, shape).ravel().tolist() for v in (fp.m, fp.r, offset, lo, hi, k))):
+        def q(a, m=m, r=r, o=o):
+            p = a * m + o
+            return (p + (1 << (r - 1)) - 1 + ((p >> r) & 1)) >> r
+
+        a_lo = ((((2 * l + 1) << (r - 1)) - o) // m)
+        while q(a_lo + 1) <= l:
+            a_lo += 1
+        while q(a_lo) > l:
+            a_lo -= 1
+        a_hi = -((o - ((2 * h - 1) << (r - 1))) // m)
+        while q(a_hi - 1) >= h:
+            a_hi -= 1
+        while q(a_hi) < h:
+            a_hi += 1
+        if acc_bound is not None and max(a_lo, -acc_bound) < min(a_hi, acc_bound):
+            a_lo, a_hi = max(a_lo, -acc_bound), min(a_hi, acc_bound)  # no accumulator lies beyond
+        if not tie_free(FixedPoint(np.array([m]), np.array([r])), np.array([o]), max(-a_lo, a_hi)):
+            return None  # an exact half (a multiplier like 0.25) must round to even, as ONNX does
+        rows.append((m, r, o, l, h, kk, a_lo, a_hi, min(max(q(a_lo), l), h) - l, min(max(q(a_hi), l), h) - l))
+
+    def fit(row, s):
+        """(m', c', error) at shift s, with both ends exact, or None."""
+        m, r, o, l, h, kk, a_lo, a_hi, e_lo, e_hi = row
+        m2 = ((m << s) + (1 << (r - 1))) >> r
+        t0 = ((a_lo * m + o) << s) + (((1 - 2 * l) << (r + s)) >> 1)  # t(a_lo) * 2^(r+s)
+        # t(a_lo) = e_lo + 1 only at a tie rounded down to even
+        c2 = min((t0 + (1 << (r - 1))) >> r, ((e_lo + 1) << s) - 1)
+        for _ in range(4):  # a top end within the error of its threshold: a steeper m' reaches it
+            top = (a_hi - a_lo) * m2 + c2
+            if top >= 1 << 32 or top >> s >= e_hi:
+                break
+            m2 += 1
+        if top >= 1 << 32 or c2 >> s != e_lo or top >> s != e_hi:
+            return None
+        # |w(a) - t(a)| <= W |m' - M 2^s| 2^-s + |c' - t(a_lo) 2^s| 2^-s
+        num = (a_hi - a_lo) * abs((m2 << r) - (m << s)) + abs((c2 << r) - t0)
+        return m2, c2, num / 2.0 ** (r + s)
+
+    for shift in range(31, 8, -1):
+        fits = [fit(row, shift) for row in rows]
+        if all(f is not None for f in fits):
+            break
+    else:
+        return None
+    error = max(f[2] for f in fits)
+    if error > WORD_ERROR:
+        return None
+    out = []
+    for (m, r, o, l, h, kk, a_lo, a_hi, *_), (m2, c2, _) in zip(rows, fits):
+        # clamp(acc + k) = clamp(acc, a_lo - k, a_hi - k) + k; the constant absorbs -a_lo and k.
+        out.append((a_lo - kk, a_hi - kk, m2, (c2 + (kk - a_lo) * m2) % (1 << 32)))
+    alo, ahi, m2, c = (np.array(col, dtype=np.int64).reshape(shape) for col in zip(*out))
+    i32 = np.iinfo(np.int32)  # a raw accumulator is an i32: a bound beyond that range clamps nothing
+    return WordForm(np.clip(alo, i32.min, i32.max), np.clip(ahi, i32.min, i32.max), m2, c, shift, error)
+
+
+def _as_i32(v: np.ndarray) -> np.ndarray:
+    """uint32 values (in int64) as the int32 with the same bits."""
+    v = np.asarray(v, np.int64)
+    return np.where(v >= 2**31, v - 2**32, v)
+
+
+def _requant_word(node, rq: Requant, acc_bound: int | None, then: table_fit.TableFit | None = None,
+                  acc_offset: np.ndarray | None = None):
+    """`requantize` with one i32 multiply per element (`word_form`), where
+    its error stays below WORD_ERROR steps and the constants are per
+    channel; else None. With `then`, the second stage of `_requant_high_word`
+    follows, after a clamp that is a no-op but shows requant_table the
+    256 values the first stage can take; only where that stage's slope is
+    at most 1, so that the result stays within one step of the exact one."""
+    if then is not None and np.any(np.abs(np.asarray(then.a, np.float64)) > 2.0 ** then.shift):
+        return None  # a second stage that amplifies (slope > 1) would turn a flipped step into several
+    (fp,) = fixed_point(node, [rq.mult], offset=rq.offset)
+    shape = fp.r.shape
+    k = np.zeros((), np.int64) if acc_offset is None else np.asarray(acc_offset, np.int64)
+    if np.broadcast_shapes(k.shape, shape) != shape:
+        return None  # an offset per element: the clamp bounds would be too
+    offset = offset_fixed(np.broadcast_to(rq.offset, shape), fp.r)
+    lo, hi = np.asarray(rq.lo) - rq.zy, np.asarray(rq.hi) - rq.zy
+    form = word_form(fp, offset, np.broadcast_to(lo, shape), np.broadcast_to(hi, shape), k, acc_bound)
+    if form is None:
+        return None
+    p = Params()
+    p.add("alo", form.alo, I32)
+    p.add("ahi", form.ahi, I32)
+    p.add("m", _as_i32(form.m), I32)
+    p.add("c", _as_i32(form.c), I32)
+    if then is None:
+        p.add("base", lo + rq.zy, I32)
+    else:
+        p.add("lo", lo, I32)
+        p.add("hi", hi, I32)
+        p.add("ta", then.a, I32)
+        p.add("tb", np.asarray(then.b, np.int64) + np.asarray(then.a, np.int64) * rq.zy, I32)
+        p.add("tlo", then.lo, I32)
+        p.add("thi", then.hi, I32)
+    shift = b.scalar(form.shift, I32)
+
+    def body(a, *args):
+        v = p.values(args)
+        a = arith.MinSIOp(arith.MaxSIOp(a, v["alo"]).result, v["ahi"]).result
+        q = arith.ShRUIOp(arith.AddIOp(arith.MulIOp(a, v["m"]).result, v["c"]).result, shift).result
+        if then is None:
+            return arith.TruncIOp(b.mlir_type(rq.out_dtype), arith.AddIOp(q, v["base"]).result).result
+        q = arith.AddIOp(q, v["lo"]).result
+        q = arith.MinSIOp(arith.MaxSIOp(q, v["lo"]).result, v["hi"]).result
+        t = arith.AddIOp(arith.MulIOp(q, v["ta"]).result, v["tb"]).result
+        t = arith.ShRSIOp(t, b.scalar(then.shift, I32)).result
+        q = arith.MinSIOp(arith.MaxSIOp(t, v["tlo"]).result, v["thi"]).result
+        return arith.TruncIOp(b.mlir_type(then.out_dtype), q).result
 
     out_dtype = rq.out_dtype if then is None else then.out_dtype
     return lambda acc: b.elementwise([acc, *p.operands], out_dtype, body)

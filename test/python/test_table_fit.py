@@ -133,9 +133,9 @@ def test_requant_without_reachable_ties_rounds_half_up(tmp_path):
              "wz": np.array(0, I8), "ys": np.array(0.125 / 0.0123, F32), "yz": np.array(1, I8)}
     node = helper.make_node("QLinearMatMul", ["a", "as", "az", "w", "ws", "wz", "ys", "yz"], ["y"])
     model = make_model([node], {"a": (I8, a.shape)}, {"y": (I8, (7, 21))}, inits)
-    text = qc.compile(model, emit="input")
+    text = qc.compile(model, emit="input", exact_requant=True)  # the 64-bit form (the default is 32-bit here)
     assert "arith.andi" not in text and ": i64 to i32" in text
-    got = compile_and_run(model, {"a": a}, tmp_path)["y"]
+    got = compile_and_run(model, {"a": a}, tmp_path, exact_requant=True)["y"]
     mult = np.float64(np.float32(0.5) * np.float32(0.25)) / np.float64(np.float32(0.125 / 0.0123))
     want = np.clip(np.rint((a.astype(np.int64) @ w.astype(np.int64)) * mult) + 1, -128, 127)
     np.testing.assert_array_equal(got, want.astype(I8))
