@@ -17,6 +17,7 @@ i32, as in the generic; the i32 output is requantized by the next op as
 before (folding that op in here was slower: on AVX2 its per-channel vectors
 spill, and on AVX-512, spill-free, the folded kernel of a MobileNet block
 still took 30% longer than the kernel and the requantization loop apart).
+The byte-quad kernel (`dot`) does fold it (`fold_requant`, qdepthwise_dot.py).
 
 The multiply-add is a call of a helper that qc-lower-to-llvm defines as the
 intrinsic (`PMADDWD`): written as the sum of pair products, which LLVM does
@@ -32,10 +33,11 @@ import numpy as np
 
 from qc.mlir import ir
 
+from . import qgemm_epilogue
 from .base import Pass, append_functions, collect_ops, constant_array
 from .depthwise_window import WINDOW_ATTR
 from .gemm_epilogue import _dense, _maps
-from .lower_gemm import _Emitter, constant_global
+from .lower_gemm import _collapse, _Emitter, constant_global
 from .qdepthwise_dot import dot_function, dot_width, weight_quads
 
 # x86's i16 pair multiply-add (vpmaddwd) as functions qc-lower-to-llvm
@@ -69,6 +71,9 @@ class VectorQDepthwise(Pass):
     name = "qc-vector-qdepthwise"
     lanes: int = 16  # outputs per step at stride 1 (16: one ymm of i16 pairs per parity, 32: one zmm)
     dot: bool = False  # vpdpbusd on vpermb windows
+    # With `dot`: a requantization in qmath's 32-bit form after the conv runs on each
+    # block's sums (qgemm_epilogue's match, a channel as a GEMM row); the i32 sums are never stored.
+    fold_requant: bool = True
 
     def apply(self, module: ir.Module) -> None:
         from qc.mlir import func
@@ -82,9 +87,11 @@ class VectorQDepthwise(Pass):
             if found is None:
                 continue  # run-time weights: left to LLVM's loop vectorizer
             name = f"qc_qdepthwise_{count}"
+            rq = None
             if self.dot and dot_width(conv) is not None:
                 quads, corr = weight_quads(module, symbols, *_weights(found, conv), op)
-                text, operands = dot_function(name, conv, quads, corr)
+                rq = _requant(op, conv, symbols) if self.fold_requant else None
+                text, operands = dot_function(name, conv, quads, corr, rq)
             else:
                 pairs = _weight_pairs(module, symbols, found, conv, op)
                 text, operands = _function(name, conv, pairs, self.lanes)
@@ -92,6 +99,55 @@ class VectorQDepthwise(Pass):
             with ir.InsertionPoint(op), op.location:
                 func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands)
             op.erase()
+            if rq is not None:
+                rq.op.erase()
+
+
+def _requant(op: ir.Operation, conv: "_Conv", symbols) -> "qgemm_epilogue.Requant | None":
+    """The requantization of the conv's sums to run in its kernel, or None:
+    qgemm_epilogue's conditions with the channels as the GEMM's rows and
+    each image as its columns; D stored where the sums would have been."""
+    shape = ir.MemRefType(conv.out.type).shape
+    n_, c_, oh_, ow_ = shape
+    rq = qgemm_epilogue.find(op, conv.out, [n_, c_, oh_ * ow_], [conv.x, conv.w], 1, symbols)
+    if rq is None:
+        return None
+    if rq.program.high_words():
+        # The exact 64-bit form: its own loop looks a second stage up in a table (AVX-512 VBMI),
+        # which the kernel's 16-lane steps cannot; folded it measured 0.985x.
+        return None
+    if not _shapeable(rq.dest, shape) or any(kind == "tile" and not _shapeable(v, shape)
+                                             for kind, v in zip(rq.kinds, rq.inputs)):
+        return None
+    with ir.InsertionPoint(op), op.location:
+        # Tile inputs indexed as the sums, row inputs by channel.
+        rq.inputs = [_conv_shaped(v, shape) if kind == "tile" else _collapse(v, [list(range(ir.MemRefType(v.type).rank))])
+                     if kind == "row" else v for kind, v in zip(rq.kinds, rq.inputs)]
+        rq.dest = _conv_shaped(rq.dest, shape)
+    return rq
+
+
+def _shapeable(v: ir.Value, shape: list[int]) -> bool:
+    """`_conv_shaped` can view v as the conv's output."""
+    ty = ir.MemRefType(v.type)
+    if list(ty.shape) == list(shape):
+        return ty.get_strides_and_offset()[0][-1] == 1
+    return _dense(ty)
+
+
+def _conv_shaped(v: ir.Value, shape: list[int]) -> ir.Value:
+    """v, an operand of the requantizing generic (C's elements in order),
+    as a memref of the conv's output shape [N, C, OH, OW] with unit inner
+    stride (`_shapeable`): itself, or a dense one collapsed and expanded."""
+    from qc.mlir import memref
+
+    ty = ir.MemRefType(v.type)
+    if list(ty.shape) == list(shape):
+        return v
+    flat = _collapse(v, [list(range(ty.rank))])
+    i64 = ir.IntegerType.get_signless(64)
+    groups = ir.ArrayAttr.get([ir.ArrayAttr.get([ir.IntegerAttr.get(i64, i) for i in range(len(shape))])])
+    return memref.ExpandShapeOp(ir.MemRefType.get(shape, ty.element_type), flat, groups, [], list(shape)).result
 
 
 def _pairs_of(conv: "_Conv") -> list[tuple[int, bool]]:

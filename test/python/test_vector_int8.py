@@ -114,11 +114,13 @@ def test_depthwise_quads_where_rows_allow(case):
 @pytest.mark.parametrize("case", [c for c in CONV_CASES if "3d" not in c])
 def test_requantization_same_bits(case, tmp_path):
     """The conv's requantization is vector code: folded into the GEMM
-    kernel (its name ends in _rq and a digest of the body) or a loop of its
-    own."""
+    kernel (its name ends in _rq and a digest of the body), into the
+    depthwise byte-quad kernel (which then writes the bytes: its last
+    operand is i8), or a loop of its own."""
     model, x = _conv_model(**CONV_CASES[case])
     gemm_ir = qc.compile(model, emit="gemm")
-    assert "call @qc_requant_" in gemm_ir or re.search(r"call @qc_qgemm_\w+_rq\d+_[0-9a-f]{8}\(", gemm_ir)
+    assert ("call @qc_requant_" in gemm_ir or re.search(r"call @qc_qgemm_\w+_rq\d+_[0-9a-f]{8}\(", gemm_ir)
+            or re.search(r"call @qc_qdepthwise_\d+\(.*xi8>\) -> \(\)", gemm_ir))
     same_bits(model, x, tmp_path)
 
 
