@@ -133,12 +133,14 @@ def _plan(op: ir.Operation, symbols: ir.SymbolTable):
 
 
 def _word_form(program) -> bool:
-    """qmath's 32-bit requantization: an i32 multiply, an unsigned shift,
-    bytes out. LLVM's loop vectorizer would widen it to 8 lanes with a
-    narrowing per vector; here it gets the 16-lane loop and, with `table`,
+    """qmath's 32-bit requantization: an i32 multiply and shift, nothing
+    wider, bytes out. LLVM's loop vectorizer would widen it to 8 lanes with
+    a narrowing per vector; here it gets the 16-lane loop and, with `table`,
     the table of its second stage."""
     names = {(s.name, s.type) for s in program.steps}
-    return program.out_type == "i8" and {("arith.muli", "i32"), ("arith.shrui", "i32")} <= names
+    shifts = {("arith.shrui", "i32"), ("arith.shrsi", "i32")}
+    return (program.out_type == "i8" and ("arith.muli", "i32") in names and bool(names & shifts)
+            and not any(t == "i64" for _, t in names))
 
 
 def constant_ranges(symbols: ir.SymbolTable, values: dict) -> dict[int, tuple[int, int]]:

@@ -25,7 +25,8 @@ Where the clamp bounds the result to at most 256 values, one 32-bit
 multiply does instead of the 64-bit product (`_requant_word`, the default;
 `exact_requant()` turns it off): the accumulator is clamped first to the
 range that maps inside the bounds, and the rest is
-y = lo + (((acc - a_lo) * m' + c') >> s) in unsigned i32, whose error
+y = lo + (((acc - a_lo) * m' + c') >> s) in unsigned i32 (int8 results:
+with lo * 2^s in c' and an arithmetic shift), whose error
 (at most (W + 1) * 2^-(s+1) output steps over W accumulator values)
 is checked at compile time against WORD_ERROR.
 
@@ -454,14 +455,20 @@ def _requant_word(node, rq: Requant, acc_bound: int | None, then: table_fit.Tabl
     form = word_form(fp, offset, np.broadcast_to(lo, shape), np.broadcast_to(hi, shape), k, acc_bound)
     if form is None:
         return None
+    # The result is base + (t >> s) with t in [0, 2^32) and base = lo (+ zy without a second stage).
+    # Where base * 2^s and (hi - lo + 1 + base) * 2^s stay in i32 (int8 results: s <= 24), base * 2^s
+    # goes into the constant and the shift is arithmetic: one addition less per element.
+    base = np.broadcast_to(lo + (rq.zy if then is None else 0), form.c.shape).astype(np.int64)
+    top = base + np.broadcast_to(hi - lo, base.shape) + 1
+    folded = bool(np.all(base << form.shift >= -(2**31)) and np.all(top << form.shift <= 2**31))
     p = Params()
     p.add("alo", form.alo, I32)
     p.add("ahi", form.ahi, I32)
     p.add("m", _as_i32(form.m), I32)
-    p.add("c", _as_i32(form.c), I32)
-    if then is None:
-        p.add("base", lo + rq.zy, I32)
-    else:
+    p.add("c", _as_i32((form.c + (base << form.shift)) % 2**32 if folded else form.c), I32)
+    if not folded:
+        p.add("base", base, I32)
+    if then is not None:
         p.add("lo", lo, I32)
         p.add("hi", hi, I32)
         p.add("ta", then.a, I32)
@@ -473,10 +480,13 @@ def _requant_word(node, rq: Requant, acc_bound: int | None, then: table_fit.Tabl
     def body(a, *args):
         v = p.values(args)
         a = arith.MinSIOp(arith.MaxSIOp(a, v["alo"]).result, v["ahi"]).result
-        q = arith.ShRUIOp(arith.AddIOp(arith.MulIOp(a, v["m"]).result, v["c"]).result, shift).result
+        t = arith.AddIOp(arith.MulIOp(a, v["m"]).result, v["c"]).result
+        if folded:
+            q = arith.ShRSIOp(t, shift).result
+        else:
+            q = arith.AddIOp(arith.ShRUIOp(t, shift).result, v["base"]).result
         if then is None:
-            return arith.TruncIOp(b.mlir_type(rq.out_dtype), arith.AddIOp(q, v["base"]).result).result
-        q = arith.AddIOp(q, v["lo"]).result
+            return arith.TruncIOp(b.mlir_type(rq.out_dtype), q).result
         q = arith.MinSIOp(arith.MaxSIOp(q, v["lo"]).result, v["hi"]).result
         t = arith.AddIOp(arith.MulIOp(q, v["ta"]).result, v["tb"]).result
         t = arith.ShRSIOp(t, b.scalar(then.shift, I32)).result
