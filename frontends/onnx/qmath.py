@@ -364,10 +364,12 @@ def word_form(fp: FixedPoint, offset: np.ndarray, lo: np.ndarray, hi: np.ndarray
     q(a) >= hi bound the W = a_hi - a_lo accumulators that matter, and
     q(a) - lo = floor((a - a_lo) * M + t0) with t0 = (a_lo m + o) 2^-r - lo + 1/2
     in [0, 1), where no a in between is a rounding tie (`tie_free`; else
-    None: the floor would round a tie up, not to even). One shift s for all channels, the largest that keeps
-    W m' + c' below 2^32 in every one (m' = M 2^s, c' = t0 2^s, rounded):
-    the error is then at most (W + 1) 2^-(s+1). The results at a_lo and
-    a_hi are checked to be lo and hi, so the form never leaves [lo, hi]."""
+    None: the floor would round a tie up, not to even). An accumulator
+    bound (from the weights) narrows [a_lo, a_hi] further. One shift s for
+    all channels, the largest that keeps W m' + c' below 2^32 in every one
+    (m' = M 2^s, c' = t0 2^s, rounded): the error is then at most
+    (W + 1) 2^-(s+1). The results at a_lo and a_hi are checked to be the
+    exact ones, so the form never leaves [lo, hi] and saturates exactly."""
     shape = fp.r.shape
     if np.any(fp.m <= 0) or np.any(fp.r < 32):
         return None
@@ -411,7 +413,9 @@ def word_form(fp: FixedPoint, offset: np.ndarray, lo: np.ndarray, hi: np.ndarray
         num = (a_hi - a_lo) * abs((m2 << r) - (m << s)) + abs((c2 << r) - t0)
         return m2, c2, num / 2.0 ** (r + s)
 
-    for shift in range(31, 8, -1):
+    # t < 2^32 at a_hi, where t >> s is e_hi: no shift above 32 - bits(e_hi) fits.
+    first = min(31, min(32 - row[-1].bit_length() for row in rows))
+    for shift in range(first, 8, -1):
         fits = [fit(row, shift) for row in rows]
         if all(f is not None for f in fits):
             break
