@@ -293,6 +293,20 @@ class Model:
     def __call__(self, /, *args, **kwargs) -> dict[str, np.ndarray]:
         """model(x, y) positionally, or model(x=x, y=y) by input name (any
         name: `self` is positional-only, so an input may be called self)."""
+        if not kwargs and len(args) == len(self.inputs):
+            # The common call, all inputs given as arrays of the right kind: straight
+            # to the run, without building the mapping that run() takes (a third of
+            # the wrapper's time on a small model).
+            for info, v in zip(self.inputs, args):
+                if not (type(v) is np.ndarray and v.dtype == info.dtype and v.shape == info.shape
+                        and v.flags.c_contiguous and v.flags.aligned):
+                    break
+            else:
+                if self._ctx is None:
+                    raise RunError("model is closed")
+                if self.check_finite:
+                    _check_finite(self.inputs, args)
+                return self._invoke(args)
         if args:
             if len(args) > len(self.inputs):
                 raise InputError(f"model takes {len(self.inputs)} input(s), got {len(args)}")
