@@ -22,7 +22,7 @@ of a block (16 registers), wider rows are done in strips of four steps.
 With a requantization (`rq`, qc-vector-qdepthwise's fold_requant), each
 step's sums go through its program (the requantizing generic's body,
 replayed on the vector) and the step stores bytes; the i32 sums are never
-written. With qmath's 32-bit form that is 7 instructions per 16 outputs, and
+written. With qmath's 32-bit form that is 6 instructions per 16 outputs, and
 the kernel plus requantization ran 1.05-1.09x faster than kernel and
 requantization loop apart on a MobileNet block (Zen 4); with the exact
 64-bit form the fold was 0.985x (it lost the loop's 64-byte table lookup).

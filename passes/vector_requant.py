@@ -11,9 +11,10 @@ lane) merged by a shift and a blend (vector_body.Program). Each step of the
 body is the loop's own op on vectors, so the results are the same bits.
 
 Taken: all-parallel linalg.generic ops on static memrefs whose body has such a
-product (or is qmath's 32-bit form: an i32 multiply and shift, to bytes), with one output through an identity map, unit inner strides, and
-inputs read either along the innermost dim with unit stride (loaded as
-vectors) or not at all along it (one scalar per vector, broadcast). Where the
+product (or is qmath's 32-bit form: an i32 multiply and shift, to bytes),
+with one output through an identity map, unit inner strides, and inputs
+read either along the innermost dim with unit stride (loaded as vectors) or
+not at all along it (one scalar per vector, broadcast). Where the
 last two dims are one run of memory everywhere they are one loop
 (`_mergeable`), and a row that is not a multiple of the step ends with one
 more step (half a step where the rest fits in one) ending at the row's end,

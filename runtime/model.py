@@ -246,20 +246,11 @@ class Model:
             raise RunError("model is closed")
         if not isinstance(feeds, Mapping):
             raise InputError("inputs must be a mapping of input name to array")
-        if len(feeds) == len(self.inputs):
-            ins = []
-            for info in self.inputs:
-                v = feeds.get(info.name)
-                # The common case costs a few attribute reads; anything else
-                # goes through _check, which converts, copies or explains.
-                if not (type(v) is np.ndarray and v.dtype == info.dtype and v.shape == info.shape
-                        and v.flags.c_contiguous and v.flags.aligned):
-                    break
-                ins.append(v)
-            else:
-                if self.check_finite:
-                    _check_finite(self.inputs, ins)
-                return self._invoke(ins)
+        ins = [feeds.get(t.name) for t in self.inputs] if len(feeds) == len(self.inputs) else None
+        if ins is not None and self._as_is(ins):
+            if self.check_finite:
+                _check_finite(self.inputs, ins)
+            return self._invoke(ins)
         missing = [t.name for t in self.inputs if t.name not in feeds]
         unknown = [k for k in feeds if k not in self._input_index]
         if unknown or missing:
@@ -274,6 +265,16 @@ class Model:
         if self.check_finite:
             _check_finite(self.inputs, ins)
         return self._invoke(ins)
+
+    def _as_is(self, values) -> bool:
+        """Whether `values` (in input order) are arrays the run takes as they
+        are: the common case costs a few attribute reads; anything else goes
+        through _check, which converts, copies or explains."""
+        for info, v in zip(self.inputs, values):
+            if not (type(v) is np.ndarray and v.dtype == info.dtype and v.shape == info.shape
+                    and v.flags.c_contiguous and v.flags.aligned):
+                return False
+        return True
 
     def _invoke(self, ins: list[np.ndarray]) -> dict[str, np.ndarray]:
         """Runs on checked inputs: C-contiguous and aligned (the ABI needs both)."""
@@ -293,20 +294,14 @@ class Model:
     def __call__(self, /, *args, **kwargs) -> dict[str, np.ndarray]:
         """model(x, y) positionally, or model(x=x, y=y) by input name (any
         name: `self` is positional-only, so an input may be called self)."""
-        if not kwargs and len(args) == len(self.inputs):
-            # The common call, all inputs given as arrays of the right kind: straight
-            # to the run, without building the mapping that run() takes (a third of
-            # the wrapper's time on a small model).
-            for info, v in zip(self.inputs, args):
-                if not (type(v) is np.ndarray and v.dtype == info.dtype and v.shape == info.shape
-                        and v.flags.c_contiguous and v.flags.aligned):
-                    break
-            else:
-                if self._ctx is None:
-                    raise RunError("model is closed")
-                if self.check_finite:
-                    _check_finite(self.inputs, args)
-                return self._invoke(args)
+        if not kwargs and len(args) == len(self.inputs) and self._as_is(args):
+            # Straight to the run, without building the mapping that run() takes
+            # (a third of the wrapper's time on a small model).
+            if self._ctx is None:
+                raise RunError("model is closed")
+            if self.check_finite:
+                _check_finite(self.inputs, args)
+            return self._invoke(args)
         if args:
             if len(args) > len(self.inputs):
                 raise InputError(f"model takes {len(self.inputs)} input(s), got {len(args)}")
