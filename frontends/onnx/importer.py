@@ -8,6 +8,7 @@ being imported, so their results become constants.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -196,7 +197,7 @@ def import_model(path_or_model, input_shapes: Mapping[str, Sequence[int]] | None
         raise ModelError(f"shape inference failed: {_first_line(e)}") from e
     inferred = model
     model, report = graph_opt.optimize(model, _default_opset(model))
-    with qmath.exact_requant(exact_requant):
+    with qmath.exact_requant() if exact_requant else contextlib.nullcontext():
         result = _import_graph(model)
     result.graph_report = report
     result.model = _with_shapes_of(model, inferred)
