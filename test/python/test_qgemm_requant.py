@@ -32,9 +32,6 @@ from qc.passes.lower_qgemm import LowerQGemm
 from qc.passes.pipelines import default_pipeline
 
 
-
-
-
 # name -> (example block, its sizes, GEMM kernels with a folded requantization, requantization loops left,
 # quantized after onnxruntime's quant_pre_process: BatchNormalization folded into the convs first)
 CASES = {

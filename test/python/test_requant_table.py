@@ -13,7 +13,6 @@ enough that both clamps saturate somewhere.
 
 from __future__ import annotations
 
-
 import numpy as np
 import onnx
 import pytest
@@ -26,8 +25,6 @@ from qc.passes.vector_requant import VectorRequant
 from qc.targets import resolve
 
 VBMI = "x86_64-unknown-linux-gnu:x86-64-v4:+avx512vbmi"
-
-
 
 
 def without_tables(target: str):
