@@ -62,6 +62,7 @@ class PlanMemory(Pass):
         fn = symbols[self.entry].opview
         body = fn.regions[0].blocks[0]
         _hoist_callee_allocs(module, body)
+        _erase_unread(body)
         ops = list(body.operations)
         position = {op.operation: i for i, op in enumerate(ops)}
         buffers = [_Buffer(op.operation, _round(n, self.alignment), n)
@@ -117,6 +118,30 @@ def _aliases(value: ir.Value) -> list[ir.Value]:
             if owner.name in _VIEWS:
                 work.extend(r for r in owner.results if isinstance(r.type, ir.MemRefType))
     return out
+
+
+def _erase_unread(body: ir.Block) -> None:
+    """Erases the allocs that nothing reads or writes any more, with their views
+    (a kernel that folded its consumer, as qc-vector-qdepthwise folds the
+    requantization, leaves its i32 buffer so): they would hold arena bytes."""
+    dead = []  # per unread alloc: its views, users before the views they use, then the alloc
+    for op in body.operations:
+        op = op.operation
+        if op.name != "memref.alloc":
+            continue
+        views = []
+        for v in _aliases(op.results[0]):
+            owners = [use.owner.operation for use in v.uses]
+            if any(o.name not in _VIEWS and o.name != "memref.dealloc" for o in owners):
+                break
+            views += [o for o in owners if o.name == "memref.dealloc"]
+            if v != op.results[0]:
+                views.append(v.owner)
+        else:
+            dead.append([*reversed(views), op])
+    for ops in dead:  # collected first: the views may be later ops of this block
+        for op in ops:
+            op.erase()
 
 
 def _top_level(op: ir.Operation, fn_op: ir.Operation) -> ir.Operation:

@@ -114,3 +114,23 @@ func.func @qc_model(%n: index) {
   call @kernel(%d) : (memref<?xf32>) -> ()
   return
 }
+
+// -----
+
+// A buffer that nothing reads or writes any more (only a view of it is left,
+// as after a kernel folded its consumer) is erased with its views: it holds
+// no arena bytes. %b is the one buffer left.
+// CHECK:       module attributes {qc.arena_buffers = 1 : i64, qc.arena_bytes = 256 : i64, qc.arena_intermediates = 256 : i64, qc.arena_lower_bound = 256 : i64}
+// CHECK-LABEL: func.func @qc_model
+// CHECK-NOT:     memref<4096xi32>
+// CHECK-NOT:     memref<64x64xi32>
+// CHECK:         %[[B:.+]] = memref.view %{{.+}}[%{{.+}}][] : memref<256xi8> to memref<64xf32>
+// CHECK-NEXT:    call @fill(%[[B]])
+func.func private @fill(memref<64xf32>)
+func.func @qc_model() {
+  %dead = memref.alloc() {alignment = 64 : i64} : memref<4096xi32>
+  %v = memref.expand_shape %dead [[0, 1]] output_shape [64, 64] : memref<4096xi32> into memref<64x64xi32>
+  %b = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+  call @fill(%b) : (memref<64xf32>) -> ()
+  return
+}

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from helpers import make_model, ort_run
+from helpers import example_module, make_model, ort_run
 
 import qc
 from qc.session import compile_model
@@ -95,3 +95,20 @@ def test_report_prints_the_plan(tmp_path):
     assert "intermediate buffers" in lines[0] and "lower bound" in lines[0], out
     assert "arena / lower bound = 1.0" in lines[1], out
     assert "weights" in lines[2], out
+
+
+def test_folded_depthwise_leaves_no_i32_buffer(tmp_path):
+    # With AVX-512 VNNI + VBMI, qc-vector-qdepthwise requantizes inside the
+    # depthwise kernel, so the int8 block's 24 x 19 x 19 i32 map is never
+    # written: the plan holds only the three u8 activations (the quantized
+    # input, the padded expand output, the depthwise output), all live at once.
+    make, quant = example_module("make_models"), example_module("quantize_cnn")
+    model, _ = make.mobilenet_block(np.random.default_rng(0), c=8, e=24, hw=19)
+    onnx.save(model, tmp_path / "mb.onnx")
+    pre = quant.quantize(str(tmp_path / "mb.onnx"), str(tmp_path / "pre.onnx"), preprocess=True)
+    arena = compile_model(pre, str(tmp_path / "mb.so"),
+                          target="x86_64-unknown-linux-gnu:x86-64-v4:+avx512vnni,+avx512vbmi").arena
+    u8 = 8 * 19 * 19 + 24 * 21 * 21 + 24 * 19 * 19
+    assert arena["buffers"] == 3 and arena["intermediates"] == u8, arena
+    # Rounded up to 64-byte offsets; before, the unwritten map alone took 34,656 bytes.
+    assert arena["lower_bound"] == u8 and u8 <= arena["bytes"] <= u8 + 3 * 64, arena
