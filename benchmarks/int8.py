@@ -1,9 +1,10 @@
 """int8 against fp32: qc and onnxruntime on the example CNN blocks,
 single-threaded, medians of several runs, all in one process.
 
-    python benchmarks/int8.py [--runs N] [--forms qdq,qdq-u8,qop-u8] [MODEL.onnx ...]
+    python benchmarks/int8.py [--runs N] [--forms qdq,qdq-u8,qop-u8,qdq-pre] [MODEL.onnx | NAME ...]
         (default: examples/resnet_block.onnx and examples/mobilenet_block.onnx,
-         the qdq form; run examples/make_models.py first if they are missing)
+         the qdq form; a NAME is an example's, e.g. mobilenet_block; run
+         examples/make_models.py first if they are missing)
 
 Each float block is quantized by examples/quantize_cnn.py (onnxruntime's
 quantize_static, per channel, fixed-seed calibration) in each form asked
@@ -141,16 +142,19 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=30, help="interleaved runs of 10 calls each")
     ap.add_argument("--forms", default="qdq", help=f"comma-separated quantized forms: {', '.join(FORMS)}")
-    ap.add_argument("models", nargs="*")
+    ap.add_argument("models", nargs="*", help="float32 .onnx files or example names "
+                                              "(default: resnet_block mobilenet_block)")
     args = ap.parse_args(argv)
     forms = [f for f in args.forms.split(",") if f]
     unknown = [f for f in forms if f not in FORMS]
     if unknown or not forms:
         ap.error(f"unknown form(s) {', '.join(unknown) or '(none)'}; forms: {', '.join(FORMS)}")
-    paths = args.models or [str(ROOT / "examples" / f"{m}.onnx") for m in ("resnet_block", "mobilenet_block")]
+    names = args.models or ["resnet_block", "mobilenet_block"]
+    paths = [m if m.endswith(".onnx") else str(ROOT / "examples" / f"{m}.onnx") for m in names]
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
-        raise SystemExit(f"missing {', '.join(missing)}: run python examples/make_models.py first")
+        hint = "" if all(m.endswith(".onnx") for m in names) else ": run python examples/make_models.py first"
+        raise SystemExit(f"missing {', '.join(missing)}{hint}")
     print(f"1 thread, median of {args.runs} interleaved runs of 10 calls; ratios > 1: the first is faster")
     goal, why = int8_target()
     print(f"int8 vs fp32 target here: >= {goal}x ({why})")
