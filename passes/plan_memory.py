@@ -5,7 +5,8 @@ leaves it so). Every static `memref.alloc` at the entry's top level, and
 those at the top level of the private functions the entry calls (the GEMM
 packing buffers), becomes a `memref.view` into one i8 buffer, the arena,
 which the entry takes as its last argument; the runtime allocates it once
-per context, so a run allocates nothing.
+per context, so a run allocates nothing. An alloc that only views use any
+more (a kernel folded away its last reader and writer) is erased first.
 
 Lifetimes are intervals of top-level op positions, from a buffer's first to
 its last use through any of its views. Two buffers may share bytes when
