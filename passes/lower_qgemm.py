@@ -79,7 +79,7 @@ kernel and requantization loop apart; with the loop kept, 5% faster).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -156,6 +156,11 @@ class LowerQGemm(Pass):
     emulate_dot: bool = False  # define the dot helpers as portable vector code (runs on any CPU)
     planar: bool = False  # with split: B's even and odd k rows stored apart as i16 (RVV vwmacc.vx)
     fold_requant: bool = True  # the requantization after a GEMM runs on its register tiles (qgemm_epilogue)
+    # The tile of GEMMs whose B is packed at run time, a panel at a time (mode s:
+    # a 1x1 conv's image); 0: mr x nr. Every row tile of a panel reads the panel's
+    # packed pairs, so fewer rows cost no extra packing, only more panel reads.
+    mr_s: int = 0
+    nr_s: int = 0
 
     def tiles(self) -> QTiles:
         vl = self.vector_bits // 32
@@ -171,8 +176,13 @@ class LowerQGemm(Pass):
         split = self.split and not self.dot
         return QTiles(self.mr, self.nr, vl, self.kc, split, self.dot, self.emulate_dot, self.planar and split)
 
+    def streamed_tiles(self) -> QTiles:
+        """The tiles of mode s (`mr_s`, `nr_s`)."""
+        t = replace(self, mr=self.mr_s or self.mr, nr=self.nr_s or self.nr, mr_s=0, nr_s=0)
+        return t.tiles()
+
     def apply(self, module: ir.Module) -> None:
-        lowering = _QGemmLowering(module, self.tiles(), self.fold_requant)
+        lowering = _QGemmLowering(module, self.tiles(), self.fold_requant, self.streamed_tiles())
         for fn in list(module.body.operations):
             if fn.operation.name != "func.func":
                 continue
@@ -207,8 +217,12 @@ def for_target(target=None) -> LowerQGemm:
         # 16 ymm: 12 acc + 2 B + A + product; 4 x 24 and 3 x 32 (3 and 4 B
         # vectors) ran 30% slower on the example ResNet block. KC 384 pairs: its
         # 3x3 conv of 64 channels (288 pairs) in one block ran 3% faster than
-        # in two of 144.
-        return LowerQGemm(mr=6, nr=16, vector_bits=256, kc=384)
+        # in two of 144. A B packed at run time (mode s) takes 2 x 32: 8 acc +
+        # 4 B + A + product, one broadcast of A per 4 vpmaddwd instead of per 2
+        # (on Zen 3 the broadcasts share the four vector pipes with the
+        # multiply-adds); the int8 MobileNet block ran 3% faster (its ResNet
+        # block's implicit im2col, which widens B at each use, 7% slower).
+        return LowerQGemm(mr=6, nr=16, vector_bits=256, kc=384, mr_s=2, nr_s=32)
     if target.arch == "x86_64" and target.vector_bits == 512:
         # 32 zmm: 16 acc + 2 B + A + product.
         return LowerQGemm(mr=8, nr=32, vector_bits=512, kc=192)
@@ -280,9 +294,11 @@ def payload_signs(op) -> tuple[bool, bool] | None:
 
 
 class _QGemmLowering:
-    def __init__(self, module: ir.Module, tiles: QTiles, fold_requant: bool = True):
+    def __init__(self, module: ir.Module, tiles: QTiles, fold_requant: bool = True, streamed: QTiles | None = None):
         self.module = module
-        self.t = tiles
+        self.tiles = tiles
+        self.streamed = streamed or tiles
+        self.t = tiles  # those of the GEMM being lowered
         self.fold_requant = fold_requant
         self.symbols = ir.SymbolTable(module.operation)
         self.made: set[str] = set()
@@ -330,9 +346,9 @@ class _QGemmLowering:
         bsz = shape_c[0] if len(shape_c) == 3 else 0
         m, n = shape_c[-2:]
         k = ir.MemRefType(b.type).shape[-2]
-        t = self.t
         a_const = not a_batched and constant_global(self.symbols, a) is not None
         b_const = not bsz and constant_global(self.symbols, b) is not None
+        self.t = t = self.streamed if not b_const and implicit is None else self.tiles
         # A dot kernel needs one run-time operand to flip and one constant to
         # carry the correction; otherwise the pairs.
         dot = plan_dot(t, a_op.unsigned, b_op.unsigned, a_const) if t.dot and a_const != b_const else None

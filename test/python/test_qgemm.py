@@ -102,6 +102,28 @@ def test_matmul_integer_runtime_b(m, n, k, a_type, b_type, tmp_path):
 
 
 
+@pytest.mark.parametrize("m,n,k", [(5, 70, 45), (2, 32, 2), (1, 31, 800)])
+def test_matmul_integer_runtime_b_avx2_tiles(m, n, k, tmp_path):
+    """AVX2 (x86-64-v3, on any host with it): a run-time B takes the 2 x 32
+    tile, a constant B the 6 x 16 one. Sizes straddle the 2 x 32 tile (a
+    tail row, a 6-column tail panel, one exact tile, a 31-column partial
+    panel) and the cache block of pairs; extremes of int8 in both."""
+    rng = np.random.default_rng(13)
+    a, b = qrand(rng, I8, (m, k)), qrand(rng, I8, (k, n))
+    a[0, :] = -128
+    b[:, 0] = -128
+    want = (a.astype(np.int64) @ b.astype(np.int64)).astype(I32)
+    for b_const, tile in ((False, "s2x32"), (True, "p6x16")):
+        lib = os.path.join(tmp_path, f"{tile}.so")
+        dump = os.path.join(tmp_path, f"ir-{tile}")
+        qc.compile(matmul_model(m, n, k, I8, I8, b_const, b), lib, target="x86-64-v3", dump_ir=dump)
+        (gemm,) = glob.glob(os.path.join(dump, "*-gemm.mlir"))
+        with open(gemm) as f:
+            assert re.search(rf"call @qc_qgemm_{m}x{n}x{k}_{tile}_", f.read()), tile
+        feeds = {"a": a} if b_const else {"a": a, "b": b}
+        np.testing.assert_array_equal(run(lib, feeds), want, err_msg=tile)
+
+
 @pytest.mark.parametrize("a_type,b_type", [(I8, I8), (U8, I8)], ids=["s8s8", "u8s8"])
 def test_matmul_integer_batched(a_type, b_type, tmp_path):
     """[3, 5, 37] x [3, 37, 19]: a loop over the batch calls the kernel on
