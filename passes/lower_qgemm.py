@@ -297,8 +297,7 @@ class _QGemmLowering:
     def __init__(self, module: ir.Module, tiles: QTiles, fold_requant: bool = True, streamed: QTiles | None = None):
         self.module = module
         self.tiles = tiles
-        self.streamed = streamed or tiles
-        self.t = tiles  # those of the GEMM being lowered
+        self.streamed = streamed or tiles  # mode s
         self.fold_requant = fold_requant
         self.symbols = ir.SymbolTable(module.operation)
         self.made: set[str] = set()
@@ -348,7 +347,7 @@ class _QGemmLowering:
         k = ir.MemRefType(b.type).shape[-2]
         a_const = not a_batched and constant_global(self.symbols, a) is not None
         b_const = not bsz and constant_global(self.symbols, b) is not None
-        self.t = t = self.streamed if not b_const and implicit is None else self.tiles
+        t = self.streamed if not b_const and implicit is None else self.tiles
         # A dot kernel needs one run-time operand to flip and one constant to
         # carry the correction; otherwise the pairs.
         dot = plan_dot(t, a_op.unsigned, b_op.unsigned, a_const) if t.dot and a_const != b_const else None
@@ -379,12 +378,12 @@ class _QGemmLowering:
                 c, extras = _requant_operands(rq, len(shape_c))
         rows = tuple(ir.MemRefType(v.type).get_strides_and_offset()[0][-2] for v in (a, b, c))
         signs = ("u" if a_op.unsigned else "s") + ("u" if b_op.unsigned else "s")
-        kernel = self._kernel(m, n, k, mode, rows, geometry, signs, b_op.unsigned, zeroed is not None, dot, rq)
-        entry = kernel if a_packed is not None else self._packing_entry(kernel, m, n, k, mode, rows, geometry,
-                                                                        a_op.unsigned, dot)
+        kernel = self._kernel(t, m, n, k, mode, rows, geometry, signs, b_op.unsigned, zeroed is not None, dot, rq)
+        entry = kernel if a_packed is not None else self._packing_entry(t, kernel, m, n, k, mode, rows,
+                                                                        geometry, a_op.unsigned, dot)
         b_arg = b_packed if mode == "p" else (implicit[1] if mode == "i" else b)
         with ir.InsertionPoint(op.operation), op.location:
-            self._emit_call(entry, a_packed if a_packed is not None else a, b_arg, c, bsz, m, n, k, mode, rows,
+            self._emit_call(t, entry, a_packed if a_packed is not None else a, b_arg, c, bsz, m, n, k, mode, rows,
                             geometry, a_packed is not None, a_batched, dot, rq, extras)
         op.operation.erase()
         if zeroed is not None:
@@ -428,7 +427,7 @@ class _QGemmLowering:
                                        attributes={"name": ir.FlatSymbolRefAttr.get(name)}).result
 
     # -- the call site ------------------------------------------------------------
-    def _emit_call(self, fname, a, b, c, bsz, m, n, k, mode, rows, geometry, a_packed, a_batched, dot,
+    def _emit_call(self, t: QTiles, fname, a, b, c, bsz, m, n, k, mode, rows, geometry, a_packed, a_batched, dot,
                    rq=None, extras=()) -> None:
         """The call of the kernel; with a requantization, c is D's view and
         `extras` the generic's other inputs (`_requant_operands`)."""
@@ -437,7 +436,7 @@ class _QGemmLowering:
         from qc.mlir import arith, func, memref
 
         a_ty, b_ty, c_ty = (ir.MemRefType.parse(s) for s in
-                            _type_text(m, n, k, self.t, mode, rows, geometry, a_packed, dot, rq))
+                            _type_text(m, n, k, t, mode, rows, geometry, a_packed, dot, rq))
         e_tys = [ir.MemRefType.parse(s) for s in _extra_types(m, n, rq)] if rq is not None else []
 
         def args(a_v, b_v, c_v, batch=None):
@@ -461,10 +460,9 @@ class _QGemmLowering:
             scf.YieldOp([])
 
     # -- the kernel functions -----------------------------------------------------
-    def _kernel(self, m, n, k, mode, rows, geometry, signs, b_unsigned, zero_c, dot, rq=None) -> str:
+    def _kernel(self, t: QTiles, m, n, k, mode, rows, geometry, signs, b_unsigned, zero_c, dot, rq=None) -> str:
         """The kernel's function for a packed A, made the first time: it calls
         the runtime's parallel entry (`parallel_name`)."""
-        t = self.t
         name = f"qc_qgemm_{m}x{n}x{k}_{mode}{t.mr}x{t.nr}_{signs}"
         if dot is not None:  # the signs and mode fix the rest of the plan
             name += "_dot" + ("_flip" if dot.flip else "")
@@ -485,10 +483,10 @@ class _QGemmLowering:
                                 3 + (len(rq.extras) if rq is not None else 0), scratch)
         return name
 
-    def _packing_entry(self, kernel, m, n, k, mode, rows, geometry, a_unsigned, dot) -> str:
+    def _packing_entry(self, t: QTiles, kernel, m, n, k, mode, rows, geometry, a_unsigned, dot) -> str:
         name = f"{kernel}_a{rows[0]}{'u' if a_unsigned else 's'}"
         if name not in self.made:
-            self._append(packing_function(name, kernel, m, n, k, self.t, mode, rows, geometry, a_unsigned, dot))
+            self._append(packing_function(name, kernel, m, n, k, t, mode, rows, geometry, a_unsigned, dot))
             self.made.add(name)
         return name
 
