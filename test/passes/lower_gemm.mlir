@@ -20,9 +20,13 @@
 // CHECK:         %[[JLO:.+]] = arith.muli %[[LO]], %c8 : index
 // CHECK:         %[[JHI:.+]] = arith.muli %[[HIFULL]], %c8 : index
 // CHECK:         %[[TAIL:.+]] = arith.cmpi ugt, %[[HI]], %c2 : index
-// CHECK:         scf.for %{{.+}} = %[[JLO]] to %[[JHI]] step %c8
-// CHECK:         %{{.+}}:4 = scf.for {{.+}} iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
-// CHECK:           vector.load %[[PB]][{{.+}}] : memref<3x20x8xf32>, vector<8xf32>
+// CHECK:         scf.for %[[KC:.+]] = %c0 to %c20 step %c8 {
+// CHECK:         scf.for %[[J0:.+]] = %[[JLO]] to %[[JHI]] step %c8
+// CHECK-NEXT:      %[[JP:.+]] = arith.divui %[[J0]], %c8 : index
+// CHECK-NEXT:      %[[JNEXT:.+]] = affine.min #{{.+}}(%[[JP]])
+// CHECK:         %{{.+}}:4 = scf.for %[[KK:.+]] = %[[KC]] to %{{.+}} step %c1 iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK-NEXT:      vector.load %[[PB]][%[[JP]], %[[KK]], %c0] : memref<3x20x8xf32>, vector<8xf32>
+// CHECK-NEXT:      memref.prefetch %[[PB]][%[[JNEXT]], %[[KK]], %c0], read, locality<3>, data : memref<3x20x8xf32>
 // CHECK:           vector.broadcast %{{.+}} : f32 to vector<8xf32>
 // CHECK:           vector.fma
 // The 21 % 8 = 5 tail columns, only in the range that owns the last panel,
@@ -36,6 +40,26 @@
 func.func @constant_b(%a: memref<13x20xf32>, %c: memref<13x21xf32>) {
   %b = memref.get_global @w : memref<20x21xf32>
   linalg.matmul ins(%a, %b : memref<13x20xf32>, memref<20x21xf32>) outs(%c : memref<13x21xf32>)
+  return
+}
+memref.global "private" constant @w : memref<20x21xf32> = dense<1.0>
+
+// -----
+
+// Rows that fit one register tile (3 <= MR) read each panel of B once: K is
+// one cache block (the k loop runs 0 to 20, not in blocks of kc=8), and
+// nothing is prefetched.
+// CHECK-LABEL: func.func @one_row_tile
+// CHECK:         call @[[K:qc_sgemm_3x21x20_p4x8]]
+// CHECK:       func.func @[[K]]_range(
+// CHECK-NOT:     = %c0 to %c20 step %c8
+// CHECK-NOT:     memref.prefetch
+// CHECK:           scf.for %{{.+}} = %c0 to %c20 step %c1 iter_args
+// CHECK-NOT:     memref.prefetch
+// CHECK:       func.func private @qc_par_sgemm_3x21x20_p4x8(
+func.func @one_row_tile(%a: memref<3x20xf32>, %c: memref<3x21xf32>) {
+  %b = memref.get_global @w : memref<20x21xf32>
+  linalg.matmul ins(%a, %b : memref<3x20xf32>, memref<20x21xf32>) outs(%c : memref<3x21xf32>)
   return
 }
 memref.global "private" constant @w : memref<20x21xf32> = dense<1.0>
