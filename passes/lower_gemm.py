@@ -496,8 +496,10 @@ def block_depth(t: GemmTiles, k: int, mode: str, geometry: Im2col | None, m: int
     """The kernel's cache block depth: balanced_kc, in whole channels where
     the micro-kernel reads the image in place. A compile-time B read by one
     row tile (M <= MR) has no reuse to keep in L1: one block, so that each
-    panel is one run of memory and C is written once (a 1 x 2048 x 2048
-    MatMul: 1.12x faster than in blocks of 256)."""
+    panel is one run of memory and C is written once (two 1 x 2048 x 2048
+    MatMuls, 32 MB of weights: 1.08x faster than in blocks of 256, copies of
+    both libraries timed side by side; where a weight's pages land moves one
+    library by up to 20%)."""
     if mode == "p" and m <= t.mr:
         return k
     if not _direct_reads(t, mode, geometry):
