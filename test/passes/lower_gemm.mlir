@@ -7,7 +7,9 @@
 // register-tiled loops, 4 rows x 1 vector of C held in iter_args across the
 // k loop. The unpacked original is no longer used and is removed. The
 // record's work (13 x 21 x 20 multiply-adds) lets the runtime keep a kernel
-// this small on one thread.
+// this small on one thread. Four row tiles read each 8 x 8 chunk of a panel,
+// so the k loop also prefetches the same row of the next panel (the last
+// panel's own: affine.min).
 // CHECK:       module attributes {qc.parallel_kernels = [{name = "qc_sgemm_13x21x20_p4x8", operands = 3 : i64, panels = 3 : i64, work = 5460 : i64}]}
 // CHECK:       memref.global "private" constant @w_packed8 : memref<3x20x8xf32> = dense<
 // CHECK-NOT:   memref.global "private" constant @w :
