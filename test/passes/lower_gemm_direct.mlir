@@ -88,7 +88,9 @@ func.func @conv_direct(%x: memref<1x3x6x12xf32>, %y: memref<1x5x40xf32>) {
 // c*H*W + kh*W + kw + oh*2*W + 2*ow0 (the second without its last lane, which
 // may lie past the image) and the even lanes. Across two rows: the same from
 // both rows' starts (the second at + 2*W - 2*OW = 24) and a select of the
-// first row's lanes (ow < OW). The partial last panel is gathered.
+// first row's lanes (ow < OW). The partial last panel is gathered. Inside
+// one row, each row of the panel also prefetches the image line two panels
+// on (2 * NR * 2 = 32 values further).
 // CHECK-LABEL: func.func @qc_sgemm_4x44x18_i4x8_i2x9x23_k3x3_s2x2_d1x1_pa_range(
 // CHECK-SAME:      %{{[^:]+}}: memref<1x18x4xf32>, %[[B:[^:]+]]: memref<414xf32, strided<[1], offset: ?>>, %[[S:[^:]+]]: memref<18x8xf32>
 // CHECK:         %[[ODD:.+]] = vector.constant_mask [7] : vector<8xi1>
@@ -103,6 +105,8 @@ func.func @conv_direct(%x: memref<1x3x6x12xf32>, %y: memref<1x5x40xf32>) {
 // CHECK:           scf.if %{{.+}} {
 // CHECK:             scf.for
 // CHECK:               %[[P:.+]] = arith.addi %{{.+}}, %[[OFF]] : index
+// CHECK:               %[[AHEAD:.+]] = arith.addi %[[P]], %c32 : index
+// CHECK:               memref.prefetch %[[B]][%[[AHEAD]]], read, locality<3>, data
 // CHECK:               %[[LO:.+]] = vector.load %[[B]][%[[P]]]
 // CHECK:               %[[P8:.+]] = arith.addi %[[P]], %c8 : index
 // CHECK:               %[[HI:.+]] = vector.maskedload %[[B]][%[[P8]]], %[[ODD]]

@@ -47,14 +47,19 @@ func.func @bias_rows_clip(%a: memref<5x8xf32>, %b: memref<8x12xf32>, %bias: memr
 
 // A bias along the columns (Gemm's C row) and a residual Add, with K = 20
 // over cache blocks of 8: the first block (peeled) starts from the bias, the
-// rest accumulate, then one pass over the range adds R.
+// rest accumulate, then one pass over the range adds R. R is an output of
+// layers long before: each row of the pass prefetches R's row two panels on
+// (column j0 + 16).
 // CHECK-LABEL: func.func @bias_cols_residual
 // CHECK:         call @[[K:qc_sgemm_4x16x20_r4x8_ebcr]](
 // CHECK:       func.func @[[K]]_range({{.+}}, %[[C:.+]]: memref<4x16xf32, strided<[16, 1], offset: ?>>, %[[KB:.+]]: memref<16xf32, strided<[1], offset: ?>>, %[[R:.+]]: memref<4x16xf32, strided<[16, 1], offset: ?>>, %{{.+}}: index, %{{.+}}: index)
 // CHECK:         vector.load %[[KB]][%{{.+}}] : memref<16xf32, strided<[1], offset: ?>>, vector<8xf32>
 // CHECK:         scf.for %{{.+}} = %c8 to %c20 step %c8
 // CHECK:           vector.load %[[C]]
+// CHECK:         scf.for %[[J:.+]] = %{{.+}} to %{{.+}} step %c8
 // CHECK:         scf.for %[[I:.+]] = %c0 to %c4 step %c1
+// CHECK:           %[[AHEAD:.+]] = arith.addi %[[J]], %c16 : index
+// CHECK:           memref.prefetch %[[R]][%[[I]], %[[AHEAD]]], read, locality<3>, data
 // CHECK:           %[[CV:.+]] = vector.load %[[C]][%[[I]], %{{.+}}]
 // CHECK:           %[[RV:.+]] = vector.load %[[R]][%[[I]], %{{.+}}]
 // CHECK:           %[[S:.+]] = arith.addf %[[CV]], %[[RV]] : vector<8xf32>
@@ -257,6 +262,46 @@ func.func @copied_init_keeps_chain(%a: memref<4x8xf32>, %b: memref<8x16xf32>, %c
   ^bb0(%x: f32, %o: f32):
     %m = arith.maximumf %x, %zero : f32
     linalg.yield %m : f32
+  }
+  return
+}
+
+// -----
+
+// The residual Add with K = 8 in one cache block: the micro-kernel adds R
+// before its stores, and first prefetches R's rows two panels on (column
+// j0 + 16) for the row tile that will need them; the partial last panel
+// (N = 20) has none after it and prefetches nothing.
+// CHECK-LABEL: func.func @residual_one_block
+// CHECK:         call @[[K:qc_sgemm_4x20x8_r4x8_ezr]](
+// CHECK:       func.func @[[K]]_range({{.+}}, %[[C:.+]]: memref<4x20xf32, strided<[20, 1], offset: ?>>, %[[R:.+]]: memref<4x20xf32, strided<[20, 1], offset: ?>>, %{{.+}}: index, %{{.+}}: index)
+// CHECK:         scf.for %[[J:.+]] = %{{.+}} to %{{.+}} step %c8
+// CHECK:           %[[ACC:.+]]:4 = scf.for
+// CHECK:             vector.fma
+// CHECK:           }
+// CHECK:           %[[AHEAD:.+]] = arith.addi %[[J]], %c16 : index
+// CHECK-NEXT:      memref.prefetch %[[R]][%c0, %[[AHEAD]]], read, locality<3>, data
+// CHECK-NEXT:      memref.prefetch %[[R]][%c1, %[[AHEAD]]], read, locality<3>, data
+// CHECK-NEXT:      memref.prefetch %[[R]][%c2, %[[AHEAD]]], read, locality<3>, data
+// CHECK-NEXT:      memref.prefetch %[[R]][%c3, %[[AHEAD]]], read, locality<3>, data
+// CHECK-NEXT:      %[[RV:.+]] = vector.load %[[R]][%c0, %[[J]]]
+// CHECK-NEXT:      arith.addf %[[ACC]]#0, %[[RV]] : vector<8xf32>
+// CHECK:         scf.if
+// CHECK-NOT:       memref.prefetch
+// CHECK:           vector.maskedload %[[R]]
+// CHECK-NOT:       memref.prefetch
+// CHECK:         return
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @residual_one_block(%a: memref<4x8xf32>, %b: memref<8x20xf32>, %r: memref<4x20xf32>, %d: memref<4x20xf32>) {
+  %c = memref.alloc() : memref<4x20xf32>
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<4x20xf32>)
+  linalg.matmul ins(%a, %b : memref<4x8xf32>, memref<8x20xf32>) outs(%c : memref<4x20xf32>)
+  linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r, %c : memref<4x20xf32>, memref<4x20xf32>) outs(%d : memref<4x20xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.addf %x, %y : f32
+    linalg.yield %s : f32
   }
   return
 }
