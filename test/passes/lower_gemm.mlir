@@ -195,3 +195,33 @@ func.func @runtime_b_packed(%a: memref<4x130xf32>, %b: memref<130x16xf32>, %c: m
   linalg.matmul ins(%a, %b : memref<4x130xf32>, memref<130x16xf32>) outs(%c : memref<4x16xf32>)
   return
 }
+
+// -----
+
+// A short k loop (K = 16 <= 32) in one of several row tiles (M = 8, MR = 4):
+// after its k loop, the micro-kernel prefetches for writing the lines of C
+// it will store two panels on (column j0 + 16), one per row, then stores.
+// With K = 40 it does not.
+// CHECK-LABEL: func.func @qc_sgemm_8x24x16_r4x8_ez_range(
+// CHECK-SAME:      %{{[^:]+}}: memref<8x16xf32{{.*}}>, %{{[^:]+}}: memref<16x24xf32{{.*}}>, %[[C:[^:]+]]: memref<8x24xf32
+// CHECK:         scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %c4
+// CHECK:           %[[ACC:.+]]:4 = scf.for
+// CHECK:           }
+// CHECK:           %[[AHEAD:.+]] = arith.addi %[[J:.+]], %c16 : index
+// CHECK-NEXT:      memref.prefetch %[[C]][%[[I]], %[[AHEAD]]], write, locality<3>, data
+// CHECK-NEXT:      memref.prefetch %[[C]][%{{.+}}, %[[AHEAD]]], write, locality<3>, data
+// CHECK-NEXT:      memref.prefetch %[[C]][%{{.+}}, %[[AHEAD]]], write, locality<3>, data
+// CHECK-NEXT:      memref.prefetch %[[C]][%{{.+}}, %[[AHEAD]]], write, locality<3>, data
+// CHECK-NEXT:      vector.store %[[ACC]]#0, %[[C]][%[[I]], %[[J]]]
+// CHECK-LABEL: func.func @qc_sgemm_8x24x40_r4x8_ez_range(
+// CHECK-NOT:     memref.prefetch
+// CHECK:         return
+func.func @short_k(%a: memref<8x16xf32>, %b: memref<16x24xf32>, %c: memref<8x24xf32>,
+                   %a2: memref<8x40xf32>, %b2: memref<40x24xf32>, %c2: memref<8x24xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<8x24xf32>)
+  linalg.matmul ins(%a, %b : memref<8x16xf32>, memref<16x24xf32>) outs(%c : memref<8x24xf32>)
+  linalg.fill ins(%zero : f32) outs(%c2 : memref<8x24xf32>)
+  linalg.matmul ins(%a2, %b2 : memref<8x40xf32>, memref<40x24xf32>) outs(%c2 : memref<8x24xf32>)
+  return
+}
