@@ -76,14 +76,18 @@ GATHER_PREFETCH_PANELS = 2
 # (ResNet-50's 256x3136x64 with a residual: 5.9 -> 4.6 ms in the model).
 RESIDUAL_PREFETCH_PANELS = 2
 # A micro-kernel whose k loop is this short or shorter, one of several row
-# tiles, also prefetches for writing the lines of C it will store two panels
-# on. Its stores come every few dozen k steps, to lines of rows thousands of
-# floats apart that are not in the caches (a stem's output is megabytes), and
-# they stalled it: SqueezeNet's 3x3 stride-2 stem (K = 27) 1.67 -> 1.14 ms in
-# the model, its 64x3025x16 0.27 -> 0.24 ms. With K = 64 and more the stores
-# have time to drain, and it measured no gain there. One row tile writes the
-# same few rows panel after panel, which the hardware prefetchers follow.
-STORE_PREFETCH_MAX_K = 32
+# tiles of a C of at least STORE_PREFETCH_MIN_BYTES, also prefetches for
+# writing the lines of C it will store two panels on. Such a C does not stay
+# in an L2 (512 KiB on Zen 3) between uses, and the micro-kernel's stores,
+# every K steps to lines of rows thousands of floats apart, stalled it. With
+# caches flushed before each call (znver3): a 3x3 stride-2 stem (K = 27)
+# 1.67 -> 1.14 ms in SqueezeNet; 1x1 convolutions with a residual, 64 -> 256
+# channels at 56x56 and 128 -> 512 at 28x28, 1.10x each; ResNet-50's 7x7
+# stem (K = 147) 1.05x; K = 256 1.01x. A C that stays in cache pays for the
+# prefetches (64 -> 64 channels at 28x28: 0.97x); one row tile writes the
+# same few rows, which the hardware prefetchers follow.
+STORE_PREFETCH_MAX_K = 160
+STORE_PREFETCH_MIN_BYTES = 512 * 1024
 # Names of the runs of image values one vector of an image panel can be
 # (a, b: the end of one output row, the start of the next; c, d: more rows
 # for maps narrower than a vector).
@@ -1004,6 +1008,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     # 66 -> 76 GFLOP/s on znver3); a single row tile streams B once and
     # reads whole panels instead (`block_depth`).
     prefetch = mode == "p" and m > t.mr and npanels > 1
+    store_prefetch = k <= STORE_PREFETCH_MAX_K and m > t.mr and 4 * m * n >= STORE_PREFETCH_MIN_BYTES
     vec = f"vector<{t.vl}xf32>"
     mask_ty = f"vector<{t.vl}xi1>"
     ivec = f"vector<{t.vl}xi32>"
@@ -1146,7 +1151,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         e.emit("}")
         if phase["last"] and has_residual and cols == t.nr:
             prefetch_residual(rows_i, j0)
-        if k <= STORE_PREFETCH_MAX_K and m > t.mr and cols == t.nr:
+        if store_prefetch and cols == t.nr:
             prefetch_stores(rows_i, j0)
         finals = {}
         for i, (r, c) in enumerate(keys):

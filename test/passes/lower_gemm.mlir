@@ -198,12 +198,13 @@ func.func @runtime_b_packed(%a: memref<4x130xf32>, %b: memref<130x16xf32>, %c: m
 
 // -----
 
-// A short k loop (K = 16 <= 32) in one of several row tiles (M = 8, MR = 4):
-// after its k loop, the micro-kernel prefetches for writing the lines of C
-// it will store two panels on (column j0 + 16), one per row, then stores.
-// With K = 40 it does not.
-// CHECK-LABEL: func.func @qc_sgemm_8x24x16_r4x8_ez_range(
-// CHECK-SAME:      %{{[^:]+}}: memref<8x16xf32{{.*}}>, %{{[^:]+}}: memref<16x24xf32{{.*}}>, %[[C:[^:]+]]: memref<8x24xf32
+// A short k loop (K = 16 <= 160) in one of several row tiles (M = 8, MR = 4)
+// of a C of 512 KiB (8 x 16384 floats): after its k loop, the micro-kernel
+// prefetches for writing the lines of C it will store two panels on (column
+// j0 + 16), one per row, then stores. With K = 168, or a C of 8 x 24, it
+// does not.
+// CHECK-LABEL: func.func @qc_sgemm_8x16384x16_r4x8_ez_range(
+// CHECK-SAME:      %{{[^:]+}}: memref<8x16xf32{{.*}}>, %{{[^:]+}}: memref<16x16384xf32{{.*}}>, %[[C:[^:]+]]: memref<8x16384xf32
 // CHECK:         scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %c4
 // CHECK:           %[[ACC:.+]]:4 = scf.for
 // CHECK:           }
@@ -213,15 +214,21 @@ func.func @runtime_b_packed(%a: memref<4x130xf32>, %b: memref<130x16xf32>, %c: m
 // CHECK-NEXT:      memref.prefetch %[[C]][%{{.+}}, %[[AHEAD]]], write, locality<3>, data
 // CHECK-NEXT:      memref.prefetch %[[C]][%{{.+}}, %[[AHEAD]]], write, locality<3>, data
 // CHECK-NEXT:      vector.store %[[ACC]]#0, %[[C]][%[[I]], %[[J]]]
-// CHECK-LABEL: func.func @qc_sgemm_8x24x40_r4x8_ez_range(
+// CHECK-LABEL: func.func @qc_sgemm_8x16384x168_s4x8_ez_range(
 // CHECK-NOT:     memref.prefetch
 // CHECK:         return
-func.func @short_k(%a: memref<8x16xf32>, %b: memref<16x24xf32>, %c: memref<8x24xf32>,
-                   %a2: memref<8x40xf32>, %b2: memref<40x24xf32>, %c2: memref<8x24xf32>) {
+// CHECK-LABEL: func.func @qc_sgemm_8x24x16_r4x8_ez_range(
+// CHECK-NOT:     memref.prefetch
+// CHECK:         return
+func.func @short_k(%a: memref<8x16xf32>, %b: memref<16x16384xf32>, %c: memref<8x16384xf32>,
+                   %a2: memref<8x168xf32>, %b2: memref<168x16384xf32>, %c2: memref<8x16384xf32>,
+                   %b3: memref<16x24xf32>, %c3: memref<8x24xf32>) {
   %zero = arith.constant 0.0 : f32
-  linalg.fill ins(%zero : f32) outs(%c : memref<8x24xf32>)
-  linalg.matmul ins(%a, %b : memref<8x16xf32>, memref<16x24xf32>) outs(%c : memref<8x24xf32>)
-  linalg.fill ins(%zero : f32) outs(%c2 : memref<8x24xf32>)
-  linalg.matmul ins(%a2, %b2 : memref<8x40xf32>, memref<40x24xf32>) outs(%c2 : memref<8x24xf32>)
+  linalg.fill ins(%zero : f32) outs(%c : memref<8x16384xf32>)
+  linalg.matmul ins(%a, %b : memref<8x16xf32>, memref<16x16384xf32>) outs(%c : memref<8x16384xf32>)
+  linalg.fill ins(%zero : f32) outs(%c2 : memref<8x16384xf32>)
+  linalg.matmul ins(%a2, %b2 : memref<8x168xf32>, memref<168x16384xf32>) outs(%c2 : memref<8x16384xf32>)
+  linalg.fill ins(%zero : f32) outs(%c3 : memref<8x24xf32>)
+  linalg.matmul ins(%a, %b3 : memref<8x16xf32>, memref<16x24xf32>) outs(%c3 : memref<8x24xf32>)
   return
 }
