@@ -63,29 +63,28 @@ K_UNROLL = 1
 # A micro-kernel reading the image in place unrolls its k loop over the
 # filter's taps (3x3: 9 k steps per iteration); larger filters are gathered.
 MAX_DIRECT_TAPS = 49
-# A panel gathered from inside one output row also prefetches the image lines
-# of the panel this many to its right. The first convolution reads the model's
-# input, which the rest of the model has pushed out of the caches, and its
-# gather waited on memory: SqueezeNet's 3x3 stride-2 stem took 1.4x as long
-# in the model as on its own (1.47 -> 1.05 ms in the model with the prefetch).
-GATHER_PREFETCH_PANELS = 2
-# An epilogue that adds a residual prefetches the residual's rows this many
-# panels ahead. A residual is an output of layers long before, out of the
-# caches, and each row tile reads one line of each of its rows, rows
-# thousands of floats apart, which the hardware prefetchers do not follow
-# (ResNet-50's 256x3136x64 with a residual: 5.9 -> 4.6 ms in the model).
-RESIDUAL_PREFETCH_PANELS = 2
-# A micro-kernel whose k loop is this short or shorter, one of several row
-# tiles of a C of at least STORE_PREFETCH_MIN_BYTES, also prefetches for
-# writing the lines of C it will store two panels on. Such a C does not stay
-# in an L2 (512 KiB on Zen 3) between uses, and the micro-kernel's stores,
-# every K steps to lines of rows thousands of floats apart, stalled it. With
-# caches flushed before each call (znver3): a 3x3 stride-2 stem (K = 27)
-# 1.67 -> 1.14 ms in SqueezeNet; 1x1 convolutions with a residual, 64 -> 256
-# channels at 56x56 and 128 -> 512 at 28x28, 1.10x each; ResNet-50's 7x7
-# stem (K = 147) 1.05x; K = 256 1.01x. A C that stays in cache pays for the
-# prefetches (64 -> 64 channels at 28x28: 0.97x); one row tile writes the
-# same few rows, which the hardware prefetchers follow.
+# How many panels ahead the kernels prefetch the lines the hardware
+# prefetchers miss:
+# - a panel gathered from inside one output row, the image lines of the panel
+#   to its right: the first convolution reads the model's input, which the
+#   rest of the model has pushed out of the caches, and its gather waited on
+#   memory (SqueezeNet's 3x3 stride-2 stem took 1.4x as long in the model as
+#   on its own; 1.47 -> 1.05 ms in the model);
+# - an epilogue that adds a residual, the residual's rows: a residual is an
+#   output of layers long before, and each row tile reads one line of each of
+#   its rows, rows thousands of floats apart (ResNet-50's 256x3136x64 with a
+#   residual: 5.9 -> 4.6 ms in the model);
+# - a short k loop (STORE_PREFETCH_MAX_K), one of several row tiles of a C
+#   of at least STORE_PREFETCH_MIN_BYTES, for writing, the lines of C it will
+#   store. Such a C does not stay in an L2 (512 KiB on Zen 3) between uses,
+#   and the stores, every K steps to lines of rows far apart, stalled the
+#   micro-kernel. With caches flushed before each call (znver3): a 3x3
+#   stride-2 stem (K = 27) 1.67 -> 1.14 ms in SqueezeNet; 1x1 convolutions
+#   with a residual, 64 -> 256 channels at 56x56 and 128 -> 512 at 28x28,
+#   1.10x each; ResNet-50's 7x7 stem (K = 147) 1.05x; K = 256 1.01x. A C
+#   that stays in cache pays for them (64 -> 64 channels at 28x28: 0.97x);
+#   one row tile writes the same few rows, which the hardware follows.
+PREFETCH_PANELS = 2
 STORE_PREFETCH_MAX_K = 160
 STORE_PREFETCH_MIN_BYTES = 512 * 1024
 # Names of the runs of image values one vector of an image panel can be
@@ -1150,9 +1149,9 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         e.indent -= 1
         e.emit("}")
         if phase["last"] and has_residual and cols == t.nr:
-            prefetch_residual(rows_i, j0)
+            prefetch_rows("%R", rows_i, j0)
         if store_prefetch and cols == t.nr:
-            prefetch_stores(rows_i, j0)
+            prefetch_rows("%C", rows_i, j0, "write")
         finals = {}
         for i, (r, c) in enumerate(keys):
             out = f"{res}#{i}"
@@ -1168,21 +1167,14 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         for c in range(nvec if pitch is not None else 0):
             pitched_store(cols_j[c], masks.get(c), [(rows_i[r], finals[r, c]) for r in range(rows)])
 
-    def prefetch_residual(rows: list[str], j0: str) -> None:
-        """Prefetches the residual's values RESIDUAL_PREFETCH_PANELS panels
-        to the right of column j0 in each of `rows` (see the constant)."""
-        ahead = e.add(j0, RESIDUAL_PREFETCH_PANELS * t.nr)
-        for row in rows:
-            e.emit(f"memref.prefetch %R[{row}, {ahead}], read, locality<3>, data : {c_ty}")
-
-    def prefetch_stores(rows: list[str], j0: str) -> None:
-        """Prefetches, for writing, C's values two panels to the right of
-        column j0 in each of `rows` (see STORE_PREFETCH_MAX_K)."""
-        ahead = e.add(j0, 2 * t.nr)
-        if pitch is not None:
+    def prefetch_rows(buf: str, rows: list[str], j0: str, hint: str = "read") -> None:
+        """Prefetches buf's (C's or the residual's) values PREFETCH_PANELS
+        panels to the right of column j0 in each of `rows`."""
+        ahead = e.add(j0, PREFETCH_PANELS * t.nr)
+        if buf == "%C" and pitch is not None:
             ahead = pitched_index(ahead)[0]
         for row in rows:
-            e.emit(f"memref.prefetch %C[{row}, {ahead}], write, locality<3>, data : {c_ty}")
+            e.emit(f"memref.prefetch {buf}[{row}, {ahead}], {hint}, locality<3>, data : {c_ty}")
 
     def pitched_index(col: str) -> tuple[str, str, str]:
         return pitched_index_of(e, col, pitch[0], pitch[1], t.vl)
@@ -1364,7 +1356,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         """The chain over C[:, j0 : j0 + cols] after its last block."""
         def row():
             if has_residual and cols == t.nr:
-                prefetch_residual(["%ci"], j0)
+                prefetch_rows("%R", ["%ci"], j0)
             for c in range(-(-cols // t.vl)):
                 lanes = min(t.vl, cols - c * t.vl)
                 col = e.add(j0, c * t.vl)
@@ -1560,7 +1552,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 nvec = t.nr // t.vl
                 span = t.nr * geometry.sw  # image values a panel row covers
                 for line in range(0, span, 16):  # one prefetch per 64-byte line
-                    ahead = e.add("%pos", GATHER_PREFETCH_PANELS * span + line)
+                    ahead = e.add("%pos", PREFETCH_PANELS * span + line)
                     e.emit(f"memref.prefetch %B[{ahead}], read, locality<3>, data : {b_ty}")
                 for c in range(nvec):
                     if geometry.sw == 1:
