@@ -27,6 +27,7 @@ _REGISTRY = {
     "qc-lower-to-scf": "lower_to_scf:LowerToScf",
     "qc-narrow-gemm": "narrow_gemm:NarrowGemm",
     "qc-outline-ops": "outline_ops:OutlineOps",
+    "qc-pad-border": "pad_border:PadBorder",
     "qc-parallel-loops": "parallel_loops:ParallelLoops",
     "qc-plan-memory": "plan_memory:PlanMemory",
     "qc-pool-window": "pool_window:PoolWindow",

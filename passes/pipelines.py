@@ -24,6 +24,7 @@ from .lower_to_scf import LowerToScf
 from .narrow_gemm import NarrowGemm
 from .outline_ops import OutlineOps
 from .parallel_loops import ParallelLoops
+from .pad_border import PadBorder
 from .pad_into_producer import PadIntoProducer
 from .plan_memory import PlanMemory
 from .pool_window import PoolWindow
@@ -133,9 +134,10 @@ def default_pipeline(target=None) -> Pipeline:
                              NarrowGemm(), ConvToGemm(), QConvToGemm(), ApproximateMath(), Upstream("canonicalize,cse"))),
             # Each op writing into an initial value gets its own (after the
             # last CSE, which merges equal ones); the parts of a Concat are
-            # computed in their slices of its result; then bufferization fixes
-            # the ABI: outputs become out-params.
-            Stage("bufferized", (UnshareInits(), SlicesInPlace(), Bufferize())),
+            # computed in their slices of its result; a padded tensor is filled
+            # only at its border; then bufferization fixes the ABI: outputs
+            # become out-params.
+            Stage("bufferized", (UnshareInits(), SlicesInPlace(), PadBorder(), Bufferize())),
             # After bufferization: the GEMM kernels address buffers, and packed
             # constant weights become new globals; on x86 the int8 depthwise
             # and requantization loops are written as vector code. Then every

@@ -219,7 +219,9 @@ def test_concat_parts_written_in_place(hw, tmp_path):
     kernels = re.findall(r"call @(qc_sgemm_\w+)\(", text)
     assert len(kernels) == 2 and all(k.endswith("_ebrmax0") for k in kernels), kernels
     loops = re.findall(r"func\.func private @(qc_model_part\d+)\(", text)
-    assert len(loops) == 2, loops  # the 3x3 convolution's padded input: its zero fill and its copy
+    # The 3x3 convolution's padded input: the zero rows above and below, the
+    # zero columns left and right (qc-pad-border), and the copy of x.
+    assert len(loops) == 5, loops
     x = rng.standard_normal((1, c, hw, hw)).astype(F32)
     # 144-term sums of O(1) products: the summation order (AVX2 or AVX-512 tiles) moves the last bits
     check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-5)
