@@ -42,12 +42,14 @@ class LowerToLLVM(Pass):
         for op in module.body.operations:
             if op.operation.name != "llvm.func" or not op.regions[0].blocks:
                 continue  # declarations (libm, malloc) have no body
-            if "passthrough" in op.attributes:
+            passthrough = list(ir.ArrayAttr(op.attributes["passthrough"])) if "passthrough" in op.attributes else []
+            if any(str(a) == '"alwaysinline"' for a in passthrough):
                 continue  # an always-inlined helper
             name = ir.StringAttr(op.attributes["sym_name"]).value
             if name in (self.entry, f"_mlir_ciface_{self.entry}"):
                 continue
-            op.attributes["passthrough"] = noinline
+            # Kept with the attributes a pass gave it (optsize: qc-outline-ops' fills).
+            op.attributes["passthrough"] = ir.ArrayAttr.get(passthrough + list(noinline))
             if name.startswith("_mlir_ciface_"):
                 # Called by the runtime's C glue (a GEMM's threads): linked, not exported.
                 op.attributes["visibility_"] = hidden

@@ -45,7 +45,15 @@ class OutlineOps(Pass):
         for op in list(body.operations):
             if op.operation.name in _KEEP or not _worth_outlining(op.operation):
                 continue
-            move_into_function(module, op.operation, f"{self.entry}_part{count}")
+            name = f"{self.entry}_part{count}"
+            fill = op.operation.name == "linalg.fill"
+            move_into_function(module, op.operation, name)
+            if fill:
+                # A fill gains nothing from unrolling: compiled for size, LLVM
+                # makes its rows memset calls instead of unrolling a box of
+                # a padded buffer's border (qc-pad-border) into 500 stores.
+                symbols = ir.SymbolTable(module.operation)
+                symbols[name].attributes["passthrough"] = ir.ArrayAttr.get([ir.StringAttr.get("optsize")])
             count += 1
 
 

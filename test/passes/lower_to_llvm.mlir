@@ -87,3 +87,25 @@ func.func @qc_model(%s: memref<i32>, %out: memref<3xi32>) {
   call @part(%s, %out) : (memref<i32>, memref<3xi32>) -> ()
   return
 }
+
+// -----
+
+// A function a pass marked (qc-outline-ops' fills: optsize) keeps its
+// attributes and is noinline too; an always-inlined helper stays as it is.
+// CHECK-LABEL: llvm.func internal @fill
+// CHECK-SAME:    passthrough = ["optsize", "noinline"]
+// CHECK-LABEL: llvm.func @qc_model
+func.func private @fill(%out: memref<16xf32>) attributes {passthrough = ["optsize"]} {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c16 = arith.constant 16 : index
+  scf.for %i = %c0 to %c16 step %c1 {
+    memref.store %zero, %out[%i] : memref<16xf32>
+  }
+  return
+}
+func.func @qc_model(%out: memref<16xf32>) {
+  call @fill(%out) : (memref<16xf32>) -> ()
+  return
+}
