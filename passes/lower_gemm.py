@@ -134,7 +134,7 @@ class GemmTiles:
     vl: int  # f32 lanes per vector register
     kc: int  # depth of a cache block (B panel KC x NR stays in L1)
     mc: int  # rows of a cache block (A block MC x KC stays in L2)
-    max_a: int = 512 * 1024  # bytes of A a streaming kernel reads per panel (`blocks_outside`)
+    max_a: int  # bytes of A a streaming kernel reads per panel (`blocks_outside`)
 
 
 @dataclass(frozen=True)
@@ -1355,13 +1355,15 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 image_columns(j0, cols)
             stream_block(j0, cols)
 
-        def block():
-            if n_main:
-                for_loop("%j0", "%jlo", "%jhi", t.nr, lambda: panel("%j0", t.nr))
-            if n_tail:
-                if_tail(lambda: panel(e.idx(n_main), n_tail))
+        k_blocks(lambda: each_panel(panel))
 
-        k_blocks(block)
+    def each_panel(body) -> None:
+        """body(j0, cols) for each panel of this call's range: its full
+        panels, then the partial last one where the range owns it."""
+        if n_main:
+            for_loop("%j0", "%jlo", "%jhi", t.nr, lambda: body("%j0", t.nr))
+        if n_tail:
+            if_tail(lambda: body(e.idx(n_main), n_tail))
 
     def k_blocks(body) -> None:
         """body() for each cache block of K; the first one peeled off when
@@ -1638,10 +1640,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     if outside:
         stream_blocks()
     elif stream:
-        if n_main:
-            for_loop("%j0", "%jlo", "%jhi", t.nr, lambda: stream_panel("%j0", t.nr))
-        if n_tail:
-            if_tail(lambda: stream_panel(e.idx(n_main), n_tail))
+        each_panel(stream_panel)
     else:
         if mode == "q":
             if n_main:
@@ -1650,10 +1649,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 if_tail(lambda: pack_panel(e.idx(full), n_tail))
         k_blocks(kc_body)
         if not one_block and chain and pitch is None:
-            if n_main:
-                for_loop("%j0", "%jlo", "%jhi", t.nr, lambda: chain_pass("%j0", t.nr))
-            if n_tail:
-                if_tail(lambda: chain_pass(e.idx(n_main), n_tail))
+            each_panel(chain_pass)
     body = e.lines[body_start:]
     consts = [f"    {cname} = arith.constant {v} : index" for v, cname in sorted(e.consts.items())]
     if geometry is not None:

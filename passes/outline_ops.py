@@ -45,15 +45,13 @@ class OutlineOps(Pass):
         for op in list(body.operations):
             if op.operation.name in _KEEP or not _worth_outlining(op.operation):
                 continue
-            name = f"{self.entry}_part{count}"
             fill = op.operation.name == "linalg.fill"
-            move_into_function(module, op.operation, name)
+            new = move_into_function(module, op.operation, f"{self.entry}_part{count}")
             if fill:
                 # A fill gains nothing from unrolling: compiled for size, LLVM
                 # makes its rows memset calls instead of unrolling a box of
                 # a padded buffer's border (qc-pad-border) into 500 stores.
-                symbols = ir.SymbolTable(module.operation)
-                symbols[name].attributes["passthrough"] = ir.ArrayAttr.get([ir.StringAttr.get("optsize")])
+                new.attributes["passthrough"] = ir.ArrayAttr.get([ir.StringAttr.get("optsize")])
             count += 1
 
 
@@ -92,8 +90,9 @@ def _captured(op: ir.Operation) -> list[ir.Value]:
     return list(out)
 
 
-def move_into_function(module: ir.Module, op: ir.Operation, name: str) -> None:
-    """Moves `op` into a new private function `name` and calls it in its place.
+def move_into_function(module: ir.Module, op: ir.Operation, name: str) -> func.FuncOp:
+    """Moves `op` into a new private function `name`, calls it in its place
+    and returns the function.
 
     Values the op uses from outside become arguments, except constants, which
     are cloned inside; the op's results (if any) become the function's."""
@@ -124,3 +123,4 @@ def move_into_function(module: ir.Module, op: ir.Operation, name: str) -> None:
         return ir.WalkResult.ADVANCE
 
     op.walk(visit)
+    return new
