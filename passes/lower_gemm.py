@@ -17,7 +17,7 @@ micro-kernels instead of run-time checks.
 
 A run-time B with a block of A that fits in L2 (M x KC, up to STREAM_MAX_ROWS
 rows) is streamed instead: each KC x NR panel of B is packed into a per-
-thread scratch buffer (16 KiB, from the runtime) right before the micro-
+thread scratch buffer (KC x NR floats, from the runtime) right before the micro-
 kernels of every row of A use it, so packed panels never leave L1; where
 all of A does not fit in L2, the cache blocks of K go outside the panels
 (`blocks_outside`), so that A is not read from L3 once per panel. When B is

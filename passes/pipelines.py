@@ -64,7 +64,16 @@ def _tile(mr: int, nr: int, vector_bits: int, budget: str, kc: int = 0, mc: int 
 # B vectors and A into each ISA's register file without spills (checked in
 # test/codegen/gemm_*: no stack access between the FMAs and the loop branch).
 
-AVX2 = _tile(6, 16, 256, "16 ymm: 6x2 accumulators + 2 B + 1 broadcast A = 15 (8x16 spills: 16+2+1 > 16)")
+# AVX2's cache blocks are 512 deep: the B panel (32 KiB) fills L1 and a
+# block of A (72 x 512 floats, 144 KiB) stays in L2. Each block loads and
+# stores every tile of C, from L3 where C does not fit in L2: half as many
+# blocks, half that traffic and the waits for it. Measured on Zen 3
+# against the 16 KiB panel (K = 256), side by side: 1024^3 0.84-0.92x ->
+# 0.94-0.97x numpy (benchmarks/gemm.py), SqueezeNet 1.04x faster (its
+# 1000 x 169 x 512 classifier conv alone 1.06x), the ResNet block 1.00-1.02x;
+# one block of 768 or 1024 made the ResNet block's 3x3 convolutions (K = 576)
+# 3% slower.
+AVX2 = _tile(6, 16, 256, "16 ymm: 6x2 accumulators + 2 B + 1 broadcast A = 15 (8x16 spills: 16+2+1 > 16)", kc=512)
 # AVX-512's cache blocks are deep: K up to 1024 per block, the B panel
 # (128 KiB) and a block of A (100 x 1024 floats, 400 KiB) in a 1 MiB L2. The
 # L1-sized panel (K = 128) stored and reloaded C 8 times over a 1024-deep

@@ -29,7 +29,7 @@ MR = 4  # rows of C per register tile
 
 def small_tile(gemm: LowerGemm) -> LowerGemm:
     nr = gemm.vector_bits // 32  # one vector of float32 lanes wide
-    # The B panel, KC x NR floats, stays at the default's 16 KiB (half of a 32 KiB L1D).
+    # The B panel, KC x NR floats: 16 KiB, half of a 32 KiB L1D.
     return dataclasses.replace(gemm, mr=MR, nr=nr, kc=4096 // nr)
 
 

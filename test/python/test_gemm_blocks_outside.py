@@ -25,12 +25,16 @@ F32 = np.float32
 
 
 def conv(c, f, hw, k, residual, rng, then_3x3=False):
-    """Conv(+bias) -> [Add x] -> Relu [-> a 3x3 Conv that pads its input]."""
+    """Conv(+bias) -> [Add x, or a second input z where C != F] -> Relu [-> a
+    3x3 Conv that pads its input]."""
     inits = {"w": (rng.standard_normal((f, c, k, k)) * 0.05).astype(F32), "b": rng.standard_normal(f).astype(F32)}
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[k // 2] * 4)]
+    inputs = {"x": (F32, [1, c, hw, hw])}
     last = "c"
     if residual:
-        nodes.append(helper.make_node("Add", ["c", "x"], ["s"]))
+        if c != f:
+            inputs["z"] = (F32, [1, f, hw, hw])
+        nodes.append(helper.make_node("Add", ["c", "x" if c == f else "z"], ["s"]))
         last = "s"
     nodes.append(helper.make_node("Relu", [last], ["r" if then_3x3 else "y"]))
     out = f
@@ -38,14 +42,14 @@ def conv(c, f, hw, k, residual, rng, then_3x3=False):
         out = 8
         inits["w2"] = (rng.standard_normal((out, f, 3, 3)) * 0.05).astype(F32)
         nodes.append(helper.make_node("Conv", ["r", "w2"], ["y"], pads=[1, 1, 1, 1]))
-    return make_model(nodes, {"x": (F32, [1, c, hw, hw])}, {"y": (F32, [1, out, hw, hw])}, inits)
+    return make_model(nodes, inputs, {"y": (F32, [1, out, hw, hw])}, inits)
 
 
 CASES = {
     # name: (C, F, HxW, kernel, residual, then a 3x3 conv, kernel mode): why
     "3x3_gathered": (160, 96, 14, 3, False, False, "i"),  # K 1440; rows of 14: every panel gathered
     "3x3_in_place_residual": (128, 128, 20, 3, True, False, "i"),  # K 1152; panels inside a row read in place
-    "1x1_residual": (500, 500, 14, 1, True, False, "s"),  # K 500: two blocks, the first and the last
+    "1x1_residual": (1100, 500, 14, 1, True, False, "s"),  # K 1100: three blocks (two on AVX-512)
     "1x1_into_padded": (600, 256, 8, 1, False, True, "s"),  # stored into the next conv's padded image
 }
 
@@ -72,8 +76,10 @@ def test_blocks_outside_panels(name, tmp_path):
     # (AVX-512's blocks are 1024 deep: there the 1x1 of depth 600 is one).
     blocks = -(-c * k * k // host_tile().kc)
     assert _panel_loops(ir, m.group(1)) == min(3, blocks)
-    x = rng.standard_normal((1, c, hw, hw)).astype(F32)
-    check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-4)
+    feeds = {"x": rng.standard_normal((1, c, hw, hw)).astype(F32)}
+    if residual and c != f:
+        feeds["z"] = rng.standard_normal((1, f, hw, hw)).astype(F32)
+    check_against_ort(model, feeds, tmp_path, rtol=1e-4, atol=1e-4)
 
 
 def test_blocks_outside_same_bits_on_two_threads(tmp_path):
