@@ -85,7 +85,14 @@ MAX_DIRECT_TAPS = 49
 #   with a residual, 64 -> 256 channels at 56x56 and 128 -> 512 at 28x28,
 #   1.10x each; ResNet-50's 7x7 stem (K = 147) 1.05x; K = 256 1.01x. A C
 #   that stays in cache pays for them (64 -> 64 channels at 28x28: 0.97x);
-#   one row tile writes the same few rows, which the hardware follows.
+#   one row tile writes the same few rows, which the hardware follows;
+# - K over several cache blocks, a C of at least STORE_PREFETCH_MIN_BYTES,
+#   for reading, in each block that loads C's tiles (all but the first), the
+#   lines of C it will load two panels on: each block loads C again, from L3
+#   when C does not fit in L2 (znver3, side by side: 1024^3 with a constant
+#   B 0.99-1.04x, 2048^3 1.04x, 2048^3 with a run-time B 1.11-1.18x, the
+#   ResNet block, whose 3x3 convolutions have K = 576 and 800 KB of C,
+#   1.02-1.03x; ResNet-50 1.00x).
 PREFETCH_PANELS = 2
 STORE_PREFETCH_MAX_K = 160
 STORE_PREFETCH_MIN_BYTES = 512 * 1024
@@ -1026,6 +1033,8 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     # reads whole panels instead (`block_depth`).
     prefetch = mode == "p" and m > t.mr and npanels > 1
     store_prefetch = k <= STORE_PREFETCH_MAX_K and m > t.mr and 4 * m * n >= STORE_PREFETCH_MIN_BYTES
+    # (A block's prefetch for writing brings in the lines its loads want too.)
+    load_prefetch = k > t.kc and 4 * m * n >= STORE_PREFETCH_MIN_BYTES and not store_prefetch
     vec = f"vector<{t.vl}xf32>"
     mask_ty = f"vector<{t.vl}xi1>"
     ivec = f"vector<{t.vl}xi32>"
@@ -1171,6 +1180,8 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
             prefetch_rows("%R", rows_i, j0)
         if store_prefetch and cols == t.nr:
             prefetch_rows("%C", rows_i, j0, "write")
+        if start == "load" and load_prefetch and cols == t.nr:
+            prefetch_rows("%C", rows_i, j0)
         finals = {}
         for i, (r, c) in enumerate(keys):
             out = f"{res}#{i}"

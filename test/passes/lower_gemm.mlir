@@ -202,7 +202,9 @@ func.func @runtime_b_packed(%a: memref<4x130xf32>, %b: memref<130x16xf32>, %c: m
 // of a C of 512 KiB (8 x 16384 floats): after its k loop, the micro-kernel
 // prefetches for writing the lines of C it will store two panels on (column
 // j0 + 16), one per row, then stores. With K = 168, or a C of 8 x 24, it
-// does not.
+// does not. K = 168 takes several cache blocks, though: each block after
+// the first, which starts from zero, loads C's tiles, and prefetches for
+// reading the lines of C two panels on, as the other blocks will load them.
 // CHECK-LABEL: func.func @qc_sgemm_8x16384x16_r4x8_ez_range(
 // CHECK-SAME:      %{{[^:]+}}: memref<8x16xf32{{.*}}>, %{{[^:]+}}: memref<16x16384xf32{{.*}}>, %[[C:[^:]+]]: memref<8x16384xf32
 // CHECK:         scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %c4
@@ -215,7 +217,22 @@ func.func @runtime_b_packed(%a: memref<4x130xf32>, %b: memref<130x16xf32>, %c: m
 // CHECK-NEXT:      memref.prefetch %[[C]][%{{.+}}, %[[AHEAD]]], write, locality<3>, data
 // CHECK-NEXT:      vector.store %[[ACC]]#0, %[[C]][%[[I]], %[[J]]]
 // CHECK-LABEL: func.func @qc_sgemm_8x16384x168_s4x8_ez_range(
-// CHECK-NOT:     memref.prefetch
+// CHECK-SAME:      %{{[^:]+}}: memref<8x8xf32>, %[[C2:[^:]+]]: memref<8x16384xf32
+// CHECK:         scf.for %[[J2:.+]] = %{{.+}} to %{{.+}} step %c8 {
+// CHECK:           scf.for {{.+}} iter_args(%{{.+}} = %cst,
+// CHECK-NOT:       memref.prefetch
+// CHECK:           scf.for %[[KC2:.+]] = %c8 to %c168 step %c8 {
+// CHECK:             scf.for %[[I2:.+]] = %c0 to %c8 step %c4 {
+// CHECK:               vector.load %[[C2]][%[[I2]], %[[J2]]]
+// CHECK:               scf.for
+// CHECK:               }
+// CHECK-NEXT:          %[[AHEAD2:.+]] = arith.addi %[[J2]], %c16 : index
+// CHECK-NEXT:          memref.prefetch %[[C2]][%[[I2]], %[[AHEAD2]]], read, locality<3>, data
+// CHECK-NEXT:          memref.prefetch %[[C2]][%{{.+}}, %[[AHEAD2]]], read, locality<3>, data
+// CHECK-NEXT:          memref.prefetch %[[C2]][%{{.+}}, %[[AHEAD2]]], read, locality<3>, data
+// CHECK-NEXT:          memref.prefetch %[[C2]][%{{.+}}, %[[AHEAD2]]], read, locality<3>, data
+// CHECK-NEXT:          vector.store
+// CHECK-NOT:     write
 // CHECK:         return
 // CHECK-LABEL: func.func @qc_sgemm_8x24x16_r4x8_ez_range(
 // CHECK-NOT:     memref.prefetch
