@@ -4,12 +4,13 @@
 
 On a shared machine a library's time moves by tens of percent from minute to
 minute; only builds timed in the same turns can be compared. Each turn runs
-every engine for about 20 ms of calls, in an order drawn afresh each turn (seeded): an engine that always ran
-right after onnxruntime was measured 1-2% slower than a byte-identical copy of
-itself that ran after another build (ResNet-50, SqueezeNet), so a fixed order
-favours some builds. The figure for a build is the median over turns of
-onnxruntime's time in that turn over the build's (> 1: the build is faster
-than onnxruntime), and its speed-up over the first build, the same way.
+every engine for about 20 ms of calls, in an order drawn afresh each turn
+(seeded): an engine that always ran right after onnxruntime was measured
+1-2% slower than a byte-identical copy of itself that ran after another
+build (ResNet-50, SqueezeNet), so a fixed order favours some builds. The
+figure for a build is the median over turns of onnxruntime's time in that
+turn over the build's (> 1: the build is faster than onnxruntime), and its
+speed-up over the first build, the same way.
 
 --cold writes 64 MiB before each single call that is timed, as happens to a
 layer inside a large model: what it reads and writes is no longer in the

@@ -17,8 +17,8 @@ micro-kernels instead of run-time checks.
 
 A run-time B with a block of A that fits in L2 (M x KC, up to STREAM_MAX_ROWS
 rows) is streamed instead: each KC x NR panel of B is packed into a per-
-thread scratch buffer (KC x NR floats, from the runtime) right before the micro-
-kernels of every row of A use it, so packed panels never leave L1; where
+thread scratch buffer (KC x NR floats, from the runtime) right before the
+micro-kernels of every row of A use it, so packed panels never leave L1; where
 all of A does not fit in L2, the cache blocks of K go outside the panels
 (`blocks_outside`), so that A is not read from L3 once per panel. When B is
 the im2col matrix of a convolution (qc-conv-to-gemm marks it), the panel is
@@ -1033,7 +1033,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     # reads whole panels instead (`block_depth`).
     prefetch = mode == "p" and m > t.mr and npanels > 1
     store_prefetch = k <= STORE_PREFETCH_MAX_K and m > t.mr and 4 * m * n >= STORE_PREFETCH_MIN_BYTES
-    # (A block's prefetch for writing brings in the lines its loads want too.)
+    # (Where the prefetch for writing is on, it brings in the same lines.)
     load_prefetch = k > t.kc and 4 * m * n >= STORE_PREFETCH_MIN_BYTES and not store_prefetch
     vec = f"vector<{t.vl}xf32>"
     mask_ty = f"vector<{t.vl}xi1>"
