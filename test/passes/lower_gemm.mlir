@@ -202,9 +202,9 @@ func.func @runtime_b_packed(%a: memref<4x130xf32>, %b: memref<130x16xf32>, %c: m
 // of a C of 512 KiB (8 x 16384 floats): after its k loop, the micro-kernel
 // prefetches for writing the lines of C it will store two panels on (column
 // j0 + 16), one per row, then stores. With K = 168, or a C of 8 x 24, it
-// does not. K = 168 takes several cache blocks, though: each block after
-// the first, which starts from zero, loads C's tiles, and prefetches for
-// reading the lines of C two panels on, as the other blocks will load them.
+// does not. K = 168 takes several cache blocks, though: the first starts
+// from zero, and each later one loads C's tiles and then prefetches, for
+// reading, the lines of C two panels on, which the later blocks will load.
 // CHECK-LABEL: func.func @qc_sgemm_8x16384x16_r4x8_ez_range(
 // CHECK-SAME:      %{{[^:]+}}: memref<8x16xf32{{.*}}>, %{{[^:]+}}: memref<16x16384xf32{{.*}}>, %[[C:[^:]+]]: memref<8x16384xf32
 // CHECK:         scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %c4

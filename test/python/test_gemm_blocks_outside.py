@@ -32,9 +32,9 @@ def conv(c, f, hw, k, residual, rng, then_3x3=False):
     inputs = {"x": (F32, [1, c, hw, hw])}
     last = "c"
     if residual:
-        if c != f:
-            inputs["z"] = (F32, [1, f, hw, hw])
-        nodes.append(helper.make_node("Add", ["c", "x" if c == f else "z"], ["s"]))
+        res = "x" if c == f else "z"
+        inputs[res] = (F32, [1, f, hw, hw])
+        nodes.append(helper.make_node("Add", ["c", res], ["s"]))
         last = "s"
     nodes.append(helper.make_node("Relu", [last], ["r" if then_3x3 else "y"]))
     out = f
