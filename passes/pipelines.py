@@ -121,7 +121,7 @@ def _x86_int8(target) -> tuple:
     lanes = 32 if bits >= 512 and "+avx512bw" in target.feature_set else 16 if bits >= 256 else 8
     table = lanes == 32 and "+avx512vbmi" in target.feature_set  # vpermi2b
     dot = table and "+avx512vnni" in target.feature_set  # vpdpbusd on vpermb windows
-    return VectorQDepthwise(lanes=lanes, dot=dot), VectorRequant(table=table)
+    return VectorQDepthwise(lanes=lanes, dot=dot, channel_requant=not table), VectorRequant(table=table)
 
 
 def default_pipeline(target=None) -> Pipeline:

@@ -13,11 +13,15 @@ stride 2: m consecutive outputs from 2w + j), against the weight pair
 its last tap as the pair (kw-2, kw-1) with the first weight 0, which reads
 no byte past the window. For stride 1 the even and odd sums are interleaved
 for the store. Products are exact in i16 (|x * w| <= 2^14) and pair sums in
-i32, as in the generic; the i32 output is requantized by the next op as
-before (folding that op in here was slower: on AVX2 its per-channel vectors
-spill, and on AVX-512, spill-free, the folded kernel of a MobileNet block
-still took 30% longer than the kernel and the requantization loop apart).
-The byte-quad kernel (`dot`) does fold it (`fold_requant`, qdepthwise_dot.py).
+i32, as in the generic. A requantization right after the conv runs in the
+kernel once per channel (`channel_requant`): the channel's sums go to a stack
+buffer of one image and are requantized from there while still in L1 or L2,
+so the i32 sums of all channels (four times the int8 output) never reach
+memory. (Folding it per vector of sums was slower: on AVX2 its per-channel
+vectors spill, and on AVX-512, spill-free, that kernel of a MobileNet block
+still took 30% longer than the kernel and the requantization loop apart.)
+The byte-quad kernel (`dot`) does fold it per vector (`fold_requant`,
+qdepthwise_dot.py).
 
 The multiply-add is a call of a helper that qc-lower-to-llvm defines as the
 intrinsic (`PMADDWD`): written as the sum of pair products, which LLVM does
@@ -74,6 +78,10 @@ class VectorQDepthwise(Pass):
     # With `dot`: a requantization in qmath's 32-bit form after the conv runs on each
     # block's sums (qgemm_epilogue's match, a channel as a GEMM row); the i32 sums are never stored.
     fold_requant: bool = True
+    # Without `dot`: a requantization after the conv (any form, the exact 64-bit one too) runs
+    # in the kernel channel by channel, on sums kept in a stack buffer. Off where
+    # qc-vector-requant looks a second stage up in a table (VBMI): its own loop does that.
+    channel_requant: bool = True
 
     def apply(self, module: ir.Module) -> None:
         from qc.mlir import func
@@ -94,7 +102,8 @@ class VectorQDepthwise(Pass):
                 text, operands = dot_function(name, conv, quads, corr, rq)
             else:
                 pairs = _weight_pairs(module, symbols, found, conv, op)
-                text, operands = _function(name, conv, pairs, self.lanes)
+                rq = _requant(op, conv, symbols, wide=True) if self.channel_requant and _scratch_fits(conv) else None
+                text, operands = _function(name, conv, pairs, self.lanes, rq)
             append_functions(module, symbols, text)
             with ir.InsertionPoint(op), op.location:
                 func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands)
@@ -103,16 +112,18 @@ class VectorQDepthwise(Pass):
                 rq.op.erase()
 
 
-def _requant(op: ir.Operation, conv: "_Conv", symbols) -> "qgemm_epilogue.Requant | None":
+def _requant(op: ir.Operation, conv: "_Conv", symbols, wide: bool = False) -> "qgemm_epilogue.Requant | None":
     """The requantization of the conv's sums to run in its kernel, or None:
     qgemm_epilogue's conditions with the channels as the GEMM's rows and
-    each image as its columns; D stored where the sums would have been."""
+    each image as its columns; D stored where the sums would have been.
+    wide: the exact 64-bit form too (the pmaddwd kernel runs it per channel
+    on sums still in L1, not per vector of sums in registers)."""
     shape = ir.MemRefType(conv.out.type).shape
     n_, c_, oh_, ow_ = shape
     rq = qgemm_epilogue.find(op, conv.out, [n_, c_, oh_ * ow_], [conv.x, conv.w], 1, symbols)
     if rq is None:
         return None
-    if rq.program.high_words():
+    if rq.program.high_words() and not wide:
         # The exact 64-bit form: its own loop looks a second stage up in a table (AVX-512 VBMI),
         # which the kernel's 16-lane steps cannot; folded it measured 0.985x.
         return None
@@ -125,6 +136,22 @@ def _requant(op: ir.Operation, conv: "_Conv", symbols) -> "qgemm_epilogue.Requan
                      if kind == "row" else v for kind, v in zip(rq.kinds, rq.inputs)]
         rq.dest = _conv_shaped(rq.dest, shape)
     return rq
+
+
+# The largest image whose i32 sums the pmaddwd kernel keeps in a stack buffer
+# to requantize them channel by channel (L2-sized: 128 x 128 outputs).
+SCRATCH_BYTES = 1 << 16
+
+
+def _scratch_fits(conv: "_Conv") -> bool:
+    _, _, oh_, ow_ = ir.MemRefType(conv.out.type).shape
+    return oh_ * ow_ * 4 <= SCRATCH_BYTES
+
+
+def _requant_lanes(ow: int) -> int:
+    """Outputs per step of the per-channel requantization: 16 (two AVX2
+    registers of i32, one 16-byte store), fewer for a narrower row."""
+    return min(16, 1 << (ow.bit_length() - 1))
 
 
 def _shapeable(v: ir.Value, shape: list[int]) -> bool:
@@ -241,16 +268,29 @@ def _conv(op: ir.Operation) -> _Conv | None:
     return _Conv(x, w, bias, value, out, kh, kw, sh, sw)
 
 
-def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int) -> tuple[str, list]:
+def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> tuple[str, list]:
     """The kernel's MLIR text (with the declarations of the PMADDWD helpers
-    it calls) and the values to call it with."""
+    it calls) and the values to call it with. rq: a qgemm_epilogue.Requant
+    run on each channel's sums once they are complete: they go to a stack
+    buffer of one image (`SCRATCH_BYTES`), still in L1 or L2 when the
+    requantization reads them back and stores D, the kernel's output. (Not
+    per vector of sums: folded so, the per-channel constants spill on AVX2.)"""
     used: set[int] = set()
     e = _Emitter()
     e.indent = 1
     n_, c_, oh_, ow_ = ir.MemRefType(conv.out.type).shape
-    operands = [conv.x, conv.w, wpairs] + ([conv.bias] if conv.bias is not None else []) + [conv.out]
-    names = ["%x", "%w", "%wp"] + (["%bias"] if conv.bias is not None else []) + ["%out"]
+    operands = [conv.x, conv.w, wpairs] + ([conv.bias] if conv.bias is not None else [])
+    names = ["%x", "%w", "%wp"] + (["%bias"] if conv.bias is not None else [])
+    if rq is not None:
+        operands += [rq.inputs[i] for i in rq.extras]
+        names += [f"%E{j}" for j in range(len(rq.extras))]
+    operands.append(rq.dest if rq is not None else conv.out)
+    names.append("%out")
     ty = {a: str(v.type) for a, v in zip(names, operands)}
+    extra = {i: f"%E{j}" for j, i in enumerate(rq.extras)} if rq is not None else {}
+    # Where the sums go: the output, or with rq the buffer of one channel's image.
+    sums_at = "%out[%n, %c, {}, {}]" if rq is None else "%sums[{}, {}]"
+    sums_ty = ty["%out"] if rq is None else f"memref<{oh_}x{ow_}xi32>"
     pairs = _pairs_of(conv)
 
     def start() -> str:
@@ -315,7 +355,7 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int) -> tuple[str
         if len(values) == 2:  # even and odd outputs
             r = e.fresh("y")
             e.emit(f"{r} = vector.interleave {values[0]}, {values[1]} : vector<{n // 2}xi32> -> vector<{n}xi32>")
-        e.emit(f"vector.store {r}, %out[%n, %c, %oh, {col0}] : {ty['%out']}, vector<{n}xi32>")
+        e.emit(f"vector.store {r}, {sums_at.format('%oh', col0)} : {sums_ty}, vector<{n}xi32>")
 
     def single(s0: str, col: int) -> None:
         """The one output of a row of width 1, tap by tap."""
@@ -334,7 +374,7 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int) -> tuple[str
                 e.emit(f"{p} = arith.muli {x32}, {wb} : vector<1xi32>")
                 e.emit(f"{a2} = arith.addi {acc}, {p} : vector<1xi32>")
                 acc = a2
-        e.emit(f"vector.store {acc}, %out[%n, %c, %oh, {e.idx(col)}] : {ty['%out']}, vector<1xi32>")
+        e.emit(f"vector.store {acc}, {sums_at.format('%oh', e.idx(col))} : {sums_ty}, vector<1xi32>")
 
     # Chunks of an output row: `n` wide (`lanes`, or the widest power of two
     # that fits a narrower row), the last one ending at the row's end and
@@ -355,13 +395,51 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int) -> tuple[str
         if ow_ < 2:
             single(s0, 0)
 
+    def requant_row(scalars: dict) -> None:
+        """D's row %rh from the sums' row: `m` outputs a step, the last step
+        ending at the row's end (the sums are not D: recomputing is safe)."""
+        m = _requant_lanes(ow_)
+
+        def step(col: str, consts: dict) -> None:
+            vals = dict(scalars)
+            v = e.fresh("sum")
+            e.emit(f"{v} = vector.load %sums[%rh, {col}] : {sums_ty}, vector<{m}xi32>")
+            vals[rq.kinds.index("acc")] = v
+            for i, arg in extra.items():
+                if rq.kinds[i] == "tile":
+                    el, x = rq.program.args[i], e.fresh("rt")
+                    e.emit(f"{x} = vector.load {arg}[%n, %c, %rh, {col}] : {ty[arg]}, vector<{m}x{el}>")
+                    vals[i] = x
+            out = rq.program.emit(e, m, vals, consts, rq.ranges)
+            e.emit(f"vector.store {out}, %out[%n, %c, %rh, {col}] : {ty['%out']}, vector<{m}x{rq.program.out_type}>")
+
+        main = ow_ - ow_ % m
+        e.for_loop("%rw", e.idx(0), e.idx(main), m, lambda: step("%rw", {}))
+        if main < ow_:
+            step(e.idx(ow_ - m), {})
+
+    def requant_channel() -> None:
+        scalars = {}  # the per-channel inputs, broadcast once
+        width = _requant_lanes(ow_)
+        for i, arg in extra.items():
+            if rq.kinds[i] == "row":
+                el, x, b = rq.program.args[i], e.fresh("rs"), e.fresh("rb")
+                e.emit(f"{x} = memref.load {arg}[%c] : {ty[arg]}")
+                e.emit(f"{b} = vector.broadcast {x} : {el} to vector<{width}x{el}>")
+                scalars[i] = b
+        e.for_loop("%rh", e.idx(0), e.idx(oh_), 1, lambda: requant_row(scalars))
+
     def per_channel():
         s0 = start()
         e.for_loop("%oh", e.idx(0), e.idx(oh_), 1, lambda: row_body(s0))
+        if rq is not None:
+            requant_channel()
 
     e.for_loop("%n", e.idx(0), e.idx(n_), 1, lambda: e.for_loop("%c", e.idx(0), e.idx(c_), 1, per_channel))
     consts = [f"  {c} = arith.constant {v} : index" for v, c in sorted(e.consts.items())]
     consts.append(f"  %start = arith.constant {conv.start} : i32")
+    if rq is not None:
+        consts.append(f"  %sums = memref.alloca() {{alignment = 64 : i64}} : {sums_ty}")
     params = ", ".join(f"{a}: {ty[a]}" for a in names)
     decls = [f"func.func private @{PMADDWD[k]}(vector<{k}xi16>, vector<{k}xi16>) -> vector<{k // 2}xi32>"
              for k in sorted(used)]

@@ -51,7 +51,8 @@ def scalar_pipeline():
 def same_bits(model, x, tmp_path, **options):
     got = check(model, {"x": x}, tmp_path, ref=onnx_ref, **options)
     (tmp_path / "scalar").mkdir()
-    want = compile_and_run(model, {"x": x}, tmp_path / "scalar", pipeline=scalar_pipeline())
+    want = compile_and_run(model, {"x": x}, tmp_path / "scalar", pipeline=scalar_pipeline(),
+                           exact_requant=options.get("exact_requant", False))
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
@@ -94,6 +95,23 @@ def test_depthwise_kernel_same_bits(case, form, tmp_path):
     gemm_ir = qc.compile(model, emit="gemm", pipeline=form_pipeline(form))
     assert ("call @qc_qdepthwise_" in gemm_ir) == (case != "dilation")
     same_bits(model, x, tmp_path, pipeline=form_pipeline(form))
+
+
+@pytest.mark.parametrize("case", ["wide_overlap", "odd_width", "width_3_kernel_2", "width_1", "stride_2_odd"])
+def test_depthwise_channel_requantization_exact_form(case, tmp_path):
+    """The pair kernel requantizes each channel's sums from its stack buffer
+    (its last operand is the int8 output, no requantization loop is left),
+    in the exact 64-bit form too (--exact-requant): the same bits as the
+    loops LLVM vectorizes, for rows of 56, 17, 3 and 1 outputs and stride 2."""
+    hw, kernel, strides, pads, dilations = DEPTHWISE[case]
+    model, x = _conv_model(xt=I8, wt=I8, yt=I8, c=6, m=6, group=6, hw=hw, kernel=kernel, strides=strides,
+                           pads=pads, dilations=dilations, seed=len(case) + 1)
+    gemm_ir = qc.compile(model, emit="gemm", pipeline=form_pipeline("pairs"), exact_requant=True)
+    assert re.search(r"call @qc_qdepthwise_\d+\(.*xi8>\) -> \(\)", gemm_ir)
+    assert "call @qc_requant_" not in gemm_ir and "memref.alloca()" in gemm_ir
+    kernel = gemm_ir[gemm_ir.index("func.func private @qc_qdepthwise_0"):]
+    assert "xi64>" in kernel[:kernel.index("\n  }\n")]  # the 64-bit products (vpmuldq)
+    same_bits(model, x, tmp_path, pipeline=form_pipeline("pairs"), exact_requant=True)
 
 
 @pytest.mark.parametrize("case", DEPTHWISE)
