@@ -86,6 +86,19 @@ def _loads(cols: list[int], conv: "_Conv", lanes: int) -> list[tuple[int, int, l
     return out
 
 
+def channel_scalars(e: _Emitter, rq, extra: dict, ty: dict, lanes: int) -> dict:
+    """The requantization's per-channel (row) inputs of channel %c, loaded
+    and broadcast to `lanes`: Program input index -> vector."""
+    scalars = {}
+    for i, arg in extra.items():
+        if rq.kinds[i] == "row":
+            el, x, b = rq.program.args[i], e.fresh("rs"), e.fresh("rb")
+            e.emit(f"{x} = memref.load {arg}[%c] : {ty[arg]}")
+            e.emit(f"{b} = vector.broadcast {x} : {el} to vector<{lanes}x{el}>")
+            scalars[i] = b
+    return scalars
+
+
 def dot_function(name: str, conv: "_Conv", quads: ir.Value, corr: ir.Value, rq=None) -> tuple[str, list]:
     """The kernel's MLIR text (with the declaration of the dot helper) and
     the values to call it with. rq: a qgemm_epilogue.Requant whose program
@@ -131,13 +144,7 @@ def dot_function(name: str, conv: "_Conv", quads: ir.Value, corr: ir.Value, rq=N
                 e.emit(f"{qb} = vector.broadcast {q} : i32 to {v32}")
                 e.emit(f"{qv} = vector.bitcast {qb} : {v32} to {v8}")
                 wv[i, g] = qv
-        scalars = {}  # the requantization's per-channel inputs, broadcast
-        for i, arg in extra.items():
-            if rq.kinds[i] == "row":
-                el, x, b = rq.program.args[i], e.fresh("rs"), e.fresh("rb")
-                e.emit(f"{x} = memref.load {arg}[%c] : {ty[arg]}")
-                e.emit(f"{b} = vector.broadcast {x} : {el} to vector<{lanes}x{el}>")
-                scalars[i] = b
+        scalars = channel_scalars(e, rq, extra, ty, lanes) if rq is not None else {}
         rows = min(ROWS, oh_)
         for strip in strips:
             full = oh_ - oh_ % rows

@@ -42,7 +42,7 @@ from .base import Pass, append_functions, collect_ops, constant_array
 from .depthwise_window import WINDOW_ATTR
 from .gemm_epilogue import _dense, _maps
 from .lower_gemm import _collapse, _Emitter, constant_global
-from .qdepthwise_dot import dot_function, dot_width, weight_quads
+from .qdepthwise_dot import channel_scalars, dot_function, dot_width, weight_quads
 
 # x86's i16 pair multiply-add (vpmaddwd) as functions qc-lower-to-llvm
 # defines (`pmaddwd_definition`), by i16 lane count.
@@ -117,7 +117,7 @@ def _requant(op: ir.Operation, conv: "_Conv", symbols, wide: bool = False) -> "q
     qgemm_epilogue's conditions with the channels as the GEMM's rows and
     each image as its columns; D stored where the sums would have been.
     wide: the exact 64-bit form too (the pmaddwd kernel runs it per channel
-    on sums still in L1, not per vector of sums in registers)."""
+    on sums still in cache, not per vector of sums in registers)."""
     shape = ir.MemRefType(conv.out.type).shape
     n_, c_, oh_, ow_ = shape
     rq = qgemm_epilogue.find(op, conv.out, [n_, c_, oh_ * ow_], [conv.x, conv.w], 1, symbols)
@@ -139,7 +139,8 @@ def _requant(op: ir.Operation, conv: "_Conv", symbols, wide: bool = False) -> "q
 
 
 # The largest image whose i32 sums the pmaddwd kernel keeps in a stack buffer
-# to requantize them channel by channel (L2-sized: 128 x 128 outputs).
+# to requantize them channel by channel: 128 x 128 outputs, within L2 (a
+# 56 x 56 image's 12.5 KiB stays in L1). A larger one keeps the loop after it.
 SCRATCH_BYTES = 1 << 16
 
 
@@ -419,14 +420,7 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
             step(e.idx(ow_ - m), {})
 
     def requant_channel() -> None:
-        scalars = {}  # the per-channel inputs, broadcast once
-        width = _requant_lanes(ow_)
-        for i, arg in extra.items():
-            if rq.kinds[i] == "row":
-                el, x, b = rq.program.args[i], e.fresh("rs"), e.fresh("rb")
-                e.emit(f"{x} = memref.load {arg}[%c] : {ty[arg]}")
-                e.emit(f"{b} = vector.broadcast {x} : {el} to vector<{width}x{el}>")
-                scalars[i] = b
+        scalars = channel_scalars(e, rq, extra, ty, _requant_lanes(ow_))  # broadcast once per channel
         e.for_loop("%rh", e.idx(0), e.idx(oh_), 1, lambda: requant_row(scalars))
 
     def per_channel():
