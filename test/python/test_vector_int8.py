@@ -109,8 +109,8 @@ def test_depthwise_channel_requantization_exact_form(case, tmp_path):
     gemm_ir = qc.compile(model, emit="gemm", pipeline=form_pipeline("pairs"), exact_requant=True)
     assert re.search(r"call @qc_qdepthwise_\d+\(.*xi8>\) -> \(\)", gemm_ir)
     assert "call @qc_requant_" not in gemm_ir and "memref.alloca()" in gemm_ir
-    kernel = gemm_ir[gemm_ir.index("func.func private @qc_qdepthwise_0"):]
-    assert "xi64>" in kernel[:kernel.index("\n  }\n")]  # the 64-bit products (vpmuldq)
+    func = gemm_ir[gemm_ir.index("func.func private @qc_qdepthwise_0"):]
+    assert "xi64>" in func[:func.index("\n  }\n")]  # the 64-bit products (vpmuldq)
     same_bits(model, x, tmp_path, pipeline=form_pipeline("pairs"), exact_requant=True)
 
 
