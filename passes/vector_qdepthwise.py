@@ -12,7 +12,8 @@ stride 2: m consecutive outputs from 2w + j), against the weight pair
 (w_j, w_j+1) broadcast as one i32 (packed at compile time). An odd kw takes
 its last tap as the pair (kw-2, kw-1) with the first weight 0, which reads
 no byte past the window. For stride 1 the even and odd sums are interleaved
-for the store. Products are exact in i16 (|x * w| <= 2^14) and pair sums in
+for the store, or with the requantization in the kernel stored apart and
+put in order as bytes after it. Products are exact in i16 (|x * w| <= 2^14) and pair sums in
 i32, as in the generic. A requantization right after the conv runs in the
 kernel once per channel (`channel_requant`): the channel's sums go to a stack
 buffer of one image and are requantized from there while still in L1 or L2,
@@ -102,7 +103,8 @@ class VectorQDepthwise(Pass):
                 text, operands = dot_function(name, conv, quads, corr, rq)
             else:
                 pairs = _weight_pairs(module, symbols, found, conv, op)
-                rq = _requant(op, conv, symbols, wide=True) if self.channel_requant and _scratch_fits(conv) else None
+                rq = _requant(op, conv, symbols, wide=True) \
+                    if self.channel_requant and _scratch_fits(conv, self.lanes) else None
                 text, operands = _function(name, conv, pairs, self.lanes, rq)
             append_functions(module, symbols, text)
             with ir.InsertionPoint(op), op.location:
@@ -144,9 +146,40 @@ def _requant(op: ir.Operation, conv: "_Conv", symbols, wide: bool = False) -> "q
 SCRATCH_BYTES = 1 << 16
 
 
-def _scratch_fits(conv: "_Conv") -> bool:
+def _scratch_fits(conv: "_Conv", lanes: int) -> bool:
     _, _, oh_, ow_ = ir.MemRefType(conv.out.type).shape
-    return oh_ * ow_ * 4 <= SCRATCH_BYTES
+    return oh_ * _sums_width(conv, lanes, True) * 4 <= SCRATCH_BYTES
+
+
+def _chunk(conv: "_Conv", lanes: int) -> int:
+    """Outputs per step of a row's sums: `lanes` at stride 1 (half at
+    stride 2: either way `lanes` i16 per load), or the widest power of two
+    that fits a narrower row."""
+    ow_ = ir.MemRefType(conv.out.type).shape[3]
+    n = lanes if conv.sw == 1 else lanes // 2
+    while n > 2 and n > ow_:
+        n //= 2
+    return n
+
+
+def _split_parities(conv: "_Conv", lanes: int, rq) -> bool:
+    """Whether the sums buffer holds each stride-1 step's even outputs, then
+    its odd ones, as the pair kernel makes them: no interleave per step, the
+    requantization's steps being the same (`_requant_lanes`) and its bytes
+    interleaved once packed. Not with a tile input of the requantization
+    (read in the outputs' order)."""
+    ow_ = ir.MemRefType(conv.out.type).shape[3]
+    return (rq is not None and conv.sw == 1 and ow_ >= 2 and _chunk(conv, lanes) == _requant_lanes(ow_)
+            and "tile" not in rq.kinds)
+
+
+def _sums_width(conv: "_Conv", lanes: int, split: bool) -> int:
+    """A row of the sums buffer: the outputs, and with split parities a
+    slot of its own for the last step where it overlaps the one before
+    (its layout differs from that step's)."""
+    ow_ = ir.MemRefType(conv.out.type).shape[3]
+    n = _chunk(conv, lanes)
+    return ow_ - ow_ % n + n if split and ow_ % n else ow_
 
 
 def _requant_lanes(ow: int) -> int:
@@ -275,7 +308,11 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
     run on each channel's sums once they are complete: they go to a stack
     buffer of one image (`SCRATCH_BYTES`), still in L1 or L2 when the
     requantization reads them back and stores D, the kernel's output. (Not
-    per vector of sums: folded so, the per-channel constants spill on AVX2.)"""
+    per vector of sums: folded so, the per-channel constants spill on AVX2.)
+    At stride 1 the buffer keeps each step's even and odd sums apart
+    (`_split_parities`): the requantization's byte shuffle puts them in
+    order, in place of the interleave per step of sums (two unpacks and two
+    lane permutes on AVX2)."""
     used: set[int] = set()
     e = _Emitter()
     e.indent = 1
@@ -291,7 +328,8 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
     extra = {i: f"%E{j}" for j, i in enumerate(rq.extras)} if rq is not None else {}
     # Where the sums go: the output, or with rq the buffer of one channel's image.
     sums_at = "%out[%n, %c, {}, {}]" if rq is None else "%sums[{}, {}]"
-    sums_ty = ty["%out"] if rq is None else f"memref<{oh_}x{ow_}xi32>"
+    split = _split_parities(conv, lanes, rq)
+    sums_ty = ty["%out"] if rq is None else f"memref<{oh_}x{_sums_width(conv, lanes, split)}xi32>"
     pairs = _pairs_of(conv)
 
     def start() -> str:
@@ -351,7 +389,15 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
             out.append(acc)
         return out
 
-    def store(values: list[str], col0: str, n: int) -> None:
+    def store(values: list[str], col0: str, n: int, slot: str | int) -> None:
+        """A step's sums into the buffer; with split parities at `slot`
+        (a loop index or a constant), else interleaved at col0."""
+        if split:  # the even outputs, then the odd ones
+            half = f"vector<{n // 2}xi32>"
+            at = [e.idx(slot), e.idx(slot + n // 2)] if isinstance(slot, int) else [slot, e.add(slot, n // 2)]
+            for v, col in zip(values, at):
+                e.emit(f"vector.store {v}, {sums_at.format('%oh', col)} : {sums_ty}, {half}")
+            return
         r = values[0]
         if len(values) == 2:  # even and odd outputs
             r = e.fresh("y")
@@ -382,17 +428,15 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
     # overlapping the one before (those outputs are written twice, with the
     # same values), so no row needs narrower code; a row of one output is
     # summed tap by tap.
-    n = lanes if conv.sw == 1 else lanes // 2  # either way 2n/sw bytes, `lanes` i16, per load
-    while n > 2 and n > ow_:
-        n //= 2
+    n = _chunk(conv, lanes)
     main = ow_ - ow_ % n if ow_ >= 2 else 0
 
     def row_body(s0: str) -> None:
         e.emit(f"%ih = arith.muli %oh, {e.idx(conv.sh)} : index")
         if main:
-            e.for_loop("%ow", e.idx(0), e.idx(main), n, lambda: store(sums(s0, "%ow", n), "%ow", n))
+            e.for_loop("%ow", e.idx(0), e.idx(main), n, lambda: store(sums(s0, "%ow", n), "%ow", n, "%ow"))
         if ow_ >= 2 and ow_ % n:
-            store(sums(s0, e.idx(ow_ - n), n), e.idx(ow_ - n), n)
+            store(sums(s0, e.idx(ow_ - n), n), e.idx(ow_ - n), n, main)
         if ow_ < 2:
             single(s0, 0)
 
@@ -401,10 +445,10 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
         ending at the row's end (the sums are not D: recomputing is safe)."""
         m = _requant_lanes(ow_)
 
-        def step(col: str, consts: dict) -> None:
+        def step(col: str, slot: str, consts: dict) -> None:
             vals = dict(scalars)
             v = e.fresh("sum")
-            e.emit(f"{v} = vector.load %sums[%rh, {col}] : {sums_ty}, vector<{m}xi32>")
+            e.emit(f"{v} = vector.load %sums[%rh, {slot}] : {sums_ty}, vector<{m}xi32>")
             vals[rq.kinds.index("acc")] = v
             for i, arg in extra.items():
                 if rq.kinds[i] == "tile":
@@ -412,12 +456,18 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
                     e.emit(f"{x} = vector.load {arg}[%n, %c, %rh, {col}] : {ty[arg]}, vector<{m}x{el}>")
                     vals[i] = x
             out = rq.program.emit(e, m, vals, consts, rq.ranges)
-            e.emit(f"vector.store {out}, %out[%n, %c, %rh, {col}] : {ty['%out']}, vector<{m}x{rq.program.out_type}>")
+            out_ty = f"vector<{m}x{rq.program.out_type}>"
+            if split:  # even and odd outputs back in order, as bytes
+                order = ", ".join(str(k // 2 + (k % 2) * (m // 2)) for k in range(m))
+                y = e.fresh("y")
+                e.emit(f"{y} = vector.shuffle {out}, {out} [{order}] : {out_ty}, {out_ty}")
+                out = y
+            e.emit(f"vector.store {out}, %out[%n, %c, %rh, {col}] : {ty['%out']}, {out_ty}")
 
         main = ow_ - ow_ % m
-        e.for_loop("%rw", e.idx(0), e.idx(main), m, lambda: step("%rw", {}))
+        e.for_loop("%rw", e.idx(0), e.idx(main), m, lambda: step("%rw", "%rw", {}))
         if main < ow_:
-            step(e.idx(ow_ - m), {})
+            step(e.idx(ow_ - m), e.idx(main if split else ow_ - m), {})
 
     def requant_channel() -> None:
         scalars = channel_scalars(e, rq, extra, ty, _requant_lanes(ow_))  # broadcast once per channel
