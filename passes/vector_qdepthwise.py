@@ -13,9 +13,10 @@ stride 2: m consecutive outputs from 2w + j), against the weight pair
 its last tap as the pair (kw-2, kw-1) with the first weight 0, which reads
 no byte past the window. For stride 1 the even and odd sums are interleaved
 for the store, or with the requantization in the kernel stored apart and
-put in order as bytes after it. Products are exact in i16 (|x * w| <= 2^14) and pair sums in
-i32, as in the generic. A requantization right after the conv runs in the
-kernel once per channel (`channel_requant`): the channel's sums go to a stack
+put in order as bytes after it. Products are exact in i16
+(|x * w| <= 2^14) and pair sums in i32, as in the generic. A
+requantization right after the conv runs in the kernel once per channel
+(`channel_requant`): the channel's sums go to a stack
 buffer of one image and are requantized from there while still in L1 or L2,
 so the i32 sums of all channels (four times the int8 output) never reach
 memory. (Folding it per vector of sums was slower: on AVX2 its per-channel
@@ -147,7 +148,8 @@ SCRATCH_BYTES = 1 << 16
 
 
 def _scratch_fits(conv: "_Conv", lanes: int) -> bool:
-    _, _, oh_, ow_ = ir.MemRefType(conv.out.type).shape
+    """The sums buffer, in its wider layout (split parities), is at most SCRATCH_BYTES."""
+    oh_ = ir.MemRefType(conv.out.type).shape[2]
     return oh_ * _sums_width(conv, lanes, True) * 4 <= SCRATCH_BYTES
 
 
