@@ -39,6 +39,8 @@ _REGISTRY = {
     "qc-vector-qdepthwise": "vector_qdepthwise:VectorQDepthwise",
     "qc-vector-reductions": "vector_reductions:VectorReductions",
     "qc-vector-requant": "vector_requant:VectorRequant",
+    "qc-winograd-conv": "winograd_conv:WinogradConv",
+    "qc-winograd-loops": "winograd_loops:WinogradLoops",
 }
 
 

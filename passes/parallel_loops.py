@@ -141,7 +141,7 @@ def _plan(fn, call: ir.Operation, min_work: int):
         return None
     entry_args = list(call.operands)
     outs = {_root(entry_args[args.index(v)]) for v in operands[n_in:]}
-    if len(outs) != len(operands) - n_in:
+    if len(outs) != len(set(operands[n_in:])):  # a buffer written through one view (at any indexings)
         return None
     out_values = {entry_args[args.index(v)] for v in operands[n_in:]}
     for i, a in enumerate(args):

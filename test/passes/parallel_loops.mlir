@@ -178,3 +178,52 @@ func.func private @qc_model_part0(%x: memref<65xf32>, %y: memref<64xf32>) {
   }
   return
 }
+
+// -----
+
+// One buffer written through one view at several indexings (a Winograd
+// transform's planes): split along the channels like any other output,
+// each occurrence viewed along the dim that d0 indexes.
+// CHECK-LABEL: {{^}}module attributes {qc.parallel_kernels = [{name = "qc_model_part0"
+// CHECK:       func.func @qc_model_part0_range(%[[X:[^:]+]]: memref<8x16xf32>, %[[V:[^:]+]]: memref<2x8x16xf32>, %[[LO:[^:]+]]: index, %[[HI:[^:]+]]: index)
+// CHECK:         %[[XS:.+]] = memref.subview %[[X]][%[[LO]], 0]
+// CHECK:         %[[V0:.+]] = memref.subview %[[V]][0, %[[LO]], 0]
+// CHECK:         %[[V1:.+]] = memref.subview %[[V]][0, %[[LO]], 0]
+// CHECK:         linalg.generic {{.+}} ins(%[[XS]] : {{.+}}) outs(%[[V0]], %[[V1]] : {{.+}})
+#x = affine_map<(d0, d1) -> (d0, d1)>
+#p0 = affine_map<(d0, d1) -> (0, d0, d1)>
+#p1 = affine_map<(d0, d1) -> (1, d0, d1)>
+func.func @qc_model(%x: memref<8x16xf32>, %v: memref<2x8x16xf32>) {
+  call @qc_model_part0(%x, %v) : (memref<8x16xf32>, memref<2x8x16xf32>) -> ()
+  return
+}
+func.func private @qc_model_part0(%x: memref<8x16xf32>, %v: memref<2x8x16xf32>) {
+  linalg.generic {indexing_maps = [#x, #p0, #p1], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<8x16xf32>) outs(%v, %v : memref<2x8x16xf32>, memref<2x8x16xf32>) {
+  ^bb0(%a: f32, %o0: f32, %o1: f32):
+    %n = arith.negf %a : f32
+    linalg.yield %a, %n : f32, f32
+  }
+  return
+}
+
+// -----
+
+// Two views of one buffer written by one op: left on one thread.
+// CHECK-LABEL: {{^}}module
+// CHECK-NOT:   qc.parallel_kernels
+#x2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @qc_model(%x: memref<8x16xf32>, %v: memref<2x8x16xf32>) {
+  %a = memref.subview %v[0, 0, 0] [1, 8, 16] [1, 1, 1] : memref<2x8x16xf32> to memref<8x16xf32, strided<[16, 1]>>
+  %b = memref.subview %v[1, 0, 0] [1, 8, 16] [1, 1, 1] : memref<2x8x16xf32> to memref<8x16xf32, strided<[16, 1], offset: 128>>
+  call @qc_model_part0(%x, %a, %b) : (memref<8x16xf32>, memref<8x16xf32, strided<[16, 1]>>, memref<8x16xf32, strided<[16, 1], offset: 128>>) -> ()
+  return
+}
+func.func private @qc_model_part0(%x: memref<8x16xf32>, %a: memref<8x16xf32, strided<[16, 1]>>, %b: memref<8x16xf32, strided<[16, 1], offset: 128>>) {
+  linalg.generic {indexing_maps = [#x2, #x2, #x2], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<8x16xf32>) outs(%a, %b : memref<8x16xf32, strided<[16, 1]>>, memref<8x16xf32, strided<[16, 1], offset: 128>>) {
+  ^bb0(%in: f32, %o0: f32, %o1: f32):
+    linalg.yield %in, %in : f32, f32
+  }
+  return
+}
