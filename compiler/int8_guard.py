@@ -20,7 +20,9 @@ qc-vector-qdepthwise's vpmaddwd pairs), and
 ~0.7 cycles per output for the int8 requantization with its affine tail
 (qc-vector-requant's loop; ~1.2 as LLVM vectorizes the scalar loop).
 The fp32 depthwise convolution pays ~1 cycle per output for its bias and
-activation, which run as loops of their own.
+activation, which run as loops of their own. An fp32 3x3 stride-1
+convolution that qc-winograd-conv takes does its multiply-adds
+WINOGRAD_SPEEDUP times faster, transforms included.
 """
 
 from __future__ import annotations
@@ -30,11 +32,19 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
+from qc.passes import winograd_conv
+
 QC_DOMAIN = "qc"
 CONV_OPS = {("", "QLinearConv"), ("", "ConvInteger"), (QC_DOMAIN, "RequantConv")}
 MATMUL_OPS = {("", "QLinearMatMul"), ("", "MatMulInteger"), (QC_DOMAIN, "RequantMatMul")}
 REQUANTIZING = {"QLinearConv", "QLinearMatMul", "RequantConv", "RequantMatMul"}
 WEIGHT_INPUT = {"QLinearConv": 3, "ConvInteger": 1, "RequantConv": 2}
+
+
+# fp32 Winograd F(2x2, 3x3) against the direct GEMM, transforms included:
+# the ResNet block's two 64 -> 64 convolutions at 56x56 on Zen 3 took 2.38
+# ms each direct, 1.16 as Winograd (perf, benchmarks/ab.py's model turns).
+WINOGRAD_SPEEDUP = 2.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ class Layer:
     outputs: int
     depthwise: bool
     requantizes: bool
+    winograd: bool = False  # as fp32, a Winograd convolution (qc-winograd-conv)
 
     def cycles(self, r: Rates) -> tuple[float, float]:
         """(int8, fp32) estimated cycles."""
@@ -111,6 +122,8 @@ class Layer:
             fp32 = self.macs / r.fp32_depthwise + self.outputs * r.fp32_depthwise_glue
         else:
             int8, fp32 = self.macs / r.int8_gemm, self.macs / r.fp32_gemm
+            if self.winograd:
+                fp32 /= WINOGRAD_SPEEDUP
         if self.requantizes:
             int8 += self.outputs * r.requant
         return int8, fp32
@@ -145,7 +158,10 @@ def layers(model: onnx.ModelProto) -> list[Layer]:
             kernel = "x".join(str(k) for k in w[2:])
             dw = group > 1 and group == x[1] == w[0]
             kind = f"{'depthwise' if dw else 'conv'} {kernel}"
-            out.append(Layer(name, kind, outputs * int(np.prod(w[1:])), outputs, dw, requant))
+            attrs = {a.name: list(a.ints) for a in node.attribute}
+            plain = group == 1 and all(set(attrs.get(a, [1])) == {1} for a in ("strides", "dilations"))
+            wino = plain and winograd_conv.takes(x[1], w[0], y[2], y[3], w[2:])
+            out.append(Layer(name, kind, outputs * int(np.prod(w[1:])), outputs, dw, requant, wino))
         else:
             a = shapes.get(node.input[0])
             if a is None:
@@ -168,10 +184,13 @@ def text(model: onnx.ModelProto, target) -> tuple[str, list[str]]:
         int8, fp32 = layer.cycles(r)
         ratio = fp32 / int8 if int8 else float("inf")
         flag = "  <- int8 slower" if ratio < 1 else ""
+        fp32_text = f"{fp32 / 1e3:9.1f}w" if layer.winograd else f"{fp32 / 1e3:10.1f}"
         rows.append(f"{layer.name[:24]:24} {layer.kind:16} {_count(layer.macs):>9} {int8 / 1e3:10.1f} "
-                    f"{fp32 / 1e3:10.1f} {ratio:13.2f}x{flag}")
+                    f"{fp32_text} {ratio:13.2f}x{flag}")
         if ratio < 1:
             warnings.append(f"{layer.name} ({layer.kind}, {ratio:.2f}x)")
+    if any(layer.winograd for layer in found):
+        rows.append("w: as fp32, a Winograd F(2x2, 3x3) convolution (qc-winograd-conv)")
     return "\n".join(rows), warnings
 
 

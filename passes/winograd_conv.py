@@ -76,6 +76,14 @@ class WinogradConv(Pass):
             _rewrite(op, self.min_tiles, self.min_channels)
 
 
+def takes(c: int, f: int, oh: int, ow: int, kernel, min_tiles: int = WinogradConv.min_tiles,
+          min_channels: int = WinogradConv.min_channels) -> bool:
+    """Whether a stride-1, undilated, ungrouped convolution of C -> F channels
+    with this kernel and OH x OW outputs per image becomes Winograd."""
+    tiles = -(-oh // 2) * -(-ow // 2)
+    return tuple(kernel) == (3, 3) and tiles >= min_tiles and min(c, f) >= min_channels
+
+
 def _ints(op, name: str) -> list[int]:
     attrs = op.operation.attributes
     return [int(v) for v in ir.DenseIntElementsAttr(attrs[name])] if name in attrs else [1, 1]
@@ -105,9 +113,9 @@ def _rewrite(op, min_tiles: int, min_channels: int) -> None:
     f, _, kh, kw = tys[1].shape
     _, _, oh, ow = tys[2].shape
     weights = _constant(w)
-    th, tw = -(-oh // 2), -(-ow // 2)
-    if (kh, kw) != (3, 3) or weights is None or th * tw < min_tiles or min(c, f) < min_channels:
+    if weights is None or not takes(c, f, oh, ow, (kh, kw), min_tiles, min_channels):
         return
+    th, tw = -(-oh // 2), -(-ow // 2)
     f32 = np.dtype(np.float32)
     eh, ew = 2 * th - oh, 2 * tw - ow  # one more output row/column where the map is odd
     with ir.InsertionPoint(op.operation), op.location:

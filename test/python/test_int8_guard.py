@@ -26,14 +26,15 @@ F32, U8, I8 = np.float32, np.uint8, np.int8
 QC = str(Path(sys.executable).parent / "qc")
 
 
-def qlinear_conv(c: int, m: int, k: int, hw: int, group: int = 1) -> onnx.ModelProto:
+def qlinear_conv(c: int, m: int, k: int, hw: int, group: int = 1, stride: int = 1) -> onnx.ModelProto:
     rng = np.random.default_rng(c * 100 + k)
     inits = {"xs": np.array(0.05, F32), "xz": np.array(128, U8), "w": rng.integers(-128, 128, (m, c // group, k, k),
              dtype=I8), "ws": np.array(0.01, F32), "wz": np.array(0, I8), "ys": np.array(0.5, F32),
              "yz": np.array(128, U8)}
     node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"], name="thin",
-                            pads=[k // 2] * 4, group=group)
-    return make_model([node], {"x": (U8, [1, c, hw, hw])}, {"y": (U8, [1, m, hw, hw])}, inits, opset=13)
+                            pads=[k // 2] * 4, group=group, strides=[stride] * 2)
+    oh = (hw - 1) // stride + 1
+    return make_model([node], {"x": (U8, [1, c, hw, hw])}, {"y": (U8, [1, m, oh, oh])}, inits, opset=13)
 
 
 def guard_layers(model):
@@ -51,11 +52,17 @@ def test_layers_counts():
 def test_estimate_direction():
     avx2 = int8_guard.RATES["avx2"]
     (thin,) = guard_layers(qlinear_conv(4, 64, 1, 14))  # 4 multiply-adds per output
-    (wide,) = guard_layers(qlinear_conv(64, 64, 3, 14))  # 576 per output
+    (wide,) = guard_layers(qlinear_conv(64, 64, 3, 7))  # 576 per output; 16 tiles: fp32 stays direct
     int8, fp32 = thin.cycles(avx2)
     assert int8 > fp32  # the requantization dominates
     int8, fp32 = wide.cycles(avx2)
+    assert not wide.winograd
     assert fp32 / int8 > 1.5  # the products dominate: int8's kernel does ~1.8x the multiply-adds per cycle
+    # 14x14 (49 tiles): fp32 runs it as Winograd, WINOGRAD_SPEEDUP times fewer cycles.
+    (wino,) = guard_layers(qlinear_conv(64, 64, 3, 14))
+    assert wino.winograd and wino.cycles(avx2)[1] * int8_guard.WINOGRAD_SPEEDUP == wino.macs / avx2.fp32_gemm
+    (strided,) = guard_layers(qlinear_conv(64, 64, 3, 14, stride=2))
+    assert not strided.winograd
     assert int8_guard.rates_for(resolve("x86-64-v3")) is avx2
     assert int8_guard.rates_for(resolve("x86-64-v4-vnni")) is int8_guard.RATES["avx512-vnni"]
     vbmi = resolve("x86_64-unknown-linux-gnu:x86-64-v4:+avx512vnni,+avx512vbmi")
