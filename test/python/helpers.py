@@ -97,6 +97,17 @@ def with_pass_options(pipeline, cls, **changes):
         dataclasses.replace(s, passes=tuple(change(p) for p in s.passes)) for s in pipeline.stages))
 
 
+def direct_convs(target: str = "host"):
+    """The target's default pipeline with every convolution left direct (no
+    Winograd, qc-winograd-conv): for the tests of the GEMM path's own
+    features on 3x3 convolutions that would otherwise become Winograd."""
+    from qc.passes.pipelines import default_pipeline
+    from qc.passes.winograd_conv import WinogradConv
+    from qc.targets import resolve
+
+    return with_pass_options(default_pipeline(resolve(target)), WinogradConv, min_tiles=1 << 30)
+
+
 def example_module(name: str):
     """examples/NAME.py as a module (make_models, quantize_cnn, ...)."""
     path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"

@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import check_against_ort, host_tile, make_model
+from helpers import check_against_ort, direct_convs, host_tile, make_model
 from onnx import helper
 
 import qc
@@ -68,7 +68,7 @@ def test_blocks_outside_panels(name, tmp_path):
     c, f, hw, k, residual, then_3x3, mode = CASES[name]
     rng = np.random.default_rng(sorted(CASES).index(name))
     model = conv(c, f, hw, k, residual, rng, then_3x3)
-    ir = qc.compile(model, emit="gemm")
+    ir = qc.compile(model, emit="gemm", pipeline=direct_convs())
     m = re.search(rf"call @(qc_sgemm_{f}x{hw * hw}x{c * k * k}_{mode}\w+?)\(", ir)
     assert m, f"not lowered to a mode-{mode} kernel"
     # The first block (the bias), the blocks between and the last (the chain)
@@ -79,7 +79,7 @@ def test_blocks_outside_panels(name, tmp_path):
     feeds = {"x": rng.standard_normal((1, c, hw, hw)).astype(F32)}
     if residual and c != f:
         feeds["z"] = rng.standard_normal((1, f, hw, hw)).astype(F32)
-    check_against_ort(model, feeds, tmp_path, rtol=1e-4, atol=1e-4)
+    check_against_ort(model, feeds, tmp_path, rtol=1e-4, atol=1e-4, pipeline=direct_convs())
 
 
 def test_blocks_outside_same_bits_on_two_threads(tmp_path):
@@ -88,7 +88,7 @@ def test_blocks_outside_same_bits_on_two_threads(tmp_path):
     rng = np.random.default_rng(9)
     model = conv(128, 128, 20, 3, True, rng)
     lib = str(tmp_path / "m.so")
-    qc.compile(model, lib)
+    qc.compile(model, lib, pipeline=direct_convs())
     x = rng.standard_normal((1, 128, 20, 20)).astype(F32)
     with qc.load(lib) as one, qc.load(lib, threads=2) as two:
         np.testing.assert_array_equal(one(x=x)["y"], two(x=x)["y"])

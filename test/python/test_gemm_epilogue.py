@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import check_against_ort, host_tile, make_model
+from helpers import check_against_ort, direct_convs, host_tile, make_model
 from onnx import helper
 
 import qc
@@ -183,9 +183,10 @@ def test_3x3_conv_into_padded_image_deep_k(tmp_path):
     nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["a"], pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["a"], ["r"]), helper.make_node("Conv", ["r", "w2"], ["y"], pads=[1, 1, 1, 1])]
     model = make_model(nodes, {"x": (F32, [1, c, 20, 20])}, {"y": (F32, [1, c, 20, 20])}, inits)
-    ir = qc.compile(model, emit="gemm")
+    ir = qc.compile(model, emit="gemm", pipeline=direct_convs())
     assert re.search(r"call @qc_sgemm_40x400x360_i\w+_ebrmax0_cp20x22\(", ir), "not stored into the padded image"
-    check_against_ort(model, {"x": rng.standard_normal((1, c, 20, 20)).astype(F32)}, tmp_path, rtol=1e-4, atol=1e-4)
+    check_against_ort(model, {"x": rng.standard_normal((1, c, 20, 20)).astype(F32)}, tmp_path, rtol=1e-4, atol=1e-4,
+                      pipeline=direct_convs())
 
 
 def test_padded_image_stores_same_bits_on_two_threads(tmp_path):
@@ -235,13 +236,15 @@ def test_squeezenet_folds_every_relu():
     every GEMM folds it. One buffer had held the expands' outputs of Fire
     modules of one shape before their Relus, which ran as 12 loops of their
     own; each op now gets its own tensor.empty (qc-unshare-inits), and a
-    Relu into a buffer allocated after its GEMM is written by the kernel."""
+    Relu into a buffer allocated after its GEMM is written by the kernel.
+    (Compiled with every convolution direct: the Winograd convolutions'
+    Relus run as loops after their output transforms.)"""
     import os
 
     import onnx
 
     path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_squeezenet.onnx")
-    text = qc.compile(path, emit="gemm")
+    text = qc.compile(path, emit="gemm", pipeline=direct_convs())
     kernels = re.findall(r"call @(qc_sgemm_\w+)\(", text)
     assert len(kernels) == 26, kernels
     assert all(k.endswith("max0") for k in kernels), [k for k in kernels if not k.endswith("max0")]

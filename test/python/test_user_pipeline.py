@@ -20,6 +20,7 @@ from onnx import helper
 
 import qc
 from qc.errors import QcError
+from qc.passes.lower_gemm import LowerGemm
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ROOT / "examples" / "pipelines" / "small_tiles.py"
@@ -116,7 +117,8 @@ def test_pipeline_object(tmp_path):
     pipe = runpy.run_path(str(SMALL))["pipeline"](resolve("host"))
     check_against_ort(matmul_model(), feeds(), tmp_path, rtol=1e-5, atol=1e-5, pipeline=pipe)
     ir = qc.compile(matmul_model(), emit="gemm", pipeline=pipe)
-    assert re.search(rf"_p4x{pipe.stages[2].passes[0].nr}(_e\w+)?\(", ir)
+    nr = next(p.nr for p in pipe.stages[2].passes if isinstance(p, LowerGemm))
+    assert re.search(rf"_p4x{nr}(_e\w+)?\(", ir)
 
 
 # --- a pipeline file's own stages ----------------------------------------------------------

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import check_against_ort, example_module, make_model, with_pass_options
+from helpers import check_against_ort, direct_convs, example_module, make_model
 from onnx import helper
 
 import qc
-from qc.passes.pipelines import default_pipeline
-from qc.passes.winograd_conv import WinogradConv
-from qc.targets import resolve
 
 F32 = np.float32
 
@@ -74,8 +71,7 @@ def test_large_inputs_keep_relative_accuracy(tmp_path):
 def _direct_lib(model, tmp_path) -> str:
     """The model compiled without Winograd: the direct convolution."""
     lib = str(tmp_path / "direct.so")
-    qc.compile(model, lib, pipeline=with_pass_options(default_pipeline(resolve("host")), WinogradConv,
-                                                       min_tiles=1 << 30))
+    qc.compile(model, lib, pipeline=direct_convs())
     return lib
 
 
