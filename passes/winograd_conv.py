@@ -35,7 +35,8 @@ import numpy as np
 from qc.mlir import arith, ir, linalg, tensor
 
 from .base import Pass, collect_ops
-from .conv_to_gemm import static_f32_operands
+from .conv_to_gemm import _ints, static_f32_operands
+from .narrow_gemm import _constant
 
 WINOGRAD_ATTR = "qc.winograd"  # "input" or "output" on the transforms' generics
 
@@ -62,7 +63,7 @@ class WinogradConv(Pass):
     name = "qc-winograd-conv"
     # Fewest tiles (2x2 outputs) per image: ResNet-50 on Zen 3, side by side
     # (benchmarks/ab.py), 1.11x faster with its 14x14 maps (49 tiles) as
-    # Winograd than with none, and the same again with its 7x7 ones (16
+    # Winograd than with none, and no faster with its 7x7 ones as well (16
     # tiles, whose 16 weight matrices of 512 x 512 are read for 16 columns).
     min_tiles: int = 32
     # Fewest input and output channels: the transforms cost C + F adds per
@@ -84,19 +85,7 @@ def takes(c: int, f: int, oh: int, ow: int, kernel, min_tiles: int = WinogradCon
     return tuple(kernel) == (3, 3) and tiles >= min_tiles and min(c, f) >= min_channels
 
 
-def _ints(op, name: str) -> list[int]:
-    attrs = op.operation.attributes
-    return [int(v) for v in ir.DenseIntElementsAttr(attrs[name])] if name in attrs else [1, 1]
-
-
-def _constant(v: ir.Value) -> np.ndarray | None:
-    owner = getattr(v.owner, "operation", v.owner)
-    if not isinstance(owner, ir.Operation) or owner.name != "arith.constant":
-        return None
-    attr = owner.attributes["value"]
-    if not isinstance(attr, ir.DenseElementsAttr):
-        return None
-    shape = ir.RankedTensorType(v.type).shape
+def _values(attr, shape) -> np.ndarray:
     if attr.is_splat:
         return np.full(shape, float(attr.get_splat_value().value), np.float32)
     return np.array(attr).reshape(shape)
@@ -106,15 +95,18 @@ def _rewrite(op, min_tiles: int, min_channels: int) -> None:
     from qc.frontends.onnx import builder as b
 
     operands = static_f32_operands(op)
-    if operands is None or _ints(op, "strides") != [1, 1] or _ints(op, "dilations") != [1, 1]:
+    attrs = op.operation.attributes
+    if operands is None or any(_ints(attrs[a] if a in attrs else None, (1, 1)) != [1, 1]
+                               for a in ("strides", "dilations")):
         return
     (x, w, init), tys = operands
-    n, c, h, wd = tys[0].shape
+    n, c, _, _ = tys[0].shape
     f, _, kh, kw = tys[1].shape
     _, _, oh, ow = tys[2].shape
-    weights = _constant(w)
-    if weights is None or not takes(c, f, oh, ow, (kh, kw), min_tiles, min_channels):
+    attr = _constant(w)
+    if attr is None or not takes(c, f, oh, ow, (kh, kw), min_tiles, min_channels):
         return
+    weights = _values(attr, tys[1].shape)
     th, tw = -(-oh // 2), -(-ow // 2)
     f32 = np.dtype(np.float32)
     eh, ew = 2 * th - oh, 2 * tw - ow  # one more output row/column where the map is odd
@@ -131,8 +123,8 @@ def _rewrite(op, min_tiles: int, min_channels: int) -> None:
         m5 = b.expand(m, [[0], [1], [2, 3, 4]], [16, f, n, th, tw])
         y = _output_transform(b, m5, it)
         if eh or ew:
-            y = b.T(tensor.extract_slice(tensor.EmptyOp([n, f, oh, ow], ir.F32Type.get()).result.type, y.value,
-                                         [], [], [], [0, 0, 0, 0], [n, f, oh, ow], [1, 1, 1, 1]), f32)
+            y = b.T(tensor.extract_slice(b.tensor_type([n, f, oh, ow], f32), y.value, [], [], [], [0, 0, 0, 0],
+                                         [n, f, oh, ow], [1, 1, 1, 1]), f32)
     op.operation.results[0].replace_all_uses_with(y.value)
     op.operation.erase()
 
@@ -159,8 +151,7 @@ def _input_transform(b, x, zeros):
     x_map = ir.AffineMap.get(7, 0, [d[2], d[1], d[3] * 2 + d[5], d[4] * 2 + d[6]])
     maps = [x_map, b.dims_map(7, [0, 5, 6]), b.dims_map(7, [0, 1, 2, 3, 4])]
     iters = [b.PARALLEL] * 5 + [b.REDUCTION] * 2
-    (v,) = b.generic([x.value, b.constant(bb).value], [zeros], maps, iters,
-                     _mul_add)
+    (v,) = b.generic([x.value, b.constant(bb).value], [zeros], maps, iters, _mul_add)
     v.owner.attributes[WINOGRAD_ATTR] = ir.StringAttr.get("input")
     return b.T(v, f32)
 
