@@ -1,8 +1,9 @@
 """Numerics of the vectorized GEMM (qc-lower-gemm) against onnxruntime.
 
-The register tile is 6 x 16 on AVX2 hosts (10 x 32 with AVX-512) and the cache
-block is 256 deep, so the shapes below hit every tail: rows past the last
-full tile, columns past the last full panel, k past the last full block.
+The register tile is 6 x 16 on AVX2 hosts (10 x 32 with AVX-512; a compile-time
+B by at most 2 (3) rows: 32 (64) columns) and the cache block is 256 deep, so the
+shapes below hit every tail: rows past the last full tile, columns past the
+last full panel, k past the last full block.
 """
 
 import numpy as np
@@ -19,6 +20,9 @@ SHAPES = [
     (1000, 33, 7),  # tall: many row tiles, only a column tail
     (7, 1000, 33),  # deep k: 4 cache blocks
     (33, 7, 1000),  # wide: 62 full panels + 8 columns
+    # A few rows by a compile-time B (a matrix-vector product): panels twice as wide.
+    (1, 1000, 33),  # one 32-column panel + 1 column, k past three cache blocks
+    (2, 17, 100),  # two rows: 3 full panels + 4 columns
 ]
 
 
