@@ -36,12 +36,15 @@ spans two output rows).
 
 Each GEMM shape becomes one private function; the matmul is replaced by a call
 to it (through memref.cast to a dynamic-offset strided layout, which also lets
-batch_matmul call it on subviews).
+batch_matmul call it on subviews). The runtime's threads split a kernel's
+column panels; a batch of B and C (no bias or residual) runs as one parallel
+loop over the panels of all its batches (`_emit_batched_call`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -326,8 +329,11 @@ class _GemmLowering:
                 self._emit_image_call(fname, a, implicit[1], c, bsz, m, n, k, geometry, rows, a_packed is not None,
                                       extras, pitch)
             else:
-                self._emit_call(fname, a, packed if packed is not None else b, c, bsz, m, n, k, mode == "p",
-                                a_batched, rows, a_packed is not None, extras, pitch)
+                if bsz > 1 and mode in ("r", "s") and not extras and pitch is None:
+                    self._emit_batched_call(fname, mode, a, b, c, bsz, m, n, k, a_batched, rows, a_packed is not None)
+                else:
+                    self._emit_call(fname, a, packed if packed is not None else b, c, bsz, m, n, k, mode == "p",
+                                    a_batched, rows, a_packed is not None, extras, pitch)
         op.operation.erase()
         self.folded += ep.erase  # the kernel starts from the bias and ends with the elementwise chain
         if mode == "i":  # this GEMM no longer reads the im2col matrix
@@ -471,6 +477,34 @@ class _GemmLowering:
             func.CallOp([], ir.FlatSymbolRefAttr.get(fname),
                         [memref.cast(t, v) for t, v in zip((a_ty, b_ty, c_ty), views)] + more)
             scf.YieldOp([])
+
+    def _emit_batched_call(self, fname, mode, a, b, c, bsz, m, n, k, a_batched, rows, a_packed) -> None:
+        """The call of the kernel on every batch of C[bsz, M, N] (Winograd's
+        16 transformed products, a batched MatMul) as one parallel loop over
+        the batches' column panels together, rather than a loop of parallel
+        calls, one per batch: a batch of a few panels (49 columns are 4
+        panels of 16, 3 and a bit on a 13 x 13 map) splits unevenly over the
+        threads, and every batch waited for its slowest thread. Unit u of
+        [0, bsz * panels) is panel u % panels of batch u // panels; the
+        threads' ranges cut across batches, and each batch's part runs the
+        kernel's range function on its view."""
+        from qc.mlir import func
+
+        t = self.t
+        panels = -(-n // t.nr)
+        full = [str(v.type) for v in (a, b, c)]
+        digest = hashlib.sha1(repr((fname, bsz, a_batched, full)).encode()).hexdigest()[:6]
+        name = f"{fname}_x{bsz}_{digest}"
+        if name not in self.made:
+            self.made.add(name)
+            scratch = [block_depth(t, k, mode, None, m), t.nr] if mode == "s" else []
+            text = _batched_function(name, fname, full, _type_text(m, n, k, t, "r", rows, a_packed=a_packed),
+                                     a_batched, panels, scratch)
+            parsed = ir.Module.parse(text)
+            for fn in list(parsed.body.operations)[1:]:  # not the kernel's declaration
+                self.module.body.append(fn)
+            _record_parallel_kernel(self.module, name, bsz * panels, 3, scratch, bsz * m * n * k)
+        func.CallOp([], ir.FlatSymbolRefAttr.get(name), [a, b, c])
 
     # -- the kernel function ----------------------------------------------------
     def _emit_image_call(self, fname, a, x, c, bsz, m, n, k, g: "Im2col", rows, a_packed, extras=(),
@@ -738,6 +772,66 @@ def _batch_slice(v: ir.Value, i: ir.Value) -> ir.Value:
     return memref.SubViewOp(out_ty, v, [i], [], [],
                             static_offsets=[dyn, 0, 0], static_sizes=[1, r, cols],
                             static_strides=[1, 1, 1]).result
+
+
+def _slice_type(text: str) -> str:
+    """The type of _batch_slice's view of a rank-3 memref of type `text`."""
+    ty = ir.MemRefType.parse(text)
+    strides, _ = ty.get_strides_and_offset()
+    layout = ir.StridedLayoutAttr.get(ir.ShapedType.get_dynamic_stride_or_offset(), strides[1:])
+    return str(ir.MemRefType.get(ty.shape[1:], ty.element_type, layout))
+
+
+def _batched_function(name: str, kernel: str, full: list[str], kernel_tys: tuple, a_batched: bool,
+                      panels: int, scratch: list[int]) -> str:
+    """`_emit_batched_call`'s functions: @{name}_range(A, B, [S,] C, lo, hi)
+    runs units [lo, hi) of the batches' panels through @{kernel}_range, and
+    @{name} calls the runtime's parallel entry for it."""
+    a_full, b_full, c_full = full
+    s_ty = f"memref<{scratch[0]}x{scratch[1]}xf32>" if scratch else None
+    views = []
+    for v, ty, kty, batched in (("A", a_full, kernel_tys[0], a_batched), ("B", b_full, kernel_tys[1], True),
+                                ("C", c_full, kernel_tys[2], True)):
+        src = f"%{v}"
+        if batched:
+            shape = ir.MemRefType.parse(ty).shape
+            views.append(f"      %{v}s = memref.subview %{v}[%i, 0, 0] [1, {shape[1]}, {shape[2]}] [1, 1, 1] "
+                         f": {ty} to {_slice_type(ty)}")
+            src, ty = f"%{v}s", _slice_type(ty)
+        views.append(f"      %{v}k = memref.cast {src} : {ty} to {kty}")
+    s_param = f"%S: {s_ty}, " if s_ty else ""
+    call_args = ["%Ak", "%Bk", *(["%S"] if s_ty else []), "%Ck", "%plo", "%phi"]
+    call_tys = [kernel_tys[0], kernel_tys[1], *([s_ty] if s_ty else []), kernel_tys[2], "index", "index"]
+    par = parallel_entry(name)
+    return "\n".join([
+        f"func.func private @{kernel}_range({', '.join(call_tys)})",
+        # Public: only the runtime glue calls it (as a kernel's range function).
+        f"func.func @{name}_range(%A: {a_full}, %B: {b_full}, {s_param}%C: {c_full}, %lo: index, %hi: index) "
+        "attributes {llvm.emit_c_interface} {",
+        "  %c0 = arith.constant 0 : index",
+        "  %c1 = arith.constant 1 : index",
+        f"  %np = arith.constant {panels} : index",
+        f"  %last = arith.constant {panels - 1} : index",
+        "  %b0 = arith.divui %lo, %np : index",
+        "  %hl = arith.addi %hi, %last : index",
+        "  %b1 = arith.divui %hl, %np : index",
+        "  scf.for %i = %b0 to %b1 step %c1 {",
+        "      %base = arith.muli %i, %np : index",
+        "      %l = arith.subi %lo, %base : index",
+        "      %plo = arith.maxsi %l, %c0 : index",
+        "      %h = arith.subi %hi, %base : index",
+        "      %phi = arith.minsi %h, %np : index",
+        *views,
+        f"      func.call @{kernel}_range({', '.join(call_args)}) : ({', '.join(call_tys)}) -> ()",
+        "  }",
+        "  return",
+        "}",
+        f"func.func private @{par}({a_full}, {b_full}, {c_full}) attributes {{llvm.emit_c_interface}}",
+        f"func.func private @{name}(%A: {a_full}, %B: {b_full}, %C: {c_full}) {{",
+        f"  func.call @{par}(%A, %B, %C) : ({a_full}, {b_full}, {c_full}) -> ()",
+        "  return",
+        "}",
+    ]) + "\n"
 
 
 def _b_shape(m, n, k, nr, mode, rows, geometry):

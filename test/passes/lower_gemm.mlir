@@ -82,14 +82,30 @@ func.func @runtime_b(%a: memref<5x16xf32>, %b: memref<16x12xf32>, %c: memref<5x1
 
 // -----
 
-// batch_matmul: one loop over the batch, each step on rank-2 subviews.
+// batch_matmul: one parallel loop over the column panels of all batches
+// (3 batches x 2 panels of 8 columns): unit u is panel u mod 2 of batch
+// u / 2, run by the kernel's range function on rank-2 subviews.
+// CHECK:       qc.parallel_kernels = [{{.*}}{name = "[[B:qc_sgemm_8x16x16_r4x8_x3_[0-9a-f]+]]", operands = 3 : i64, panels = 6 : i64, work = 6144 : i64}]
 // CHECK-LABEL: func.func @batched
-// CHECK:         scf.for %[[I:.+]] = %c0 to %c3 step %c1
-// CHECK:           memref.subview %{{.+}}[%[[I]], 0, 0] [1, 8, 16] [1, 1, 1]
-// CHECK:           call @qc_sgemm_8x8x16_r4x8
+// CHECK:         call @[[B]](%{{.+}}, %{{.+}}, %{{.+}}) : (memref<3x8x16xf32>, memref<3x16x16xf32>, memref<3x8x16xf32>) -> ()
 // CHECK-NOT:     linalg.batch_matmul
-func.func @batched(%a: memref<3x8x16xf32>, %b: memref<3x16x8xf32>, %c: memref<3x8x8xf32>) {
-  linalg.batch_matmul ins(%a, %b : memref<3x8x16xf32>, memref<3x16x8xf32>) outs(%c : memref<3x8x8xf32>)
+// CHECK:       func.func @[[B]]_range(%[[A:.+]]: memref<3x8x16xf32>, %[[BB:.+]]: memref<3x16x16xf32>, %[[C:.+]]: memref<3x8x16xf32>, %[[LO:.+]]: index, %[[HI:.+]]: index)
+// CHECK:         %[[B0:.+]] = arith.divui %[[LO]], %c2
+// CHECK:         %[[HL:.+]] = arith.addi %[[HI]], %c1
+// CHECK:         %[[B1:.+]] = arith.divui %[[HL]], %c2
+// CHECK:         scf.for %[[I:.+]] = %[[B0]] to %[[B1]] step %c1
+// CHECK:           %[[BASE:.+]] = arith.muli %[[I]], %c2
+// CHECK:           %[[L:.+]] = arith.subi %[[LO]], %[[BASE]]
+// CHECK:           %[[PLO:.+]] = arith.maxsi %[[L]], %c0
+// CHECK:           %[[H:.+]] = arith.subi %[[HI]], %[[BASE]]
+// CHECK:           %[[PHI:.+]] = arith.minsi %[[H]], %c2
+// CHECK:           %[[AS:.+]] = memref.subview %[[A]][%[[I]], 0, 0] [1, 8, 16] [1, 1, 1]
+// CHECK:           %[[BS:.+]] = memref.subview %[[BB]][%[[I]], 0, 0] [1, 16, 16] [1, 1, 1]
+// CHECK:           %[[CS:.+]] = memref.subview %[[C]][%[[I]], 0, 0] [1, 8, 16] [1, 1, 1]
+// CHECK:           call @qc_sgemm_8x16x16_r4x8_range(%[[AS]], %[[BS]], %[[CS]], %[[PLO]], %[[PHI]])
+// CHECK:       func.func private @qc_par_sgemm_8x16x16_r4x8_x3_{{[0-9a-f]+}}(memref<3x8x16xf32>, memref<3x16x16xf32>, memref<3x8x16xf32>) attributes {llvm.emit_c_interface}
+func.func @batched(%a: memref<3x8x16xf32>, %b: memref<3x16x16xf32>, %c: memref<3x8x16xf32>) {
+  linalg.batch_matmul ins(%a, %b : memref<3x8x16xf32>, memref<3x16x16xf32>) outs(%c : memref<3x8x16xf32>)
   return
 }
 
