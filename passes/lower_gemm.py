@@ -765,21 +765,17 @@ def _batch_slice(v: ir.Value, i: ir.Value) -> ir.Value:
 
     ty = ir.MemRefType(v.type)
     _, r, cols = ty.shape
-    strides, _ = ty.get_strides_and_offset()
     dyn = ir.ShapedType.get_dynamic_stride_or_offset()
-    layout = ir.StridedLayoutAttr.get(dyn, [strides[1], strides[2]])
-    out_ty = ir.MemRefType.get([r, cols], ty.element_type, layout)
-    return memref.SubViewOp(out_ty, v, [i], [], [],
+    return memref.SubViewOp(_slice_type(ty), v, [i], [], [],
                             static_offsets=[dyn, 0, 0], static_sizes=[1, r, cols],
                             static_strides=[1, 1, 1]).result
 
 
-def _slice_type(text: str) -> str:
-    """The type of _batch_slice's view of a rank-3 memref of type `text`."""
-    ty = ir.MemRefType.parse(text)
+def _slice_type(ty: ir.MemRefType) -> ir.MemRefType:
+    """The type of one batch of a rank-3 memref: rank 2, its row stride, any offset."""
     strides, _ = ty.get_strides_and_offset()
     layout = ir.StridedLayoutAttr.get(ir.ShapedType.get_dynamic_stride_or_offset(), strides[1:])
-    return str(ir.MemRefType.get(ty.shape[1:], ty.element_type, layout))
+    return ir.MemRefType.get(ty.shape[1:], ty.element_type, layout)
 
 
 def _batched_function(name: str, kernel: str, full: list[str], kernel_tys: tuple, a_batched: bool,
@@ -794,10 +790,10 @@ def _batched_function(name: str, kernel: str, full: list[str], kernel_tys: tuple
                                 ("C", c_full, kernel_tys[2], True)):
         src = f"%{v}"
         if batched:
-            shape = ir.MemRefType.parse(ty).shape
+            shape, one = ir.MemRefType.parse(ty).shape, str(_slice_type(ir.MemRefType.parse(ty)))
             views.append(f"      %{v}s = memref.subview %{v}[%i, 0, 0] [1, {shape[1]}, {shape[2]}] [1, 1, 1] "
-                         f": {ty} to {_slice_type(ty)}")
-            src, ty = f"%{v}s", _slice_type(ty)
+                         f": {ty} to {one}")
+            src, ty = f"%{v}s", one
         views.append(f"      %{v}k = memref.cast {src} : {ty} to {kty}")
     s_param = f"%S: {s_ty}, " if s_ty else ""
     call_args = ["%Ak", "%Bk", *(["%S"] if s_ty else []), "%Ck", "%plo", "%phi"]
