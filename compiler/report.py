@@ -144,7 +144,11 @@ def _gemm_kernel(callee: str) -> str | None:
     m = _GEMM_KERNEL.match(callee)
     from qc.passes.lower_gemm import B_MODES
 
-    return f"qc GEMM kernel {m.group(2)} ({B_MODES[m.group(1)]})" if m else None
+    if not m:
+        return None
+    batches = re.search(r"_x(\d+)_[0-9a-f]{6}$", callee)  # qc-lower-gemm's batched kernel: <kernel>_x<B>_<hash>
+    each = f", {batches.group(1)} batches in one parallel loop" if batches else ""
+    return f"qc GEMM kernel {m.group(2)} ({B_MODES[m.group(1)]}{each})"
 
 
 def _describe_nest(op: ir.Operation) -> str:
