@@ -30,6 +30,11 @@ with lo * 2^s in c' and an arithmetic shift), whose error
 (at most (W + 1) * 2^-(s+1) output steps over W accumulator values)
 is checked at compile time against WORD_ERROR.
 
+A second stage (a folded BatchNormalization's table, `then`) that the word
+form may not feed keeps the exact product, but without its rounding
+constant where a line through a shifted origin threads the first stage's
+steps (requant_origin: proven at compile time, the same bits).
+
 Rounding half to even without a branch: with q = p >> r (floor) and
 bit = q & 1, round_half_even(p / 2^r) = (p + 2^(r-1) - 1 + bit) >> r: the
 remainder p mod 2^r below one half never carries, above one half always
@@ -49,7 +54,7 @@ from qc.errors import UnsupportedOp
 from qc.mlir import arith, ir, linalg, tensor
 
 from . import builder as b
-from . import table_fit
+from . import requant_origin, table_fit
 
 QC_DOMAIN = "qc"  # qc's own ops of fused QDQ groups (qdq_fuse.py)
 I32 = np.dtype(np.int32)
@@ -61,6 +66,21 @@ MAX_OFFSET = 2**61
 WORD_ERROR = 1 / 64  # the largest error, in output steps, that the 32-bit form may add
 
 _EXACT = contextvars.ContextVar("qc_exact_requant", default=False)
+
+
+_TABLES = contextvars.ContextVar("qc_second_stage_tables", default=False)
+
+
+@contextlib.contextmanager
+def second_stage_tables(on: bool = True) -> Iterator[None]:
+    """Within it, a second stage keeps q's clamp to constant bounds, which
+    the pipeline's qc-vector-requant looks up as a table per channel
+    (AVX-512 VBMI): no shifted-origin form (`_requant_origin`)."""
+    token = _TABLES.set(on)
+    try:
+        yield
+    finally:
+        _TABLES.reset(token)
 
 
 @contextlib.contextmanager
@@ -255,6 +275,9 @@ def requantize(node, acc: b.T, rq: Requant, acc_bound: int | None = None,
     word = None if _EXACT.get() else _requant_word(node, rq, acc_bound, then, acc_offset)
     if word is not None:
         return word(acc)
+    origin = None if then is None or _TABLES.get() else _requant_origin(rq, acc_bound, then, acc_offset)
+    if origin is not None:
+        return origin(acc)
     fast = _requant_high_word(node, rq, acc_bound, then, acc_offset)
     if fast is not None:
         return fast(acc)
@@ -499,6 +522,81 @@ def _requant_word(node, rq: Requant, acc_bound: int | None, then: table_fit.Tabl
 
     out_dtype = rq.out_dtype if then is None else then.out_dtype
     return lambda acc: b.elementwise([acc, *p.operands], out_dtype, body)
+
+
+def _wrap32(v: np.ndarray) -> np.ndarray:
+    """int64 values reduced to the int32 with the same low 32 bits."""
+    return (np.asarray(v, np.int64) + 2**31) % 2**32 - 2**31
+
+
+def _requant_origin(rq: Requant, acc_bound: int | None, then: table_fit.TableFit,
+                    acc_offset: np.ndarray | None = None):
+    """`requantize` then `then` where the first stage's line through a
+    shifted origin exists (requant_origin): the high word of
+    (acc + k + d) * m', shifted by s (none where R = 32 everywhere), is
+    q + e; the table reads it with e * A taken out of its B, in wrapping
+    i32 arithmetic (the true sum fits). Exact, like the 64-bit form it
+    replaces, with no rounding constant. None where there is no such line."""
+    (fp,) = fixed_point(None, [rq.mult], offset=rq.offset)
+    shape = fp.r.shape
+    k = np.zeros((), np.int64) if acc_offset is None else np.asarray(acc_offset, np.int64)
+    if np.broadcast_shapes(k.shape, shape) != shape:
+        return None
+    offset = offset_fixed(np.broadcast_to(rq.offset, shape), fp.r)
+    lo, hi = np.asarray(rq.lo) - rq.zy, np.asarray(rq.hi) - rq.zy
+    tb = np.asarray(then.b, np.int64) + np.asarray(then.a, np.int64) * rq.zy
+    form = requant_origin.origin_form(fp.m, fp.r, offset, lo, hi, then.a, tb, then.shift, then.lo, then.hi,
+                                      k, acc_bound)
+    if form is None:
+        return None
+    if form.clamp:
+        # q's clamp may go where the table, fitted again with fewer fraction
+        # bits, takes every q the line reaches without overflowing.
+        reach = int(np.max(np.abs(requant_origin.reach(form, acc_bound)))) + abs(rq.zy) + 1
+        qmin = qrange(rq.out_dtype)[0]
+        qs = np.arange(qmin, qmin + 256, dtype=np.int64)
+        cols = [np.broadcast_to(np.asarray(v, np.int64), shape).reshape(-1, 1) for v in (then.a, then.b, then.lo, then.hi)]
+        rows = np.clip((cols[0] * qs + cols[1]) >> then.shift, cols[2], cols[3])
+        wide = table_fit.fit(rows, qmin, reach)
+        if wide is not None:
+            then2 = table_fit.TableFit(*(np.asarray(v).reshape(shape) for v in (wide.a, wide.b)), wide.shift,
+                                       *(np.asarray(v).reshape(shape) for v in (wide.lo, wide.hi)), then.out_dtype)
+            tb2 = np.asarray(then2.b, np.int64) + np.asarray(then2.a, np.int64) * rq.zy
+            form2 = requant_origin.origin_form(fp.m, fp.r, offset, lo, hi, then2.a, tb2, then2.shift, then2.lo,
+                                               then2.hi, k, acc_bound)
+            if form2 is not None and not form2.clamp:
+                form, then, tb = form2, then2, tb2
+    ta = np.broadcast_to(np.asarray(then.a, np.int64), shape)
+    p = Params()
+    p.add("d", form.d + np.broadcast_to(k, shape), I32)
+    p.add("m", form.m, I32)
+    shifted = bool(np.any(form.s))
+    if shifted:
+        p.add("s", form.s, I32)
+    if form.clamp:
+        p.add("lo", lo + form.e, I32)
+        p.add("hi", hi + form.e, I32)
+    p.add("ta", ta, I32)
+    p.add("tb", _wrap32(tb - form.e * ta), I32)
+    p.add("tlo", then.lo, I32)
+    p.add("thi", then.hi, I32)
+    i32, i64 = b.mlir_type(I32), b.mlir_type(I64)
+
+    def body(a, *args):
+        v = p.values(args)
+        a = arith.AddIOp(a, v["d"]).result
+        prod = arith.MulIOp(arith.ExtSIOp(i64, a).result, arith.ExtSIOp(i64, v["m"]).result).result
+        q = arith.TruncIOp(i32, arith.ShRSIOp(prod, b.scalar(32, I64)).result).result
+        if shifted:
+            q = arith.ShRSIOp(q, v["s"]).result
+        if form.clamp:
+            q = arith.MinSIOp(arith.MaxSIOp(q, v["lo"]).result, v["hi"]).result
+        t = arith.AddIOp(arith.MulIOp(q, v["ta"]).result, v["tb"]).result
+        t = arith.ShRSIOp(t, b.scalar(then.shift, I32)).result
+        q = arith.MinSIOp(arith.MaxSIOp(t, v["tlo"]).result, v["thi"]).result
+        return arith.TruncIOp(b.mlir_type(then.out_dtype), q).result
+
+    return lambda acc: b.elementwise([acc, *p.operands], then.out_dtype, body)
 
 
 def requant_sum_high_word(node, rq: Requant, mults: Sequence[float], domains: Sequence[np.ndarray]):

@@ -54,16 +54,18 @@ class TableFit:
     out_dtype: np.dtype  # the table's entries
 
 
-def fit(table: np.ndarray, qmin: int) -> TableFit | None:
+def fit(table: np.ndarray, qmin: int, reach: int = 0) -> TableFit | None:
     """The arithmetic form of `table` ([256] or [C, 256], entries for inputs
-    qmin..qmin+255), or None where there is none with an i32 product."""
+    qmin..qmin+255), or None where there is none with an i32 product.
+    `reach`: inputs up to |q| <= reach, beyond the table, must keep A*q + B
+    in range too (an input left unclamped: fewer fraction bits)."""
     rows = np.atleast_2d(np.asarray(table).astype(np.int64))
     q = np.arange(qmin, qmin + rows.shape[1], dtype=np.int64)
     slopes = [_slope(row, q) for row in rows]
-    shift = _shift(rows, q, slopes)
+    shift = _shift(rows, max(int(np.abs(q).max()), reach), slopes)
     if shift is None:
         return None
-    found = [_fit_row(row, q, slope, shift) for row, slope in zip(rows, slopes)]
+    found = [_fit_row(row, q, slope, shift, reach) for row, slope in zip(rows, slopes)]
     if any(f is None for f in found):
         return None
     a, b = (np.array(x, np.int32) for x in zip(*found))
@@ -83,15 +85,16 @@ def _slope(row: np.ndarray, q: np.ndarray) -> float:
     return 1.0 / max(1, int(np.argmax(row == row.max()) - np.argmax(row == row.min())))
 
 
-def _shift(rows: np.ndarray, q: np.ndarray, slopes: list[float]) -> int | None:
-    """The most fraction bits that keep |A*q + B| under HEADROOM in every row."""
-    span = max(np.abs(q).max() * (abs(s) * 1.01 + 2.0**-MIN_SHIFT) + np.abs(r).max() + 2
+def _shift(rows: np.ndarray, q_abs: int, slopes: list[float]) -> int | None:
+    """The most fraction bits that keep |A*q + B| under HEADROOM in every
+    row, for |q| <= q_abs."""
+    span = max(q_abs * (abs(s) * 1.01 + 2.0**-MIN_SHIFT) + np.abs(r).max() + 2
                for r, s in zip(rows, slopes))
     shift = min(MAX_SHIFT, int(np.floor(np.log2(HEADROOM / span))))
     return shift if shift >= MIN_SHIFT else None
 
 
-def _fit_row(row: np.ndarray, q: np.ndarray, slope: float, shift: int) -> tuple[int, int] | None:
+def _fit_row(row: np.ndarray, q: np.ndarray, slope: float, shift: int, reach: int = 0) -> tuple[int, int] | None:
     one = 1 << shift
     lo, hi = row.min(), row.max()
     if lo == hi:
@@ -120,6 +123,6 @@ def _fit_row(row: np.ndarray, q: np.ndarray, slope: float, shift: int) -> tuple[
         return None
     b = (b_min + b_max) // 2  # the middle: the furthest from either edge
     got = np.clip((a * q + b) >> shift, lo, hi)
-    if not np.array_equal(got, row) or np.abs(a * q + b).max() >= HEADROOM:
+    if not np.array_equal(got, row) or max(int(np.abs(a * q + b).max()), abs(a) * reach + abs(b)) >= HEADROOM:
         return None
     return a, b

@@ -111,8 +111,9 @@ def test_models_choose_the_form(tmp_path):
     """The MobileNet block quantized after onnxruntime's pre-processing (one
     requantization per layer) takes the 32-bit form in all three convs; the
     one quantized with its BatchNormalizations (a second stage that scales
-    the first's steps by more than one) keeps the exact form; so does
-    exact_requant=True (--exact-requant) everywhere."""
+    the first's steps by more than one) keeps an exact 64-bit product (the
+    shifted-origin form, test_requant_origin); so does exact_requant=True
+    (--exact-requant) everywhere."""
     import onnx
 
     from qc.session import compile_model
