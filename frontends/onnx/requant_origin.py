@@ -17,18 +17,18 @@ The rounding constant can go. For integers D, m' < 2^31, R >= 32 and E,
 holds for every accumulator a that matters when the line (a + D) m' / 2^R
 threads the staircase q: above each step's first accumulator, below the
 accumulator before it. The offset o and the half are then carried by where
-the origin D puts the line, not by an added constant; D goes into the
-accumulator's own constant term (one i32 addition, which was there already
-for the zero-point sums, or none where those fold elsewhere), and E into
-T's B (T reads q + E and subtracts E * A, in wrapping i32 arithmetic whose
+the origin D puts the line, not by an added constant; D, with the
+accumulator's constant terms (zero-point sums, bias), is one i32 addition
+in place of the two i64 ones, and E goes into T's B (T reads q + E and subtracts E * A, in wrapping i32 arithmetic whose
 true value fits). R = 32 needs no shift at all: the high word is q + E.
 
-Why a line exists: on a window of W accumulators and L steps the staircase
-allows slopes within about 1/W^2 steps per accumulator of M = m 2^-r, and
-a shift of the line within about 1/W steps. An origin N = a + D far from
-the window turns a change of slope into a shift of N times as much, so
-for N >= L * W (about 2^22 here) some D among a few hundred consecutive
-ones fits, and m' needs about 2 log2 W bits, which 2^R >= 2^32 gives.
+Why a line exists: on a window of W accumulators the staircase allows
+slopes within about 1/W^2 steps per accumulator of M = m 2^-r, which a
+mantissa m' with 2^R >= W^2 can hit (R = 32 holds for the short windows of
+a steep T). For such a slope the line threads the steps iff d m' falls in
+one window of width about 2^R / W modulo 2^R (the wraps are e); d ranges
+over nearly 2^32 values, so one exists, and Euclid's descent on m' and 2^R
+finds the first (`_first_multiple`).
 
 Only the accumulators where T is not yet saturated matter (and those the
 weights can reach, |a| <= bound): outside that window q and q + E are both
@@ -216,12 +216,11 @@ def origin_form(m, r, o, lo, hi, ta, tb, shift: int, tlo, thi, k, bound: int | N
     if any(f is None for f in found):
         return None
     d, mm, e, s = (np.array(col, np.int64).reshape(shape) for col in zip(*found))
-    clamp = not all(
-        _unclamped_ok(ch, row, f, shift, bound) for ch, row, f in zip(chans, rows, found))
+    clamp = not all(_unclamped_ok(row, f, shift, bound) for row, f in zip(rows, found))
     return OriginForm(d, mm, s, e, clamp)
 
 
-def _unclamped_ok(ch: _Channel | int, row, found, shift: int, bound: int) -> bool:
+def _unclamped_ok(row, found, shift: int, bound: int) -> bool:
     """Whether this channel may skip q's clamp: over every reachable a the
     line's q (its ends suffice: all is monotone) keeps A q + B in i32, and T
     of a q beyond [lo, hi] is T at that end, as it would be after the clamp."""
