@@ -544,9 +544,14 @@ def _requant_origin(rq: Requant, acc_bound: int | None, then: table_fit.TableFit
         return None
     offset = offset_fixed(np.broadcast_to(rq.offset, shape), fp.r)
     lo, hi = np.asarray(rq.lo) - rq.zy, np.asarray(rq.hi) - rq.zy
-    tb = np.asarray(then.b, np.int64) + np.asarray(then.a, np.int64) * rq.zy
-    form = requant_origin.origin_form(fp.m, fp.r, offset, lo, hi, then.a, tb, then.shift, then.lo, then.hi,
-                                      k, acc_bound)
+
+    def origin(t: table_fit.TableFit):
+        """The form for table t, and t's B for q without the zero point."""
+        tb = np.asarray(t.b, np.int64) + np.asarray(t.a, np.int64) * rq.zy
+        return requant_origin.origin_form(fp.m, fp.r, offset, lo, hi, t.a, tb, t.shift, t.lo, t.hi, k,
+                                          acc_bound), tb
+
+    form, tb = origin(then)
     if form is None:
         return None
     if form.clamp:
@@ -554,16 +559,14 @@ def _requant_origin(rq: Requant, acc_bound: int | None, then: table_fit.TableFit
         # bits, takes every q the line reaches without overflowing.
         reach = int(np.max(np.abs(requant_origin.reach(form, acc_bound)))) + abs(rq.zy) + 1
         qmin = qrange(rq.out_dtype)[0]
-        qs = np.arange(qmin, qmin + 256, dtype=np.int64)
         cols = [np.broadcast_to(np.asarray(v, np.int64), shape).reshape(-1, 1) for v in (then.a, then.b, then.lo, then.hi)]
-        rows = np.clip((cols[0] * qs + cols[1]) >> then.shift, cols[2], cols[3])
+        rows = requant_origin.table_values(np.arange(qmin, qmin + 256, dtype=np.int64), cols[0], cols[1], then.shift,
+                                           cols[2], cols[3])
         wide = table_fit.fit(rows, qmin, reach)
         if wide is not None:
-            then2 = table_fit.TableFit(*(np.asarray(v).reshape(shape) for v in (wide.a, wide.b)), wide.shift,
-                                       *(np.asarray(v).reshape(shape) for v in (wide.lo, wide.hi)), then.out_dtype)
-            tb2 = np.asarray(then2.b, np.int64) + np.asarray(then2.a, np.int64) * rq.zy
-            form2 = requant_origin.origin_form(fp.m, fp.r, offset, lo, hi, then2.a, tb2, then2.shift, then2.lo,
-                                               then2.hi, k, acc_bound)
+            lay = lambda v: np.asarray(v).reshape(shape)  # noqa: E731
+            then2 = table_fit.TableFit(lay(wide.a), lay(wide.b), wide.shift, lay(wide.lo), lay(wide.hi), then.out_dtype)
+            form2, tb2 = origin(then2)
             if form2 is not None and not form2.clamp:
                 form, then, tb = form2, then2, tb2
     ta = np.broadcast_to(np.asarray(then.a, np.int64), shape)

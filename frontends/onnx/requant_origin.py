@@ -80,7 +80,8 @@ def _first(n: int, m: int, r: int, o: int) -> int:
     return a
 
 
-def _table(q: np.ndarray, ta: int, tb: int, shift: int, tlo: int, thi: int) -> np.ndarray:
+def table_values(q: np.ndarray, ta, tb, shift: int, tlo, thi) -> np.ndarray:
+    """T(q) = clamp((A q + B) >> S, tlo, thi), broadcasting."""
     return np.clip((ta * q + tb) >> shift, tlo, thi)
 
 
@@ -99,7 +100,7 @@ def _channel(m, r, o, lo, hi, ta, tb, shift, tlo, thi, k, bound) -> _Channel | i
     """The steps the line must thread, or a q that stands for every
     reachable accumulator (T takes one value on all of them)."""
     qs = np.arange(lo, hi + 1, dtype=np.int64)
-    t = _table(qs, ta, tb, shift, tlo, thi)
+    t = table_values(qs, ta, tb, shift, tlo, thi)
     if t[0] == t[-1]:
         return lo
     qa = int(qs[np.nonzero(t == t[0])[0][-1]])  # the last q T maps to its low end
@@ -230,7 +231,7 @@ def _unclamped_ok(row, found, shift: int, bound: int) -> bool:
     for q in ends:
         if abs(ta * q + tb) >= 2**31:
             return False
-    t = _table(np.array(ends + [lo, hi], np.int64), ta, tb, shift, tlo, thi)
+    t = table_values(np.array(ends + [lo, hi], np.int64), ta, tb, shift, tlo, thi)
     return (ends[0] >= lo or t[0] == t[2]) and (ends[1] <= hi or t[1] == t[3])
 
 
