@@ -53,6 +53,21 @@ class Requant:
                      [(s.name, s.props, [(k, str(x)) for k, x in s.operands], s.type) for s in self.program.steps]))
         return hashlib.sha1(text.encode()).hexdigest()[:8]
 
+    def start_addition(self) -> tuple[int, int] | None:
+        """(step, input) where the sums' only use is the addition of a
+        per-row input (i32): a kernel may start the row's sums from that
+        input instead of zero (i32 sums wrap the same either way) and take
+        the step's value to be the sums."""
+        acc = self.kinds.index("acc")
+        uses = [o for s in self.program.steps for o in s.operands] + [self.program.result]
+        if uses.count(("arg", acc)) != 1:
+            return None
+        for t, s in enumerate(self.program.steps):
+            if s.name == "arith.addi" and s.type == "i32" and ("arg", acc) in s.operands:
+                other = s.operands[1] if s.operands[0] == ("arg", acc) else s.operands[0]
+                return (t, other[1]) if other[0] == "arg" and self.kinds[other[1]] == "row" else None
+        return None
+
     @property
     def extras(self) -> list[int]:
         """The generic's inputs the kernel takes, by index (all but C)."""

@@ -41,14 +41,18 @@ class Program:
     result: tuple  # what the yield returns, as a Step operand
 
     def emit(self, e, lanes: int, args: dict[int, str], const_names: dict[str, str],
-             arg_ranges: dict[int, tuple[int, int]] | None = None, until: tuple | None = None) -> str:
+             arg_ranges: dict[int, tuple[int, int]] | None = None, until: tuple | None = None,
+             given: dict[int, str] | None = None, odd_views: dict[tuple, str] | None = None) -> str:
         """Emits the steps on vector<lanes x T> values (args: block argument
         index -> vector name) with emitter e; returns the result's name.
         const_names caches the splat constants emitted so far; arg_ranges:
         the known bounds of integer arguments (constant per-row operands),
         which let a narrowing and widening back be dropped (`exact_round_trips`).
         until: return that operand instead of the result, emitting only the
-        steps up to it."""
+        steps up to it. given: steps whose values the caller has (step ->
+        vector name). odd_views: for an operand a high word multiplies, a
+        vector whose even lanes are its odd lanes (a load one element
+        further on), which spares the shuffle that moves them there."""
         vals: list[str] = []
         same = self.exact_round_trips(arg_ranges or {})
         last = len(self.steps) - 1 if until is None else (until[1] if until[0] == "step" else -1)
@@ -78,12 +82,16 @@ class Program:
             if t in skip:
                 vals.append("")  # folded into the high-word form below
                 continue
+            if given and t in given:
+                vals.append(given[t])
+                continue
             if t in same:
                 vals.append(ref(same[t]))
                 continue
             if t in fused:
                 a, m, c = fused[t][0]
-                vals.append(_emit_high_word(e, lanes, ref(a), ref(m), None if c is None else ref(c)))
+                vals.append(_emit_high_word(e, lanes, ref(a), ref(m), None if c is None else ref(c),
+                                            (odd_views or {}).get(a)))
                 continue
             names, tys = [], []
             for o in s.operands:
@@ -218,12 +226,13 @@ class Program:
         return self.args[x] if kind == "arg" else (self.steps[x].type if kind == "step" else str(x.type))
 
 
-def _emit_high_word(e, lanes: int, a: str, m: str, c: str | None) -> str:
+def _emit_high_word(e, lanes: int, a: str, m: str, c: str | None, a_odd: str | None = None) -> str:
     """hi32(sext(a) * sext(m) + c) per lane of vector<lanes x i32> a and m
     (c: vector<lanes x i64> or None), as two 32 x 32 -> 64 multiplies of the
     even and of the odd lanes (x86 vpmuldq reads the low half of each i64
     lane: no widening shuffles), added to c's even and odd lanes, and the
-    high halves merged back (a shift and a blend)."""
+    high halves merged back (a shift and a blend). a_odd: a vector whose
+    even lanes are a's odd ones (else a shuffle moves them there)."""
     half = lanes // 2
     v32, v64 = f"vector<{lanes}xi32>", f"vector<{half}xi64>"
     k32 = e.fresh("k32")
@@ -244,7 +253,7 @@ def _emit_high_word(e, lanes: int, a: str, m: str, c: str | None) -> str:
         e.emit(f"{odd} = vector.shuffle {x}, {x} [{', '.join(str(i | 1) for i in range(lanes))}] : {v32}, {v32}")
         return low_half(x), low_half(odd)
 
-    (ae, ao), (me, mo) = sides(a), sides(m)
+    (ae, ao), (me, mo) = (low_half(a), low_half(a_odd)) if a_odd else sides(a), sides(m)
     prods = []
     for x, y, idx in ((ae, me, range(0, lanes, 2)), (ao, mo, range(1, lanes, 2))):
         p = e.fresh("p")

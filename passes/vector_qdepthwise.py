@@ -19,7 +19,11 @@ requantization right after the conv runs in the kernel once per channel
 (`channel_requant`): the channel's sums go to a stack
 buffer of one image and are requantized from there while still in L1 or L2,
 so the i32 sums of all channels (four times the int8 output) never reach
-memory. (Folding it per vector of sums was slower: on AVX2 its per-channel
+memory. Where the requantization first adds a per-channel constant (the
+zero-point and bias terms, or the origin of requant_origin's line), the
+channel's sums start from it instead; where a high word then multiplies
+them, its odd lanes are a load of the buffer one element on, not a shuffle
+(vpmuldq reads the low half of each i64 lane). (Folding it per vector of sums was slower: on AVX2 its per-channel
 vectors spill, and on AVX-512, spill-free, that kernel of a MobileNet block
 still took 30% longer than the kernel and the requantization loop apart.)
 The byte-quad kernel (`dot`) does fold it per vector (`fold_requant`,
@@ -173,6 +177,13 @@ def _split_parities(conv: "_Conv", lanes: int, rq) -> bool:
     ow_ = ir.MemRefType(conv.out.type).shape[3]
     return (rq is not None and conv.sw == 1 and ow_ >= 2 and _chunk(conv, lanes) == _requant_lanes(ow_)
             and "tile" not in rq.kinds)
+
+
+def _odd_view(rq, fold: tuple[int, int] | None) -> bool:
+    """Whether the sums, once `fold`'s addition is in them, are only
+    multiplied as a high word (`Program.high_words`): their odd lanes can
+    then be a load one element on (`_function`)."""
+    return fold is not None and ("step", fold[0]) in [ch[0][0] for ch in rq.program.high_words().values()]
 
 
 def _sums_width(conv: "_Conv", lanes: int, split: bool) -> int:
@@ -331,7 +342,11 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
     # Where the sums go: the output, or with rq the buffer of one channel's image.
     sums_at = "%out[%n, %c, {}, {}]" if rq is None else "%sums[{}, {}]"
     split = _split_parities(conv, lanes, rq)
-    sums_ty = ty["%out"] if rq is None else f"memref<{oh_}x{_sums_width(conv, lanes, split)}xi32>"
+    fold = rq.start_addition() if rq is not None else None
+    odd_view = _odd_view(rq, fold)
+    # With odd_view, a row's last step reads one sum past it: a vector of room.
+    pad = _requant_lanes(ow_) // 2 if odd_view else 0
+    sums_ty = ty["%out"] if rq is None else f"memref<{oh_}x{_sums_width(conv, lanes, split) + pad}xi32>"
     pairs = _pairs_of(conv)
 
     def start() -> str:
@@ -452,12 +467,18 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
             v = e.fresh("sum")
             e.emit(f"{v} = vector.load %sums[%rh, {slot}] : {sums_ty}, vector<{m}xi32>")
             vals[rq.kinds.index("acc")] = v
+            given = {fold[0]: v} if fold else {}  # the sums already hold the addition
+            odd = {}
+            if odd_view:
+                vo = e.fresh("sodd")
+                e.emit(f"{vo} = vector.load %sums[%rh, {e.add(slot, 1)}] : {sums_ty}, vector<{m}xi32>")
+                odd = {("step", fold[0]): vo}
             for i, arg in extra.items():
                 if rq.kinds[i] == "tile":
                     el, x = rq.program.args[i], e.fresh("rt")
                     e.emit(f"{x} = vector.load {arg}[%n, %c, %rh, {col}] : {ty[arg]}, vector<{m}x{el}>")
                     vals[i] = x
-            out = rq.program.emit(e, m, vals, consts, rq.ranges)
+            out = rq.program.emit(e, m, vals, consts, rq.ranges, given=given, odd_views=odd)
             out_ty = f"vector<{m}x{rq.program.out_type}>"
             if split:  # even and odd outputs back in order, as bytes
                 order = ", ".join(str(k // 2 + (k % 2) * (m // 2)) for k in range(m))
@@ -477,6 +498,12 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
 
     def per_channel():
         s0 = start()
+        if fold:  # the requantization's per-channel addition, made once at the start
+            d, s1 = e.fresh("d"), e.fresh("start")
+            arg = extra[fold[1]]
+            e.emit(f"{d} = memref.load {arg}[%c] : {ty[arg]}")
+            e.emit(f"{s1} = arith.addi {s0}, {d} : i32")
+            s0 = s1
         e.for_loop("%oh", e.idx(0), e.idx(oh_), 1, lambda: row_body(s0))
         if rq is not None:
             requant_channel()

@@ -138,6 +138,39 @@ def test_models_take_the_origin_form(tmp_path, monkeypatch):
         assert np.array_equal(a, b)
 
 
+def test_kernels_start_sums_at_the_origin(tmp_path):
+    """The origin's addition runs once per row, not per vector of sums: the
+    int8 GEMM kernels of the BatchNormalization-form MobileNet block start
+    their accumulators from the row's broadcast constant (not zeros), and
+    the depthwise kernel starts each channel's sums from it, so its
+    requantization loop multiplies the sums as they lie in the buffer, even
+    lanes and (a load one element on) odd lanes: every vpmuldq there reads
+    memory, and the loop adds no constant to a sum before multiplying."""
+    import onnx
+
+    from qc.session import compile_model
+
+    make, quant = _example("make_models"), _example("quantize_cnn")
+    model, _ = make.mobilenet_block(np.random.default_rng(0), c=8, e=24, hw=19)
+    path = tmp_path / "mb.onnx"
+    onnx.save(model, path)
+    qdq = quant.quantize(str(path), str(tmp_path / "qdq.onnx"))
+    gemm = compile_model(qdq, emit="gemm", target="x86-64-v3").text
+    kernels = re.findall(r"func\.func @qc_par_qgemm_\w+_rq\w+_range\(.*?\n  }", gemm, re.S)
+    assert len(kernels) == 2  # expand and project
+    for body in kernels:
+        inits = re.findall(r"iter_args\((.*?)\)", body)
+        assert inits
+        for init in inits:
+            for v in set(re.findall(r"= (%\w+)", init)):
+                assert re.search(rf"{v} = vector\.broadcast %\w+ : i32 to vector<8xi32>", body), (v, init)
+    asm = compile_model(qdq, emit="asm", target="x86-64-v3").text
+    dw = asm[asm.index("qc_qdepthwise_0:"):]
+    dw = dw[:dw.index(".Lfunc_end")]
+    muls = re.findall(r"vpmuldq\s+(\S+),", dw)
+    assert len(muls) >= 4 and all("(" in m for m in muls), muls
+
+
 def test_every_channel_sign_and_zero_point():
     """Negative BatchNormalization scales (the table falls with q) and
     uint8 outputs (zero point 0, q in [0, 255])."""
