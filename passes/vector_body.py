@@ -42,7 +42,8 @@ class Program:
 
     def emit(self, e, lanes: int, args: dict[int, str], const_names: dict[str, str],
              arg_ranges: dict[int, tuple[int, int]] | None = None, until: tuple | None = None,
-             given: dict[int, str] | None = None, odd_views: dict[tuple, str] | None = None) -> str:
+             given: dict[int, str] | None = None, odd_views: dict[tuple, str] | None = None,
+             quads: bool = False) -> str:
         """Emits the steps on vector<lanes x T> values (args: block argument
         index -> vector name) with emitter e; returns the result's name.
         const_names caches the splat constants emitted so far; arg_ranges:
@@ -52,7 +53,10 @@ class Program:
         steps up to it. given: steps whose values the caller has (step ->
         vector name). odd_views: for an operand a high word multiplies, a
         vector whose even lanes are its odd lanes (a load one element
-        further on), which spares the shuffle that moves them there."""
+        further on), which spares the shuffle that moves them there.
+        quads: high words come out in `quad_order` (for a caller whose
+        other operands are the same in every lane, and which puts the
+        result's lanes in order itself)."""
         vals: list[str] = []
         same = self.exact_round_trips(arg_ranges or {})
         last = len(self.steps) - 1 if until is None else (until[1] if until[0] == "step" else -1)
@@ -91,7 +95,7 @@ class Program:
             if t in fused:
                 a, m, c = fused[t][0]
                 vals.append(_emit_high_word(e, lanes, ref(a), ref(m), None if c is None else ref(c),
-                                            (odd_views or {}).get(a)))
+                                            (odd_views or {}).get(a), quads))
                 continue
             names, tys = [], []
             for o in s.operands:
@@ -226,13 +230,22 @@ class Program:
         return self.args[x] if kind == "arg" else (self.steps[x].type if kind == "step" else str(x.type))
 
 
-def _emit_high_word(e, lanes: int, a: str, m: str, c: str | None, a_odd: str | None = None) -> str:
+def quad_order(lanes: int) -> list[int]:
+    """The lanes of a high word emitted with `quads`: lane p holds the high
+    word of a's lane quad_order[p] (lanes 1 and 2 of each four swapped)."""
+    return [q + i for q in range(0, lanes, 4) for i in (0, 2, 1, 3)]
+
+
+def _emit_high_word(e, lanes: int, a: str, m: str, c: str | None, a_odd: str | None = None,
+                    quads: bool = False) -> str:
     """hi32(sext(a) * sext(m) + c) per lane of vector<lanes x i32> a and m
     (c: vector<lanes x i64> or None), as two 32 x 32 -> 64 multiplies of the
     even and of the odd lanes (x86 vpmuldq reads the low half of each i64
     lane: no widening shuffles), added to c's even and odd lanes, and the
     high halves merged back (a shift and a blend). a_odd: a vector whose
-    even lanes are a's odd ones (else a shuffle moves them there)."""
+    even lanes are a's odd ones (else a shuffle moves them there). quads:
+    merge the high words per 128 bits as one two-source shuffle (vshufps)
+    instead of a shuffle and a blend, leaving them in `quad_order`."""
     half = lanes // 2
     v32, v64 = f"vector<{lanes}xi32>", f"vector<{half}xi64>"
     k32 = e.fresh("k32")
@@ -268,7 +281,10 @@ def _emit_high_word(e, lanes: int, a: str, m: str, c: str | None, a_odd: str | N
         e.emit(f"{w} = vector.bitcast {p} : {v64} to {v32}")
         prods.append(w)
     r = e.fresh("hw")
-    order = [i for j in range(half) for i in (2 * j + 1, lanes + 2 * j + 1)]
+    if quads:  # per 4 lanes the even products' high words, then the odd ones': one vshufps
+        order = [i for q in range(0, lanes, 4) for i in (q + 1, q + 3, lanes + q + 1, lanes + q + 3)]
+    else:
+        order = [i for j in range(half) for i in (2 * j + 1, lanes + 2 * j + 1)]
     e.emit(f"{r} = vector.shuffle {prods[0]}, {prods[1]} [{', '.join(map(str, order))}] : {v32}, {v32}")
     return r
 

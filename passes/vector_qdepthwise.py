@@ -23,7 +23,9 @@ memory. Where the requantization first adds a per-channel constant (the
 zero-point and bias terms, or the origin of requant_origin's line), the
 channel's sums start from it instead; where a high word then multiplies
 them, its odd lanes are a load of the buffer one element on, not a shuffle
-(vpmuldq reads the low half of each i64 lane). (Folding it per vector of sums was slower: on AVX2 its per-channel
+(vpmuldq reads the low half of each i64 lane), and with split parities
+its high words are merged by one vshufps per 8, out of order: the byte
+shuffle that interleaves the parities puts them back. (Folding it per vector of sums was slower: on AVX2 its per-channel
 vectors spill, and on AVX-512, spill-free, that kernel of a MobileNet block
 still took 30% longer than the kernel and the requantization loop apart.)
 The byte-quad kernel (`dot`) does fold it per vector (`fold_requant`,
@@ -49,6 +51,7 @@ from .depthwise_window import WINDOW_ATTR
 from .gemm_epilogue import _dense, _maps
 from .lower_gemm import _collapse, _Emitter, constant_global
 from .qdepthwise_dot import channel_scalars, dot_function, dot_width, weight_quads
+from .vector_body import quad_order
 
 # x86's i16 pair multiply-add (vpmaddwd) as functions qc-lower-to-llvm
 # defines (`pmaddwd_definition`), by i16 lane count.
@@ -346,6 +349,10 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
     odd_view = _odd_view(rq, fold)
     # With odd_view, a row's last step reads one sum past it: a vector of room.
     pad = _requant_lanes(ow_) // 2 if odd_view else 0
+    # With split parities the bytes are shuffled into order anyway: the high
+    # words may come out in quad_order (one vshufps per 8 in place of a
+    # vpshufd and a vpblendd), every other operand being a channel's constant.
+    quads = odd_view and split and _requant_lanes(ow_) % 4 == 0 and len(rq.program.high_words()) == 1
     sums_ty = ty["%out"] if rq is None else f"memref<{oh_}x{_sums_width(conv, lanes, split) + pad}xi32>"
     pairs = _pairs_of(conv)
 
@@ -478,10 +485,11 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
                     el, x = rq.program.args[i], e.fresh("rt")
                     e.emit(f"{x} = vector.load {arg}[%n, %c, %rh, {col}] : {ty[arg]}, vector<{m}x{el}>")
                     vals[i] = x
-            out = rq.program.emit(e, m, vals, consts, rq.ranges, given=given, odd_views=odd)
+            out = rq.program.emit(e, m, vals, consts, rq.ranges, given=given, odd_views=odd, quads=quads)
             out_ty = f"vector<{m}x{rq.program.out_type}>"
             if split:  # even and odd outputs back in order, as bytes
-                order = ", ".join(str(k // 2 + (k % 2) * (m // 2)) for k in range(m))
+                lane = quad_order(m) if quads else list(range(m))  # where each sum's result is
+                order = ", ".join(str(lane[k // 2 + (k % 2) * (m // 2)]) for k in range(m))
                 y = e.fresh("y")
                 e.emit(f"{y} = vector.shuffle {out}, {out} [{order}] : {out_ty}, {out_ty}")
                 out = y

@@ -108,17 +108,20 @@ def test_first_multiple_against_brute_force():
         assert requant_origin._first_multiple(a, mod, lo, hi) == want, (a, mod, lo, hi)
 
 
-def test_models_take_the_origin_form(tmp_path, monkeypatch):
+@pytest.mark.parametrize("hw", [19, 7])
+def test_models_take_the_origin_form(tmp_path, monkeypatch, hw):
     """The MobileNet block quantized with its BatchNormalizations: all three
     layers requantize without an i64 addition (no rounding constant), and the
-    compiled block gives the same bits as with the exact 64-bit form."""
+    compiled block gives the same bits as with the exact 64-bit form (rows of
+    19 and of 7 outputs: the depthwise requantization's steps of 16 and of 4,
+    the last overlapping the one before)."""
     import onnx
 
     import qc
     from qc.session import compile_model
 
     make, quant = _example("make_models"), _example("quantize_cnn")
-    model, _ = make.mobilenet_block(np.random.default_rng(0), c=8, e=24, hw=19)
+    model, _ = make.mobilenet_block(np.random.default_rng(0), c=8, e=24, hw=hw)
     path = tmp_path / "mb.onnx"
     onnx.save(model, path)
     qdq = quant.quantize(str(path), str(tmp_path / "qdq.onnx"))
@@ -133,7 +136,7 @@ def test_models_take_the_origin_form(tmp_path, monkeypatch):
         out[name] = qc.load(str(tmp_path / f"{name}.so"))
     rng = np.random.default_rng(1)
     for scale in (1.0, 4.0):
-        x = (rng.standard_normal((1, 8, 19, 19)) * scale).astype(np.float32)
+        x = (rng.standard_normal((1, 8, hw, hw)) * scale).astype(np.float32)
         a, b = (list(m.run({"x": x}).values())[0] for m in out.values())
         assert np.array_equal(a, b)
 
@@ -145,7 +148,9 @@ def test_kernels_start_sums_at_the_origin(tmp_path):
     the depthwise kernel starts each channel's sums from it, so its
     requantization loop multiplies the sums as they lie in the buffer, even
     lanes and (a load one element on) odd lanes: every vpmuldq there reads
-    memory, and the loop adds no constant to a sum before multiplying."""
+    memory, and the loop adds no constant to a sum before multiplying. The
+    high words are merged by vshufps, not a vpshufd and a vpblendd: their
+    order is undone by the byte shuffle that interleaves the parities."""
     import onnx
 
     from qc.session import compile_model
@@ -169,6 +174,8 @@ def test_kernels_start_sums_at_the_origin(tmp_path):
     dw = dw[:dw.index(".Lfunc_end")]
     muls = re.findall(r"vpmuldq\s+(\S+),", dw)
     assert len(muls) >= 4 and all("(" in m for m in muls), muls
+    assert len(re.findall(r"vshufps\s", dw)) == len(muls) // 2
+    assert not re.findall(r"vpblendd|vpshufd", dw)
 
 
 def test_every_channel_sign_and_zero_point():
