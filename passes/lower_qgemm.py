@@ -73,10 +73,11 @@ loop is done, and C is never stored (passes/qgemm_epilogue.py says which
 are taken): C starts from zeros, one cache block holds all of K, A is
 constant. Where the requantization first adds a per-row constant to the
 sums (Requant.start_addition), the accumulators start from it instead of
-zeros: one vpaddd fewer per vector of sums. That k loop is kept a loop (an LLVM loop annotation): unrolled,
-LLVM's scheduler interleaved the dot products with the requantization and
-spilled the B vectors (the int8 MobileNet block ran 7% slower than with
-kernel and requantization loop apart; with the loop kept, 5% faster).
+zeros: one vpaddd fewer per vector of sums. That k loop is kept a loop (an
+LLVM loop annotation): unrolled, LLVM's scheduler interleaved the dot
+products with the requantization and spilled the B vectors (the int8
+MobileNet block ran 7% slower than with kernel and requantization loop
+apart; with the loop kept, 5% faster).
 """
 
 from __future__ import annotations

@@ -25,9 +25,10 @@ channel's sums start from it instead; where a high word then multiplies
 them, its odd lanes are a load of the buffer one element on, not a shuffle
 (vpmuldq reads the low half of each i64 lane), and with split parities
 its high words are merged by one vshufps per 8, out of order: the byte
-shuffle that interleaves the parities puts them back. (Folding it per vector of sums was slower: on AVX2 its per-channel
-vectors spill, and on AVX-512, spill-free, that kernel of a MobileNet block
-still took 30% longer than the kernel and the requantization loop apart.)
+shuffle that interleaves the parities puts them back. (Folding it per
+vector of sums was slower: on AVX2 its per-channel vectors spill, and on
+AVX-512, spill-free, that kernel of a MobileNet block still took 30%
+longer than the kernel and the requantization loop apart.)
 The byte-quad kernel (`dot`) does fold it per vector (`fold_requant`,
 qdepthwise_dot.py).
 
@@ -183,10 +184,18 @@ def _split_parities(conv: "_Conv", lanes: int, rq) -> bool:
 
 
 def _odd_view(rq, fold: tuple[int, int] | None) -> bool:
-    """Whether the sums, once `fold`'s addition is in them, are only
-    multiplied as a high word (`Program.high_words`): their odd lanes can
-    then be a load one element on (`_function`)."""
+    """Whether the sums, once `fold`'s addition is in them, are multiplied
+    as a high word (`Program.high_words`): their odd lanes can then be a
+    load one element on (`_function`)."""
     return fold is not None and ("step", fold[0]) in [ch[0][0] for ch in rq.program.high_words().values()]
+
+
+def _only_in_high_word(program, t: int) -> bool:
+    """Whether step t is used once, by the program's only high word: with
+    no tile input, every other value then is the same in all of a
+    channel's lanes, and the high word's lanes may come out in any order."""
+    uses = [o for s in program.steps for o in s.operands] + [program.result]
+    return len(program.high_words()) == 1 and uses.count(("step", t)) == 1
 
 
 def _sums_width(conv: "_Conv", lanes: int, split: bool) -> int:
@@ -352,7 +361,7 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
     # With split parities the bytes are shuffled into order anyway: the high
     # words may come out in quad_order (one vshufps per 8 in place of a
     # vpshufd and a vpblendd), every other operand being a channel's constant.
-    quads = odd_view and split and _requant_lanes(ow_) % 4 == 0 and len(rq.program.high_words()) == 1
+    quads = odd_view and split and _requant_lanes(ow_) % 4 == 0 and _only_in_high_word(rq.program, fold[0])
     sums_ty = ty["%out"] if rq is None else f"memref<{oh_}x{_sums_width(conv, lanes, split) + pad}xi32>"
     pairs = _pairs_of(conv)
 
