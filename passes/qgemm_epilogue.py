@@ -59,8 +59,7 @@ class Requant:
         input instead of zero (i32 sums wrap the same either way) and take
         the step's value to be the sums."""
         acc = self.kinds.index("acc")
-        uses = [o for s in self.program.steps for o in s.operands] + [self.program.result]
-        if uses.count(("arg", acc)) != 1:
+        if self.program.use_count(("arg", acc)) != 1:
             return None
         for t, s in enumerate(self.program.steps):
             if s.name == "arith.addi" and s.type == "i32" and ("arg", acc) in s.operands:

@@ -160,6 +160,10 @@ class Program:
                     bounds[("step", t)] = (lo, hi)
         return out
 
+    def use_count(self, operand: tuple) -> int:
+        """How many step operands (and the result) are `operand`."""
+        return sum(o == operand for s in self.steps for o in s.operands) + (self.result == operand)
+
     def high_words(self) -> dict[int, tuple]:
         """The chains trunci(shr(sext(a) * sext(m) [+ c], 32)) to i32: the
         high word of a 32 x 32 -> 64-bit product (plus an i64 c), by the

@@ -194,8 +194,7 @@ def _only_in_high_word(program, t: int) -> bool:
     """Whether step t is used once, by the program's only high word: with
     no tile input, every other value then is the same in all of a
     channel's lanes, and the high word's lanes may come out in any order."""
-    uses = [o for s in program.steps for o in s.operands] + [program.result]
-    return len(program.high_words()) == 1 and uses.count(("step", t)) == 1
+    return len(program.high_words()) == 1 and program.use_count(("step", t)) == 1
 
 
 def _sums_width(conv: "_Conv", lanes: int, split: bool) -> int:
