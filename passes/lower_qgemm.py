@@ -89,7 +89,7 @@ import numpy as np
 from qc.errors import PassFailed
 from qc.mlir import ir
 
-from . import qgemm_epilogue
+from . import byte_pack, qgemm_epilogue
 from .base import Pass, collect_ops, run_upstream
 from .qgemm_dot import Dot, dot_declaration, groups, pairs, plan_dot, wrap32
 from .lower_gemm import (
@@ -130,6 +130,7 @@ class QTiles:
     dot: str = ""  # k-quads by a dot-product instruction: "vnni" (vpdpbusd, u8 x s8), "sdot" (sdot/udot)
     emulate_dot: bool = False  # the dot helpers as portable vector code (for CPUs without the instruction)
     planar: bool = False  # split: B's even and odd k rows as separate i16 runs (RVV's widening vwmacc)
+    packs: bool = False  # x86 AVX2: a requantized row of four 8-bit vectors is narrowed by packs (`_byte_tail`)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,10 @@ class LowerQGemm(Pass):
     dot: str = ""  # "vnni" or "sdot": k-quads by a dot-product instruction (see the module doc)
     emulate_dot: bool = False  # define the dot helpers as portable vector code (runs on any CPU)
     planar: bool = False  # with split: B's even and odd k rows stored apart as i16 (RVV vwmacc.vx)
+    # x86 AVX2: the 8-bit requantization of a tile row of four vectors is
+    # narrowed by two vpackssdw and a vpacksswb, its B columns packed in
+    # their order (mode s; `_byte_tail`).
+    packs: bool = False
     fold_requant: bool = True  # the requantization after a GEMM runs on its register tiles (qgemm_epilogue)
     # The tile of GEMMs whose B is packed at run time, a panel at a time (mode s:
     # a 1x1 conv's image); 0: mr x nr. Every row tile of a panel reads the panel's
@@ -177,7 +182,8 @@ class LowerQGemm(Pass):
         if self.dot == "vnni" and vl not in (4, 8, 16):
             raise PassFailed(self.name, f"vpdpbusd works on 128, 256 or 512-bit vectors, not {self.vector_bits}-bit")
         split = self.split and not self.dot
-        return QTiles(self.mr, self.nr, vl, self.kc, split, self.dot, self.emulate_dot, self.planar and split)
+        return QTiles(self.mr, self.nr, vl, self.kc, split, self.dot, self.emulate_dot, self.planar and split,
+                      self.packs and vl == 8 and not split and not self.dot)
 
     def streamed_tiles(self) -> QTiles:
         """The tiles of mode s (`mr_s`, `nr_s`)."""
@@ -225,7 +231,7 @@ def for_target(target=None) -> LowerQGemm:
         # (on Zen 3 the broadcasts share the four vector pipes with the
         # multiply-adds); the int8 MobileNet block ran 3% faster (its ResNet
         # block's implicit im2col, which widens B at each use, 7% slower).
-        return LowerQGemm(mr=6, nr=16, vector_bits=256, kc=384, mr_s=2, nr_s=32)
+        return LowerQGemm(mr=6, nr=16, vector_bits=256, kc=384, mr_s=2, nr_s=32, packs="+avx2" in feats)
     if target.arch == "x86_64" and target.vector_bits == 512:
         # 32 zmm: 16 acc + 2 B + A + product.
         return LowerQGemm(mr=8, nr=32, vector_bits=512, kc=192)
@@ -762,6 +768,10 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
     extra_consts: list[str] = []
     # One cache block with a requantization that first adds a row input: the sums start from it.
     fold = rq.start_addition() if rq is not None and zero_c and kg <= kc else None
+    # A row of four 8-bit vectors narrowed together by x86 packs (`_byte_tail`): (x, lo, hi).
+    joint = _byte_tail(rq.program) if (
+        t.packs and mode == "s" and rq is not None and zero_c and kg <= kc and t.nr == 4 * t.vl
+        and "tile" not in rq.kinds) else None
 
     for_loop = e.for_loop
 
@@ -871,9 +881,10 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
 
     def kernel(nrows: int, cols: int, i0: str, j0: str, pidx: str, k0: str, k1: str) -> None:
         """C[i0:i0+nrows, j0:j0+cols] += A · B over the k pairs k0 .. k1: one register tile."""
-        nvec = -(-cols // t.vl)
+        groups = -(-cols // t.vl)  # the vectors of C's columns (with `joint`, of D's bytes)
+        nvec = t.nr // t.vl if joint else groups  # with `joint`, a partial panel's columns are in every vector
         masks = {}
-        for c in range(nvec):
+        for c in range(groups):
             lanes = min(t.vl, cols - c * t.vl)
             if lanes < t.vl:
                 mk = e.fresh("mask")
@@ -985,7 +996,10 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             # LLVM's scheduler sank each accumulator's chain of dot products
             # into its requantization and spilled the B vectors they share.
             e.emit("} {loop_annotation = #llvm.loop_annotation<unroll = #llvm.loop_unroll<disable = true>>}")
-            requant_store(res, keys, rows_i, cols_j, masks)
+            if joint:
+                joint_store(res, keys, rows_i, cols_j[:groups], masks)
+            else:
+                requant_store(res, keys, rows_i, cols_j, masks)
             return
         e.emit("}")
         for i, (r, c) in enumerate(keys):
@@ -1009,14 +1023,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         places = {c: pitched_place(cols_j[c], masks.get(c)) for c in sorted({c for _, c in keys})} \
             if rq.pitch is not None else {}
         for r in sorted({r for r, _ in keys}):
-            scalars = {}
-            for i in rq.extras:
-                if rq.kinds[i] != "row":
-                    continue
-                el, x, b = rq.program.args[i], e.fresh("rs"), e.fresh("rb")
-                e.emit(f"{x} = memref.load {arg[i]}[{rows_i[r]}] : {ety[i]}")
-                e.emit(f"{b} = vector.broadcast {x} : {el} to vector<{t.vl}x{el}>")
-                scalars[i] = b
+            scalars = row_scalars(rows_i[r])
             for n_key, (r2, c) in enumerate(keys):
                 if r2 != r:
                     continue
@@ -1037,13 +1044,73 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                     vals[i] = x
                 out = rq.program.emit(e, t.vl, vals, consts, rq.ranges,
                                       given={fold[0]: vals[acc]} if fold else None)
-                if rq.pitch is not None:
-                    pitched_store(rows_i[r], places[c], masks.get(c), out, out_vec)
-                elif c in masks:
-                    e.emit(f"vector.maskedstore %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {out} "
-                           f": {c_ty}, {mask_ty}, {out_vec}")
-                else:
-                    e.emit(f"vector.store {out}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {out_vec}")
+                store_d(rows_i[r], cols_j[c], places.get(c), masks.get(c), out, out_vec)
+
+    def row_scalars(row: str) -> dict:
+        """The requantization's row inputs at `row`, broadcast."""
+        scalars = {}
+        for j, i in enumerate(rq.extras):
+            if rq.kinds[i] != "row":
+                continue
+            el, x, b = rq.program.args[i], e.fresh("rs"), e.fresh("rb")
+            e.emit(f"{x} = memref.load %E{j}[{row}] : {e_tys[j]}")
+            e.emit(f"{b} = vector.broadcast {x} : {el} to vector<{t.vl}x{el}>")
+            scalars[i] = b
+        return scalars
+
+    def store_d(row: str, col: str, place: tuple | None, mask: str | None, v: str, vty: str) -> None:
+        """D[row, col:] = v: at its `pitched_place`, masked in a last partial panel."""
+        if place is not None:
+            pitched_store(row, place, mask, v, vty)
+        elif mask is not None:
+            e.emit(f"vector.maskedstore %C[{row}, {col}], {mask}, {v} : {c_ty}, {mask_ty}, {vty}")
+        else:
+            e.emit(f"vector.store {v}, %C[{row}, {col}] : {c_ty}, {vty}")
+
+    def joint_store(res: str, keys: list, rows_i: list, cols_j: list, masks: dict) -> None:
+        """D's rows of the tile as bytes (`joint`): per row, the four
+        vectors requantized up to the clamp before the narrowing, clamped
+        where the bounds are tighter than a byte's, narrowed by the packs
+        (`byte_pack.emit_packs`), whose order B's packing undid: byte group
+        c is then the columns of vector c, stored as `requant_store` stores
+        that vector."""
+        consts: dict = {}
+        acc = rq.kinds.index("acc")
+        until, lo, hi = joint
+        vty, out_vec = vec, f"vector<{t.vl}xi8>"
+
+        def splat(v: int) -> str:
+            text = f"dense<{v}> : {vty}"  # the key Program.emit caches its constants by
+            if text not in consts:
+                c = e.fresh("k")
+                e.emit(f"{c} = arith.constant {text}")
+                consts[text] = c
+            return consts[text]
+
+        places = {c: pitched_place(cols_j[c], masks.get(c)) for c in range(len(cols_j))} \
+            if rq.pitch is not None else {}
+        for r in sorted({r for r, _ in keys}):
+            scalars = row_scalars(rows_i[r])
+            xs = []
+            for n_key, (r2, c) in enumerate(keys):
+                if r2 != r:
+                    continue
+                vals = dict(scalars)
+                vals[acc] = f"{res}#{n_key}"
+                x = rq.program.emit(e, t.vl, vals, consts, rq.ranges, until=until,
+                                    given={fold[0]: vals[acc]} if fold else None)
+                for op, bound, limit in (("arith.maxsi", lo, -128), ("arith.minsi", hi, 127)):
+                    if bound != limit:  # the packs saturate at a byte's bounds
+                        y = e.fresh("cl")
+                        e.emit(f"{y} = {op} {x}, {splat(bound)} : {vty}")
+                        x = y
+                xs.append(x)
+            b = byte_pack.emit_packs(e, xs, t.vl)
+            for c in range(len(cols_j)):
+                g = e.fresh("g")
+                e.emit(f"{g} = vector.extract_strided_slice {b} {{offsets = [{c * t.vl}], sizes = [{t.vl}], "
+                       f"strides = [1]}} : vector<{4 * t.vl}xi8> to {out_vec}")
+                store_d(rows_i[r], cols_j[c], places.get(c), masks.get(c), g, out_vec)
 
     def pitched_place(col: str, tail: str | None) -> tuple:
         """Where C's column `col` of the image lies in D's pitched row
@@ -1075,7 +1142,9 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
 
     def store_pair(v0: str, v1: str, kr: str) -> None:
         """Scratch row kr = the two B rows as i16 pairs: widen, interleave
-        (planar: one run after the other), store."""
+        (planar: one run after the other), store; with `joint`, the pairs in
+        the packs' order (`byte_pack.packs_order`): vector c's lane l holds
+        the pair of the column the packs put at byte c * VL + l."""
         w0, w1, z, zi = e.fresh("w"), e.fresh("w"), e.fresh("z"), e.fresh("zi")
         e.emit(f"{w0} = {ext_b} {v0} : {row8} to {row16}")
         e.emit(f"{w1} = {ext_b} {v1} : {row8} to {row16}")
@@ -1084,6 +1153,11 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         else:
             e.emit(f"{z} = vector.interleave {w0}, {w1} : {row16} -> {pair_ty}")
         e.emit(f"{zi} = vector.bitcast {z} : {pair_ty} to {prow}")
+        if joint:
+            zp = e.fresh("zp")
+            order = ", ".join(map(str, byte_pack.packs_order(t.vl)))
+            e.emit(f"{zp} = vector.shuffle {zi}, {zi} [{order}] : {prow}, {prow}")
+            zi = zp
         e.emit(f"vector.store {zi}, %S[{kr}, {e.idx(0)}] : {s_ty}, {prow}")
 
     def store_quad(v: list[str], kr: str) -> None:
@@ -1354,7 +1428,35 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         "    return", "}",
     ]
     helpers = [dot_declaration(dot.helper).rstrip()] if dot is not None else []
+    if joint:
+        helpers += byte_pack.packs_declarations(t.vl)
     return "\n".join([*globals_, *helpers, *range_fn, *entry]) + "\n"
+
+
+def _byte_tail(program) -> tuple | None:
+    """(x, lo, hi) where the requantization ends as trunci(clamp(x, lo,
+    hi)) from i32 to i8 with -128 <= lo <= hi <= 127: its bytes are then
+    x clamped to [lo, hi] and narrowed with signed saturation (the packs),
+    which bounds nothing more."""
+    kind, t = program.result
+    if kind != "step":
+        return None
+    s = program.steps[t]
+    if s.name != "arith.trunci" or s.type != "i8" or program._type_of(s.operands[0]) != "i32":
+        return None
+    o, bounds = s.operands[0], {}
+    for _ in range(2):
+        if o[0] != "step":
+            return None
+        st = program.steps[o[1]]
+        consts = [x for x in st.operands if x[0] == "const"]
+        if st.name not in ("arith.maxsi", "arith.minsi") or st.name in bounds or len(consts) != 1 \
+                or len(st.operands) != 2:
+            return None
+        bounds[st.name] = ir.IntegerAttr(consts[0][1]).value
+        o = next(x for x in st.operands if x[0] != "const")
+    lo, hi = bounds["arith.maxsi"], bounds["arith.minsi"]
+    return (o, lo, hi) if -128 <= lo <= hi <= 127 else None
 
 
 def parallel_name(kernel: str) -> str:

@@ -345,5 +345,5 @@ def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes
     nest(0)
     consts = [f"  {c} = arith.constant {v} : index" for v, c in sorted(e.consts.items())]
     params = ", ".join(f"{a}: {t}" for a, t in zip(args, types))
-    decls = byte_pack.declarations() if table is not None else []
+    decls = byte_pack.declarations(byte_pack.TABLE_HELPERS) if table is not None else []
     return "\n".join([*decls, f"func.func private @{name}({params}) {{", *consts, *e.lines, "  return", "}"]) + "\n"

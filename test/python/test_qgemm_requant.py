@@ -100,3 +100,81 @@ def test_folded_requantization_on_two_threads(quantized, tmp_path):
     qc.compile(model, lib)
     with qc.load(lib, threads=1) as one, qc.load(lib, threads=2) as two:
         np.testing.assert_array_equal(one.run({"x": x})["y"], two.run({"x": x})["y"])
+
+
+def _conv1x1_clip(rng):
+    """x (s8) -> DQ -> 1x1 Conv (per-channel weights) -> Q -> DQ ->
+    BatchNormalization -> Clip -> Q (s8, zero point 5), as a model quantized
+    without folding BatchNormalization: a two-stage requantization whose
+    clamp [-45, 105] is tighter than a byte's. Five rows (two tiles of two
+    and a tail row) by 63 columns (a full panel of 32 and a partial one of
+    31)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    f32 = np.float32
+    inits = {"w_q": rng.integers(-128, 128, (5, 12, 1, 1)).astype(np.int8),
+             "w_s": rng.uniform(0.002, 0.01, 5).astype(f32), "w_z": np.zeros(5, np.int8),
+             "x_s": np.array(0.03, f32), "x_z": np.array(-7, np.int8),
+             "c_s": np.array(0.05, f32), "c_z": np.array(3, np.int8),
+             "g": rng.uniform(-1.5, 1.5, 5).astype(f32), "beta": rng.normal(0, 0.2, 5).astype(f32),
+             "mean": rng.normal(0, 0.2, 5).astype(f32), "var": rng.uniform(0.5, 2, 5).astype(f32),
+             "lo": np.array(-0.5, f32), "hi": np.array(1.0, f32), "y_s": np.array(0.01, f32), "y_z": np.array(5, np.int8)}
+    nodes = [helper.make_node("DequantizeLinear", ["x_q", "x_s", "x_z"], ["x"]),
+             helper.make_node("DequantizeLinear", ["w_q", "w_s", "w_z"], ["w"], axis=0),
+             helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("QuantizeLinear", ["c", "c_s", "c_z"], ["c_q"]),
+             helper.make_node("DequantizeLinear", ["c_q", "c_s", "c_z"], ["c_d"]),
+             helper.make_node("BatchNormalization", ["c_d", "g", "beta", "mean", "var"], ["n"]),
+             helper.make_node("Clip", ["n", "lo", "hi"], ["r"]),
+             helper.make_node("QuantizeLinear", ["r", "y_s", "y_z"], ["y"])]
+    graph = helper.make_graph(nodes, "conv1x1", [helper.make_tensor_value_info("x_q", TensorProto.INT8, [1, 12, 7, 9])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 5, 7, 9])],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    return model, rng.integers(-128, 128, (1, 12, 7, 9)).astype(np.int8)
+
+
+def _kernels_asm(model, target: str) -> dict[str, str]:
+    """name -> the assembly of each folded int8 GEMM kernel's range function."""
+    asm = qc.compile(model, emit="asm", target=target)
+    out = {}
+    for m in re.finditer(r"^(qc_par_qgemm_\w+_rq\d+_[0-9a-f]{8}_range):\n(.*?)\.cfi_endproc", asm, re.S | re.M):
+        out[m.group(1)] = m.group(2)
+    return out
+
+
+@pytest.mark.parametrize("case", ["conv1x1_clip", "mobilenet_19"])
+def test_byte_rows_narrowed_by_packs(case, quantized, tmp_path):
+    """On AVX2 a tile row of four requantized 8-bit vectors is narrowed by
+    two vpackssdw and a vpacksswb on whole registers (B's columns were packed
+    in their order): the same bits as the unfolded requantization, in a
+    partial panel, a tail row, a clamp tighter than a byte and (the
+    MobileNet block's expand conv, rows of 19) stores across image rows."""
+    if case == "conv1x1_clip":
+        model, x = _conv1x1_clip(np.random.default_rng(5))
+        feeds, out = {"x_q": x}, "y"
+    else:
+        model, x = quantized[case]
+        feeds, out = {"x": x}, "y"
+    target = "x86-64-v3"
+    kernels = _kernels_asm(model, target)
+    byte_kernels = [k for k, text in kernels.items() if "vpacksswb\t%ymm" in text]
+    assert byte_kernels, list(kernels)
+    for k in byte_kernels:
+        text = kernels[k]
+        assert "vpermq" not in text and "vpermd" not in text, k  # no lanes put back in order
+        assert text.count("vpackssdw\t%ymm") == 2 * text.count("vpacksswb\t%ymm"), k
+    runs = {}
+    for tag, pipeline in (("folded", None), ("unfolded", unfolded(target))):
+        lib = str(tmp_path / f"{tag}.so")
+        qc.compile(model, lib, target=target, **({"pipeline": pipeline} if pipeline else {}))
+        with qc.load(lib) as m:
+            runs[tag] = m.run(feeds)[out]
+    np.testing.assert_array_equal(runs["folded"], runs["unfolded"])
+    if case == "conv1x1_clip":
+        from onnx.reference import ReferenceEvaluator
+
+        want = ReferenceEvaluator(model).run(None, feeds)[0]
+        steps = np.abs(runs["folded"].astype(np.int64) - want)
+        assert steps.max() <= 1 and np.mean(steps == 0) > 0.97, np.bincount(steps.ravel())
+        assert runs["folded"].min() == -45 and runs["folded"].max() == 105  # both bounds reached
