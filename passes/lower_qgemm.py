@@ -98,6 +98,7 @@ from qc.mlir import ir
 from . import byte_pack, qgemm_epilogue
 from .base import Pass, collect_ops, run_upstream
 from .qgemm_dot import Dot, dot_declaration, groups, pairs, plan_dot, wrap32
+from .vector_body import quad_order
 from .lower_gemm import (
     Im2col,
     _all_operands,
@@ -778,6 +779,9 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
     joint = _byte_tail(rq.program) if (
         t.packs and mode == "s" and rq is not None and zero_c and kg <= kc and t.nr == 4 * t.vl
         and "tile" not in rq.kinds) else None
+    # With them, the high word's lanes may come out per 128 bits in quad_order
+    # (one vshufps, not a vpshufd and a vpblendd): B's packing undoes that too.
+    quads = bool(joint) and fold is not None and rq.program.only_in_high_word(fold[0])
 
     for_loop = e.for_loop
 
@@ -1104,7 +1108,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                 vals = dict(scalars)
                 vals[acc] = f"{res}#{n_key}"
                 x = rq.program.emit(e, t.vl, vals, consts, rq.ranges, until=until,
-                                    given={fold[0]: vals[acc]} if fold else None)
+                                    given={fold[0]: vals[acc]} if fold else None, quads=quads)
                 for op, bound, limit in (("arith.maxsi", lo, -128), ("arith.minsi", hi, 127)):
                     if bound != limit:  # the packs saturate at a byte's bounds
                         y = e.fresh("cl")
@@ -1160,8 +1164,10 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             e.emit(f"{z} = vector.interleave {w0}, {w1} : {row16} -> {pair_ty}")
         e.emit(f"{zi} = vector.bitcast {z} : {pair_ty} to {prow}")
         if joint:
-            zp = e.fresh("zp")
-            order = ", ".join(map(str, byte_pack.packs_order(t.vl)))
+            zp, order = e.fresh("zp"), byte_pack.packs_order(t.vl)
+            if quads:
+                order = [order[c + q] for c in range(0, t.nr, t.vl) for q in quad_order(t.vl)]
+            order = ", ".join(map(str, order))
             e.emit(f"{zp} = vector.shuffle {zi}, {zi} [{order}] : {prow}, {prow}")
             zi = zp
         e.emit(f"vector.store {zi}, %S[{kr}, {e.idx(0)}] : {s_ty}, {prow}")

@@ -190,13 +190,6 @@ def _odd_view(rq, fold: tuple[int, int] | None) -> bool:
     return fold is not None and ("step", fold[0]) in [ch[0][0] for ch in rq.program.high_words().values()]
 
 
-def _only_in_high_word(program, t: int) -> bool:
-    """Whether step t is used once, by the program's only high word: with
-    no tile input, every other value then is the same in all of a
-    channel's lanes, and the high word's lanes may come out in any order."""
-    return len(program.high_words()) == 1 and program.use_count(("step", t)) == 1
-
-
 def _sums_width(conv: "_Conv", lanes: int, split: bool) -> int:
     """A row of the sums buffer: the outputs, and with split parities a
     slot of its own for the last step where it overlaps the one before
@@ -360,7 +353,7 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
     # With split parities the bytes are shuffled into order anyway: the high
     # words may come out in quad_order (one vshufps per 8 in place of a
     # vpshufd and a vpblendd), every other operand being a channel's constant.
-    quads = odd_view and split and _requant_lanes(ow_) % 4 == 0 and _only_in_high_word(rq.program, fold[0])
+    quads = odd_view and split and _requant_lanes(ow_) % 4 == 0 and rq.program.only_in_high_word(fold[0])
     sums_ty = ty["%out"] if rq is None else f"memref<{oh_}x{_sums_width(conv, lanes, split) + pad}xi32>"
     pairs = _pairs_of(conv)
 

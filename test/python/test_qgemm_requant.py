@@ -146,10 +146,11 @@ def _kernels_asm(model, target: str) -> dict[str, str]:
 @pytest.mark.parametrize("case", ["conv1x1_clip", "mobilenet_19"])
 def test_byte_rows_narrowed_by_packs(case, quantized, tmp_path):
     """On AVX2 a tile row of four requantized 8-bit vectors is narrowed by
-    two vpackssdw and a vpacksswb on whole registers (B's columns were packed
-    in their order): the same bits as the unfolded requantization, in a
-    partial panel, a tail row, a clamp tighter than a byte and (the
-    MobileNet block's expand conv, rows of 19) stores across image rows."""
+    two vpackssdw and a vpacksswb on whole registers, and each vector's high
+    words are merged by one vshufps (B's columns were packed in the order
+    both leave): the same bits as the unfolded requantization, in a partial
+    panel, a tail row, a clamp tighter than a byte and (the MobileNet
+    block's expand conv, rows of 19) stores across image rows."""
     if case == "conv1x1_clip":
         model, x = _conv1x1_clip(np.random.default_rng(5))
         feeds, out = {"x_q": x}, "y"
@@ -164,6 +165,8 @@ def test_byte_rows_narrowed_by_packs(case, quantized, tmp_path):
         text = kernels[k]
         assert "vpermq" not in text and "vpermd" not in text, k  # no lanes put back in order
         assert text.count("vpackssdw\t%ymm") == 2 * text.count("vpacksswb\t%ymm"), k
+        # The high words merged by one vshufps per vector, their order undone by B's packing too.
+        assert text.count("vshufps\t$221") >= 4 * text.count("vpacksswb\t%ymm") and "vpblendd" not in text, k
     runs = {}
     for tag, pipeline in (("folded", None), ("unfolded", unfolded(target))):
         lib = str(tmp_path / f"{tag}.so")
