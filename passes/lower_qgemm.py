@@ -787,7 +787,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         and "tile" not in rq.kinds) else None
     # With them, the high word's lanes may come out per 128 bits in quad_order
     # (one vshufps, not a vpshufd and a vpblendd): B's packing undoes that too.
-    quads = bool(joint) and fold is not None and rq.program.only_in_high_word(fold[0])
+    quads = bool(joint) and fold is not None and rq.program.only_in_high_word(fold[0], rq.kinds.index("acc"))
 
     for_loop = e.for_loop
 

@@ -164,12 +164,14 @@ class Program:
         """How many step operands (and the result) are `operand`."""
         return sum(o == operand for s in self.steps for o in s.operands) + (self.result == operand)
 
-    def only_in_high_word(self, t: int) -> bool:
-        """Whether step t is used once, by the program's only high word: with
-        no tile input, every other value then is the same in all lanes of a
-        row (or channel), and the high word's lanes may come out in any
-        order (`emit`'s quads)."""
-        return len(self.high_words()) == 1 and self.use_count(("step", t)) == 1
+    def only_in_high_word(self, t: int, acc: int) -> bool:
+        """Whether step t is used once, by the program's only high word, and
+        the argument acc (the sums) only by step t: with no tile input,
+        every other value then is the same in all lanes of a row (or
+        channel), and the high word's lanes may come out in any order
+        (`emit`'s quads)."""
+        return len(self.high_words()) == 1 and self.use_count(("step", t)) == 1 \
+            and self.use_count(("arg", acc)) == 1 and ("arg", acc) in self.steps[t].operands
 
     def high_words(self) -> dict[int, tuple]:
         """The chains trunci(shr(sext(a) * sext(m) [+ c], 32)) to i32: the

@@ -353,7 +353,8 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
     # With split parities the bytes are shuffled into order anyway: the high
     # words may come out in quad_order (one vshufps per 8 in place of a
     # vpshufd and a vpblendd), every other operand being a channel's constant.
-    quads = odd_view and split and _requant_lanes(ow_) % 4 == 0 and rq.program.only_in_high_word(fold[0])
+    quads = odd_view and split and _requant_lanes(ow_) % 4 == 0 \
+        and rq.program.only_in_high_word(fold[0], rq.kinds.index("acc"))
     sums_ty = ty["%out"] if rq is None else f"memref<{oh_}x{_sums_width(conv, lanes, split) + pad}xi32>"
     pairs = _pairs_of(conv)
 

@@ -118,7 +118,8 @@ def _conv1x1_clip(rng):
              "c_s": np.array(0.05, f32), "c_z": np.array(3, np.int8),
              "g": rng.uniform(-1.5, 1.5, 5).astype(f32), "beta": rng.normal(0, 0.2, 5).astype(f32),
              "mean": rng.normal(0, 0.2, 5).astype(f32), "var": rng.uniform(0.5, 2, 5).astype(f32),
-             "lo": np.array(-0.5, f32), "hi": np.array(1.0, f32), "y_s": np.array(0.01, f32), "y_z": np.array(5, np.int8)}
+             "lo": np.array(-0.5, f32), "hi": np.array(1.0, f32),
+             "y_s": np.array(0.01, f32), "y_z": np.array(5, np.int8)}
     nodes = [helper.make_node("DequantizeLinear", ["x_q", "x_s", "x_z"], ["x"]),
              helper.make_node("DequantizeLinear", ["w_q", "w_s", "w_z"], ["w"], axis=0),
              helper.make_node("Conv", ["x", "w"], ["c"]),
