@@ -104,7 +104,7 @@ from qc.mlir import ir
 from . import byte_pack, qgemm_epilogue
 from .base import Pass, collect_ops, run_upstream
 from .qgemm_dot import Dot, dot_declaration, groups, pairs, plan_dot, wrap32
-from .vector_body import quad_order
+from .vector_body import quad_order, splat
 from .lower_gemm import (
     Im2col,
     _all_operands,
@@ -1094,15 +1094,6 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         acc = rq.kinds.index("acc")
         until, lo, hi = joint
         vty, out_vec = vec, f"vector<{t.vl}xi8>"
-
-        def splat(v: int) -> str:
-            text = f"dense<{v}> : {vty}"  # the key Program.emit caches its constants by
-            if text not in consts:
-                c = e.fresh("k")
-                e.emit(f"{c} = arith.constant {text}")
-                consts[text] = c
-            return consts[text]
-
         places = {c: pitched_place(cols_j[c], masks.get(c)) for c in range(len(cols_j))} \
             if rq.pitch is not None else {}
         for r in sorted({r for r, _ in keys}):
@@ -1118,7 +1109,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                 for op, bound, limit in (("arith.maxsi", lo, -128), ("arith.minsi", hi, 127)):
                     if bound != limit:  # the packs saturate at a byte's bounds
                         y = e.fresh("cl")
-                        e.emit(f"{y} = {op} {x}, {splat(bound)} : {vty}")
+                        e.emit(f"{y} = {op} {x}, {splat(e, consts, bound, vty)} : {vty}")
                         x = y
                 xs.append(x)
             b = byte_pack.emit_packs(e, xs, t.vl)

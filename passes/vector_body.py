@@ -243,6 +243,17 @@ class Program:
         return self.args[x] if kind == "arg" else (self.steps[x].type if kind == "step" else str(x.type))
 
 
+def splat(e, const_names: dict[str, str], value: int, vty: str) -> str:
+    """A splat constant of `value` as vty, emitted once per const_names (the
+    cache `Program.emit` keeps its constants in, keyed by their text)."""
+    text = f"dense<{value}> : {vty}"
+    if text not in const_names:
+        c = e.fresh("k")
+        e.emit(f"{c} = arith.constant {text}")
+        const_names[text] = c
+    return const_names[text]
+
+
 def quad_order(lanes: int) -> list[int]:
     """The lanes of a high word emitted with `quads`: lane p holds the high
     word of a's lane quad_order[p] (lanes 1 and 2 of each four swapped)."""

@@ -32,7 +32,7 @@ from qc.mlir import ir
 from .base import Pass, append_functions, collect_ops
 from .gemm_epilogue import _all_parallel, _dense, _identity, _maps, _root
 from .lower_gemm import constant_global
-from .vector_body import operand_indices, program_of
+from .vector_body import operand_indices, program_of, splat
 
 
 @dataclass(frozen=True)
@@ -253,14 +253,6 @@ def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes
         e.emit(f"vector.store {out}, %out[{', '.join(ivs[:-1] + [j])}] : {types[-1]}, "
                f"vector<{n}x{program.out_type}>")
 
-    def splat(v: int, consts: dict) -> str:
-        text = f"dense<{v}> : vector<16xi32>"  # the key Program.emit caches its constants by
-        if text not in consts:
-            c = e.fresh("k")
-            e.emit(f"{c} = arith.constant {text}")
-            consts[text] = c
-        return consts[text]
-
     tables: list[str] = []  # the current row's table, as four vector<64xi8>
 
     def table_step(j: str, scalars: dict[int, str], consts: dict) -> None:
@@ -273,8 +265,8 @@ def _function(name: str, operands, program, kinds, indices, ranges, shape, lanes
             x = body(jq, 16, scalars, consts, until=table.value)
             op, bound = table.guard
             g, a = e.fresh("g"), e.fresh("g")
-            e.emit(f"{g} = {op} {x}, {splat(bound, consts)} : vector<16xi32>")
-            e.emit(f"{a} = arith.addi {g}, {splat(table.offset, consts)} : vector<16xi32>")
+            e.emit(f"{g} = {op} {x}, {splat(e, consts, bound, 'vector<16xi32>')} : vector<16xi32>")
+            e.emit(f"{a} = arith.addi {g}, {splat(e, consts, table.offset, 'vector<16xi32>')} : vector<16xi32>")
             quarters.append(a)
         out = byte_pack.emit_in_order(e, byte_pack.emit_table_lookup(e, byte_pack.emit_packs(e, quarters), tables))
         e.emit(f"vector.store {out}, %out[{', '.join(ivs[:-1] + [j])}] : {types[-1]}, vector<64xi8>")
