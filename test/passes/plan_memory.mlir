@@ -34,12 +34,16 @@ func.func @qc_model(%x: memref<1024xf32>, %y: memref<1024xf32>) {
 // In place: the elementwise generic is %t's last use and %u's first, with
 // identity maps, so %u overwrites %t (one 256-byte buffer; the lower bound
 // counts the pair once). A use through a view (collapse_shape) keeps %t
-// alive until the generic.
+// alive until the generic. Its body then reads the element through %u:
+// one buffer read and written at the same index is a loop LLVM vectorizes
+// as it is, where two would fail its run-time overlap check.
 // CHECK:       module attributes {qc.arena_buffers = 2 : i64, qc.arena_bytes = 256 : i64, qc.arena_intermediates = 512 : i64, qc.arena_lower_bound = 256 : i64}
 // CHECK-LABEL: func.func @qc_model
 // CHECK:         %[[T:.+]] = memref.view %{{.+}}[%[[O:.+]]][] : memref<256xi8> to memref<8x8xf32>
 // CHECK:         %[[U:.+]] = memref.view %{{.+}}[%[[O]]][] : memref<256xi8> to memref<8x8xf32>
 // CHECK:         linalg.generic {{.+}} ins(%[[T]] : memref<8x8xf32>) outs(%[[U]] : memref<8x8xf32>)
+// CHECK-NEXT:    ^bb0(%{{.+}}: f32, %[[OUT:.+]]: f32):
+// CHECK-NEXT:      math.exp %[[OUT]] : f32
 #id2 = affine_map<(d0, d1) -> (d0, d1)>
 func.func private @produce(memref<64xf32>)
 func.func @qc_model(%y: memref<8x8xf32>) {
@@ -132,5 +136,38 @@ func.func @qc_model() {
   %v = memref.expand_shape %dead [[0, 1]] output_shape [64, 64] : memref<4096xi32> into memref<64x64xi32>
   %b = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
   call @fill(%b) : (memref<64xf32>) -> ()
+  return
+}
+
+// -----
+
+// The same through a call of an outlined generic, called once: in place,
+// and its body reads %in's element through the output. %bias is another
+// buffer and keeps being read.
+// CHECK-LABEL: func.func private @part1
+// CHECK:         ^bb0(%{{.+}}: f32, %[[BIAS:.+]]: f32, %[[OUT:.+]]: f32):
+// CHECK-NEXT:      arith.addf %[[OUT]], %[[BIAS]] : f32
+// CHECK-LABEL: func.func @qc_model
+// CHECK:         %[[T:.+]] = memref.view %{{.+}}[%[[O:.+]]][] : memref<{{.+}}xi8> to memref<64xf32>
+// CHECK:         %[[U:.+]] = memref.view %{{.+}}[%[[O]]][] : memref<{{.+}}xi8> to memref<64xf32>
+// CHECK:         call @part1(%[[T]], %{{.+}}, %[[U]])
+#id1 = affine_map<(d0) -> (d0)>
+func.func private @produce(memref<64xf32>)
+func.func private @part1(%in: memref<64xf32>, %bias: memref<64xf32>, %out: memref<64xf32>) {
+  linalg.generic {indexing_maps = [#id1, #id1, #id1], iterator_types = ["parallel"]}
+      ins(%in, %bias : memref<64xf32>, memref<64xf32>) outs(%out : memref<64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+func.func @qc_model(%bias: memref<64xf32>, %y: memref<64xf32>) {
+  %t = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+  call @produce(%t) : (memref<64xf32>) -> ()
+  %u = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+  call @part1(%t, %bias, %u) : (memref<64xf32>, memref<64xf32>, memref<64xf32>) -> ()
+  call @produce(%y) : (memref<64xf32>) -> ()
+  linalg.copy ins(%u : memref<64xf32>) outs(%y : memref<64xf32>)
   return
 }

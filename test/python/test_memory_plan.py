@@ -8,6 +8,7 @@ with their intermediates packed into shared bytes.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -112,3 +113,31 @@ def test_folded_depthwise_leaves_no_i32_buffer(tmp_path):
     assert arena["buffers"] == 3 and arena["intermediates"] == u8, arena
     # Rounded up to 64-byte offsets; before, the unwritten map alone took 34,656 bytes.
     assert arena["lower_bound"] == u8 and u8 <= arena["bytes"] <= u8 + 3 * 64, arena
+
+
+def test_loop_in_place_runs_as_vector_code(tmp_path):
+    # scores = Q @ K / sqrt(d), then Softmax: the division's output takes
+    # its input's bytes. Given two pointers to the same bytes, LLVM's
+    # run-time overlap check would send every call to the scalar copy of the
+    # loop (vdivss); the plan makes the loop read its output buffer instead,
+    # so the function that divides has no scalar copy at all.
+    model = make_model(
+        [onnx.helper.make_node("MatMul", ["q", "k"], ["s"]),
+         onnx.helper.make_node("Div", ["s", "c"], ["d"]),
+         onnx.helper.make_node("Softmax", ["d"], ["y"], axis=-1)],
+        {"q": (np.float32, [4, 64, 32]), "k": (np.float32, [4, 32, 64])}, {"y": (np.float32, [4, 64, 64])},
+        {"c": np.float32(32 ** 0.5)})
+    lib, dump = str(tmp_path / "sdpa.so"), tmp_path / "ir"
+    qc.compile(model, lib, target="x86-64-v3", dump_ir=str(dump))
+    # The function that divides by the constant (Softmax divides by its sums).
+    ir_funcs = re.split(r"^  func\.func ", (dump / "03-gemm.mlir").read_text(), flags=re.M)
+    (name,) = [f.split("(")[0].split("@")[1] for f in ir_funcs if "arith.divf" in f and "5.65685" in f]
+    asm = re.split(r"^(?=[A-Za-z_]\w*:$)", (dump / "09-model.s").read_text(), flags=re.M)
+    (body,) = [b for b in asm if b.startswith(name + ":")]
+    assert "vdivps" in body and "vdivss" not in body, name
+    rng = np.random.default_rng(11)
+    feeds = {"q": rng.standard_normal((4, 64, 32)).astype(np.float32),
+             "k": rng.standard_normal((4, 32, 64)).astype(np.float32)}
+    with qc.load(lib) as m:
+        got = m.run(feeds)["y"]
+    np.testing.assert_allclose(got, ort_run(model, feeds)["y"], rtol=1e-5, atol=1e-6)
