@@ -15,6 +15,7 @@ from qc.errors import OptionError
 _REGISTRY = {
     "qc-approximate-math": "approximate_math:ApproximateMath",
     "qc-bool-memory": "bool_memory:BoolMemory",
+    "qc-border-columns": "border_columns:BorderColumns",
     "qc-bufferize": "bufferize:Bufferize",
     "qc-conv-to-gemm": "conv_to_gemm:ConvToGemm",
     "qc-depthwise-conv": "depthwise_conv:DepthwiseConv",

@@ -12,6 +12,7 @@ from .approximate_math import ApproximateMath
 from .base import Pipeline, Stage, Upstream
 from .binary_gemm import for_target as binary_gemm_for
 from .bool_memory import BoolMemory
+from .border_columns import BorderColumns
 from .bufferize import Bufferize
 from .conv_to_gemm import ConvToGemm
 from .depthwise_conv import DepthwiseConv
@@ -154,13 +155,14 @@ def default_pipeline(target=None) -> Pipeline:
             # After bufferization: the Winograd transforms become loops of adds,
             # the GEMM kernels address buffers, and packed
             # constant weights become new globals; on x86 the int8 depthwise
-            # and requantization loops are written as vector code. Then every
+            # and requantization loops are written as vector code; a padded
+            # buffer's left and right border columns become one fill. Then every
             # remaining loop nest gets its own function: LLVM's loop passes are slow on one
             # huge function; those with enough work run on all threads, and
             # f32 row reductions become vector code. Last, the intermediates
             # get their arena offsets: the entry is then a straight list of calls.
             Stage("gemm", (WinogradLoops(), gemm_tile(target).pass_(), qgemm_for(target), binary_gemm_for(target), *_x86_int8(target),
-                           OutlineOps(), ParallelLoops(), VectorReductions(lanes=gemm_tile(target).vector_bits // 32),
+                           BorderColumns(), OutlineOps(), ParallelLoops(), VectorReductions(lanes=gemm_tile(target).vector_bits // 32),
                            PlanMemory())),
             # The remaining linalg ops become loops; then bool buffers become
             # bytes (the ABI's bool, and LLVM lowering rejects memrefs of i1),

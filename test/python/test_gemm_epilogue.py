@@ -221,11 +221,36 @@ def test_concat_parts_written_in_place(hw, tmp_path):
     assert len(kernels) == 2 and all(k.endswith("_ebrmax0") for k in kernels), kernels
     loops = re.findall(r"func\.func private @(qc_model_part\d+)\(", text)
     # The 3x3 convolution's padded input: the zero rows above and below, the
-    # zero columns left and right (qc-pad-border), and the copy of x.
-    assert len(loops) == 5, loops
+    # zero columns left and right (qc-pad-border) as one fill
+    # (qc-border-columns), and the copy of x.
+    assert len(loops) == 4, loops
     x = rng.standard_normal((1, c, hw, hw)).astype(F32)
     # 144-term sums of O(1) products: the summation order (AVX2 or AVX-512 tiles) moves the last bits
     check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("pads", [[1, 2, 2, 1], [2, 1, 1, 3]])
+def test_uneven_border_columns_in_one_fill(pads, tmp_path):
+    """Pads of different widths on each side: the padded input's left and
+    right columns are one fill of a strided view whose rows run from the
+    right border of one row to the left border of the next, into the top
+    and bottom border rows (qc-border-columns). A view one value off would
+    overwrite the interior. (The int8 tests cover a fill value that fresh
+    memory does not hold: their borders are zero points.)"""
+    rng = np.random.default_rng(sum(pads))
+    c, f, h, w = 5, 8, 9, 11
+    top, left, bottom, right = pads
+    inits = {"w": (rng.standard_normal((f, c, 3, 3)) * 0.2).astype(F32), "b": rng.standard_normal(f).astype(F32)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=pads)]
+    out_h, out_w = h + top + bottom - 2, w + left + right - 2
+    model = make_model(nodes, {"x": (F32, [1, c, h, w])}, {"y": (F32, [1, f, out_h, out_w])}, inits)
+    text = qc.compile(model, emit="gemm")
+    pitch = w + left + right
+    views = re.findall(r"memref\.reinterpret_cast %\w+ to offset: \[(\d+)\], sizes: \[1, 5, (\d+), (\d+)\]", text)
+    # From the right border of the last top row to the left border of the first bottom row.
+    assert views == [(str(top * pitch - right), str(h + 1), str(left + right))], views
+    x = rng.standard_normal((1, c, h, w)).astype(F32)
+    check_against_ort(model, {"x": x}, tmp_path, rtol=1e-5, atol=1e-5)
 
 
 
