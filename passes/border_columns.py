@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from qc.mlir import ir, linalg, memref
 
 from .base import Pass, collect_ops
+from .pad_border import static_slice
+from .winograd_loops import strides_of
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,10 @@ def _column_box(fill: ir.Operation):
         return None
     src = sub.operands[0]
     ty = ir.MemRefType(src.type)
-    if not ty.has_static_shape or ty.rank < 2 or ty.get_strides_and_offset() != (_row_major(ty.shape), 0):
+    if not ty.has_static_shape or ty.rank < 2 or ty.get_strides_and_offset() != (strides_of(ty.shape), 0):
         return None
-    offsets = list(ir.DenseI64ArrayAttr(sub.attributes["static_offsets"]))
-    sizes = list(ir.DenseI64ArrayAttr(sub.attributes["static_sizes"]))
-    strides = list(ir.DenseI64ArrayAttr(sub.attributes["static_strides"]))
-    if any(s != 1 for s in strides) or any(v < 0 for v in offsets + sizes):
-        return None
-    return src, fill.operands[0], offsets, sizes
+    box = static_slice(sub)
+    return None if box is None else (src, fill.operands[0], *box)
 
 
 def _apart(x: ir.Operation, y: ir.Operation) -> bool:
@@ -129,7 +127,7 @@ def _same_value(x: ir.Value, y: ir.Value) -> bool:
 def _merge(left: ir.Operation, right: ir.Operation, lbox, rbox) -> None:
     src, value, lo, ls = lbox
     ty = ir.MemRefType(src.type)
-    strides = _row_major(ty.shape)
+    strides = strides_of(ty.shape)
     w, a, b = ty.shape[-1], ls[-1], rbox[3][-1]
     start = lo[:-2] + [lo[-2] - 1, w - b]  # the right border of the row above the first
     offset = sum(o * s for o, s in zip(start, strides))
@@ -143,11 +141,3 @@ def _merge(left: ir.Operation, right: ir.Operation, lbox, rbox) -> None:
         fill.erase()
         if not list(sub.results[0].uses):
             sub.erase()
-
-
-def _row_major(shape) -> list[int]:
-    out, step = [], 1
-    for n in reversed(list(shape)):
-        out.append(step)
-        step *= n
-    return out[::-1]

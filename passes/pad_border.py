@@ -77,10 +77,10 @@ def _fill_border(value: ir.Value, ty: ir.RankedTensorType, low, sizes) -> ir.Val
     return whole
 
 
-def _static_slice(op):
-    """(offsets, sizes) of a unit-stride extract/insert_slice with static
-    operands, or None."""
-    if len(op.operands) != (1 if op.name == "tensor.extract_slice" else 2):
+def static_slice(op):
+    """(offsets, sizes) of a unit-stride extract/insert_slice or subview
+    with static operands, or None."""
+    if len(op.operands) != (2 if op.name == "tensor.insert_slice" else 1):
         return None
     offsets = list(ir.DenseI64ArrayAttr(op.attributes["static_offsets"]))
     sizes = list(ir.DenseI64ArrayAttr(op.attributes["static_sizes"]))
@@ -122,8 +122,8 @@ def _border_only_fill(fill) -> None:
     if len(uses) != 2 or len(slices) != 1 or len(inserts) != 1:
         return
     interior, insert = slices[0], inserts[0]
-    box = _static_slice(interior)
-    if box is None or box != _static_slice(insert):
+    box = static_slice(interior)
+    if box is None or box != static_slice(insert):
         return
     writers = [u.owner for u in interior.results[0].uses]
     producer = getattr(insert.operands[0].owner, "operation", None)
