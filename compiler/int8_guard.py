@@ -22,7 +22,7 @@ qc-vector-qdepthwise's vpmaddwd pairs), and
 The fp32 depthwise convolution pays ~1 cycle per output for its bias and
 activation, which run as loops of their own. An fp32 3x3 stride-1
 convolution that qc-winograd-conv takes does its multiply-adds
-WINOGRAD_SPEEDUP times faster, transforms included.
+WINOGRAD_SPEEDUP[tile] times faster, transforms included.
 """
 
 from __future__ import annotations
@@ -41,10 +41,13 @@ REQUANTIZING = {"QLinearConv", "QLinearMatMul", "RequantConv", "RequantMatMul"}
 WEIGHT_INPUT = {"QLinearConv": 3, "ConvInteger": 1, "RequantConv": 2}
 
 
-# fp32 Winograd F(2x2, 3x3) against the direct GEMM, transforms included:
-# the ResNet block's two 64 -> 64 convolutions at 56x56 on Zen 3 took 2.38
-# ms each direct, 1.16 as Winograd (perf, benchmarks/ab.py's model turns).
-WINOGRAD_SPEEDUP = 2.0
+# fp32 Winograd against the direct GEMM, transforms included, by the output
+# tile: the ResNet block's two 64 -> 64 convolutions at 56x56 on Zen 3 took
+# 2.38 ms each direct, 1.16 as F(2x2, 3x3) (perf, benchmarks/ab.py's model
+# turns); the block as F(4x4, 3x3) ran 1.26x faster than as F(2x2, 3x3)
+# (2.51 against 3.17 ms, side by side, of which 0.65 ms is not the
+# convolutions): 1.35x per convolution.
+WINOGRAD_SPEEDUP = {2: 2.0, 4: 2.7}
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ class Layer:
     outputs: int
     depthwise: bool
     requantizes: bool
-    winograd: bool = False  # as fp32, a Winograd convolution (qc-winograd-conv)
+    winograd: int = 0  # as fp32, a Winograd convolution (qc-winograd-conv) with tiles of this side; 0: direct
 
     def cycles(self, r: Rates) -> tuple[float, float]:
         """(int8, fp32) estimated cycles."""
@@ -123,7 +126,7 @@ class Layer:
         else:
             int8, fp32 = self.macs / r.int8_gemm, self.macs / r.fp32_gemm
             if self.winograd:
-                fp32 /= WINOGRAD_SPEEDUP
+                fp32 /= WINOGRAD_SPEEDUP[self.winograd]
         if self.requantizes:
             int8 += self.outputs * r.requant
         return int8, fp32
@@ -160,7 +163,8 @@ def layers(model: onnx.ModelProto) -> list[Layer]:
             kind = f"{'depthwise' if dw else 'conv'} {kernel}"
             attrs = {a.name: list(a.ints) for a in node.attribute}
             plain = group == 1 and all(set(attrs.get(a, [1])) == {1} for a in ("strides", "dilations"))
-            wino = plain and winograd_conv.takes(x[1], w[0], y[2], y[3], w[2:])
+            tiling = winograd_conv.tiling_for(x[1], w[0], y[2], y[3], w[2:]) if plain else None
+            wino = tiling.m if tiling else 0
             out.append(Layer(name, kind, outputs * int(np.prod(w[1:])), outputs, dw, requant, wino))
         else:
             a = shapes.get(node.input[0])
@@ -190,7 +194,7 @@ def text(model: onnx.ModelProto, target) -> tuple[str, list[str]]:
         if ratio < 1:
             warnings.append(f"{layer.name} ({layer.kind}, {ratio:.2f}x)")
     if any(layer.winograd for layer in found):
-        rows.append("w: as fp32, a Winograd F(2x2, 3x3) convolution (qc-winograd-conv)")
+        rows.append("w: as fp32, a Winograd F(4x4, 3x3) or F(2x2, 3x3) convolution (qc-winograd-conv)")
     return "\n".join(rows), warnings
 
 

@@ -101,7 +101,7 @@ def _c(v: float) -> ir.Value:
     return arith.ConstantOp(ir.F32Type.get(), float(v)).result
 
 
-def _fma(a, b, c):
+def fma(a, b, c):
     """a*b + c, contractible into one FMA instruction where the target has one."""
     contract = ir.Attribute.parse("#arith.fastmath<contract>")
     return arith.AddFOp(arith.MulFOp(a, b, fastmath=contract).result, c, fastmath=contract).result
@@ -120,7 +120,7 @@ def _exp(x: ir.Value) -> ir.Value:
     r = arith.SubFOp(r, arith.MulFOp(n, _c(ln2_lo)).result).result
     p = _c(_EXP_TAYLOR[-1])
     for coef in reversed(_EXP_TAYLOR[:-1]):
-        p = _fma(p, r, _c(coef))
+        p = fma(p, r, _c(coef))
     # 2^n = 2^n1 * 2^n2, each as (k + 127) << 23 in the bits of a float.
     ni = arith.FPToSIOp(i32, n).result
     n1 = arith.ShRSIOp(ni, arith.ConstantOp(i32, 1).result).result
@@ -150,7 +150,7 @@ def _erf(x: ir.Value, s: float = 1.0) -> ir.Value:
     t = arith.MulFOp(xc, xc).result
     p, q = _c(cp[-1]), _c(cq[-1])
     for kp, kq in zip(reversed(cp[:-1]), reversed(cq[:-1])):
-        p, q = _fma(p, t, _c(kp)), _fma(q, t, _c(kq))
+        p, q = fma(p, t, _c(kp)), fma(q, t, _c(kq))
     y = arith.DivFOp(arith.MulFOp(xc, p).result, q).result
     return arith.MinimumFOp(arith.MaximumFOp(y, _c(-1.0)).result, _c(1.0)).result
 
@@ -160,7 +160,7 @@ def _odd_series(ax: ir.Value, coefs: list[float]) -> ir.Value:
     x2 = arith.MulFOp(ax, ax).result
     p = _c(coefs[-1])
     for coef in reversed(coefs[:-1]):
-        p = _fma(p, x2, _c(coef))
+        p = fma(p, x2, _c(coef))
     return arith.MulFOp(ax, p).result
 
 

@@ -1,25 +1,26 @@
 // RUN: qc opt %s -split-input-file -p qc-winograd-conv | FileCheck %s
 
-// A 3x3 stride-1 convolution of 32 -> 32 channels on a 16x16 map (8x8 = 64
-// tiles of 2x2 outputs): the input transform reads each tile's 4x4 window
-// (rows 2*th + i, columns 2*tw + j) into V[16, C, N, TH, TW]; 16 GEMMs of
-// the transformed weights [16, F, C] by V viewed as [16, C, N*TH*TW]; the
-// output transform adds each 2x2 block into the convolution's init.
-// CHECK-DAG:   #[[WIN:.+]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d2, d1, d3 * 2 + d5, d4 * 2 + d6)>
+// A 3x3 stride-1 convolution of 32 -> 32 channels on a 16x16 map takes
+// F(4x4, 3x3) (4x4 = 16 tiles of 4x4 outputs): the input transform reads
+// each tile's 6x6 window (rows 4*th + i, columns 4*tw + j) into
+// V[36, C, N, TH, TW] against the 36x6x6 products of B^T's rows; 36 GEMMs
+// of the transformed weights [36, F, C] by V viewed as [36, C, N*TH*TW];
+// the output transform adds each 4x4 block into the convolution's init.
+// CHECK-DAG:   #[[WIN:.+]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d2, d1, d3 * 4 + d5, d4 * 4 + d6)>
 // CHECK-DAG:   #[[BB:.+]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d5, d6)>
-// CHECK-DAG:   #[[TILE:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d4, d1, d0, d2 floordiv 2, d3 floordiv 2)>
-// CHECK-DAG:   #[[PARITY:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d2 mod 2, d3 mod 2, d4)>
-// CHECK-LABEL: func.func @even
+// CHECK-DAG:   #[[TILE:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d4, d1, d0, d2 floordiv 4, d3 floordiv 4)>
+// CHECK-DAG:   #[[WITHIN:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d2 mod 4, d3 mod 4, d4)>
+// CHECK-LABEL: func.func @f4
 // CHECK-SAME:    %[[X:[a-z0-9]+]]: tensor<1x32x18x18xf32>, %[[INIT:[a-z0-9]+]]: tensor<1x32x16x16xf32>
-// CHECK:         %[[ZV:.+]] = linalg.fill {{.*}} -> tensor<16x32x1x8x8xf32>
-// CHECK:         %[[V:.+]] = linalg.generic {indexing_maps = [#[[WIN]], #[[BB]], {{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]} ins(%[[X]], %{{.+}} : tensor<1x32x18x18xf32>, tensor<16x4x4xf32>) outs(%[[ZV]] : tensor<16x32x1x8x8xf32>) attrs = {qc.winograd = "input"}
-// CHECK:         %[[VM:.+]] = tensor.collapse_shape %[[V]] {{\[}}[0], [1], [2, 3, 4]] : tensor<16x32x1x8x8xf32> into tensor<16x32x64xf32>
-// CHECK:         %[[M:.+]] = linalg.batch_matmul ins(%{{.+}}, %[[VM]] : tensor<16x32x32xf32>, tensor<16x32x64xf32>)
+// CHECK:         %[[ZV:.+]] = linalg.fill {{.*}} -> tensor<36x32x1x4x4xf32>
+// CHECK:         %[[V:.+]] = linalg.generic {indexing_maps = [#[[WIN]], #[[BB]], {{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]} ins(%[[X]], %{{.+}} : tensor<1x32x18x18xf32>, tensor<36x6x6xf32>) outs(%[[ZV]] : tensor<36x32x1x4x4xf32>) attrs = {qc.winograd = "input"}
+// CHECK:         %[[VM:.+]] = tensor.collapse_shape %[[V]] {{\[}}[0], [1], [2, 3, 4]] : tensor<36x32x1x4x4xf32> into tensor<36x32x16xf32>
+// CHECK:         %[[M:.+]] = linalg.batch_matmul ins(%{{.+}}, %[[VM]] : tensor<36x32x32xf32>, tensor<36x32x16xf32>)
 // CHECK:         %[[M5:.+]] = tensor.expand_shape %[[M]] {{\[}}[0], [1], [2, 3, 4]]
-// CHECK:         %[[Y:.+]] = linalg.generic {indexing_maps = [#[[TILE]], #[[PARITY]], {{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[M5]], %{{.+}} : tensor<16x32x1x8x8xf32>, tensor<2x2x16xf32>) outs(%[[INIT]] : tensor<1x32x16x16xf32>) attrs = {qc.winograd = "output"}
+// CHECK:         %[[Y:.+]] = linalg.generic {indexing_maps = [#[[TILE]], #[[WITHIN]], {{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[M5]], %{{.+}} : tensor<36x32x1x4x4xf32>, tensor<4x4x36xf32>) outs(%[[INIT]] : tensor<1x32x16x16xf32>) attrs = {qc.winograd = "output"}
 // CHECK-NOT:     linalg.conv_2d_nchw_fchw
 // CHECK:         return %[[Y]]
-func.func @even(%x: tensor<1x32x18x18xf32>, %init: tensor<1x32x16x16xf32>) -> tensor<1x32x16x16xf32> {
+func.func @f4(%x: tensor<1x32x18x18xf32>, %init: tensor<1x32x16x16xf32>) -> tensor<1x32x16x16xf32> {
   %w = arith.constant dense<1.0> : tensor<32x32x3x3xf32>
   %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
          ins(%x, %w : tensor<1x32x18x18xf32>, tensor<32x32x3x3xf32>) outs(%init : tensor<1x32x16x16xf32>) -> tensor<1x32x16x16xf32>
@@ -28,29 +29,54 @@ func.func @even(%x: tensor<1x32x18x18xf32>, %init: tensor<1x32x16x16xf32>) -> te
 
 // -----
 
-// An odd map (15x15 outputs, 8x8 tiles): the input gets one more zero row
-// and column, the output is computed 16x16 into a padded init and sliced.
-// CHECK-LABEL: func.func @odd
-// CHECK-SAME:    %[[X:[a-z0-9]+]]: tensor<2x32x17x17xf32>, %[[INIT:[a-z0-9]+]]: tensor<2x32x15x15xf32>
-// CHECK:         %[[XP:.+]] = tensor.pad %[[X]] low[0, 0, 0, 0] high[0, 0, 1, 1]
-// CHECK:         tensor<2x32x17x17xf32> to tensor<2x32x18x18xf32>
-// CHECK:         %[[IP:.+]] = tensor.pad %[[INIT]] low[0, 0, 0, 0] high[0, 0, 1, 1]
-// CHECK:         linalg.generic {{.*}} ins(%[[XP]], %{{.+}} : tensor<2x32x18x18xf32>, tensor<16x4x4xf32>) outs(%{{.+}} : tensor<16x32x2x8x8xf32>)
-// CHECK:         linalg.batch_matmul ins(%{{.+}}, %{{.+}} : tensor<16x32x32xf32>, tensor<16x32x128xf32>)
-// CHECK:         %[[Y:.+]] = linalg.generic {{.*}} outs(%[[IP]] : tensor<2x32x16x16xf32>)
-// CHECK:         %[[S:.+]] = tensor.extract_slice %[[Y]][0, 0, 0, 0] [2, 32, 15, 15] [1, 1, 1, 1]
-// CHECK:         return %[[S]]
-func.func @odd(%x: tensor<2x32x17x17xf32>, %init: tensor<2x32x15x15xf32>) -> tensor<2x32x15x15xf32> {
+// A 12x12 map has 9 tiles of 4x4, too few: it takes F(2x2, 3x3), 6x6 = 36
+// tiles of 2x2 outputs, each read from a 4x4 window (rows 2*th + i, columns
+// 2*tw + j) into V[16, C, N, TH, TW]; 16 GEMMs; each 2x2 block added into
+// the init.
+// CHECK-DAG:   #[[WIN:.+]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d2, d1, d3 * 2 + d5, d4 * 2 + d6)>
+// CHECK-DAG:   #[[TILE:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d4, d1, d0, d2 floordiv 2, d3 floordiv 2)>
+// CHECK-DAG:   #[[PARITY:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d2 mod 2, d3 mod 2, d4)>
+// CHECK-LABEL: func.func @f2
+// CHECK-SAME:    %[[X:[a-z0-9]+]]: tensor<1x32x14x14xf32>, %[[INIT:[a-z0-9]+]]: tensor<1x32x12x12xf32>
+// CHECK:         %[[V:.+]] = linalg.generic {indexing_maps = [#[[WIN]], {{.+}}]{{.*}} ins(%[[X]], %{{.+}} : tensor<1x32x14x14xf32>, tensor<16x4x4xf32>) outs(%{{.+}} : tensor<16x32x1x6x6xf32>) attrs = {qc.winograd = "input"}
+// CHECK:         %[[VM:.+]] = tensor.collapse_shape %[[V]] {{\[}}[0], [1], [2, 3, 4]] : tensor<16x32x1x6x6xf32> into tensor<16x32x36xf32>
+// CHECK:         linalg.batch_matmul ins(%{{.+}}, %[[VM]] : tensor<16x32x32xf32>, tensor<16x32x36xf32>)
+// CHECK:         %[[Y:.+]] = linalg.generic {indexing_maps = [#[[TILE]], #[[PARITY]], {{.+}}]{{.*}} ins(%{{.+}}, %{{.+}} : tensor<16x32x1x6x6xf32>, tensor<2x2x16xf32>) outs(%[[INIT]] : tensor<1x32x12x12xf32>) attrs = {qc.winograd = "output"}
+// CHECK:         return %[[Y]]
+func.func @f2(%x: tensor<1x32x14x14xf32>, %init: tensor<1x32x12x12xf32>) -> tensor<1x32x12x12xf32> {
   %w = arith.constant dense<1.0> : tensor<32x32x3x3xf32>
   %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
-         ins(%x, %w : tensor<2x32x17x17xf32>, tensor<32x32x3x3xf32>) outs(%init : tensor<2x32x15x15xf32>) -> tensor<2x32x15x15xf32>
-  return %0 : tensor<2x32x15x15xf32>
+         ins(%x, %w : tensor<1x32x14x14xf32>, tensor<32x32x3x3xf32>) outs(%init : tensor<1x32x12x12xf32>) -> tensor<1x32x12x12xf32>
+  return %0 : tensor<1x32x12x12xf32>
+}
+
+// -----
+
+// A map that is not a multiple of the tile (15x13 outputs, F(4x4, 3x3): 4x4
+// tiles): the input gets one more zero row and 3 more zero columns, the
+// output is computed 16x16 into a padded init and sliced.
+// CHECK-LABEL: func.func @odd
+// CHECK-SAME:    %[[X:[a-z0-9]+]]: tensor<2x32x17x15xf32>, %[[INIT:[a-z0-9]+]]: tensor<2x32x15x13xf32>
+// CHECK:         %[[XP:.+]] = tensor.pad %[[X]] low[0, 0, 0, 0] high[0, 0, 1, 3]
+// CHECK:         tensor<2x32x17x15xf32> to tensor<2x32x18x18xf32>
+// CHECK:         %[[IP:.+]] = tensor.pad %[[INIT]] low[0, 0, 0, 0] high[0, 0, 1, 3]
+// CHECK:         linalg.generic {{.*}} ins(%[[XP]], %{{.+}} : tensor<2x32x18x18xf32>, tensor<36x6x6xf32>) outs(%{{.+}} : tensor<36x32x2x4x4xf32>)
+// CHECK:         linalg.batch_matmul ins(%{{.+}}, %{{.+}} : tensor<36x32x32xf32>, tensor<36x32x32xf32>)
+// CHECK:         %[[Y:.+]] = linalg.generic {{.*}} outs(%[[IP]] : tensor<2x32x16x16xf32>)
+// CHECK:         %[[S:.+]] = tensor.extract_slice %[[Y]][0, 0, 0, 0] [2, 32, 15, 13] [1, 1, 1, 1]
+// CHECK:         return %[[S]]
+func.func @odd(%x: tensor<2x32x17x15xf32>, %init: tensor<2x32x15x13xf32>) -> tensor<2x32x15x13xf32> {
+  %w = arith.constant dense<1.0> : tensor<32x32x3x3xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+         ins(%x, %w : tensor<2x32x17x15xf32>, tensor<32x32x3x3xf32>) outs(%init : tensor<2x32x15x13xf32>) -> tensor<2x32x15x13xf32>
+  return %0 : tensor<2x32x15x13xf32>
 }
 
 // -----
 
 // Left as convolutions: stride 2, a 5x5 filter, too few channels (16 < 32),
-// too few tiles (8x8 outputs: 16 < 32), weights computed at run time.
+// too few tiles (8x8 outputs: 4 of 4x4 < 16, 16 of 2x2 < 32), weights
+// computed at run time.
 // CHECK-LABEL: func.func @kept
 // CHECK-NOT:     qc.winograd
 // CHECK-COUNT-5: linalg.conv_2d_nchw_fchw

@@ -105,7 +105,8 @@ def direct_convs(target: str = "host"):
     from qc.passes.winograd_conv import WinogradConv
     from qc.targets import resolve
 
-    return with_pass_options(default_pipeline(resolve(target)), WinogradConv, min_tiles=1 << 30)
+    return with_pass_options(default_pipeline(resolve(target)), WinogradConv, min_tiles=1 << 30,
+                             min_tiles_f4=1 << 30)
 
 
 def example_module(name: str):

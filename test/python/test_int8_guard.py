@@ -58,9 +58,12 @@ def test_estimate_direction():
     int8, fp32 = wide.cycles(avx2)
     assert not wide.winograd
     assert fp32 / int8 > 1.5  # the products dominate: int8's kernel does ~1.8x the multiply-adds per cycle
-    # 14x14 (49 tiles): fp32 runs it as Winograd, WINOGRAD_SPEEDUP times fewer cycles.
-    (wino,) = guard_layers(qlinear_conv(64, 64, 3, 14))
-    assert wino.winograd and wino.cycles(avx2)[1] * int8_guard.WINOGRAD_SPEEDUP == wino.macs / avx2.fp32_gemm
+    # 14x14 (16 tiles of 4x4): fp32 runs it as Winograd F(4x4, 3x3), 12x12
+    # (9 of 4x4, 36 of 2x2) as F(2x2, 3x3), WINOGRAD_SPEEDUP[tile] times fewer cycles.
+    for hw, tile in ((14, 4), (12, 2)):
+        (wino,) = guard_layers(qlinear_conv(64, 64, 3, hw))
+        assert wino.winograd == tile
+        assert wino.cycles(avx2)[1] * int8_guard.WINOGRAD_SPEEDUP[tile] == wino.macs / avx2.fp32_gemm
     (strided,) = guard_layers(qlinear_conv(64, 64, 3, 14, stride=2))
     assert not strided.winograd
     assert int8_guard.rates_for(resolve("x86-64-v3")) is avx2

@@ -1,12 +1,13 @@
-"""3x3 stride-1 convolutions as Winograd F(2x2, 3x3) (qc-winograd-conv,
-qc-winograd-loops) against onnxruntime.
+"""3x3 stride-1 convolutions as Winograd F(4x4, 3x3) and F(2x2, 3x3)
+(qc-winograd-conv, qc-winograd-loops) against onnxruntime.
 
-Each case is checked to take the Winograd path (the transforms' marks in
-the linalg stage), then run: even and odd maps (one more padded row or
-column, sliced off), a batch, bias, a ResNet basic block (BatchNorm folded,
-Relu and the residual Add after), several threads, inputs of large
-magnitude. The error of F(2x2, 3x3) is a few float32 roundings of the
-transformed sums, held to 1e-4 of the output's scale.
+Each case is checked to take the Winograd path with the tiling it should
+(the input transform's coefficient tensor in the linalg stage: 36x6x6 for
+F(4x4, 3x3), 16x4x4 for F(2x2, 3x3)), then run: maps of every size modulo
+the tile (up to 3 more padded rows or columns, sliced off), a batch, bias,
+a ResNet basic block (BatchNorm folded, Relu and the residual Add after),
+several threads, inputs of large magnitude. The error is a few float32
+roundings of the transformed sums, held to 1e-4 of the output's scale.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ import qc
 F32 = np.float32
 
 CASES = {
-    # name: (N, C, H, W, F, bias): why
-    "even": (1, 32, 16, 16, 32, True),  # 8x8 tiles, the smallest channel counts taken
-    "odd": (1, 40, 15, 13, 48, True),  # 8x7 tiles: a padded row and column, sliced off
-    "batch": (2, 32, 12, 22, 36, False),  # two images: tiles of both in one GEMM; no bias
-    "map_14": (1, 64, 14, 14, 64, True),  # ResNet-50's 14x14: 49 tiles
-    "wide": (1, 32, 20, 40, 40, True),  # 200 tiles, a row of 20 tiles
+    # name: (N, C, H, W, F, bias, tile): why
+    "even": (1, 32, 16, 16, 32, True, 4),  # 4x4 tiles of 4x4, the fewest F(4x4) takes; the fewest channels
+    "odd": (1, 40, 15, 13, 48, True, 4),  # a padded row and 3 padded columns, sliced off
+    "batch": (2, 32, 12, 22, 36, False, 4),  # two images: tiles of both in one GEMM; no bias; 2 padded columns
+    "map_14": (1, 64, 14, 14, 64, True, 4),  # ResNet-50's 14x14: 16 tiles, 2 padded rows and columns
+    "map_56": (1, 64, 56, 56, 64, True, 4),  # ResNet-50's 56x56: 196 tiles, rows of 14
+    "wide": (1, 32, 20, 40, 40, True, 4),  # 50 tiles, a row of 10 tiles
+    "f2_even": (1, 32, 12, 12, 32, True, 2),  # 9 tiles of 4x4 are too few: 36 of 2x2
+    "f2_odd": (1, 40, 11, 13, 48, True, 2),  # F(2x2): a padded row and column
+    "f2_batch": (2, 32, 12, 14, 36, False, 2),  # F(2x2) on two images
 }
 
 
@@ -41,27 +46,37 @@ def conv_model(n, c, h, w, f, bias, rng):
 
 
 def _winograd_convs(model, **options) -> int:
-    return qc.compile(model, emit="linalg", **options).count('qc.winograd = "input"')
+    return len(_tiles(model, **options))
+
+
+def _tiles(model, **options) -> list[int]:
+    """The output tile side (4 or 2) of each Winograd convolution."""
+    text = qc.compile(model, emit="linalg", **options)
+    lines = [line for line in text.splitlines() if 'qc.winograd = "input"' in line]
+    assert all(("tensor<36x6x6xf32>" in line) != ("tensor<16x4x4xf32>" in line) for line in lines), lines
+    return [4 if "tensor<36x6x6xf32>" in line else 2 for line in lines]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_winograd_conv_matches_onnxruntime(name, tmp_path):
     rng = np.random.default_rng(sorted(CASES).index(name))
-    n, c, h, w, f, bias = CASES[name]
+    n, c, h, w, f, bias, tile = CASES[name]
     model = conv_model(n, c, h, w, f, bias, rng)
-    assert _winograd_convs(model) == 1
+    assert _tiles(model) == [tile]
     x = rng.standard_normal((n, c, h, w)).astype(F32)
     check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-4)
 
 
-def test_large_inputs_keep_relative_accuracy(tmp_path):
+@pytest.mark.parametrize("hw,tile", [(16, 4), (12, 2)])
+def test_large_inputs_keep_relative_accuracy(hw, tile, tmp_path):
     """Values of 1e3 and weights of one sign: the transforms' sums and
     differences lose no more than float32 rounding of the output's scale."""
     rng = np.random.default_rng(7)
-    model = conv_model(1, 32, 16, 16, 32, True, rng)
+    model = conv_model(1, 32, hw, hw, 32, True, rng)
     w = next(i for i in model.graph.initializer if i.name == "w")
     w.CopyFrom(helper.make_tensor("w", 1, [32, 32, 3, 3], np.abs(rng.standard_normal(32 * 32 * 9)).astype(F32)))
-    x = (1e3 * rng.standard_normal((1, 32, 16, 16))).astype(F32)
+    assert _tiles(model) == [tile]
+    x = (1e3 * rng.standard_normal((1, 32, hw, hw))).astype(F32)
     got = check_against_ort(model, {"x": x}, tmp_path, rtol=1e-3, atol=1e-1)["y"]
     want = qc.load(_direct_lib(model, tmp_path)).run({"x": x})["y"]
     scale = float(np.abs(want).max())
@@ -75,13 +90,14 @@ def _direct_lib(model, tmp_path) -> str:
     return lib
 
 
-def test_resnet_basic_block(tmp_path):
-    """Both convolutions of a ResNet basic block (32 channels, 16x16), with
-    their folded BatchNorm, the Relu, the residual Add, on 1 and 2 threads
-    (the transforms split their channels over threads: the same bits)."""
+@pytest.mark.parametrize("hw,tile", [(16, 4), (12, 2)])
+def test_resnet_basic_block(hw, tile, tmp_path):
+    """Both convolutions of a ResNet basic block (32 channels), with their
+    folded BatchNorm, the Relu, the residual Add, on 1 and 2 threads (the
+    transforms split their channels over threads: the same bits)."""
     rng = np.random.default_rng(11)
-    model, feeds = example_module("make_models").resnet_block(rng, c=32, hw=16)
-    assert _winograd_convs(model) == 2
+    model, feeds = example_module("make_models").resnet_block(rng, c=32, hw=hw)
+    assert _tiles(model) == [tile, tile]
     check_against_ort(model, feeds, tmp_path, rtol=1e-4, atol=1e-4)
     lib = str(tmp_path / "model.so")
     one = qc.load(lib, threads=1).run(feeds)["y"]
@@ -90,8 +106,8 @@ def test_resnet_basic_block(tmp_path):
 
 
 def test_small_or_thin_convolutions_stay_direct():
-    """Too few tiles (8x8 outputs: 16) or channels (16 in): the direct
-    convolution (an implicit-im2col GEMM)."""
+    """Too few tiles (8x8 outputs: 4 of 4x4, 16 of 2x2) or channels (16
+    in): the direct convolution (an implicit-im2col GEMM)."""
     rng = np.random.default_rng(3)
     assert _winograd_convs(conv_model(1, 32, 8, 8, 32, True, rng)) == 0
     assert _winograd_convs(conv_model(1, 16, 16, 16, 64, True, rng)) == 0
