@@ -91,8 +91,7 @@ def _pad_planes(v: ir.Value) -> None:
     stride = -(-(size - PLANE_ALIGN // 4) // page) * page + PLANE_ALIGN // 4
     strides = [stride] + strides_of(ty.shape)[1:]
     with ir.InsertionPoint(owner), owner.location:
-        flat = memref.AllocOp(ir.MemRefType.get([ty.shape[0] * stride], ty.element_type), [], [],
-                              alignment=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64)).result
+        flat = _scratch([ty.shape[0] * stride], ty.element_type)
         view_ty = ir.MemRefType.get(ty.shape, ty.element_type, ir.StridedLayoutAttr.get(0, strides))
         view = memref.ReinterpretCastOp(view_ty, flat, [], [], [], [0], list(ty.shape), strides).result
     _retarget(v, view)
@@ -156,13 +155,13 @@ def _combine(coeffs: np.ndarray, values: list) -> ir.Value:
             groups.setdefault(abs(float(k)), ([], []))[int(k < 0)].append(v)
     terms = []  # (the sum's multiplier, the signed sum of one magnitude)
     for k, (plus, minus) in groups.items():
-        sign, first, rest = (1, plus[0], plus[1:]) if plus else (-1, minus[0], [])
-        acc = first
-        for v in rest:
-            acc = arith.AddFOp(acc, v).result
-        for v in (minus if plus else minus[1:]):
-            acc = (arith.AddFOp if not plus else arith.SubFOp)(acc, v).result
-        terms.append((sign * k, acc))
+        if plus:  # Σ plus - Σ minus
+            acc = _sum(plus)
+            for v in minus:
+                acc = arith.SubFOp(acc, v).result
+            terms.append((k, acc))
+        else:  # -(Σ minus)
+            terms.append((-k, _sum(minus)))
     terms.sort(key=lambda t: (t[0] != 1, t[0] == -1))  # a +1 sum first, a -1 one last: no multiply or negation
     mult, acc = terms[0]
     if mult != 1:
@@ -172,6 +171,13 @@ def _combine(coeffs: np.ndarray, values: list) -> ir.Value:
             acc = (arith.AddFOp if mult == 1 else arith.SubFOp)(acc, s).result
         else:
             acc = fma(s, _f32(mult), acc)
+    return acc
+
+
+def _sum(values: list) -> ir.Value:
+    acc = values[0]
+    for v in values[1:]:
+        acc = arith.AddFOp(acc, v).result
     return acc
 
 
@@ -188,8 +194,9 @@ def _generic(inputs: list, outputs: list, maps: list, body, rank: int = 4) -> No
         linalg.YieldOp(body(list(block.arguments)))
 
 
-def _scratch(shape: list[int]) -> ir.Value:
-    return memref.AllocOp(ir.MemRefType.get(shape, ir.F32Type.get()), [], [],
+def _scratch(shape: list[int], element=None) -> ir.Value:
+    """A new buffer, 64-byte aligned."""
+    return memref.AllocOp(ir.MemRefType.get(shape, element or ir.F32Type.get()), [], [],
                           alignment=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64)).result
 
 
