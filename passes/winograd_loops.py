@@ -65,10 +65,13 @@ class WinogradLoops(Pass):
             kind = ir.StringAttr(attrs[WINOGRAD_ATTR]).value
             if kind == "input":
                 _drop_zero_fill(op)
-            # V (written by the input transform) and M (read by the output one).
-            _pad_planes(op.outputs[0] if kind == "input" else op.inputs[0])
+            planes = op.outputs[0] if kind == "input" else op.inputs[0]  # V, written by the input transform; M
+            tiling = BY_PLANES[ir.ShapedType(planes.type).shape[0]]
+            _pad_planes(planes)
+            one = tiling.m == 2  # F(4, 3): two loops per transform
+            build = {"input": _input_in_one if one else _input, "output": _output_in_one if one else _output}[kind]
             with ir.InsertionPoint(op.operation), op.location:
-                (_input if kind == "input" else _output)(op)
+                build(op, tiling)
             op.operation.erase()
 
 
@@ -260,16 +263,13 @@ def _output_in_one(op, tiling) -> None:
     _generic([mm] * (a * a), [y] * (m * m), m_maps + y_maps, body)
 
 
-def _input(op) -> None:
+def _input(op, tiling) -> None:
     """V[αξ + ν, c, n, th, tw] = (B^T d B)[ξ, ν], d = X[n, c, m·th : m·th + α, m·tw : m·tw + α],
     in two loops: T[ξ, c, n, th, w] = (B^T X[n, c, m·th : m·th + α, w])[ξ]
     along whole rows of X, then V from α values of T's rows each."""
     x, v = op.inputs[0], op.outputs[0]
-    tiling = BY_PLANES[ir.ShapedType(v.type).shape[0]]
     a, m, b_t = tiling.alpha, tiling.m, tiling.b_t
-    _, c, n, th, tw = ir.ShapedType(v.type).shape
-    if tiling.m == 2:
-        return _input_in_one(op, tiling)
+    _, c, n, th, _ = ir.ShapedType(v.type).shape
     width = ir.ShapedType(x.type).shape[3]
     t = _scratch([a, c, n, th, width])
     d = [ir.AffineDimExpr.get(i) for i in range(5)]
@@ -283,16 +283,13 @@ def _input(op) -> None:
              lambda args: [_combine(b_t[q], args[:a]) for q in range(a)], rank=5)
 
 
-def _output(op) -> None:
+def _output(op, tiling) -> None:
     """Y[n, f, m·th + r, m·tw + q] += (A^T M A)[r, q], M = M[:, f, n, th, tw] as α x α,
     in two loops: S[r, ν, f, n, th, tw] = Σ_ξ A^T[r, ξ] M[αξ + ν, f, n, th, tw],
     then Y's row m·th + r from α planes of S."""
     mm, y = op.inputs[0], op.outputs[0]
-    tiling = BY_PLANES[ir.ShapedType(mm.type).shape[0]]
     a, m, a_t = tiling.alpha, tiling.m, tiling.a_t
     _, f, n, th, tw = ir.ShapedType(mm.type).shape
-    if tiling.m == 2:
-        return _output_in_one(op, tiling)
     s = _scratch([m, a, f, n, th, tw])
     d = [ir.AffineDimExpr.get(i) for i in range(5)]
     # f, ν, tile: M's planes as [α, α, F, tiles], S as [m, α, F, tiles].
