@@ -231,7 +231,8 @@ def _flat_tiles(v: ir.Value) -> ir.Value:
 
 
 def _input_in_one(op, tiling) -> None:
-    """V[αξ + ν, c, n, th, tw] = (B^T d B)[ξ, ν], d = X[n, c, m·th : m·th + α, m·tw : m·tw + α], in one loop."""
+    """V[αξ + ν, c, n, th, tw] = (B^T d B)[ξ, ν], d = X[n, c, m·th : m·th + α, m·tw : m·tw + α],
+    in one loop."""
     x, v = op.inputs[0], op.outputs[0]
     a, m, b_t = tiling.alpha, tiling.m, tiling.b_t
     d = [ir.AffineDimExpr.get(i) for i in range(4)]  # c, n, th, tw
