@@ -1,6 +1,7 @@
 """Benchmarks for another x86-64 machine: compile here, check and time there.
 
     python benchmarks/target_machine.py build DIR [--targets x86-64-v4,x86-64-v4-vnni] [--light] [--models mlp,...]
+        (a target: a preset, or TRIPLE:CPU such as x86_64-unknown-linux-gnu:sapphirerapids)
     python benchmarks/target_machine.py run DIR [--runs N] [--threads 1,2,4]
 
 `build` (needs qc's compiler) writes into DIR the example models (fp32,
@@ -8,7 +9,8 @@ plus int8 forms of the CNN blocks quantized by examples/quantize_cnn.py),
 a 1024^3 MatMul, and with --light ResNet-50, SqueezeNet and ShuffleNet from
 the onnx wheel, each compiled for every target asked for (int8 models for
 every target, fp32 ones for those without a VNNI suffix: VNNI changes only
-the int8 code), and a manifest. `run` needs only numpy, onnx, onnxruntime
+the int8 code), and a manifest with the /proc/cpuinfo flags each library
+needs. `run` needs only numpy, onnx, onnxruntime
 and the qc runtime (`import qc` loads no compiler), so DIR can be copied to
 a machine with the CPU the targets are for (AVX-512, VNNI) and run there,
 where it:
@@ -45,11 +47,25 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ("mlp", "attention", "mobilenet_block", "resnet_block", "transformer_encoder")
 INT8_BLOCKS = ("mobilenet_block", "resnet_block")
-FORMS = {"qdq": ("QDQ", "int8"), "qdq-u8": ("QDQ", "uint8"), "qop-u8": ("QOperator", "uint8")}
-# /proc/cpuinfo flags a target's code needs
-NEEDS = {"x86-64-v3": {"avx2", "fma"}, "x86-64-v4": {"avx512f", "avx512bw", "avx512vl", "avx512dq"},
-         "x86-64-v3-vnni": {"avx2", "fma", "avx_vnni"},
-         "x86-64-v4-vnni": {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"}}
+# form -> quantize_static's format, activation type, and whether onnxruntime's
+# quant_pre_process (which folds each BatchNormalization into its Conv) runs first
+FORMS = {"qdq": ("QDQ", "int8", False), "qdq-u8": ("QDQ", "uint8", False), "qop-u8": ("QOperator", "uint8", False),
+         "qdq-pre": ("QDQ", "int8", True)}
+PRESETS = ("x86-64-v3", "x86-64-v4", "x86-64-v3-vnni", "x86-64-v4-vnni")
+# LLVM's name of an x86 feature qc's code may use -> the /proc/cpuinfo flag
+CPU_FLAGS = {"+avx2": "avx2", "+fma": "fma", "+avx512f": "avx512f", "+avx512bw": "avx512bw", "+avx512vl": "avx512vl",
+             "+avx512dq": "avx512dq", "+avx512vnni": "avx512_vnni", "+avxvnni": "avx_vnni",
+             "+avx512vbmi": "avx512vbmi"}
+
+
+def needs(target) -> list[str]:
+    """The /proc/cpuinfo flags a library built for `target` (a qc Target) needs."""
+    return sorted({CPU_FLAGS[f] for f in target.feature_set if f in CPU_FLAGS})
+
+
+def _file_name(target: str) -> str:
+    """A target as part of a file name: x86_64-unknown-linux-gnu:sapphirerapids -> sapphirerapids."""
+    return target.rsplit(":", 1)[-1] if ":" in target else target
 
 
 def _module(path: Path, name: str):
@@ -63,10 +79,17 @@ def build(out: Path, targets: list[str], light: bool, only: list[str] | None = N
     import onnx
 
     import qc
+    import qc.targets
+    from qc.errors import OptionError
 
-    unknown = [t for t in targets if t not in NEEDS]
-    if unknown:
-        raise SystemExit(f"unknown target(s) {', '.join(unknown)}; targets: {', '.join(NEEDS)}")
+    resolved = {}
+    for t in targets:
+        try:
+            resolved[t] = qc.targets.resolve(t)
+        except OptionError as e:
+            raise SystemExit(str(e)) from None
+        if resolved[t].arch != "x86_64":
+            raise SystemExit(f"target {t}: not x86-64; these libraries are timed on another x86-64 machine")
     examples = [n for n in EXAMPLES if not only or n in only]
     unknown = [n for n in only or [] if n not in EXAMPLES]
     if unknown:
@@ -90,20 +113,21 @@ def build(out: Path, targets: list[str], light: bool, only: list[str] | None = N
             shutil.copy(lightdir / f"light_{n}.onnx", out / f"{n}.onnx")
             models.append((n, f"{n}.onnx", False))
     for n in [b for b in INT8_BLOCKS if b in examples]:
-        for form, (fmt, act) in FORMS.items():
+        for form, (fmt, act, pre) in FORMS.items():
             name = f"{n}.{form}"
-            qcnn.quantize(str(ROOT / "examples" / f"{n}.onnx"), str(out / f"{name}.onnx"), fmt, act)
+            qcnn.quantize(str(ROOT / "examples" / f"{n}.onnx"), str(out / f"{name}.onnx"), fmt, act, pre)
             models.append((name, f"{name}.onnx", True))
     entries = []
     for name, path, int8 in models:
         for t in targets:
             if t.endswith("-vnni") and not int8:
                 continue
-            lib = f"{name}.{t}.so"
+            lib = f"{name}.{_file_name(t)}.so"
             t0 = time.perf_counter()
             qc.compile(str(out / path), str(out / lib), target=t)
             print(f"built {lib} ({time.perf_counter() - t0:.1f} s)", flush=True)
-            entries.append({"model": name, "onnx": path, "int8": int8, "target": t, "lib": lib})
+            entries.append({"model": name, "onnx": path, "int8": int8, "target": t, "lib": lib,
+                            "needs": needs(resolved[t])})
     (out / "manifest.json").write_text(json.dumps(entries, indent=1))
 
 
@@ -224,14 +248,16 @@ def run(d: Path, runs: int, threads: list[int]) -> int:
     cpu, flags = cpu_flags()
     print(f"CPU: {cpu}, {os.cpu_count()} logical CPUs; onnxruntime {ort.__version__}, numpy {np.__version__}")
     print("vector features: " + " ".join(sorted(f for f in flags if f.startswith(("avx", "fma", "amx")))))
-    usable = [e for e in entries if NEEDS[_isa(e["target"])] <= flags]
+    usable = [e for e in entries if set(e["needs"]) <= flags]
     for t in sorted({_isa(e["target"]) for e in entries} - {_isa(e["target"]) for e in usable}):
-        print(f"skipped {t}: this CPU lacks {' '.join(sorted(NEEDS[t] - flags))}")
+        lacks = set(next(e["needs"] for e in entries if _isa(e["target"]) == t)) - flags
+        print(f"skipped {t}: this CPU lacks {' '.join(sorted(lacks))}")
     wrong = 0
     by_model: dict[str, list[dict]] = {}
     for e in usable:
         by_model.setdefault(e["model"], []).append(e)
     rng = np.random.default_rng(0)
+    w = max([15, *(len(e["target"]) for e in usable)])
     for name, es in by_model.items():
         path = str(d / es[0]["onnx"])
         libs = {e["target"]: qc.load(d / e["lib"]) for e in es}
@@ -240,7 +266,7 @@ def run(d: Path, runs: int, threads: list[int]) -> int:
         for e in es:
             verdict = check(e, path, libs[e["target"]], feeds)
             wrong += verdict.startswith("WRONG")
-            print(f"  {e['target']:15s} {verdict}", flush=True)
+            print(f"  {e['target']:{w}s} {verdict}", flush=True)
         # An int8 model's float original, timed in the same loop on the same
         # input, for the int8 / fp32 ratio of each vector width.
         twins = {}
@@ -266,7 +292,7 @@ def run(d: Path, runs: int, threads: list[int]) -> int:
             row += "".join(f"  qc fp32 {k[5:]} {v * 1e3:8.3f} ms" for k, v in t.items() if k.startswith("fp32 "))
             print(row)
             for tgt in libs:
-                line = f"    qc {tgt:15s} {t[tgt] * 1e3:8.3f} ms  {t['onnxruntime'] / t[tgt]:5.2f}x onnxruntime"
+                line = f"    qc {tgt:{w}s} {t[tgt] * 1e3:8.3f} ms  {t['onnxruntime'] / t[tgt]:5.2f}x onnxruntime"
                 if "numpy" in t:
                     line += f"  {t['numpy'] / t[tgt]:5.2f}x numpy"
                 twin = fp32_twin(name, tgt, by_model)
@@ -280,12 +306,16 @@ def run(d: Path, runs: int, threads: list[int]) -> int:
 
 
 def fp32_twin(name: str, target: str, by_model: dict) -> dict | None:
-    """The fp32 build of an int8 model's float original, for the same vector
-    width (x86-64-v4-vnni -> x86-64-v4)."""
+    """The fp32 build of an int8 model's float original for the same CPU, or
+    for the same vector width (x86-64-v4-vnni -> x86-64-v4)."""
     if "." not in name:
         return None
-    base = _isa(target).removesuffix("-vnni")
-    return next((e for e in by_model.get(name.split(".")[0], []) if e["target"] == base), None)
+    floats = by_model.get(name.split(".")[0], [])
+    for base in (_isa(target), _isa(target).removesuffix("-vnni")):
+        twin = next((e for e in floats if e["target"] == base), None)
+        if twin:
+            return twin
+    return None
 
 
 def main(argv=None) -> int:
@@ -294,7 +324,7 @@ def main(argv=None) -> int:
     b = sub.add_parser("build", help="compile the models for the targets into DIR (needs qc's compiler)")
     b.add_argument("dir", type=Path)
     b.add_argument("--targets", default="x86-64-v3,x86-64-v4,x86-64-v3-vnni,x86-64-v4-vnni",
-                   help=f"comma-separated, of: {', '.join(NEEDS)}")
+                   help=f"comma-separated presets ({', '.join(PRESETS)}) or TRIPLE:CPU")
     b.add_argument("--light", action="store_true", help="add ResNet-50, SqueezeNet, ShuffleNet (onnx wheel)")
     b.add_argument("--models", default="", help=f"comma-separated examples only (no MatMul), of: {', '.join(EXAMPLES)}")
     r = sub.add_parser("run", help="check and time DIR's libraries on this machine (needs the qc runtime only)")

@@ -187,17 +187,32 @@ def _check_triple(name: str, triple: str) -> None:
 
 
 def _features(cpu: str, extra: str) -> str:
-    """The CPU's own features (as LLVM knows them) plus `extra`, so that
-    `vector_bits` can read them."""
-    feats = _CPU_FEATURES.get(cpu, "")
-    return ",".join(f for f in (feats, extra) if f)
+    """The CPU's own features (as qc knows them) plus `extra`, each once, so
+    that `vector_bits` and the passes can read them."""
+    feats = [f for part in (_CPU_FEATURES.get(cpu, ""), extra) for f in part.split(",") if f]
+    return ",".join(dict.fromkeys(feats))
 
 
-# Features implied by the x86 micro-architecture levels (for vector_bits; LLVM
-# derives the full set from the CPU name itself).
+# The features a CPU name implies that qc's passes read (vector width, 8-bit
+# dot products, byte permutes); LLVM derives the full set from the name
+# itself. Without an entry, `x86_64-unknown-linux-gnu:sapphirerapids` would
+# get 128-bit SSE tiles and no vpdpbusd.
+_V3 = "+avx,+avx2,+fma"
+_V4 = f"{_V3},+avx512f,+avx512bw,+avx512dq,+avx512vl"
+_ICL = f"{_V4},+avx512vnni,+avx512vbmi"  # Ice Lake and later: VNNI and vpermb
+_DOT = "+neon,+dotprod"
 _CPU_FEATURES = {
-    "x86-64-v3": "+avx,+avx2,+fma",
-    "x86-64-v4": "+avx,+avx2,+fma,+avx512f,+avx512bw,+avx512dq,+avx512vl",
+    "x86-64-v3": _V3,
+    "x86-64-v4": _V4,
+    **dict.fromkeys(("haswell", "broadwell", "skylake", "znver1", "znver2", "znver3"), _V3),
+    **dict.fromkeys(("alderlake", "raptorlake", "meteorlake", "arrowlake"), f"{_V3},+avxvnni"),
+    "skylake-avx512": _V4,
+    **dict.fromkeys(("cascadelake", "cooperlake"), f"{_V4},+avx512vnni"),
+    **dict.fromkeys(("icelake-client", "icelake-server", "tigerlake", "rocketlake", "znver4"), _ICL),
+    **dict.fromkeys(("sapphirerapids", "emeraldrapids", "graniterapids", "znver5"), f"{_ICL},+avxvnni"),
+    **dict.fromkeys(("cortex-a53", "cortex-a72", "cortex-a73"), "+neon"),
+    **dict.fromkeys(("cortex-a55", "cortex-a76", "cortex-a78", "cortex-x1", "neoverse-n1", "neoverse-v1",
+                     "neoverse-n2", "apple-m1"), _DOT),
 }
 
 

@@ -325,6 +325,26 @@ def test_targets():
     assert host[1].startswith("x86_64-")
 
 
+def test_target_cpu_name_implies_its_features():
+    """TRIPLE:CPU takes the features qc's passes read from the CPU name: its
+    vector width and its 8-bit dot products (else SSE tiles, no vpdpbusd)."""
+    from qc.targets import resolve
+
+    spr = resolve("x86_64-unknown-linux-gnu:sapphirerapids")
+    assert spr.vector_bits == 512 and spr.vector_registers == 32
+    assert {"+avx512bw", "+avx512vnni", "+avx512vbmi", "+avxvnni"} <= spr.feature_set
+    cascade = resolve("x86_64-unknown-linux-gnu:cascadelake")
+    assert "+avx512vnni" in cascade.feature_set and "+avx512vbmi" not in cascade.feature_set
+    assert resolve("x86_64-unknown-linux-gnu:znver3").vector_bits == 256
+    assert resolve("x86_64-unknown-linux-gnu:alderlake").feature_set == {"+avx", "+avx2", "+fma", "+avxvnni"}
+    assert "+dotprod" in resolve("aarch64-unknown-linux-gnu:neoverse-n1").feature_set
+    # a CPU qc has no entry for keeps only what the target string says
+    assert resolve("x86_64-unknown-linux-gnu:k8").vector_bits == 128
+    # features the name implies and the string repeats appear once
+    assert resolve("aarch64-dotprod").features == "+neon,+dotprod"
+    assert resolve("x86_64-unknown-linux-gnu:skylake-avx512:+avx512vnni").features.count("+avx512vnni") == 1
+
+
 # --- compile errors ----------------------------------------------------------------
 
 def test_error_missing_file(tmp_path):

@@ -4,6 +4,7 @@ name, and a wrong library fails the run."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -33,7 +34,11 @@ def test_build_check_and_time(tmp_path):
     # fp32 models for the target without VNNI, int8 forms for both
     assert {(e["model"], e["target"]) for e in entries} == {
         ("mlp", "x86-64-v3"), ("mobilenet_block", "x86-64-v3"),
-        *((f"mobilenet_block.{f}", t) for f in ("qdq", "qdq-u8", "qop-u8") for t in ("x86-64-v3", "x86-64-v4-vnni"))}
+        *((f"mobilenet_block.{f}", t) for f in ("qdq", "qdq-u8", "qop-u8", "qdq-pre")
+          for t in ("x86-64-v3", "x86-64-v4-vnni"))}
+    needs = {e["target"]: e["needs"] for e in entries}
+    assert needs == {"x86-64-v3": ["avx2", "fma"],
+                     "x86-64-v4-vnni": ["avx2", "avx512_vnni", "avx512bw", "avx512dq", "avx512f", "avx512vl", "fma"]}
 
     res = _run("run", d, "--runs", "1")
     assert res.returncode == 0, res.stdout + res.stderr
@@ -57,8 +62,23 @@ def test_build_check_and_time(tmp_path):
     assert res.stdout.rstrip().endswith("1 wrong result(s)")
 
 
+def test_cpu_name_targets_need_their_flags():
+    """A TRIPLE:CPU target runs where /proc/cpuinfo has what the name implies."""
+    spec = importlib.util.spec_from_file_location("target_machine", SCRIPT)
+    tm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tm)
+    from qc.targets import resolve
+
+    assert tm.needs(resolve("x86_64-unknown-linux-gnu:icelake-server")) == [
+        "avx2", "avx512_vnni", "avx512bw", "avx512dq", "avx512f", "avx512vbmi", "avx512vl", "fma"]
+    assert tm.needs(resolve("x86_64-unknown-linux-gnu:alderlake")) == ["avx2", "avx_vnni", "fma"]
+    assert tm._file_name("x86_64-unknown-linux-gnu:sapphirerapids") == "sapphirerapids"
+
+
 def test_unknown_target_and_missing_manifest(tmp_path):
     res = _run("build", tmp_path, "--targets", "x86-64-v5")
-    assert res.returncode != 0 and "unknown target(s) x86-64-v5" in res.stderr
+    assert res.returncode != 0 and "unknown target 'x86-64-v5'" in res.stderr
+    res = _run("build", tmp_path, "--targets", "aarch64")
+    assert res.returncode != 0 and "target aarch64: not x86-64" in res.stderr
     res = _run("run", tmp_path)
     assert res.returncode != 0 and "no manifest.json; make it with `build` first" in res.stderr
