@@ -155,7 +155,7 @@ def main():
                    "as; then the memory plan: arena, all intermediates, lower bound.")
 @click.option("--exact-requant", is_flag=True,
               help="Requantize int8 results with the exact 64-bit fixed-point product everywhere. By default one "
-                   "32-bit multiply does it where that is within 1/64 of an output step of the exact result "
+                   "32-bit multiply does it where that is within 1/256 of an output step of the exact result "
                    "(a result next to a rounding threshold can then move by one step).")
 @handle_errors
 def compile_cmd(model, output, emit, target, input_shapes, dump_ir, print_constants, pipeline_file, print_pipeline,

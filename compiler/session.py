@@ -90,7 +90,7 @@ def compile_model(
     Python file defining `pipeline(target)` or `PIPELINE` (qc.user_pipeline).
     exact_requant: requantize int8 results with the exact 64-bit product
     everywhere; by default one 32-bit multiply is used where its error
-    stays below 1/64 of an output step (frontends/onnx/qmath.py).
+    stays below 1/256 of an output step (frontends/onnx/qmath.py).
     """
     from qc.frontends.onnx import ENTRY, import_model
     from qc.mlir import new_context, print_module, translate_to_llvm_ir

@@ -251,8 +251,10 @@ def _import_graph(model: onnx.ModelProto) -> ImportedModel:
                 if init.data_type not in ONNX_DTYPES:
                     raise ModelError(f"initializer '{init.name}' has an unsupported element type")
                 ctx.set_const(init.name, arr)
-            for node in graph.node:
-                _import_node(ctx, node, importers, result)
+            consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+            with qmath.exact_outputs(qmath.amplifying_reads(graph, consts)):
+                for node in graph.node:
+                    _import_node(ctx, node, importers, result)
             rets = []
             for spec in outputs:
                 if not ctx.has(spec.name):
