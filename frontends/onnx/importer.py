@@ -246,12 +246,12 @@ def _import_graph(model: onnx.ModelProto) -> ImportedModel:
         with ir.InsertionPoint(entry):
             for spec, arg in zip(inputs, entry.arguments):
                 ctx.set(spec.name, b.T(arg, spec.dtype))
+            consts = {}
             for init in graph.initializer:
-                arr = numpy_helper.to_array(init)
+                arr = consts[init.name] = numpy_helper.to_array(init)
                 if init.data_type not in ONNX_DTYPES:
                     raise ModelError(f"initializer '{init.name}' has an unsupported element type")
                 ctx.set_const(init.name, arr)
-            consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
             with qmath.exact_outputs(qmath.amplifying_reads(graph, consts)):
                 for node in graph.node:
                     _import_node(ctx, node, importers, result)
