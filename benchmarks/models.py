@@ -1,6 +1,7 @@
 """Whole-model latency: qc vs onnxruntime, same process, same inputs.
 
-    python benchmarks/models.py [--runs N] [--threads 1,2] [--light] [MODEL.onnx ...]
+    python benchmarks/models.py [--runs N] [--threads 1,2] [--light] [MODEL.onnx | NAME ...]
+        (a NAME is an example's, e.g. resnet_block)
 
 Default models: the examples (run examples/make_models.py first), plus a
 compile-time probe: an MLP with 32 MB of weights, to show that compile time
@@ -77,14 +78,18 @@ def main() -> None:
     from qc.session import compile_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="*")
+    ap.add_argument("models", nargs="*", help="ONNX files or example names (default: the examples)")
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--threads", default="1", help="comma-separated thread counts, e.g. 1,2")
     ap.add_argument("--light", action="store_true", help="add ResNet-50, SqueezeNet, ShuffleNet")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     work = tempfile.mkdtemp(prefix="qc-bench-")
-    models = args.models
+    models = [m if m.endswith(".onnx") else os.path.join(ROOT, "examples", f"{m}.onnx") for m in args.models]
+    missing = [m for m in models if not os.path.isfile(m)]
+    if missing:
+        hint = "" if all(m.endswith(".onnx") for m in args.models) else " (run python examples/make_models.py first?)"
+        raise SystemExit(f"no such model: {', '.join(missing)}{hint}")
     if not models:
         models = [os.path.join(ROOT, "examples", f"{n}.onnx")
                   for n in ("mlp", "attention", "mobilenet_block", "resnet_block", "transformer_encoder")]
