@@ -42,6 +42,7 @@ import numpy as np
 
 from qc.mlir import arith, ir, linalg, memref
 
+from . import gemm_epilogue
 from .approximate_math import fma
 from .base import Pass, collect_ops
 from .winograd_conv import BY_PLANES, WINOGRAD_ATTR
@@ -69,9 +70,15 @@ class WinogradLoops(Pass):
             tiling = BY_PLANES[ir.ShapedType(planes.type).shape[0]]
             _pad_planes(planes)
             one = tiling.m == 2  # F(4, 3): two loops per transform
-            build = {"input": _input_in_one if one else _input, "output": _output_in_one if one else _output}[kind]
-            with ir.InsertionPoint(op.operation), op.location:
-                build(op, tiling)
+            if kind == "input":
+                with ir.InsertionPoint(op.operation), op.location:
+                    (_input_in_one if one else _input)(op, tiling)
+            else:
+                ep = _epilogue(op)
+                with ir.InsertionPoint(op.operation), op.location:
+                    (_output_in_one if one else _output)(op, tiling, ep)
+                for folded in ep.erase:
+                    folded.erase()
             op.operation.erase()
 
 
@@ -137,15 +144,18 @@ def _retarget(old: ir.Value, new: ir.Value) -> None:
 
 
 def _drop_zero_fill(op) -> None:
-    """Erases the zero fill of V ahead of the input transform, where it is
-    the only earlier use of V: the reduction on tensors accumulated into
-    zeros, the loops here write every value."""
+    """Erases the zero fill of V ahead of the input transform: the reduction
+    on tensors accumulated into zeros, the loops here write every value.
+    The fill is the last op before the transform to touch V's buffer (a
+    buffer two convolutions of one shape share has the first one's uses
+    before it)."""
     ops = [o.operation for o in op.operation.block.operations]
     here = ops.index(op.operation)
     v = op.outputs[0]
-    earlier = [u.owner for u in v.uses if u.owner in ops[:here]]
-    if len(earlier) == 1 and earlier[0].name == "linalg.fill":
-        earlier[0].erase()
+    users = set(gemm_epilogue._uses_of_buffer(gemm_epilogue._root(v)))
+    fill = next((o for o in reversed(ops[:here]) if o in users), None)
+    if fill is not None and fill.name == "linalg.fill" and fill.operands[1] == v:
+        fill.erase()
 
 
 def _combine(coeffs: np.ndarray, values: list) -> ir.Value:
@@ -247,21 +257,22 @@ def _input_in_one(op, tiling) -> None:
     _generic([x] * (a * a), [v] * (a * a), x_maps + v_maps, body)
 
 
-def _output_in_one(op, tiling) -> None:
-    """Y[n, f, m·th + r, m·tw + q] += (A^T M A)[r, q], M = M[:, f, n, th, tw] as α x α, in one loop."""
+def _output_in_one(op, tiling, ep: gemm_epilogue.Epilogue) -> None:
+    """Y[n, f, m·th + r, m·tw + q] += (A^T M A)[r, q], M = M[:, f, n, th, tw] as α x α, in one loop
+    (with ep: the bias, the chain, written to D)."""
     mm, y = op.inputs[0], op.outputs[0]
     a, m, a_t = tiling.alpha, tiling.m, tiling.a_t
     d = [ir.AffineDimExpr.get(i) for i in range(4)]  # n, f, th, tw
     m_maps = _maps(4, [[p, d[1], d[0], d[2], d[3]] for p in range(a * a)])
     y_maps = _maps(4, [[d[0], d[1], d[2] * m + r, d[3] * m + q] for r in range(m) for q in range(m)])
+    extra, extra_maps, tail = _tail(ep, _maps(4, [[d[1]]])[0], y_maps)
 
     def body(args):
         tile = [args[a * i:a * i + a] for i in range(a)]
         s = [[_combine(a_t[r], [tile[i][j] for i in range(a)]) for j in range(a)] for r in range(m)]  # A^T M
-        outs = args[a * a:]
-        return [arith.AddFOp(outs[m * r + q], _combine(a_t[q], s[r])).result for r in range(m) for q in range(m)]
+        return tail([_combine(a_t[q], s[r]) for r in range(m) for q in range(m)], args[a * a:])
 
-    _generic([mm] * (a * a), [y] * (m * m), m_maps + y_maps, body)
+    _generic([mm] * (a * a) + extra, [_written(ep, y)] * (m * m), m_maps + extra_maps + y_maps, body)
 
 
 def _input(op, tiling) -> None:
@@ -284,9 +295,9 @@ def _input(op, tiling) -> None:
              lambda args: [_combine(b_t[q], args[:a]) for q in range(a)], rank=5)
 
 
-def _output(op, tiling) -> None:
-    """Y[n, f, m·th + r, m·tw + q] += (A^T M A)[r, q], M = M[:, f, n, th, tw] as α x α,
-    in two loops: S[r, ν, f, n, th, tw] = Σ_ξ A^T[r, ξ] M[αξ + ν, f, n, th, tw],
+def _output(op, tiling, ep: gemm_epilogue.Epilogue) -> None:
+    """Y[n, f, m·th + r, m·tw + q] += (A^T M A)[r, q], M = M[:, f, n, th, tw] as α x α
+    (with ep: the bias, the chain, written to D), in two loops: S[r, ν, f, n, th, tw] = Σ_ξ A^T[r, ξ] M[αξ + ν, f, n, th, tw],
     then Y's row m·th + r from α planes of S."""
     mm, y = op.inputs[0], op.outputs[0]
     a, m, a_t = tiling.alpha, tiling.m, tiling.a_t
@@ -299,6 +310,59 @@ def _output(op, tiling) -> None:
              + _maps(3, [[r, d[1], d[0], d[2]] for r in range(m)]),
              lambda args: [_combine(a_t[r], args[:a]) for r in range(m)], rank=3)
     # n, f, th, r, tw: Y's row written at m·tw + q.
-    _generic([s] * a, [y] * m, _maps(5, [[d[3], j, d[1], d[0], d[2], d[4]] for j in range(a)])
-             + _maps(5, [[d[0], d[1], d[2] * m + d[3], d[4] * m + q] for q in range(m)]),
-             lambda args: [arith.AddFOp(args[a + q], _combine(a_t[q], args[:a])).result for q in range(m)], rank=5)
+    y_maps = _maps(5, [[d[0], d[1], d[2] * m + d[3], d[4] * m + q] for q in range(m)])
+    extra, extra_maps, tail = _tail(ep, _maps(5, [[d[1]]])[0], y_maps)
+    _generic([s] * a + extra, [_written(ep, y)] * m,
+             _maps(5, [[d[3], j, d[1], d[0], d[2], d[4]] for j in range(a)]) + extra_maps + y_maps,
+             lambda args: tail([_combine(a_t[q], args[:a]) for q in range(m)], args[a:]), rank=5)
+
+
+def _epilogue(op) -> gemm_epilogue.Epilogue:
+    """What the output transform's last loop does in place of the ops around
+    it (as qc-lower-gemm's kernels do): Y's initial value (a bias per
+    channel, or a constant) and the elementwise op after it (Relu, Clip, a
+    residual Add), maybe writing another buffer D. Y is then written once,
+    final, or not at all: the bias broadcast and the Relu were each a pass
+    over Y in memory."""
+    ep = gemm_epilogue.find(op.operation, op.outputs[0], [1], [2, 3])
+    roots = [gemm_epilogue._root(v) for v in op.inputs]
+    if ep.init == "cols" or any(v is not None and gemm_epilogue._root(v) in roots for v in (ep.dest, ep.residual)):
+        return gemm_epilogue.Epilogue()
+    return ep
+
+
+def _written(ep: gemm_epilogue.Epilogue, y: ir.Value) -> ir.Value:
+    return y if ep.dest is None else ep.dest
+
+
+def _tail(ep: gemm_epilogue.Epilogue, bias_map: ir.AffineMap, y_maps: list[ir.AffineMap]):
+    """The epilogue's operands (the bias, R at each of Y's maps), their maps,
+    and tail(values, args): each value (Y's at y_maps[i]) started from Y's
+    initial value and put through the chain; args are the block's arguments
+    from the first epilogue operand on."""
+    extra, maps = ([ep.bias], [bias_map]) if ep.bias is not None else ([], [])
+    if ep.residual is not None:
+        extra, maps = extra + [ep.residual] * len(y_maps), maps + y_maps
+    f32 = ir.F32Type.get()
+
+    def tail(values: list, args: list) -> list:
+        args = list(args)
+        bias = args.pop(0) if ep.bias is not None else None
+        res, old = (args[:len(values)], args[len(values):]) if ep.residual is not None else (None, args)
+        out = []
+        for i, v in enumerate(values):
+            if ep.init == "load":
+                v = arith.AddFOp(old[i], v).result
+            elif ep.init == "rows":
+                v = arith.AddFOp(bias, v).result
+            elif ep.init == "splat":
+                v = arith.AddFOp(_f32(ep.value), v).result
+            for name, value in ep.chain:
+                if value is None:
+                    v = arith.AddFOp(v, res[i]).result
+                else:
+                    v = ir.Operation.create(name, results=[f32], operands=[v, _f32(value)]).result
+            out.append(v)
+        return out
+
+    return extra, maps, tail

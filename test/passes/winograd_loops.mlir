@@ -105,3 +105,107 @@ func.func @f4(%x: tensor<1x32x18x18xf32>, %init: tensor<1x32x16x16xf32>) -> tens
          ins(%x, %w : tensor<1x32x18x18xf32>, tensor<32x32x3x3xf32>) outs(%init : tensor<1x32x16x16xf32>) -> tensor<1x32x16x16xf32>
   return %0 : tensor<1x32x16x16xf32>
 }
+
+// -----
+
+// The ops around the output transform, done by its last loop instead (as
+// qc-lower-gemm's kernels do them): Y starts from the bias broadcast ahead of
+// the convolution (read per channel, d1), and the Relu after it writes the
+// function's result. Neither op is left, nor a write of Y's own buffer.
+// CHECK-DAG:   #[[B:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d1)>
+// CHECK-DAG:   #[[Y0:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2 * 4 + d3, d4 * 4)>
+// CHECK-DAG:   #[[Y3:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2 * 4 + d3, d4 * 4 + 3)>
+// CHECK-LABEL: func.func @f4_bias_relu
+// CHECK-SAME:    %{{.+}}: memref<1x32x18x18xf32>, %[[BIAS:[a-z0-9]+]]: memref<32xf32>, %[[OUT:[a-z0-9]+]]: memref<1x32x16x16xf32>
+// CHECK-NOT:     ins(%[[BIAS]] : memref<32xf32>)
+// CHECK:         linalg.batch_matmul
+// CHECK:         linalg.generic
+// CHECK:         linalg.generic {indexing_maps = [{{.*}}, #[[B]], #[[Y0]], {{.*}}#[[Y3]]],
+// CHECK-SAME:      ins({{.*}}, %[[BIAS]] :
+// CHECK-SAME:      outs(%[[OUT]], %[[OUT]], %[[OUT]], %[[OUT]] :
+// CHECK-NEXT:    ^bb0({{.*}}, %[[BA:[a-z0-9_]+]]: f32, %out: f32, {{.*}}):
+// CHECK-NOT:       %out
+// CHECK:           %[[S0:.+]] = arith.addf %[[BA]], %{{.+}} : f32
+// CHECK-NEXT:      %[[Z0:.+]] = arith.constant 0.0
+// CHECK-NEXT:      %[[R0:.+]] = arith.maximumf %[[S0]], %[[Z0]] : f32
+// CHECK:           %[[S1:.+]] = arith.addf %[[BA]], %{{.+}} : f32
+// CHECK-NEXT:      %[[Z1:.+]] = arith.constant 0.0
+// CHECK-NEXT:      %[[R1:.+]] = arith.maximumf %[[S1]], %[[Z1]] : f32
+// CHECK:           %[[S2:.+]] = arith.addf %[[BA]], %{{.+}} : f32
+// CHECK-NEXT:      %[[Z2:.+]] = arith.constant 0.0
+// CHECK-NEXT:      %[[R2:.+]] = arith.maximumf %[[S2]], %[[Z2]] : f32
+// CHECK:           %[[S3:.+]] = arith.addf %[[BA]], %{{.+}} : f32
+// CHECK-NEXT:      %[[Z3:.+]] = arith.constant 0.0
+// CHECK-NEXT:      %[[R3:.+]] = arith.maximumf %[[S3]], %[[Z3]] : f32
+// CHECK-NEXT:      linalg.yield %[[R0]], %[[R1]], %[[R2]], %[[R3]] : f32, f32, f32, f32
+// CHECK-NEXT:    }
+// CHECK-NEXT:    return
+#bias = affine_map<(d0, d1, d2, d3) -> (d1)>
+#id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @f4_bias_relu(%x: tensor<1x32x18x18xf32>, %bias: tensor<32xf32>) -> tensor<1x32x16x16xf32> {
+  %w = arith.constant dense<1.0> : tensor<32x32x3x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x32x16x16xf32>
+  %init = linalg.generic {indexing_maps = [#bias, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%bias : tensor<32xf32>) outs(%e : tensor<1x32x16x16xf32>) {
+  ^bb0(%b: f32, %o: f32):
+    linalg.yield %b : f32
+  } -> tensor<1x32x16x16xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+         ins(%x, %w : tensor<1x32x18x18xf32>, tensor<32x32x3x3xf32>) outs(%init : tensor<1x32x16x16xf32>) -> tensor<1x32x16x16xf32>
+  %e2 = tensor.empty() : tensor<1x32x16x16xf32>
+  %1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%0 : tensor<1x32x16x16xf32>) outs(%e2 : tensor<1x32x16x16xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = arith.maximumf %a, %zero : f32
+    linalg.yield %r : f32
+  } -> tensor<1x32x16x16xf32>
+  return %1 : tensor<1x32x16x16xf32>
+}
+
+// -----
+
+// F(2x2)'s one loop, the same way: a zero fill ahead of the convolution (no
+// add) and a residual Add + Relu after it, R read at each of Y's 4 maps.
+// CHECK-LABEL: func.func @f2_add_relu
+// CHECK-SAME:    %{{.+}}: memref<1x32x14x14xf32>, %[[RES:[a-z0-9]+]]: memref<1x32x12x12xf32>, %[[OUT:[a-z0-9]+]]: memref<1x32x12x12xf32>
+// CHECK:         linalg.batch_matmul
+// CHECK-NOT:     linalg.fill
+// CHECK:         linalg.generic
+// CHECK-SAME:      ins({{.*}}, %[[RES]], %[[RES]], %[[RES]], %[[RES]] :
+// CHECK-SAME:      outs(%[[OUT]], %[[OUT]], %[[OUT]], %[[OUT]] :
+// CHECK-NEXT:    ^bb0({{.*}}, %[[R0:[a-z0-9_]+]]: f32, %[[R1:[a-z0-9_]+]]: f32, %[[R2:[a-z0-9_]+]]: f32, %[[R3:[a-z0-9_]+]]: f32, %out: f32, {{.*}}):
+// CHECK-NOT:       %out
+// CHECK:           %[[S0:.+]] = arith.addf %{{.+}}, %[[R0]] : f32
+// CHECK-NEXT:      %[[Z0:.+]] = arith.constant 0.0
+// CHECK-NEXT:      %[[M0:.+]] = arith.maximumf %[[S0]], %[[Z0]] : f32
+// CHECK:           %[[S1:.+]] = arith.addf %{{.+}}, %[[R1]] : f32
+// CHECK-NEXT:      %[[Z1:.+]] = arith.constant 0.0
+// CHECK-NEXT:      %[[M1:.+]] = arith.maximumf %[[S1]], %[[Z1]] : f32
+// CHECK:           %[[S2:.+]] = arith.addf %{{.+}}, %[[R2]] : f32
+// CHECK-NEXT:      %[[Z2:.+]] = arith.constant 0.0
+// CHECK-NEXT:      %[[M2:.+]] = arith.maximumf %[[S2]], %[[Z2]] : f32
+// CHECK:           %[[S3:.+]] = arith.addf %{{.+}}, %[[R3]] : f32
+// CHECK-NEXT:      %[[Z3:.+]] = arith.constant 0.0
+// CHECK-NEXT:      %[[M3:.+]] = arith.maximumf %[[S3]], %[[Z3]] : f32
+// CHECK-NEXT:      linalg.yield %[[M0]], %[[M1]], %[[M2]], %[[M3]] : f32, f32, f32, f32
+// CHECK-NEXT:    }
+// CHECK-NEXT:    return
+#id2 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @f2_add_relu(%x: tensor<1x32x14x14xf32>, %r: tensor<1x32x12x12xf32>) -> tensor<1x32x12x12xf32> {
+  %w = arith.constant dense<1.0> : tensor<32x32x3x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x32x12x12xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<1x32x12x12xf32>) -> tensor<1x32x12x12xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+         ins(%x, %w : tensor<1x32x14x14xf32>, tensor<32x32x3x3xf32>) outs(%init : tensor<1x32x12x12xf32>) -> tensor<1x32x12x12xf32>
+  %e2 = tensor.empty() : tensor<1x32x12x12xf32>
+  %1 = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%0, %r : tensor<1x32x12x12xf32>, tensor<1x32x12x12xf32>) outs(%e2 : tensor<1x32x12x12xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    %m = arith.maximumf %s, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<1x32x12x12xf32>
+  return %1 : tensor<1x32x12x12xf32>
+}

@@ -111,3 +111,30 @@ def test_small_or_thin_convolutions_stay_direct():
     rng = np.random.default_rng(3)
     assert _winograd_convs(conv_model(1, 32, 8, 8, 32, True, rng)) == 0
     assert _winograd_convs(conv_model(1, 16, 16, 16, 64, True, rng)) == 0
+
+
+EPILOGUES = {
+    # name: the nodes after the convolution "c" (bias "b" in it), the outputs
+    "relu": ([("Relu", ["c"], ["y"], {})], ["y"]),
+    "clip": ([("Clip", ["c", "lo", "hi"], ["y"], {})], ["y"]),  # min and max
+    "add_relu": ([("Add", ["c", "x"], ["s"], {}), ("Relu", ["s"], ["y"], {})], ["y"]),  # a residual: x itself
+    "also_read": ([("Relu", ["c"], ["y"], {})], ["y", "c"]),  # c is an output too: stays written
+}
+
+
+@pytest.mark.parametrize("hw,tile", [(16, 4), (12, 2)])
+@pytest.mark.parametrize("name", sorted(EPILOGUES))
+def test_ops_around_the_output_transform(name, hw, tile, tmp_path):
+    """The bias broadcast before the convolution and the elementwise op
+    after it (Relu, Clip, a residual Add), which the output transform's
+    last loop does in their place; and a result read elsewhere too."""
+    rng = np.random.default_rng(sorted(EPILOGUES).index(name) + hw)
+    nodes, outs = EPILOGUES[name]
+    inits = {"w": (rng.standard_normal((32, 32, 3, 3)) / np.sqrt(9 * 32)).astype(F32),
+             "b": rng.standard_normal(32).astype(F32), "lo": np.array(-0.5, F32), "hi": np.array(0.75, F32)}
+    graph = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1])]
+    graph += [helper.make_node(op, ins, out, **attrs) for op, ins, out, attrs in nodes]
+    shape = [1, 32, hw, hw]
+    model = make_model(graph, {"x": (F32, shape)}, {o: (F32, shape) for o in outs}, inits)
+    assert _tiles(model) == [tile]
+    check_against_ort(model, {"x": rng.standard_normal(shape).astype(F32)}, tmp_path, rtol=1e-4, atol=1e-4)
