@@ -1,5 +1,6 @@
-"""benchmarks/models.py's command line: example names, and a one-line error
-for a model that is not there (it used to end in a traceback)."""
+"""The benchmark scripts' command lines: models.py takes example names and
+says in one line which model is missing (it used to end in a traceback);
+overhead.py prints a row per engine."""
 
 from __future__ import annotations
 
@@ -29,3 +30,16 @@ def test_example_name_runs():
     assert res.returncode == 0, res.stderr
     (row,) = [line for line in res.stdout.splitlines() if line.startswith("mlp ")]
     assert row.split()[-1].endswith("x")
+
+
+def test_overhead_prints_each_engine():
+    """benchmarks/overhead.py checks each engine's result, then prints one
+    row per engine: microseconds per call and the speed against onnxruntime's."""
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "overhead.py"), "--runs", "1", "--calls", "20"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = {line[:14].strip(): line[14:].split() for line in res.stdout.splitlines()[1:]}
+    assert list(rows) == ["qc run()", "qc call", "qc_run alone", "onnxruntime"]
+    for us, ratio, *_ in rows.values():
+        assert float(us) > 0 and ratio.endswith("x")
+    assert rows["onnxruntime"][1] == "1.00x"
