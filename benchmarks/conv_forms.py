@@ -3,8 +3,8 @@
     python benchmarks/conv_forms.py [--runs N] [--only NAME,...]
 
 One model per form (strides, dilation, groups, depthwise, 1-D, a 7x7 stem,
-a channel Split feeding 1x1 convs, max and average pooling, transposed Gemm
-operands, batched MatMuls), built with onnx.helper from fixed seeds. Both engines run one
+a channel Split feeding 1x1 convs, max and average pooling, MobileNet v2
+inverted residual blocks, transposed Gemm operands, batched MatMuls), built with onnx.helper from fixed seeds. Both engines run one
 thread, alternately run by run (a run: 10 calls); printed are the medians
 and qc's speed as onnxruntime time / qc time (> 1: qc is faster). A form far
 below 1 is one that misses the GEMM and depthwise kernels.
@@ -81,6 +81,26 @@ def forms() -> dict:
                                    ("avgpool3x3_pad1", "AveragePool", (1, 64, 56, 56), dict(pads=[1, 1, 1, 1]))):
         out[name] = (_model([helper.make_node(op, ["x"], ["y"], kernel_shape=[3, 3], **attrs)], {"x": shape}, {}),
                      {"x": rng.normal(0, 1, shape).astype(F32)})
+    # MobileNet v2 inverted residual blocks (1x1 expand, Clip, 3x3 depthwise,
+    # Clip, 1x1 project, + x where shapes allow), at the later stages' small
+    # maps: on 7 x 7 the 1x1 convs run transposed (qc-narrow-gemm), the
+    # depthwise between them in NCHW, with a transpose on each side of it.
+    for name, (cin, hw, e, cout, s) in {"invres_24x56_e144_s2": (24, 56, 144, 32, 2),
+                                        "invres_64x14_e384": (64, 14, 384, 64, 1),
+                                        "invres_96x14_e576_s2": (96, 14, 576, 160, 2),
+                                        "invres_160x7_e960": (160, 7, 960, 160, 1)}.items():
+        inits = {"w1": rng.normal(0, 0.1, (e, cin, 1, 1)), "b1": rng.normal(0, 0.1, e),
+                 "wd": rng.normal(0, 0.1, (e, 1, 3, 3)), "bd": rng.normal(0, 0.1, e),
+                 "w2": rng.normal(0, 0.1, (cout, e, 1, 1)), "b2": rng.normal(0, 0.1, cout),
+                 "lo": np.array(0.0), "hi": np.array(6.0)}
+        nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["a"]), helper.make_node("Clip", ["a", "lo", "hi"], ["a6"]),
+                 helper.make_node("Conv", ["a6", "wd", "bd"], ["d"], group=e, pads=[1, 1, 1, 1], strides=[s, s]),
+                 helper.make_node("Clip", ["d", "lo", "hi"], ["d6"]),
+                 helper.make_node("Conv", ["d6", "w2", "b2"], ["p" if s == 1 and cin == cout else "y"])]
+        if s == 1 and cin == cout:
+            nodes.append(helper.make_node("Add", ["p", "x"], ["y"]))
+        out[name] = (_model(nodes, {"x": (1, cin, hw, hw)}, {k: v.astype(F32) for k, v in inits.items()}),
+                     {"x": rng.normal(0, 1, (1, cin, hw, hw)).astype(F32)})
     matmul("gemm_transB", (64, 256), (512, 256), op="Gemm", transB=1)
     matmul("gemm_transA", (256, 64), (256, 512), op="Gemm", transA=1)
     matmul("matmul_broadcast_b", (8, 64, 128), (128, 256))

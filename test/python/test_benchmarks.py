@@ -43,3 +43,20 @@ def test_overhead_prints_each_engine():
     for us, ratio, *_ in rows.values():
         assert float(us) > 0 and ratio.endswith("x")
     assert rows["onnxruntime"][1] == "1.00x"
+
+
+def test_inverted_residual_forms_match_onnxruntime(tmp_path):
+    """benchmarks/conv_forms.py's MobileNet v2 blocks compute what
+    onnxruntime does (the form benchmark times, it does not check)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import conv_forms
+    finally:
+        sys.path.pop(0)
+    from helpers import check_against_ort
+
+    forms = {k: v for k, v in conv_forms.forms().items() if k.startswith("invres_")}
+    assert len(forms) == 4
+    for name, (model, feeds) in forms.items():
+        (tmp_path / name).mkdir()
+        check_against_ort(model, feeds, tmp_path / name, rtol=1e-4, atol=1e-4)
