@@ -19,7 +19,8 @@ loop, Y^T is transposed back by another; both are small next to the
 product. The bias or splat the accumulators start from becomes a per-column
 start of Y^T, and a unary elementwise op right after the convolution (its
 Relu) moves ahead of the transpose, where qc-lower-gemm folds it into the
-kernel.
+kernel; the transpose then writes that op's destination (the next
+convolution's padded input, where qc-pad-into-producer made it one).
 
 Taken: f32 linalg.conv_2d_nchw_fchw of one image with constant weights,
 F >= 64 channels out, a multiple of 16, and OH * OW pixels whose 8-lane
@@ -107,8 +108,12 @@ def _rewrite(op) -> None:
         # Y's order, every load was a row of Y^T apart: 8 KiB for 2048).
         yt3 = b.expand(b.T(yt, f32), [[0, 1], [2]], [oh, ow, f])
         to_y = ir.AffineMap.get(3, 0, [ir.AffineDimExpr.get(2), ir.AffineDimExpr.get(0), ir.AffineDimExpr.get(1)])
-        (y3,) = b.generic([yt3.value], [b.empty([f, oh, ow], f32)], [b.identity_map(3), to_y],
-                          [b.PARALLEL] * 3, lambda v, _out: v)
+        # Into the sunk op's own destination, which ignores its old values:
+        # where that is the interior of the next convolution's padded input
+        # (qc-pad-into-producer), the transpose writes it in place of a copy.
+        dest = b.empty([f, oh, ow], f32) if consumer is None else \
+            b.collapse(b.T(consumer.operands[len(consumer.operands) - 1], f32), [[0, 1], [2], [3]], [f, oh, ow]).value
+        (y3,) = b.generic([yt3.value], [dest], [b.identity_map(3), to_y], [b.PARALLEL] * 3, lambda v, _out: v)
         y = b.expand(b.T(y3, f32), [[0, 1], [2], [3]], [1, f, oh, ow]).value
     if consumer is not None:
         consumer.results[0].replace_all_uses_with(y)

@@ -19,7 +19,8 @@
 // CHECK:         %[[R:.+]] = linalg.generic {{.+}} ins(%[[YT]] : tensor<49x64xf32>) outs(%{{.+}} : tensor<49x64xf32>)
 // CHECK:           arith.maximumf %{{.+}}, %{{.+}} fastmath<nsz> : f32
 // CHECK:         %[[R3:.+]] = tensor.expand_shape %[[R]] {{\[}}[0, 1], [2]] output_shape [7, 7, 64]
-// CHECK:         %[[Y:.+]] = linalg.generic {indexing_maps = [#{{map[0-9]*}}, #[[BACK]]]{{.+}} ins(%[[R3]] : tensor<7x7x64xf32>) outs(%{{.+}} : tensor<64x7x7xf32>)
+// CHECK:         %[[D:.+]] = tensor.collapse_shape %[[E:.+]] {{\[}}[0, 1], [2], [3]] : tensor<1x64x7x7xf32> into tensor<64x7x7xf32>
+// CHECK:         %[[Y:.+]] = linalg.generic {indexing_maps = [#{{map[0-9]*}}, #[[BACK]]]{{.+}} ins(%[[R3]] : tensor<7x7x64xf32>) outs(%[[D]] : tensor<64x7x7xf32>)
 // CHECK:         %[[Y4:.+]] = tensor.expand_shape %[[Y]] {{\[}}[0, 1], [2], [3]] output_shape [1, 64, 7, 7]
 // CHECK:         return %[[Y4]]
 func.func @conv1x1_relu(%x: tensor<1x16x7x7xf32>, %b: tensor<64xf32>) -> tensor<1x64x7x7xf32> {
@@ -40,6 +41,46 @@ func.func @conv1x1_relu(%x: tensor<1x16x7x7xf32>, %b: tensor<64xf32>) -> tensor<
     linalg.yield %m : f32
   } -> tensor<1x64x7x7xf32>
   return %r : tensor<1x64x7x7xf32>
+}
+
+// -----
+
+// The Relu wrote the interior of the next convolution's padded input
+// (qc-pad-into-producer): the transpose back, now after it, writes there
+// instead, so the padded tensor is built in place, with no copy of Y.
+#bias = affine_map<(d0, d1, d2, d3) -> (d1)>
+#id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @conv1x1_relu_into_pad
+// CHECK:         %[[F:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<1x64x9x9xf32>)
+// CHECK:         %[[S:.+]] = tensor.extract_slice %[[F]][0, 0, 1, 1] [1, 64, 7, 7] [1, 1, 1, 1]
+// CHECK:         linalg.matmul
+// CHECK:         %[[D:.+]] = tensor.collapse_shape %[[S]] {{\[}}[0, 1], [2], [3]] : tensor<1x64x7x7xf32> into tensor<64x7x7xf32>
+// CHECK:         %[[Y:.+]] = linalg.generic {{.+}} ins(%{{.+}} : tensor<7x7x64xf32>) outs(%[[D]] : tensor<64x7x7xf32>)
+// CHECK:         %[[Y4:.+]] = tensor.expand_shape %[[Y]] {{\[}}[0, 1], [2], [3]] output_shape [1, 64, 7, 7]
+// CHECK:         %[[P:.+]] = tensor.insert_slice %[[Y4]] into %[[F]][0, 0, 1, 1] [1, 64, 7, 7] [1, 1, 1, 1]
+// CHECK:         return %[[P]]
+func.func @conv1x1_relu_into_pad(%x: tensor<1x16x7x7xf32>, %b: tensor<64xf32>) -> tensor<1x64x9x9xf32> {
+  %w = arith.constant dense<0.5> : tensor<64x16x1x1xf32>
+  %zero = arith.constant 0.0 : f32
+  %ep = tensor.empty() : tensor<1x64x9x9xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%ep : tensor<1x64x9x9xf32>) -> tensor<1x64x9x9xf32>
+  %s = tensor.extract_slice %f[0, 0, 1, 1] [1, 64, 7, 7] [1, 1, 1, 1] : tensor<1x64x9x9xf32> to tensor<1x64x7x7xf32>
+  %e = tensor.empty() : tensor<1x64x7x7xf32>
+  %init = linalg.generic {indexing_maps = [#bias, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%b : tensor<64xf32>) outs(%e : tensor<1x64x7x7xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    linalg.yield %v : f32
+  } -> tensor<1x64x7x7xf32>
+  %c = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %w : tensor<1x16x7x7xf32>, tensor<64x16x1x1xf32>) outs(%init : tensor<1x64x7x7xf32>) -> tensor<1x64x7x7xf32>
+  %r = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%c : tensor<1x64x7x7xf32>) outs(%s : tensor<1x64x7x7xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %m = arith.maximumf %v, %zero fastmath<nsz> : f32
+    linalg.yield %m : f32
+  } -> tensor<1x64x7x7xf32>
+  %p = tensor.insert_slice %r into %f[0, 0, 1, 1] [1, 64, 7, 7] [1, 1, 1, 1] : tensor<1x64x7x7xf32> into tensor<1x64x9x9xf32>
+  return %p : tensor<1x64x9x9xf32>
 }
 
 // -----
