@@ -4,8 +4,9 @@
 
 One model per form (strides, dilation, groups, depthwise, 1-D, a 7x7 stem,
 a channel Split feeding 1x1 convs, max and average pooling, MobileNet v2
-inverted residual blocks, transposed Gemm operands, batched MatMuls), built with onnx.helper from fixed seeds. Both engines run one
-thread, alternately run by run (a run: 10 calls); printed are the medians
+inverted residual blocks, transposed Gemm operands, batched MatMuls),
+built with onnx.helper from fixed seeds. Both engines run one thread,
+alternately run by run (a run: 10 calls); printed are the medians
 and qc's speed as onnxruntime time / qc time (> 1: qc is faster). A form far
 below 1 is one that misses the GEMM and depthwise kernels.
 """
@@ -93,7 +94,8 @@ def forms() -> dict:
                  "wd": rng.normal(0, 0.1, (e, 1, 3, 3)), "bd": rng.normal(0, 0.1, e),
                  "w2": rng.normal(0, 0.1, (cout, e, 1, 1)), "b2": rng.normal(0, 0.1, cout),
                  "lo": np.array(0.0), "hi": np.array(6.0)}
-        nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["a"]), helper.make_node("Clip", ["a", "lo", "hi"], ["a6"]),
+        nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["a"]),
+                 helper.make_node("Clip", ["a", "lo", "hi"], ["a6"]),
                  helper.make_node("Conv", ["a6", "wd", "bd"], ["d"], group=e, pads=[1, 1, 1, 1], strides=[s, s]),
                  helper.make_node("Clip", ["d", "lo", "hi"], ["d6"]),
                  helper.make_node("Conv", ["d6", "w2", "b2"], ["p" if s == 1 and cin == cout else "y"])]

@@ -45,6 +45,7 @@ from qc.mlir import arith, ir, linalg, memref
 from . import gemm_epilogue
 from .approximate_math import fma
 from .base import Pass, collect_ops
+from .gemm_epilogue import _root, _uses_of_buffer
 from .winograd_conv import BY_PLANES, WINOGRAD_ATTR
 
 PLANE_ALIGN = 64  # bytes: each plane of V and M starts one cache line on from the one before (mod 4 KiB)
@@ -152,7 +153,7 @@ def _drop_zero_fill(op) -> None:
     ops = [o.operation for o in op.operation.block.operations]
     here = ops.index(op.operation)
     v = op.outputs[0]
-    users = set(gemm_epilogue._uses_of_buffer(gemm_epilogue._root(v)))
+    users = set(_uses_of_buffer(_root(v)))
     fill = next((o for o in reversed(ops[:here]) if o in users), None)
     if fill is not None and fill.name == "linalg.fill" and fill.operands[1] == v:
         fill.erase()
@@ -297,8 +298,9 @@ def _input(op, tiling) -> None:
 
 def _output(op, tiling, ep: gemm_epilogue.Epilogue) -> None:
     """Y[n, f, m·th + r, m·tw + q] += (A^T M A)[r, q], M = M[:, f, n, th, tw] as α x α
-    (with ep: the bias, the chain, written to D), in two loops: S[r, ν, f, n, th, tw] = Σ_ξ A^T[r, ξ] M[αξ + ν, f, n, th, tw],
-    then Y's row m·th + r from α planes of S."""
+    (with ep: the bias, the chain, written to D), in two loops:
+    S[r, ν, f, n, th, tw] = Σ_ξ A^T[r, ξ] M[αξ + ν, f, n, th, tw], then Y's
+    row m·th + r from α planes of S."""
     mm, y = op.inputs[0], op.outputs[0]
     a, m, a_t = tiling.alpha, tiling.m, tiling.a_t
     _, f, n, th, tw = ir.ShapedType(mm.type).shape
@@ -323,12 +325,8 @@ def _epilogue(op) -> gemm_epilogue.Epilogue:
     channel, or a constant) and the elementwise op after it (Relu, Clip, a
     residual Add), maybe writing another buffer D. Y is then written once,
     final, or not at all: the bias broadcast and the Relu were each a pass
-    over Y in memory."""
-    ep = gemm_epilogue.find(op.operation, op.outputs[0], [1], [2, 3])
-    roots = [gemm_epilogue._root(v) for v in op.inputs]
-    if ep.init == "cols" or any(v is not None and gemm_epilogue._root(v) in roots for v in (ep.dest, ep.residual)):
-        return gemm_epilogue.Epilogue()
-    return ep
+    over Y in memory. (Y's rows are its channels, its columns the pixels.)"""
+    return gemm_epilogue.find(op.operation, op.outputs[0], [1], [2, 3])
 
 
 def _written(ep: gemm_epilogue.Epilogue, y: ir.Value) -> ir.Value:

@@ -6,7 +6,8 @@ Each case is checked to take the Winograd path with the tiling it should
 F(4x4, 3x3), 16x4x4 for F(2x2, 3x3)), then run: maps of every size modulo
 the tile (up to 3 more padded rows or columns, sliced off), a batch, bias,
 a ResNet basic block (BatchNorm folded, Relu and the residual Add after),
-several threads, inputs of large magnitude. The error is a few float32
+the bias and the Relu/Clip/residual Add done by the output transform's
+last loop, several threads, inputs of large magnitude. The error is a few float32
 roundings of the transformed sums, held to 1e-4 of the output's scale.
 """
 
