@@ -60,11 +60,12 @@ class WinogradLoops(Pass):
     name = "qc-winograd-loops"
 
     def apply(self, module: ir.Module) -> None:
-        for op in collect_ops(module.operation, ("linalg.generic",)):
-            attrs = op.operation.attributes
-            if WINOGRAD_ATTR not in attrs or not isinstance(op.outputs[0].type, ir.MemRefType):
-                continue
-            kind = ir.StringAttr(attrs[WINOGRAD_ATTR]).value
+        # The transforms first: an output transform erases the generics it
+        # folds (the bias broadcast, the Relu), which must not be visited after.
+        marked = [op for op in collect_ops(module.operation, ("linalg.generic",))
+                  if WINOGRAD_ATTR in op.operation.attributes and isinstance(op.outputs[0].type, ir.MemRefType)]
+        for op in marked:
+            kind = ir.StringAttr(op.operation.attributes[WINOGRAD_ATTR]).value
             if kind == "input":
                 _drop_zero_fill(op)
             planes = op.outputs[0] if kind == "input" else op.inputs[0]  # V, written by the input transform; M
