@@ -17,6 +17,7 @@ _REGISTRY = {
     "qc-bool-memory": "bool_memory:BoolMemory",
     "qc-border-columns": "border_columns:BorderColumns",
     "qc-bufferize": "bufferize:Bufferize",
+    "qc-channels-last-depthwise": "channels_last_depthwise:ChannelsLastDepthwise",
     "qc-conv-to-gemm": "conv_to_gemm:ConvToGemm",
     "qc-depthwise-conv": "depthwise_conv:DepthwiseConv",
     "qc-linalg-cleanup": "linalg_cleanup:LinalgCleanup",

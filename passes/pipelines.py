@@ -14,6 +14,7 @@ from .binary_gemm import for_target as binary_gemm_for
 from .bool_memory import BoolMemory
 from .border_columns import BorderColumns
 from .bufferize import Bufferize
+from .channels_last_depthwise import ChannelsLastDepthwise
 from .conv_to_gemm import ConvToGemm
 from .depthwise_conv import DepthwiseConv
 from .linalg_cleanup import LinalgCleanup
@@ -136,16 +137,20 @@ def default_pipeline(target=None) -> Pipeline:
             # On tensors: fusion works on SSA values. Convolutions become GEMMs
             # after it: elementwise fusion would fold the im2col copy back into
             # a convolution-shaped generic. Those with few output pixels and
-            # many channels (7 x 7 maps) become transposed GEMMs first; 3x3
+            # many channels (7 x 7 maps) become transposed GEMMs first, and so
+            # do the 1x1s around a depthwise on a small map, which then runs
+            # channels-last between them (no transposes); 3x3
             # stride-1 ones with enough tiles and channels become Winograd
             # F(2x2, 3x3) transforms around 16 GEMMs (2.25x fewer multiplies).
             # Math functions become arithmetic so that their loops vectorize.
             # Depthwise convolutions and f32 pooling become all-parallel loops
             # first (the window unrolled, the output row innermost), so that
-            # fusion sees them and LLVM vectorizes along the row. A pad of an integer elementwise result is
-            # written in place (before the conv passes read the padded tensor).
+            # fusion sees them and LLVM vectorizes along the row. A pad of an
+            # integer elementwise result is written in place (before the conv
+            # passes read the padded tensor).
             Stage("linalg", (DepthwiseConv(), PoolWindow(), QDepthwiseConv(), LinalgCleanup(), PadIntoProducer(),
-                             NarrowGemm(), WinogradConv(), ConvToGemm(), QConvToGemm(), ApproximateMath(), Upstream("canonicalize,cse"))),
+                             NarrowGemm(), ChannelsLastDepthwise(), WinogradConv(), ConvToGemm(), QConvToGemm(),
+                             ApproximateMath(), Upstream("canonicalize,cse"))),
             # Each op writing into an initial value gets its own (after the
             # last CSE, which merges equal ones); the parts of a Concat are
             # computed in their slices of its result; a padded tensor is filled
