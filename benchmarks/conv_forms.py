@@ -84,8 +84,9 @@ def forms() -> dict:
                      {"x": rng.normal(0, 1, shape).astype(F32)})
     # MobileNet v2 inverted residual blocks (1x1 expand, Clip, 3x3 depthwise,
     # Clip, 1x1 project, + x where shapes allow), at the later stages' small
-    # maps: on 7 x 7 the 1x1 convs run transposed (qc-narrow-gemm), the
-    # depthwise between them in NCHW, with a transpose on each side of it.
+    # maps: on 7 x 7 and 14 x 14 the 1x1 convs run transposed
+    # (qc-narrow-gemm), the depthwise between them channels-last on their
+    # pixel-major rows (qc-channels-last-depthwise); on 56 x 56 all in NCHW.
     for name, (cin, hw, e, cout, s) in {"invres_24x56_e144_s2": (24, 56, 144, 32, 2),
                                         "invres_64x14_e384": (64, 14, 384, 64, 1),
                                         "invres_96x14_e576_s2": (96, 14, 576, 160, 2),

@@ -37,11 +37,13 @@ import numpy as np
 from qc.mlir import arith, ir, linalg
 
 from .base import Pass, collect_ops
+from .channels_last_depthwise import depthwise_input
 from .conv_to_gemm import _ints, static_f32_operands
 
 LANES = 8  # the narrowest vector a panel of pixels is padded to (AVX2, NEON x2)
 MIN_CHANNELS = 64
 MAX_WASTE = 0.05
+MAX_REGION_PIXELS = 14 * 14  # beside a depthwise convolution (see _beside_depthwise)
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def _rewrite(op) -> None:
     f, _, kh, kw = tys[1].shape
     _, _, oh, ow = tys[2].shape
     weights = _constant(w)
-    if n != 1 or weights is None or not wasteful(oh * ow, f):
+    if n != 1 or weights is None or not (wasteful(oh * ow, f) or _beside_depthwise(op, oh * ow, f)):
         return
     attrs = op.operation.attributes
     sh, sw = _ints(attrs["strides"] if "strides" in attrs else None, (1, 1))
@@ -121,6 +123,31 @@ def _rewrite(op) -> None:
     else:
         op.operation.results[0].replace_all_uses_with(y)
     op.operation.erase()
+
+
+def _beside_depthwise(op, pixels: int, channels: int) -> bool:
+    """Whether a convolution on a small map reads or feeds a depthwise
+    convolution (qc-depthwise-conv's generic), which then runs channels-last
+    on the pixel-major rows (qc-channels-last-depthwise): for the 1x1
+    convolutions around a MobileNet v2 depthwise on 14 x 14, whose rows of
+    14 pixels are a vector and a 6-lane tail per tap in NCHW."""
+    if pixels > MAX_REGION_PIXELS or channels < MIN_CHANNELS or channels % 16:
+        return False
+    x = op.operation.operands[0]
+    if getattr(x.owner, "operation", None) is not None and depthwise_input(x.owner.operation) is not None:
+        return True
+    y = op.operation.results[0]
+    uses = list(y.uses)
+    if len(uses) == 1 and uses[0].owner.name == "linalg.generic" and len(uses[0].owner.results) == 1:
+        y = uses[0].owner.results[0]  # through its Relu or Clip
+    for use in y.uses:
+        pad = use.owner
+        if pad.name in ("tensor.pad", "tensor.insert_slice") and pad.operands[0] == y:
+            for u in pad.results[0].uses:  # the taps, in the depthwise generic's body
+                taps = depthwise_input(u.owner.parent) if u.owner.name == "tensor.extract" else None
+                if taps is not None and taps == pad.results[0]:
+                    return True
+    return False
 
 
 def _transposed_start(b, init: ir.Value, oh: int, ow: int, f: int) -> ir.Value:
