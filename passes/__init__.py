@@ -20,6 +20,7 @@ _REGISTRY = {
     "qc-channels-last-depthwise": "channels_last_depthwise:ChannelsLastDepthwise",
     "qc-conv-to-gemm": "conv_to_gemm:ConvToGemm",
     "qc-depthwise-conv": "depthwise_conv:DepthwiseConv",
+    "qc-divide-by-constant": "divide_by_constant:DivideByConstant",
     "qc-linalg-cleanup": "linalg_cleanup:LinalgCleanup",
     "qc-lower-binary-gemm": "binary_gemm:LowerBinaryGemm",
     "qc-lower-gemm": "lower_gemm:LowerGemm",

@@ -17,6 +17,7 @@ from .bufferize import Bufferize
 from .channels_last_depthwise import ChannelsLastDepthwise
 from .conv_to_gemm import ConvToGemm
 from .depthwise_conv import DepthwiseConv
+from .divide_by_constant import DivideByConstant
 from .linalg_cleanup import LinalgCleanup
 from .lower_gemm import LowerGemm
 from .lower_qgemm import for_target as qgemm_for
@@ -128,6 +129,17 @@ def _x86_int8(target) -> tuple:
     return VectorQDepthwise(lanes=lanes, dot=dot, channel_requant=not table), VectorRequant(table=table)
 
 
+def has_fma(target=None) -> bool:
+    """Whether the target fuses a multiply and an add (AVX2 when no target is given)."""
+    if target is None or target.arch == "aarch64":
+        return True
+    if target.arch == "x86_64":
+        return bool({"+fma", "+avx512f"} & target.feature_set)
+    if target.arch == "riscv64":
+        return bool({"+f", "+d"} & target.feature_set)
+    return False
+
+
 def default_pipeline(target=None) -> Pipeline:
     """The pipeline for a target: the GEMM register tile follows its vector
     registers (`gemm_tile`)."""
@@ -142,7 +154,8 @@ def default_pipeline(target=None) -> Pipeline:
             # channels-last between them (no transposes); 3x3
             # stride-1 ones with enough tiles and channels become Winograd
             # F(2x2, 3x3) transforms around 16 GEMMs (2.25x fewer multiplies).
-            # Math functions become arithmetic so that their loops vectorize.
+            # Math functions become arithmetic so that their loops vectorize,
+            # and a divide by a constant a multiply and a correction (exact).
             # Depthwise convolutions and f32 pooling become all-parallel loops
             # first (the window unrolled, the output row innermost), so that
             # fusion sees them and LLVM vectorizes along the row. A pad of an
@@ -150,7 +163,7 @@ def default_pipeline(target=None) -> Pipeline:
             # passes read the padded tensor).
             Stage("linalg", (DepthwiseConv(), PoolWindow(), QDepthwiseConv(), LinalgCleanup(), PadIntoProducer(),
                              NarrowGemm(), ChannelsLastDepthwise(), WinogradConv(), ConvToGemm(), QConvToGemm(),
-                             ApproximateMath(), Upstream("canonicalize,cse"))),
+                             ApproximateMath(), DivideByConstant(fma=has_fma(target)), Upstream("canonicalize,cse"))),
             # Each op writing into an initial value gets its own (after the
             # last CSE, which merges equal ones); the parts of a Concat are
             # computed in their slices of its result; a padded tensor is filled
