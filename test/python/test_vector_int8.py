@@ -117,7 +117,9 @@ def test_depthwise_channel_requantization_exact_form(case, tmp_path):
 @pytest.mark.parametrize("case", DEPTHWISE)
 def test_depthwise_quads_where_rows_allow(case):
     """With VNNI and VBMI the kernel takes byte quads where a row has at
-    least 4 outputs (else the pair kernel; dilation: the loop)."""
+    least 4 outputs (else the pair kernel; dilation: the loop), and LLVM
+    makes vpdpbusd of them on any host (wide_strips' masked load of a row's
+    last 18 bytes once hung its instruction selection)."""
     hw, kernel, strides, pads, dilations = DEPTHWISE[case]
     model, _ = _conv_model(xt=I8, wt=I8, yt=I8, c=6, m=6, group=6, hw=hw, kernel=kernel, strides=strides,
                            pads=pads, dilations=dilations, seed=len(case))
@@ -127,6 +129,7 @@ def test_depthwise_quads_where_rows_allow(case):
     assert ("call @qc_dot4_us_" in gemm_ir) == quads
     assert ("call @qc_qdepthwise_" in gemm_ir) == (case != "dilation")
     assert "call @qc_dot4_us_" not in qc.compile(model, emit="gemm", target="x86-64-v4-vnni")  # no VBMI
+    assert ("vpdpbusd" in qc.compile(model, emit="asm", target=VNNI_VBMI)) == quads
 
 
 @pytest.mark.parametrize("case", [c for c in CONV_CASES if "3d" not in c])
