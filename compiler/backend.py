@@ -98,8 +98,16 @@ def _target_machine(target: Target, opt: int = 3):
 
     _init_llvm()
     tgt = llvm.Target.from_triple(target.triple)
+    features = target.features
+    if target.arch == "x86_64" and target.vector_bits >= 512:
+        # LLVM's tuning for AVX-512 CPUs (Skylake-X to Sapphire Rapids)
+        # vectorizes loops at 256 bits, against clock drops that qc's GEMM
+        # kernels, all zmm, incur anyway: its own loops (Winograd
+        # transforms, depthwise, pooling, elementwise) go 512 wide too
+        # (ResNet-50 1.2x faster on Sapphire Rapids, one thread).
+        features = ",".join(f for f in (features, "-prefer-256-bit") if f)
     return tgt.create_target_machine(
-        cpu=target.cpu, features=target.features, opt=opt, reloc="pic", codemodel="default", abiname=target.abi
+        cpu=target.cpu, features=features, opt=opt, reloc="pic", codemodel="default", abiname=target.abi
     )
 
 
