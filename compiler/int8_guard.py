@@ -132,9 +132,10 @@ class Layer:
         return int8, fp32
 
 
-def layers(model: onnx.ModelProto) -> list[Layer]:
+def layers(model: onnx.ModelProto, winograd: winograd_conv.WinogradConv = winograd_conv.WinogradConv()) -> list[Layer]:
     """The integer conv / matmul layers of an (optimized, QDQ-fused) model
-    whose shapes are known."""
+    whose shapes are known; `winograd`: the fp32 pipeline's choice of
+    Winograd tiling, which the fp32 estimate follows."""
     g = model.graph
     shapes = {}
     for vi in [*g.input, *g.value_info, *g.output]:
@@ -163,7 +164,7 @@ def layers(model: onnx.ModelProto) -> list[Layer]:
             kind = f"{'depthwise' if dw else 'conv'} {kernel}"
             attrs = {a.name: list(a.ints) for a in node.attribute}
             plain = group == 1 and all(set(attrs.get(a, [1])) == {1} for a in ("strides", "dilations"))
-            tiling = winograd_conv.tiling_for(x[1], w[0], y[2], y[3], w[2:]) if plain else None
+            tiling = winograd_conv.tiling_for(x[1], w[0], y[2], y[3], w[2:], winograd) if plain else None
             wino = tiling.m if tiling else 0
             out.append(Layer(name, kind, outputs * int(np.prod(w[1:])), outputs, dw, requant, wino))
         else:
@@ -177,7 +178,9 @@ def layers(model: onnx.ModelProto) -> list[Layer]:
 def text(model: onnx.ModelProto, target) -> tuple[str, list[str]]:
     """The guard's table and its warnings ([] when int8 wins everywhere or
     the model has no integer layer: then the table is empty too)."""
-    found = layers(model)
+    from qc.passes.pipelines import winograd_options
+
+    found = layers(model, winograd_options(target))
     if not found:
         return "", []
     r = rates_for(target)

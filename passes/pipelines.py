@@ -129,6 +129,12 @@ def _x86_int8(target) -> tuple:
     return VectorQDepthwise(lanes=lanes, dot=dot, channel_requant=not table), VectorRequant(table=table)
 
 
+def winograd_options(target=None) -> WinogradConv:
+    """qc-winograd-conv for a target: F(4, 3) where the map has at least one
+    GEMM panel of 4x4 tiles (16 columns, AVX-512's 32)."""
+    return WinogradConv(min_tiles_f4=max(16, gemm_tile(target).nr))
+
+
 def has_fma(target=None) -> bool:
     """Whether the target fuses a multiply and an add (AVX2 when no target is given)."""
     if target is None or target.arch == "aarch64":
@@ -162,7 +168,8 @@ def default_pipeline(target=None) -> Pipeline:
             # integer elementwise result is written in place (before the conv
             # passes read the padded tensor).
             Stage("linalg", (DepthwiseConv(), PoolWindow(), QDepthwiseConv(), LinalgCleanup(), PadIntoProducer(),
-                             NarrowGemm(), ChannelsLastDepthwise(), WinogradConv(), ConvToGemm(), QConvToGemm(),
+                             NarrowGemm(), ChannelsLastDepthwise(),
+                             winograd_options(target), ConvToGemm(), QConvToGemm(),
                              ApproximateMath(), DivideByConstant(fma=has_fma(target)), Upstream("canonicalize,cse"))),
             # Each op writing into an initial value gets its own (after the
             # last CSE, which merges equal ones); the parts of a Concat are

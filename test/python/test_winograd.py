@@ -15,19 +15,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import check_against_ort, direct_convs, example_module, make_model
+from helpers import check_against_ort, direct_convs, example_module, host_tile, make_model
 from onnx import helper
 
 import qc
 
 F32 = np.float32
 
+# F(4x4) takes a map of at least one GEMM panel of 4x4 tiles: 16 on AVX2,
+# 32 on AVX-512 (`winograd_options`); below, F(2x2). The cases of 16 and 18
+# tiles take F(4x4) or F(2x2) by this machine's panel.
+F4_16 = 4 if host_tile().nr <= 16 else 2
+
 CASES = {
     # name: (N, C, H, W, F, bias, tile): why
-    "even": (1, 32, 16, 16, 32, True, 4),  # 4x4 tiles of 4x4, the fewest F(4x4) takes; the fewest channels
-    "odd": (1, 40, 15, 13, 48, True, 4),  # a padded row and 3 padded columns, sliced off
-    "batch": (2, 32, 12, 22, 36, False, 4),  # two images: tiles of both in one GEMM; no bias; 2 padded columns
-    "map_14": (1, 64, 14, 14, 64, True, 4),  # ResNet-50's 14x14: 16 tiles, 2 padded rows and columns
+    "even": (1, 32, 16, 16, 32, True, F4_16),  # 4x4 tiles of 4x4, the fewest F(4x4) takes on AVX2; the fewest channels
+    "odd": (1, 40, 15, 13, 48, True, F4_16),  # a padded row and 3 padded columns, sliced off
+    "batch": (2, 32, 12, 22, 36, False, F4_16),  # two images: tiles of both in one GEMM; no bias; 2 padded columns
+    "map_14": (1, 64, 14, 14, 64, True, F4_16),  # ResNet-50's 14x14: 16 tiles, 2 padded rows and columns
+    "map_24": (1, 32, 24, 24, 32, True, 4),  # 36 tiles: F(4x4) on every x86 target
     "map_56": (1, 64, 56, 56, 64, True, 4),  # ResNet-50's 56x56: 196 tiles, rows of 14
     "wide": (1, 32, 20, 40, 40, True, 4),  # 50 tiles, a row of 10 tiles
     "f2_even": (1, 32, 12, 12, 32, True, 2),  # 9 tiles of 4x4 are too few: 36 of 2x2
@@ -68,7 +74,7 @@ def test_winograd_conv_matches_onnxruntime(name, tmp_path):
     check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("hw,tile", [(16, 4), (12, 2)])
+@pytest.mark.parametrize("hw,tile", [(24, 4), (12, 2)])
 def test_large_inputs_keep_relative_accuracy(hw, tile, tmp_path):
     """Values of 1e3 and weights of one sign: the transforms' sums and
     differences lose no more than float32 rounding of the output's scale."""
@@ -91,7 +97,7 @@ def _direct_lib(model, tmp_path) -> str:
     return lib
 
 
-@pytest.mark.parametrize("hw,tile", [(16, 4), (12, 2)])
+@pytest.mark.parametrize("hw,tile", [(24, 4), (12, 2)])
 def test_resnet_basic_block(hw, tile, tmp_path):
     """Both convolutions of a ResNet basic block (32 channels), with their
     folded BatchNorm, the Relu, the residual Add, on 1 and 2 threads (the
@@ -104,6 +110,16 @@ def test_resnet_basic_block(hw, tile, tmp_path):
     one = qc.load(lib, threads=1).run(feeds)["y"]
     two = qc.load(lib, threads=2).run(feeds)["y"]
     np.testing.assert_array_equal(one, two)
+
+
+def test_f4_takes_a_panel_of_tiles_per_target():
+    """ResNet-50's 14x14 map (16 tiles of 4x4): F(4x4) with AVX2's 16-column
+    panels, F(2x2) with AVX-512's 32 (49 tiles of 2x2); 28x28 (49 of 4x4)
+    is F(4x4) on both."""
+    rng = np.random.default_rng(5)
+    m14, m28 = conv_model(1, 64, 14, 14, 64, True, rng), conv_model(1, 64, 28, 28, 64, True, rng)
+    assert _tiles(m14, target="x86-64-v3") == [4] and _tiles(m14, target="x86-64-v4") == [2]
+    assert _tiles(m28, target="x86-64-v3") == [4] and _tiles(m28, target="x86-64-v4") == [4]
 
 
 def test_small_or_thin_convolutions_stay_direct():
@@ -123,7 +139,7 @@ EPILOGUES = {
 }
 
 
-@pytest.mark.parametrize("hw,tile", [(16, 4), (12, 2)])
+@pytest.mark.parametrize("hw,tile", [(24, 4), (12, 2)])
 @pytest.mark.parametrize("name", sorted(EPILOGUES))
 def test_ops_around_the_output_transform(name, hw, tile, tmp_path):
     """The bias broadcast before the convolution and the elementwise op
