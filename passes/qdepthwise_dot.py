@@ -165,12 +165,11 @@ def dot_function(name: str, conv: "_Conv", quads: ir.Value, corr: ir.Value, rq=N
                 # row narrower than a vector is read masked. (LLVM 22's
                 # instruction selection never finished on a v64i8 masked
                 # load of 18 bytes feeding these shuffles.)
-                shift = 0
-                if base + 4 * lanes > w_in and w_in >= 4 * lanes:
-                    shift = base - (w_in - 4 * lanes)
-                if base + 4 * lanes <= w_in or shift:
-                    e.emit(f"{src} = vector.load %x[%n, %c, {row}, {e.idx(base - shift)}] : {ty['%x']}, {v8}")
+                start = min(base, w_in - 4 * lanes)
+                if start >= 0:
+                    e.emit(f"{src} = vector.load %x[%n, %c, {row}, {e.idx(start)}] : {ty['%x']}, {v8}")
                 else:
+                    start = base
                     m, z = e.fresh("m"), e.fresh("z")
                     e.emit(f"{m} = vector.constant_mask [{used}] : vector<{4 * lanes}xi1>")
                     e.emit(f"{z} = arith.constant dense<0> : {v8}")
@@ -180,7 +179,7 @@ def dot_function(name: str, conv: "_Conv", quads: ir.Value, corr: ir.Value, rq=N
                 e.emit(f"{flip} = arith.constant dense<-128> : {v8}")
                 e.emit(f"{u} = arith.xori {src}, {flip} : {v8}")
                 for col in group:
-                    off = col * conv.sw - base + shift
+                    off = col * conv.sw - start
                     for g in range(nq):
                         idx = [off + lane * conv.sw + (4 * g + t if 4 * g + t < conv.kw else 0)
                                for lane in range(lanes) for t in range(4)]
