@@ -74,6 +74,54 @@ func.func @odd(%x: tensor<2x32x17x15xf32>, %init: tensor<2x32x15x13xf32>) -> ten
 
 // -----
 
+// The same map with a bias broadcast as the init: the broadcast is computed
+// again at the padded shape (16x16), not padded, so that qc-winograd-loops
+// folds it into the output transform; the pixels it adds read the bias too.
+// CHECK-DAG:   #[[CH:.+]] = affine_map<(d0, d1, d2, d3) -> (d1)>
+// CHECK-DAG:   #[[ID:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @odd_bias
+// CHECK-SAME:    %[[BIAS:[a-z0-9]+]]: tensor<32xf32>
+// CHECK-NOT:     tensor.pad %{{.+}} low[0, 0, 0, 0] high[0, 0, 1, 3] {{.*}}tensor<2x32x15x13xf32>
+// CHECK:         %[[E:.+]] = tensor.empty() : tensor<2x32x16x16xf32>
+// CHECK:         %[[B16:.+]] = linalg.generic {indexing_maps = [#[[CH]], #[[ID]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%[[BIAS]] : tensor<32xf32>) outs(%[[E]] : tensor<2x32x16x16xf32>)
+// CHECK-NEXT:    ^bb0(%[[IN:.+]]: f32, %{{.+}}: f32):
+// CHECK-NEXT:      linalg.yield %[[IN]] : f32
+// CHECK:         linalg.generic {{.*}} outs(%[[B16]] : tensor<2x32x16x16xf32>) attrs = {qc.winograd = "output"}
+// CHECK:         tensor.extract_slice {{.*}} [2, 32, 15, 13]
+func.func @odd_bias(%x: tensor<2x32x17x15xf32>, %bias: tensor<32xf32>) -> tensor<2x32x15x13xf32> {
+  %w = arith.constant dense<1.0> : tensor<32x32x3x3xf32>
+  %e = tensor.empty() : tensor<2x32x15x13xf32>
+  %b = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d1)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>],
+                       iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+         ins(%bias : tensor<32xf32>) outs(%e : tensor<2x32x15x13xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<2x32x15x13xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+         ins(%x, %w : tensor<2x32x17x15xf32>, tensor<32x32x3x3xf32>) outs(%b : tensor<2x32x15x13xf32>) -> tensor<2x32x15x13xf32>
+  return %0 : tensor<2x32x15x13xf32>
+}
+
+// -----
+
+// A splat fill as the init (a constant bias): filled again at 16x16.
+// CHECK-LABEL: func.func @odd_fill
+// CHECK:         %[[C:.+]] = arith.constant 5.000000e-01 : f32
+// CHECK-NOT:     tensor.pad %{{.+}} low[0, 0, 0, 0] high[0, 0, 1, 3] {{.*}}tensor<2x32x15x13xf32>
+// CHECK:         %[[F16:.+]] = linalg.fill ins(%[[C]] : f32) outs(%{{.+}} : tensor<2x32x16x16xf32>)
+// CHECK:         linalg.generic {{.*}} outs(%[[F16]] : tensor<2x32x16x16xf32>) attrs = {qc.winograd = "output"}
+func.func @odd_fill(%x: tensor<2x32x17x15xf32>) -> tensor<2x32x15x13xf32> {
+  %w = arith.constant dense<1.0> : tensor<32x32x3x3xf32>
+  %c = arith.constant 0.5 : f32
+  %e = tensor.empty() : tensor<2x32x15x13xf32>
+  %b = linalg.fill ins(%c : f32) outs(%e : tensor<2x32x15x13xf32>) -> tensor<2x32x15x13xf32>
+  %0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+         ins(%x, %w : tensor<2x32x17x15xf32>, tensor<32x32x3x3xf32>) outs(%b : tensor<2x32x15x13xf32>) -> tensor<2x32x15x13xf32>
+  return %0 : tensor<2x32x15x13xf32>
+}
+
+// -----
+
 // Left as convolutions: stride 2, a 5x5 filter, too few channels (16 < 32),
 // too few tiles (8x8 outputs: 4 of 4x4 < 16, 16 of 2x2 < 32), weights
 // computed at run time.
