@@ -57,7 +57,10 @@ class UnshareInits(Pass):
             # block usually keeps the original.)
             uses = [(use.owner.operation, use.operand_number) for use in result.uses][::-1]
             inits = [(user, i) for user, i in uses if _is_init(user, i)]
-            for user, i in inits[1:] if len(inits) == len(uses) else inits:
+            # A reshape of a value that something else also reads (a pad,
+            # another reshape) is shared too, though its own uses are all inits.
+            alone = len(inits) == len(uses) and all(len(list(link.results[0].uses)) == 1 for link in chain[:-1])
+            for user, i in inits[1:] if alone else inits:
                 value = None
                 for link in chain:  # producer first, then its reshapes
                     clone = link.clone(ir.InsertionPoint(user))

@@ -27,6 +27,35 @@ func.func @shared_bias(%a: tensor<4x8xf32>, %b1: tensor<8x6xf32>, %b2: tensor<8x
 
 // -----
 
+// The broadcast is also read (padded) besides its reshape, whose one use is
+// a matmul's init: the matmul gets its own broadcast and reshape.
+// CHECK-LABEL: func.func @reshape_of_shared
+// CHECK:         %[[B:.+]] = linalg.generic {{.+}} ins(%[[BIAS:[^ ]+]] : tensor<4xf32>)
+// CHECK:         %[[B1:.+]] = linalg.generic {{.+}} ins(%[[BIAS]] : tensor<4xf32>)
+// CHECK:         %[[R1:.+]] = tensor.collapse_shape %[[B1]]
+// CHECK:         linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<4x8xf32>, tensor<8x6xf32>) outs(%[[R1]] : tensor<4x6xf32>)
+// CHECK:         tensor.pad %[[B]]
+#col = affine_map<(d0, d1, d2) -> (d0)>
+#id = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @reshape_of_shared(%a: tensor<4x8xf32>, %b1: tensor<8x6xf32>, %bias: tensor<4xf32>) -> (tensor<4x6xf32>, tensor<4x3x4xf32>) {
+  %e = tensor.empty() : tensor<4x2x3xf32>
+  %bb = linalg.generic {indexing_maps = [#col, #id], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%bias : tensor<4xf32>) outs(%e : tensor<4x2x3xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    linalg.yield %v : f32
+  } -> tensor<4x2x3xf32>
+  %init = tensor.collapse_shape %bb [[0], [1, 2]] : tensor<4x2x3xf32> into tensor<4x6xf32>
+  %y1 = linalg.matmul ins(%a, %b1 : tensor<4x8xf32>, tensor<8x6xf32>) outs(%init : tensor<4x6xf32>) -> tensor<4x6xf32>
+  %zero = arith.constant 0.0 : f32
+  %p = tensor.pad %bb low[0, 0, 0] high[0, 1, 1] {
+  ^bb0(%i: index, %j: index, %k: index):
+    tensor.yield %zero : f32
+  } : tensor<4x2x3xf32> to tensor<4x3x4xf32>
+  return %y1, %p : tensor<4x6xf32>, tensor<4x3x4xf32>
+}
+
+// -----
+
 // A zero fill that is also read: every op writing into it gets its own.
 // CHECK-LABEL: func.func @fill_also_read
 // CHECK:         %[[Z:.+]] = linalg.fill
