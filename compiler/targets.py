@@ -75,9 +75,42 @@ class Target:
         return 128 if "+v" in feats else 0  # V implies Zvl128b
 
     @property
+    def l1d_kib(self) -> int | None:
+        """The L1 data cache per core, in KiB: this machine's as Linux
+        reports it for `host`, else from the CPU name (None where unknown,
+        as for the generic x86-64-vN levels)."""
+        if self.name == "host":
+            size = _host_l1d_kib()
+            if size:
+                return size
+        return L1D_KIB.get(self.cpu)
+
+    @property
     def vectors(self) -> str:
         """The vector register file, for `qc targets`: '32 x 128-bit'."""
         return f"{self.vector_registers} x {self.vector_bits}-bit"
+
+
+# L1 data caches of the CPUs with AVX-512 that qc tunes for (per core).
+L1D_KIB = {
+    **dict.fromkeys(("skylake-avx512", "cascadelake", "cooperlake", "cannonlake", "knl", "knm", "znver4"), 32),
+    **dict.fromkeys(("icelake-client", "icelake-server", "tigerlake", "rocketlake", "sapphirerapids",
+                     "emeraldrapids", "graniterapids", "graniterapids-d", "diamondrapids", "znver5"), 48),
+}
+
+
+def _host_l1d_kib() -> int | None:
+    import glob
+
+    for d in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
+        try:
+            with open(f"{d}/level") as lv, open(f"{d}/type") as ty, open(f"{d}/size") as sz:
+                if lv.read().strip() == "1" and ty.read().strip() == "Data":
+                    size = sz.read().strip()
+                    return int(size[:-1]) if size.endswith("K") else int(size) // 1024
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def normalize_arch(machine: str) -> str:
