@@ -34,7 +34,7 @@ the transform. Its init, where that is a fill or a bias broadcast, is
 computed again at the padded size rather than padded: qc-winograd-loops
 then folds it into the output transform (SqueezeNet's 13x13 and 27x27
 maps: a copy into a zeroed buffer, and for a bias that CSE had shared,
-another copy, per convolution; the model 1.06x faster on AVX-512).
+another copy, per convolution; the model 1.03-1.06x faster on AVX-512).
 """
 
 from __future__ import annotations
