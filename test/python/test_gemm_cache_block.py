@@ -33,7 +33,7 @@ def test_host_reads_its_l1d_from_linux():
     # Without the sysfs entries (some containers), the CPU name decides.
     assert host.l1d_kib == (int(sizes[0].rstrip("K")) if sizes else L1D_KIB.get(host.cpu))
     if host.arch == "x86_64" and host.vector_bits == 512:
-        assert gemm_tile(host).kc == (256 if host.l1d_kib >= 48 else 1024)
+        assert gemm_tile(host).kc == (256 if (host.l1d_kib or 0) >= 48 else 1024)
 
 
 def test_print_pipeline_shows_the_block_depth(tmp_path):
