@@ -84,12 +84,15 @@ def _chain(op: ir.Operation) -> list[ir.Operation] | None:
         op = getattr(op.operands[0].owner, "operation", None)
         if op is None:
             return None
-    if not _clonable(op):
+    if not recomputable(op):
         return None
     return [op, *reversed(links)]
 
 
-def _clonable(op: ir.Operation) -> bool:
+def recomputable(op: ir.Operation) -> bool:
+    """Whether op is an f32 fill, static tensor.empty or all-parallel generic
+    that reads nothing but its inputs (a broadcast, a splat): computing it
+    again costs what a copy of its result would."""
     if op.name not in ("tensor.empty", "linalg.fill", "linalg.generic"):
         return False
     if len(op.results) != 1 or not isinstance(op.results[0].type, ir.RankedTensorType):

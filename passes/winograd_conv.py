@@ -199,15 +199,16 @@ def _regrown(b, init: ir.Value, shape: list[int]):
     broadcast over the channels (a bias): padded, it would be a copy into a
     zeroed buffer, which qc-winograd-loops cannot fold into the output
     transform as it folds the fill or the broadcast itself. None otherwise."""
+    from .unshare_inits import recomputable
+
     f32 = np.dtype(np.float32)
     op = getattr(init.owner, "operation", None)
-    if op is None or op.name not in ("linalg.fill", "linalg.generic"):
+    if op is None or op.name == "tensor.empty" or not recomputable(op):
         return None
     if op.name == "linalg.fill":
         return b.T(linalg.fill(op.operands[0], outs=[b.empty(shape, f32)]), f32)
     maps = [ir.AffineMapAttr(m).value for m in op.attributes["indexing_maps"]]
-    if (any("parallel" not in str(it) for it in op.attributes["iterator_types"])
-            or maps[-1] != ir.AffineMap.get_identity(4) or len(op.results) != 1):
+    if maps[-1] != ir.AffineMap.get_identity(4):
         return None
     for m in maps[:-1]:  # the inputs read no pixel dim: the padded pixels read what the others do
         for e in m.results:
@@ -215,13 +216,8 @@ def _regrown(b, init: ir.Value, shape: list[int]):
                     or (isinstance(e, ir.AffineDimExpr) and e.position < 2)):
                 return None
     block = op.regions[0].blocks[0]
-    body = [o.operation for o in block.operations]
-    if len(body) != 1:
-        return None
-    (y,) = list(body[0].operands)
+    (y,) = list(list(block.operations)[0].operands)  # the yield: an input or a constant
     args = list(block.arguments)
-    if y == args[-1]:
-        return None  # yields the init itself
     inputs = list(op.operands)[:len(args) - 1]
     pick = (lambda *a: a[args.index(y)]) if y in args else (lambda *a: y)
     (r,) = b.generic(inputs, [b.empty(shape, f32)], maps, [b.PARALLEL] * 4, pick)
