@@ -8,7 +8,7 @@
 // k loop. The unpacked original is no longer used and is removed. The
 // record's work (13 x 21 x 20 multiply-adds) lets the runtime keep a kernel
 // this small on one thread. Four row tiles read each 8 x 8 chunk of a panel,
-// so the k loop also prefetches the same row of the next panel (the last
+// so the k loop also prefetches (into L2) the same row of the next panel (the last
 // panel's own: affine.min).
 // CHECK:       module attributes {qc.parallel_kernels = [{name = "qc_sgemm_13x21x20_p4x8", operands = 3 : i64, panels = 3 : i64, work = 5460 : i64}]}
 // CHECK:       memref.global "private" constant @w_packed8 : memref<3x20x8xf32> = dense<
@@ -28,7 +28,7 @@
 // CHECK-NEXT:      %[[JNEXT:.+]] = affine.min #{{.+}}(%[[JP]])
 // CHECK:         %{{.+}}:4 = scf.for %[[KK:.+]] = %[[KC]] to %{{.+}} step %c1 iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
 // CHECK-NEXT:      vector.load %[[PB]][%[[JP]], %[[KK]], %c0] : memref<3x20x8xf32>, vector<8xf32>
-// CHECK-NEXT:      memref.prefetch %[[PB]][%[[JNEXT]], %[[KK]], %c0], read, locality<3>, data : memref<3x20x8xf32>
+// CHECK-NEXT:      memref.prefetch %[[PB]][%[[JNEXT]], %[[KK]], %c0], read, locality<2>, data : memref<3x20x8xf32>
 // CHECK:           vector.broadcast %{{.+}} : f32 to vector<8xf32>
 // CHECK:           vector.fma
 // The 21 % 8 = 5 tail columns, only in the range that owns the last panel,
