@@ -376,14 +376,17 @@ class _GemmLowering:
         measured here, it pays once B is reused by many row tiles (512^3: 2.4x
         faster) or when the panel is deep, so that reading it in place walks
         many pages (64x3136x576, a 3x3 conv: 35 -> 60 GFLOP/s), but not for a
-        shallow B with few rows (64x3136x64: 72 -> 67)."""
+        shallow B with few rows (64x3136x64: 72 -> 67) unless C is large,
+        when the row tiles go outside the panels (`rows_outer`)."""
         if packed:
             return "p"
         if implicit and m <= STREAM_MAX_ROWS:
             return "i"
+        if self.pack_runtime and self._rows_outer(m, n, k, residual):
+            return "q"  # packed whole, even for few rows: it is read once per row tile
         if not self.pack_runtime or (m < PACK_RUNTIME_MIN_ROWS and k < PACK_RUNTIME_MIN_DEPTH):
             return "r"
-        return "s" if self.stream and m <= STREAM_MAX_ROWS and not self._rows_outer(m, n, k, residual) else "q"
+        return "s" if self.stream and m <= STREAM_MAX_ROWS else "q"
 
     def _rows_outer(self, m: int, n: int, k: int, residual: bool) -> bool:
         return rows_outer(m, n, k, self.rows_outer_depth, residual)
@@ -541,7 +544,7 @@ class _GemmLowering:
     def _kernel(self, m, n, k, mode, rows, geometry=None, a_packed=False, ep=None, pitch=None) -> str:
         t = self.t
         ep = ep or gemm_epilogue.Epilogue()
-        if mode in ("q", "r") and self._rows_outer(m, n, k, ep.residual is not None):
+        if mode == "q" and self._rows_outer(m, n, k, ep.residual is not None):
             t = dataclasses.replace(t, mc=t.mr)
         name = f"qc_sgemm_{m}x{n}x{k}_{mode}{t.mr}x{t.nr}"
         if rows != (k, n, n):

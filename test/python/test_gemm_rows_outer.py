@@ -2,8 +2,8 @@
 (passes/lower_gemm.py, `rows_outer`), against onnxruntime.
 
 Each 1x1 convolution has K <= 64 (<= 128 with a residual) and a C of 512
-KiB or more, so its kernel packs B whole (mode q; mode r below 128 rows)
-and loops over row tiles outside the panels. The shapes leave a partial last row tile and panel, and
+KiB or more, so its kernel packs B whole (mode q, even below 128 rows, where
+B would be read in place) and loops over row tiles outside the panels. The shapes leave a partial last row tile and panel, and
 fold a bias, a residual and a Relu into the kernel.
 """
 
@@ -24,7 +24,7 @@ CASES = {
     # name: (C, F, HxW, residual, kernel mode): why
     "residual": (64, 256, 56, True, "q"),  # ResNet-50's 64 -> 256 expansion with its residual
     "tails": (72, 133, 37, True, "q"),  # K 72, rows outside for its residual; a partial row tile and panel
-    "few_rows": (16, 64, 55, False, "r"),  # SqueezeNet's expand: B read in place, 64 rows
+    "few_rows": (16, 64, 55, False, "q"),  # SqueezeNet's expand, 64 rows: packed all the same
 }
 
 
