@@ -3,8 +3,9 @@
 
 Each 1x1 convolution has K <= 64 (<= 128 with a residual) and a C of 512
 KiB or more, so its kernel packs B whole (mode q, even below 128 rows, where
-B would be read in place) and loops over row tiles outside the panels. The shapes leave a partial last row tile and panel, and
-fold a bias, a residual and a Relu into the kernel.
+B would be read in place) and loops over row tiles outside the panels. The
+shapes leave a partial last row tile and panel, and fold a bias, a residual
+and a Relu into the kernel.
 """
 
 from __future__ import annotations
