@@ -218,7 +218,7 @@ def _unit_inner_stride(ty: ir.MemRefType) -> bool:
 
 class _GemmLowering:
     def __init__(self, module: ir.Module, tiles: GemmTiles, pack_constants: bool, pack_runtime: bool,
-                 stream: bool, epilogue: bool, rows_outer_depth: int = 0):
+                 stream: bool, epilogue: bool, rows_outer_depth: int):
         self.module = module
         self.rows_outer_depth = rows_outer_depth
         self.pack_runtime = pack_runtime
@@ -371,7 +371,7 @@ class _GemmLowering:
             return None
         return shape[-1], d_ty.get_strides_and_offset()[0][-2], shape[-2] * shape[-1]
 
-    def _mode(self, m: int, n: int, k: int, packed: bool, implicit: bool, residual: bool = False) -> str:
+    def _mode(self, m: int, n: int, k: int, packed: bool, implicit: bool, residual: bool) -> str:
         """The kernel's B mode (B_MODES). Packing costs one pass over B;
         measured here, it pays once B is reused by many row tiles (512^3: 2.4x
         faster) or when the panel is deep, so that reading it in place walks
