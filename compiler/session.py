@@ -187,7 +187,8 @@ def compile_model(
         Path(asm_path).write_text(backend.weights_asm(os.path.abspath(blob_path), blobs))
         desc_path = os.path.join(work, "qc_model_desc.c")
         Path(desc_path).write_text(model_desc_c(imported.inputs, imported.outputs, tgt.triple, ENTRY,
-                                                  result.arena.get("bytes", 0), scratch_bytes(kernels))
+                                                  result.arena.get("bytes", 0), scratch_bytes(kernels),
+                                                  uses_amx="@llvm.x86.tileloadd64.internal" in llvm_ir)
                                    + parallel_glue_c(kernels))
         say("linking")
         out = os.path.abspath(os.fspath(output))
@@ -308,7 +309,8 @@ def arena_figures(module) -> dict[str, int]:
     return {name.removeprefix("qc.arena_"): attrs[name].value for name in ARENA_ATTRS if name in attrs}
 
 
-def model_desc_c(inputs, outputs, triple: str, entry: str, arena_bytes: int = 0, scratch: int = 0) -> str:
+def model_desc_c(inputs, outputs, triple: str, entry: str, arena_bytes: int = 0, scratch: int = 0,
+                 uses_amx: bool = False) -> str:
     """The generated C description of one model: metadata and the entry trampoline.
 
     With an arena (arena_bytes > 0) the entry takes it as its last argument,
@@ -363,7 +365,7 @@ def model_desc_c(inputs, outputs, triple: str, entry: str, arena_bytes: int = 0,
     lines.append("")
     lines.append("const qc_model_desc qc_model_description = {")
     lines.append(f"  {len(inputs)}, {len(outputs)}, {'inputs' if inputs else '0'}, {'outputs' if outputs else '0'},")
-    lines.append(f"  {_c_string(triple)}, {arena_bytes}, {scratch}, invoke,")
+    lines.append(f"  {_c_string(triple)}, {arena_bytes}, {scratch}, invoke, {int(uses_amx)},")
     lines.append("};")
     return "\n".join(lines) + "\n"
 

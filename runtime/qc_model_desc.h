@@ -27,6 +27,9 @@ typedef struct {
   /* Calls the generated entry with one pointer per input, then per output,
    * and the context's arena. */
   void (*invoke)(void *const *inputs, void *const *outputs, void *arena);
+  /* Nonzero: the code uses x86 AMX tiles, which Linux grants a process
+   * only on request (qc_run asks once, and fails if refused). */
+  int32_t uses_amx;
 } qc_model_desc;
 
 extern const qc_model_desc qc_model_description __attribute__((visibility("hidden")));

@@ -1,6 +1,9 @@
 /* The qc runtime: the model ABI (qc_runtime.h) over one generated model
  * description. Checks every argument it can, and reports errors by status
  * and message instead of crashing. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* syscall() under -std=c11 */
+#endif
 #include "qc_runtime.h"
 
 #include <stdarg.h>
@@ -10,6 +13,11 @@
 
 #include "qc_model_desc.h"
 #include "qc_threads.h"
+
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #define D qc_model_description
 
@@ -208,6 +216,22 @@ static qc_status check(qc_context *ctx, const char *kind, const qc_tensor_desc *
   return QC_OK;
 }
 
+/* Whether this process may run AMX tile instructions: Linux (5.16 on) grants
+ * the tile data state only to a process that asks for it, for all of its
+ * threads; asked once, the answer kept (a race only asks twice). */
+static int amx_granted(void) {
+#if defined(__x86_64__) && defined(__linux__)
+  static volatile int state; /* 0: not asked, 1: granted, -1: refused */
+  if (!state) {
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    state = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 ? 1 : -1;
+  }
+  return state > 0;
+#else
+  return 0;
+#endif
+}
+
 qc_status qc_run(qc_context *ctx, const void *const *inputs, const int64_t *input_bytes,
                  void *const *outputs, const int64_t *output_bytes) {
   if (!ctx) return QC_ERROR_NULL;
@@ -216,6 +240,11 @@ qc_status qc_run(qc_context *ctx, const void *const *inputs, const int64_t *inpu
   if (s != QC_OK) return s;
   s = check(ctx, "output", D.outputs, D.num_outputs, (const void *const *)outputs, output_bytes);
   if (s != QC_OK) return s;
+  if (D.uses_amx && !amx_granted())
+    return fail(ctx, QC_ERROR_ARGUMENT,
+                "this model was compiled for AMX tiles (%s), which this system does not grant "
+                "(arch_prctl ARCH_REQ_XCOMP_PERM failed); compile it for a target without amx-int8",
+                D.target_triple);
   qc_current = ctx;
   D.invoke((void *const *)inputs, outputs, ctx->arena);
   qc_current = NULL;
