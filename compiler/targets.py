@@ -166,6 +166,8 @@ _PRESETS = {
     "x86-64-v4": ("x86_64-unknown-linux-gnu", "x86-64-v4", "", "AVX-512"),
     "x86-64-v3-vnni": ("x86_64-unknown-linux-gnu", "x86-64-v3", "+avxvnni", "AVX2 + AVX-VNNI"),
     "x86-64-v4-vnni": ("x86_64-unknown-linux-gnu", "x86-64-v4", "+avx512vnni", "AVX-512 + VNNI"),
+    "x86-64-v4-amx": ("x86_64-unknown-linux-gnu", "x86-64-v4", "+avx512vnni,+avx512vbmi,+amx-tile,+amx-int8",
+                      "AVX-512 + VNNI + VBMI + AMX-INT8 tiles"),
     "aarch64": ("aarch64-unknown-linux-gnu", "generic", "+neon", "NEON"),
     "aarch64-dotprod": ("aarch64-unknown-linux-gnu", "cortex-a76", "+neon,+dotprod", "NEON + dot product"),
     "riscv64-rvv128": ("riscv64-unknown-linux-gnu", "generic-rv64", f"{_RV64GC},+v,+zvl128b", "RVV 1.0, VLEN 128"),

@@ -101,7 +101,7 @@ import numpy as np
 from qc.errors import PassFailed
 from qc.mlir import ir
 
-from . import byte_pack, qgemm_epilogue
+from . import byte_pack, qgemm_amx, qgemm_epilogue
 from .base import Pass, collect_ops, run_upstream
 from .qgemm_dot import Dot, dot_declaration, groups, pairs, plan_dot, wrap32
 from .vector_body import quad_order, splat
@@ -144,6 +144,9 @@ class QTiles:
     emulate_dot: bool = False  # the dot helpers as portable vector code (for CPUs without the instruction)
     planar: bool = False  # split: B's even and odd k rows as separate i16 runs (RVV's widening vwmacc)
     packs: bool = False  # x86 AVX2: a requantized row of four 8-bit vectors is narrowed by packs (`_byte_tail`)
+    # vnni: a row tile's sums by the AMX tile unit where the GEMM allows (qgemm_amx);
+    # with emulate_dot, the same tile product from the same layouts as vector code.
+    amx: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,9 @@ class LowerQGemm(Pass):
     # packed pairs, so fewer rows cost no extra packing, only more panel reads.
     mr_s: int = 0
     nr_s: int = 0
+    # With dot "vnni" on a CPU with AMX-INT8: GEMMs with a constant A of whole
+    # 16-row tiles and one cache block get the tile unit's kernel (qgemm_amx).
+    amx: bool = False
 
     def tiles(self) -> QTiles:
         vl = self.vector_bits // 32
@@ -196,7 +202,8 @@ class LowerQGemm(Pass):
             raise PassFailed(self.name, f"vpdpbusd works on 128, 256 or 512-bit vectors, not {self.vector_bits}-bit")
         split = self.split and not self.dot
         return QTiles(self.mr, self.nr, vl, self.kc, split, self.dot, self.emulate_dot, self.planar and split,
-                      self.packs and vl == 8 and not split and not self.dot)
+                      self.packs and vl == 8 and not split and not self.dot,
+                      self.amx and self.dot == "vnni" and vl == 16)
 
     def streamed_tiles(self) -> QTiles:
         """The tiles of mode s (`mr_s`, `nr_s`)."""
@@ -228,7 +235,8 @@ def for_target(target=None) -> LowerQGemm:
     if target is not None and target.arch == "x86_64" and (
             "+avx512vnni" in feats and target.vector_bits == 512):
         # 32 zmm: 16 acc + 2 B + the broadcast A.
-        return LowerQGemm(mr=8, nr=32, vector_bits=512, kc=192, dot="vnni")
+        return LowerQGemm(mr=8, nr=32, vector_bits=512, kc=192, dot="vnni",
+                          amx={"+amx-int8", "+amx-tile"} <= feats)
     if target is not None and target.arch == "x86_64" and target.vector_bits == 256 and (
             "+avxvnni" in feats or {"+avx512vnni", "+avx512vl"} <= feats):
         return LowerQGemm(mr=6, nr=16, vector_bits=256, kc=384, dot="vnni")  # AVX-VNNI: the AVX2 tile
@@ -374,12 +382,19 @@ class _QGemmLowering:
         # carry the correction; otherwise the pairs.
         dot = plan_dot(t, a_op.unsigned, b_op.unsigned, a_const) if t.dot and a_const != b_const else None
         g = 4 if dot else 2
+        if t.amx:  # the tile unit's kernel, where A is constant and the rows are whole tiles
+            if dot is not None and a_const and zeroed is not None and qgemm_amx.takes(m, k) \
+                    and t.nr % qgemm_amx.TILE == 0:
+                t = replace(t, mr=qgemm_amx.row_tile(m), kc=max(t.kc, -(-k // 4)))
+            else:
+                t = replace(t, amx=False)
         a_scale = dot.scale if dot and dot.corr == "a" else 0
         b_scale = dot.scale if dot and dot.corr == "b" else 0
         scale = a_scale or b_scale  # in the packed name: the correction's sign (symbols take no '+')
         tag = (f"_q{g}" + ("" if not scale else "cp" if scale > 0 else "cn")) if dot else "_q"
-        a_packed = None if a_batched else self._packed(a, f"{tag}rows{t.mr}",
-                                                       lambda v: _pack_rows(v, m, k, t.mr, g, a_scale),
+        pack_a = (lambda v: qgemm_amx.pack_rows(v, m, k, t.mr, a_scale)) if t.amx else \
+            (lambda v: _pack_rows(v, m, k, t.mr, g, a_scale))
+        a_packed = None if a_batched else self._packed(a, f"{tag}rows{t.mr}{'amx' if t.amx else ''}", pack_a,
                                                        a_op.unsigned, m, k)
         if t.planar:
             tag += "p"
@@ -487,7 +502,7 @@ class _QGemmLowering:
         the runtime's parallel entry (`parallel_name`)."""
         name = f"qc_qgemm_{m}x{n}x{k}_{mode}{t.mr}x{t.nr}_{signs}"
         if dot is not None:  # the signs and mode fix the rest of the plan
-            name += "_dot" + ("_flip" if dot.flip else "")
+            name += ("_amx" if t.amx else "_dot") + ("_flip" if dot.flip else "")
         if rows[1:] != (n, n):
             name += "_s" + "_".join(map(str, rows[1:]))
         if geometry is not None:
@@ -500,7 +515,8 @@ class _QGemmLowering:
             return name
         self._append(qgemm_function(name, m, n, k, t, mode, rows, geometry, b_unsigned, zero_c, dot, rq))
         self.made.add(name)
-        scratch = [balanced_kc(t.kc, -(-k // (4 if dot else 2))), t.nr] if mode in "si" else []
+        kc = balanced_kc(t.kc, -(-k // (4 if dot else 2)))
+        scratch = [qgemm_amx.padded_quads(kc) if t.amx else kc, t.nr] if mode in "si" else []
         _record_parallel_kernel(self.module, parallel_name(name), -(-n // t.nr),
                                 3 + (len(rq.extras) if rq is not None else 0), scratch)
         return name
@@ -657,7 +673,8 @@ def _type_text(m, n, k, t: QTiles, mode, rows, geometry: Im2col | None, a_packed
     kg = -(-k // (4 if dot else 2))
     corr = dot.corr if dot else ""
     if a_packed:
-        a = f"memref<{-(-m // t.mr)}x{kg + (corr == 'a')}x{t.mr}xi32>"
+        kq = qgemm_amx.padded_quads(kg) if t.amx else kg
+        a = f"memref<{-(-m // t.mr)}x{kq + (corr == 'a')}x{t.mr}xi32>"
     else:
         a = f"memref<{m}x{k}xi8, strided<[{rows[0]}, 1], offset: ?>>"
     if mode == "p":
@@ -765,7 +782,12 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
     kc = balanced_kc(t.kc, kg)
     a_ty, b_ty, c_ty = _type_text(m, n, k, t, mode, rows, geometry, dot=dot, rq=rq)
     e_tys = _extra_types(m, n, rq) if rq is not None else []
-    s_ty = f"memref<{kc}x{t.nr}xi32>"
+    # The tile unit reads whole 16-row tiles of S: its rows past K (times A's zeros) pad it.
+    s_ty = f"memref<{qgemm_amx.padded_quads(kc) if t.amx else kc}x{t.nr}xi32>"
+    # The tile unit's kernel (t.amx): A's quads padded to whole tiles, the C tile on the stack.
+    kga = qgemm_amx.padded_quads(kg) if t.amx else kg
+    at_ty = f"memref<{t.mr}x{t.nr}xi32>"
+    amx_helper = qgemm_amx.helper_name(not dot.b_first, t.mr, t.nr, kg, 4 * t.nr, 4 * t.nr) if t.amx else ""
     vec, mask_ty = f"vector<{t.vl}xi32>", f"vector<{t.vl}xi1>"
     bytes_ty = f"vector<{4 * t.vl}xi8>"
     half, wide = f"vector<{2 * t.vl}xi16>", f"vector<{2 * t.vl}xi32>"
@@ -944,7 +966,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             if corr == "a":
                 for r in range(nrows):
                     sc, v = e.fresh("cs"), e.fresh("cv")
-                    e.emit(f"{sc} = memref.load %A[{ib}, {e.idx(kg)}, {e.idx(r)}] : {a_ty}")
+                    e.emit(f"{sc} = memref.load %A[{ib}, {e.idx(kga)}, {e.idx(r)}] : {a_ty}")
                     e.emit(f"{v} = vector.broadcast {sc} : i32 to {vec}")
                     fix.update({(r, c): v for c in range(nvec)})
             else:
@@ -961,6 +983,9 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                 out.append(x)
             return out
 
+        if t.amx:
+            amx_tile(ib, keys, rows_i, cols_j, masks, start())
+            return
         if not zero_c and not corr:  # every block adds to C
             init = dict(zip(keys, load_c()))
         elif kg <= kc:  # one cache block
@@ -1012,20 +1037,99 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             # LLVM's scheduler sank each accumulator's chain of dot products
             # into its requantization and spilled the B vectors they share.
             e.emit("} {loop_annotation = #llvm.loop_annotation<unroll = #llvm.loop_unroll<disable = true>>}")
+            accs = [f"{res}#{i}" for i in range(len(keys))]
             if joint:
-                joint_store(res, keys, rows_i, cols_j[:groups], masks)
+                joint_store(accs, keys, rows_i, cols_j[:groups], masks)
             else:
-                requant_store(res, keys, rows_i, cols_j, masks)
+                requant_store(accs, keys, rows_i, cols_j, masks)
             return
         e.emit("}")
-        for i, (r, c) in enumerate(keys):
+        store_c([f"{res}#{i}" for i in range(len(keys))], keys, rows_i, cols_j, masks)
+
+    def store_c(accs: list, keys: list, rows_i: list, cols_j: list, masks: dict) -> None:
+        for v, (r, c) in zip(accs, keys):
             if c in masks:
-                e.emit(f"vector.maskedstore %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {res}#{i} "
+                e.emit(f"vector.maskedstore %C[{rows_i[r]}, {cols_j[c]}], {masks[c]}, {v} "
                        f": {c_ty}, {mask_ty}, {vec}")
             else:
-                e.emit(f"vector.store {res}#{i}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
+                e.emit(f"vector.store {v}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
 
-    def requant_store(res: str, keys: list, rows_i: list, cols_j: list, masks: dict) -> None:
+    def amx_tile(ib: str, keys: list, rows_i: list, cols_j: list, masks: dict, starts: list) -> None:
+        """The row tile's sums by the tile unit (`qgemm_amx`): the helper
+        multiplies A's row block by the panel in S into the stack tile %AT,
+        whose rows, plus the sums' start, are the accumulators."""
+        if t.emulate_dot:
+            amx_emulated(ib)
+        else:
+            amx_call(ib)
+        accs = []
+        for (r, c), st in zip(keys, starts):
+            v = e.fresh("acc")
+            e.emit(f"{v} = vector.load %AT[{e.idx(r)}, {e.idx(c * t.vl)}] : {at_ty}, {vec}")
+            if st != "%zero":
+                x = e.fresh("acc")
+                e.emit(f"{x} = arith.addi {v}, {st} : {vec}")
+                v = x
+            accs.append(v)
+        if rq is None:
+            store_c(accs, keys, rows_i, cols_j, masks)
+        elif joint:
+            joint_store(accs, keys, rows_i, cols_j[:len({c for _, c in keys})], masks)
+        else:
+            requant_store(accs, keys, rows_i, cols_j, masks)
+
+    def amx_call(ib: str) -> None:
+        ab, off, pa = e.fresh("ab"), e.fresh("aoff"), e.fresh("pa")
+        e.emit(f"{ab} = memref.extract_aligned_pointer_as_index %A : {a_ty} -> index")
+        e.emit(f"{off} = arith.muli {ib}, {e.idx((kga + (dot.corr == 'a')) * t.mr * 4)} : index")
+        e.emit(f"{pa} = arith.addi {ab}, {off} : index")
+        pb, pc = e.fresh("pb"), e.fresh("pc")
+        e.emit(f"{pb} = memref.extract_aligned_pointer_as_index %S : {s_ty} -> index")
+        e.emit(f"{pc} = memref.extract_aligned_pointer_as_index %AT : {at_ty} -> index")
+        e.emit(f"func.call @{amx_helper}({pa}, {pb}, {pc}) : (index, index, index) -> ()")
+
+    def amx_emulated(ib: str) -> None:
+        """%AT as the helper computes it, on any CPU: per row and 16 columns
+        the dot helper over every k-quad of the padded tiles, reading A's
+        quad of (row, quad) where the tile layout put it (`qgemm_amx`)."""
+        tr = e.fresh("er")
+        e.emit(f"scf.for {tr} = {e.idx(0)} to {e.idx(t.mr)} step {e.idx(1)} {{")
+        e.indent += 1
+        # Row r's quad q lies at r // 16 * 256 + r % 16 * 16 + q // 16 * 16 * MR + q % 16 of the block.
+        rt, rr, rbase = e.fresh("ea"), e.fresh("er"), e.fresh("eb")
+        e.emit(f"{rt} = arith.divui {tr}, {e.idx(16)} : index")
+        e.emit(f"{rr} = arith.remui {tr}, {e.idx(16)} : index")
+        e.emit(f"{rbase} = affine.apply affine_map<(a, r) -> (a * 256 + r * 16)>({rt}, {rr})")
+        tc = e.fresh("ec")
+        e.emit(f"scf.for {tc} = {e.idx(0)} to {e.idx(t.nr)} step {e.idx(t.vl)} {{")
+        e.indent += 1
+        tq, tx, res = e.fresh("eq"), e.fresh("ex"), e.fresh("es")
+        e.emit(f"{res} = scf.for {tq} = {e.idx(0)} to {e.idx(kga)} step {e.idx(1)} iter_args({tx} = %zero) "
+               f"-> ({vec}) {{")
+        e.indent += 1
+        flat, row, col = e.fresh("ef"), e.fresh("ek"), e.fresh("el")
+        e.emit(f"{flat} = affine.apply affine_map<(b, q) -> (b + q floordiv 16 * {16 * t.mr} + q mod 16)>"
+               f"({rbase}, {tq})")
+        e.emit(f"{row} = arith.divui {flat}, {e.idx(t.mr)} : index")
+        e.emit(f"{col} = arith.remui {flat}, {e.idx(t.mr)} : index")
+        av, ab, abb, bv, bb, nv = (e.fresh(x) for x in ("a", "ab", "abb", "b", "bb", "x"))
+        e.emit(f"{av} = memref.load %A[{ib}, {row}, {col}] : {a_ty}")
+        e.emit(f"{ab} = vector.broadcast {av} : i32 to {vec}")
+        e.emit(f"{abb} = vector.bitcast {ab} : {vec} to {bytes_ty}")
+        e.emit(f"{bv} = vector.load %S[{tq}, {tc}] : {s_ty}, {vec}")
+        e.emit(f"{bb} = vector.bitcast {bv} : {vec} to {bytes_ty}")
+        x, y = (bb, abb) if dot.b_first else (abb, bb)
+        e.emit(f"{nv} = func.call @{dot.helper}({tx}, {x}, {y}) : ({vec}, {bytes_ty}, {bytes_ty}) -> {vec}")
+        e.emit(f"scf.yield {nv} : {vec}")
+        e.indent -= 1
+        e.emit("}")
+        e.emit(f"vector.store {res}, %AT[{tr}, {tc}] : {at_ty}, {vec}")
+        e.indent -= 1
+        e.emit("}")
+        e.indent -= 1
+        e.emit("}")
+
+    def requant_store(accs: list, keys: list, rows_i: list, cols_j: list, masks: dict) -> None:
         """D[row, col] = the requantization of each accumulator (rq's
         Program): row inputs loaded once per row and broadcast, tile inputs
         loaded where the accumulator's lanes are, masked in a last partial
@@ -1044,7 +1148,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                 if r2 != r:
                     continue
                 vals = dict(scalars)
-                vals[acc] = f"{res}#{n_key}"
+                vals[acc] = accs[n_key]
                 for i in rq.extras:
                     if rq.kinds[i] != "tile":
                         continue
@@ -1083,7 +1187,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         else:
             e.emit(f"vector.store {v}, %C[{row}, {col}] : {c_ty}, {vty}")
 
-    def joint_store(res: str, keys: list, rows_i: list, cols_j: list, masks: dict) -> None:
+    def joint_store(accs: list, keys: list, rows_i: list, cols_j: list, masks: dict) -> None:
         """D's rows of the tile as bytes (`joint`): per row, the four
         vectors requantized up to the clamp before the narrowing, clamped
         where the bounds are tighter than a byte's, narrowed by the packs
@@ -1103,7 +1207,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                 if r2 != r:
                     continue
                 vals = dict(scalars)
-                vals[acc] = f"{res}#{n_key}"
+                vals[acc] = accs[n_key]
                 x = rq.program.emit(e, t.vl, vals, consts, rq.ranges, until=until,
                                     given={fold[0]: vals[acc]} if fold else None, quads=quads)
                 for op, bound, limit in (("arith.maxsi", lo, -128), ("arith.minsi", hi, 127)):
@@ -1416,6 +1520,8 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         ]
         globals_.append(f'memref.global "private" constant @{name}_rows : memref<{group * kg}xi32> = '
                         f"dense<[{', '.join(map(str, _row_offsets(geo, k, group * kg)))}]>")
+    if t.amx:
+        consts.append(f"    %AT = memref.alloca() {{alignment = 64 : i64}} : {at_ty}")
     scratch_arg = f"%S: {s_ty}, " if mode in "si" else ""
     extra_args = "".join(f"%E{j}: {ty}, " for j, ty in enumerate(e_tys))
     par = parallel_name(name)
@@ -1437,6 +1543,8 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         "    return", "}",
     ]
     helpers = [dot_declaration(dot.helper).rstrip()] if dot is not None else []
+    if t.amx and not t.emulate_dot:
+        helpers.append(qgemm_amx.declaration(amx_helper).rstrip())
     if joint:
         helpers += byte_pack.packs_declarations(t.vl)
     return "\n".join([*globals_, *helpers, *range_fn, *entry]) + "\n"

@@ -63,7 +63,7 @@ def _define_helpers(module) -> None:
     has no op for them, and an intrinsic call has no declared memory
     effects, which buffer deallocation rejects, so they stay declarations
     until here."""
-    from . import byte_pack
+    from . import byte_pack, qgemm_amx
     from .qgemm_dot import dot_definition
     from .vector_qdepthwise import pmaddwd_definition
 
@@ -71,7 +71,8 @@ def _define_helpers(module) -> None:
         if op.operation.name != "llvm.func" or op.regions[0].blocks:
             continue
         name = ir.StringAttr(op.attributes["sym_name"]).value
-        text = pmaddwd_definition(name) or dot_definition(name) or byte_pack.definition(name)
+        text = (pmaddwd_definition(name) or dot_definition(name) or byte_pack.definition(name)
+                or qgemm_amx.definition(name))
         if text is None:
             continue
         parsed = ir.Module.parse(text)

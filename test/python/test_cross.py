@@ -306,6 +306,7 @@ def test_cli_targets_lists_the_presets():
                                   ("x86-64-v4", "x86_64-unknown-linux-gnu", "32 x 512-bit"),
                                   ("x86-64-v3-vnni", "x86_64-unknown-linux-gnu", "16 x 256-bit"),
                                   ("x86-64-v4-vnni", "x86_64-unknown-linux-gnu", "32 x 512-bit"),
+                                  ("x86-64-v4-amx", "x86_64-unknown-linux-gnu", "32 x 512-bit"),
                                   ("aarch64", "aarch64-unknown-linux-gnu", "32 x 128-bit"),
                                   ("aarch64-dotprod", "aarch64-unknown-linux-gnu", "32 x 128-bit"),
                                   ("riscv64-rvv128", "riscv64-unknown-linux-gnu", "32 x 128-bit"),
@@ -313,6 +314,7 @@ def test_cli_targets_lists_the_presets():
         assert triple in rows[name] and vectors in rows[name], rows[name]
     assert "+avx512vnni" in rows["x86-64-v4-vnni"] and "+dotprod" in rows["aarch64-dotprod"]
     assert "+avxvnni" in rows["x86-64-v3-vnni"]
+    assert "+amx-int8" in rows["x86-64-v4-amx"] and "+amx-tile" in rows["x86-64-v4-amx"]
     assert "+v,+zvl256b" in rows["riscv64-rvv256"]
 
 
@@ -323,7 +325,7 @@ def test_cli_unknown_target_lists_the_presets(tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 1
     assert res.stderr == ("qc: error: unknown target 'riscv64-rvv512'; targets: host, x86-64-v3, x86-64-v4, "
-                          "x86-64-v3-vnni, x86-64-v4-vnni, aarch64, aarch64-dotprod, riscv64-rvv128, riscv64-rvv256, "
+                          "x86-64-v3-vnni, x86-64-v4-vnni, x86-64-v4-amx, aarch64, aarch64-dotprod, riscv64-rvv128, riscv64-rvv256, "
                           "or TRIPLE[:CPU[:FEATURES]]\n")
 
 
