@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from qc.passes import winograd_conv
+from qc.passes import qgemm_amx, winograd_conv
 
 QC_DOMAIN = "qc"
 CONV_OPS = {("", "QLinearConv"), ("", "ConvInteger"), (QC_DOMAIN, "RequantConv")}
@@ -61,6 +61,7 @@ class Rates:
     requant: float  # int8: requantization per output
     fp32_depthwise_glue: float  # fp32: the bias and activation loops after a depthwise conv
     basis: str
+    int8_tiles: float = 0.0  # the AMX kernel's rate, for the convs it takes (`Layer.tiles`); 0: none
 
 
 RATES = {
@@ -79,6 +80,12 @@ RATES = {
     # windows): measured 2x the pair kernel on the example MobileNet block (Zen 4).
     "avx512-vnni-vbmi": Rates(88, 25, 24, 10, 0.35, 0.5, "x86-64 AVX-512 VNNI + VBMI: vpdpbusd, also for the "
                                                         "depthwise conv (vpermb windows)"),
+    # AMX-INT8 (a Xeon with VNNI and VBMI): convs of whole 16-channel tiles
+    # run on the tile unit (qgemm_amx.py). Measured on the example ResNet
+    # block's 3x3 convs (64 x 3136 x 576), packing of the image included:
+    # 1.5x the vpdpbusd kernel's rate.
+    "avx512-vnni-amx": Rates(88, 25, 24, 10, 0.35, 0.5, "x86-64 AVX-512 VNNI + VBMI + AMX-INT8: tdpbsud for convs "
+                                                       "of whole 16-channel tiles, vpdpbusd otherwise", 130),
     "neon": Rates(6, 7, 4, 4, 2.0, 1.0, "AArch64 NEON: 2 multiply-adds per i16 pair (smlal + mla) "
                                          "against one fmla per k, from instruction counts"),
     "neon-dotprod": Rates(24, 7, 4, 4, 2.0, 1.0, "AArch64 dot product: sdot/udot by element, 16 multiply-adds "
@@ -94,6 +101,8 @@ def rates_for(target) -> Rates:
     if target.arch == "x86_64":
         if "+avx512f" in feats:
             if "+avx512vnni" in feats:
+                if {"+amx-int8", "+amx-tile"} <= feats and "+avx512vbmi" in feats:
+                    return RATES["avx512-vnni-amx"]
                 return RATES["avx512-vnni-vbmi" if "+avx512vbmi" in feats else "avx512-vnni"]
             return RATES["avx512"]
         if target.vector_bits >= 256:
@@ -117,6 +126,7 @@ class Layer:
     depthwise: bool
     requantizes: bool
     winograd: int = 0  # as fp32, a Winograd convolution (qc-winograd-conv) with tiles of this side; 0: direct
+    tiles: bool = False  # int8, a conv the AMX kernel takes where the target has one (`qgemm_amx.takes`)
 
     def cycles(self, r: Rates) -> tuple[float, float]:
         """(int8, fp32) estimated cycles."""
@@ -124,7 +134,8 @@ class Layer:
             int8 = self.macs / r.int8_depthwise
             fp32 = self.macs / r.fp32_depthwise + self.outputs * r.fp32_depthwise_glue
         else:
-            int8, fp32 = self.macs / r.int8_gemm, self.macs / r.fp32_gemm
+            int8 = self.macs / (r.int8_tiles if self.tiles and r.int8_tiles else r.int8_gemm)
+            fp32 = self.macs / r.fp32_gemm
             if self.winograd:
                 fp32 /= WINOGRAD_SPEEDUP[self.winograd]
         if self.requantizes:
@@ -166,7 +177,8 @@ def layers(model: onnx.ModelProto, winograd: winograd_conv.WinogradConv = winogr
             plain = group == 1 and all(set(attrs.get(a, [1])) == {1} for a in ("strides", "dilations"))
             tiling = winograd_conv.tiling_for(x[1], w[0], y[2], y[3], w[2:], winograd) if plain else None
             wino = tiling.m if tiling else 0
-            out.append(Layer(name, kind, outputs * int(np.prod(w[1:])), outputs, dw, requant, wino))
+            tiles = group == 1 and qgemm_amx.takes(w[0], int(np.prod(w[1:])))
+            out.append(Layer(name, kind, outputs * int(np.prod(w[1:])), outputs, dw, requant, wino, tiles))
         else:
             a = shapes.get(node.input[0])
             if a is None:

@@ -71,6 +71,13 @@ def test_estimate_direction():
     vbmi = resolve("x86_64-unknown-linux-gnu:x86-64-v4:+avx512vnni,+avx512vbmi")
     assert int8_guard.rates_for(vbmi) is int8_guard.RATES["avx512-vnni-vbmi"]
     assert int8_guard.rates_for(resolve("x86-64-v3-vnni")) is int8_guard.RATES["avx-vnni"]
+    # With AMX-INT8, a conv of whole 16-channel tiles runs at the tile kernel's rate; 24 channels do not.
+    amx = int8_guard.rates_for(resolve("x86-64-v4-amx"))
+    assert amx is int8_guard.RATES["avx512-vnni-amx"] and amx.int8_tiles > amx.int8_gemm
+    (odd,) = guard_layers(qlinear_conv(64, 24, 3, 7))
+    assert wide.tiles and not odd.tiles
+    assert wide.cycles(amx)[0] == wide.macs / amx.int8_tiles + wide.outputs * amx.requant
+    assert odd.cycles(amx)[0] == odd.macs / amx.int8_gemm + odd.outputs * amx.requant
     assert int8_guard.rates_for(resolve("aarch64-dotprod")) is int8_guard.RATES["neon-dotprod"]
     assert int8_guard.rates_for(resolve("aarch64")) is int8_guard.RATES["neon"]
     assert int8_guard.rates_for(resolve("riscv64-rvv256")).int8_gemm == 2 * int8_guard.RATES["rvv"].int8_gemm
