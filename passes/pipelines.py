@@ -138,7 +138,11 @@ def _x86_int8(target) -> tuple:
     lanes = 32 if bits >= 512 and "+avx512bw" in target.feature_set else 16 if bits >= 256 else 8
     table = lanes == 32 and "+avx512vbmi" in target.feature_set  # vpermi2b
     dot = table and "+avx512vnni" in target.feature_set  # vpdpbusd on vpermb windows
-    return VectorQDepthwise(lanes=lanes, dot=dot, channel_requant=not table), VectorRequant(table=table)
+    # The exact 64-bit requantization folded into the byte-quad kernel: 1.12x
+    # on the int8 MobileNet block on a Xeon with AMX, 0.985x on Zen 4.
+    wide = dot and "+amx-int8" in target.feature_set
+    return (VectorQDepthwise(lanes=lanes, dot=dot, channel_requant=not table, fold_wide=wide),
+            VectorRequant(table=table))
 
 
 def winograd_options(target=None) -> WinogradConv:

@@ -29,6 +29,7 @@ from test_quant import CONV_CASES, I8, U8, _conv_model, check, onnx_ref
 import qc
 from qc.passes.lower_qgemm import LowerQGemm
 from qc.passes.pipelines import default_pipeline
+from qc.targets import resolve
 from qc.passes.vector_qdepthwise import VectorQDepthwise
 from qc.passes.vector_requant import VectorRequant
 
@@ -112,6 +113,29 @@ def test_depthwise_channel_requantization_exact_form(case, tmp_path):
     func = gemm_ir[gemm_ir.index("func.func private @qc_qdepthwise_0"):]
     assert "xi64>" in func[:func.index("\n  }\n")]  # the 64-bit products (vpmuldq)
     same_bits(model, x, tmp_path, pipeline=form_pipeline("pairs"), exact_requant=True)
+
+
+@pytest.mark.parametrize("case", ["wide_overlap", "odd_width", "stride_2", "kernel_5", "two_loads"])
+def test_depthwise_quads_fold_exact_form(case, tmp_path):
+    """With fold_wide (the AMX Xeon's pipeline) the byte-quad kernel runs the
+    exact 64-bit requantization (--exact-requant) on each step's sums: no
+    requantization loop is left and the kernel writes int8. Run where this
+    CPU has VNNI and VBMI: the same bits as the scalar loops."""
+    hw, kernel, strides, pads, dilations = DEPTHWISE[case]
+    model, x = _conv_model(xt=I8, wt=I8, yt=I8, c=6, m=6, group=6, hw=hw, kernel=kernel, strides=strides,
+                           pads=pads, dilations=dilations, seed=len(case) + 2)
+    pipe = with_pass_options(default_pipeline(resolve(VNNI_VBMI)), VectorQDepthwise, dot=True, fold_wide=True)
+    gemm_ir = qc.compile(model, emit="gemm", target=VNNI_VBMI, pipeline=pipe, exact_requant=True)
+    assert re.search(r"call @qc_qdepthwise_\d+\(.*xi8>\) -> \(\)", gemm_ir)
+    assert "call @qc_dot4_us_" in gemm_ir and "call @qc_requant_" not in gemm_ir
+    func = gemm_ir[gemm_ir.index("func.func private @qc_qdepthwise_0"):]
+    assert "xi64>" in func[:func.index("\n  }\n")]  # the 64-bit products
+    unfolded = qc.compile(model, emit="gemm", target=VNNI_VBMI, exact_requant=True,
+                          pipeline=with_pass_options(default_pipeline(resolve(VNNI_VBMI)), VectorQDepthwise, dot=True))
+    assert "call @qc_requant_" in unfolded  # the default off AMX CPUs: the loop's table lookups
+    if "quads" in FORMS:
+        same_bits(model, x, tmp_path, pipeline=with_pass_options(default_pipeline(), VectorQDepthwise, dot=True,
+                                                                 fold_wide=True), exact_requant=True)
 
 
 @pytest.mark.parametrize("case", DEPTHWISE)
