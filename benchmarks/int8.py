@@ -15,8 +15,10 @@ each BatchNormalization into its Conv first, as its documentation advises).
 The engines run the same input per block, interleaved run by run (a run:
 10 calls):
   - qc fp32: the float model (im2col + the register-blocked fp32 GEMM);
-  - qc int8: the quantized model, fused into integer ops (vpdpbusd with
-    AVX-512 VNNI, the i16-pair vpmaddwd GEMM on AVX2; products exact, the
+  - qc int8: the quantized model, fused into integer ops (tdpbsud on the
+    AMX tile unit for convs of whole 16-channel tiles where the CPU has
+    AMX-INT8, vpdpbusd with AVX-512 VNNI, the i16-pair vpmaddwd GEMM on
+    AVX2; products exact, the
     requantization qc's default, 32-bit where it can be);
   - onnxruntime fp32 and int8 (its default graph optimizations fuse the QDQ
     groups into its own int8 kernels), one intra-op thread.
