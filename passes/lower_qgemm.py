@@ -984,7 +984,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             return out
 
         if t.amx:
-            amx_tile(ib, keys, rows_i, cols_j, masks, start())
+            amx_tile(ib, i0, nrows, nvec, cols_j, masks)
             return
         if not zero_c and not corr:  # every block adds to C
             init = dict(zip(keys, load_c()))
@@ -1054,29 +1054,51 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
             else:
                 e.emit(f"vector.store {v}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
 
-    def amx_tile(ib: str, keys: list, rows_i: list, cols_j: list, masks: dict, starts: list) -> None:
+    def amx_tile(ib: str, i0: str, nrows: int, nvec: int, cols_j: list, masks: dict) -> None:
         """The row tile's sums by the tile unit (`qgemm_amx`): the helper
         multiplies A's row block by the panel in S into the stack tile %AT,
-        whose rows, plus the sums' start, are the accumulators."""
+        then a loop over its rows loads each, adds the sums' start (the
+        correction, the requantization's row addition) and requantizes or
+        stores it. A loop, not unrolled: unrolled, LLVM hoisted all 64
+        loads of a 32 x 32 tile above the requantization and spilled them."""
         if t.emulate_dot:
             amx_emulated(ib)
         else:
             amx_call(ib)
+        r, row = e.fresh("ar"), e.fresh("arow")
+        e.emit(f"scf.for {r} = {e.idx(0)} to {e.idx(nrows)} step {e.idx(1)} {{")
+        e.indent += 1
+        e.emit(f"{row} = arith.addi {i0}, {r} : index")
+        adds = []
+        if fold:  # the requantization's addition of a row input, as the sums' start
+            arg, ety = f"%E{rq.extras.index(fold[1])}", e_tys[rq.extras.index(fold[1])]
+            x, v = e.fresh("rs"), e.fresh("rb")
+            e.emit(f"{x} = memref.load {arg}[{row}] : {ety}")
+            e.emit(f"{v} = vector.broadcast {x} : i32 to {vec}")
+            adds.append(v)
+        if dot.corr == "a":  # A's correction row, per row
+            x, v = e.fresh("cs"), e.fresh("cv")
+            e.emit(f"{x} = memref.load %A[{ib}, {e.idx(kga)}, {r}] : {a_ty}")
+            e.emit(f"{v} = vector.broadcast {x} : i32 to {vec}")
+            adds.append(v)
         accs = []
-        for (r, c), st in zip(keys, starts):
+        for c in range(nvec):
             v = e.fresh("acc")
-            e.emit(f"{v} = vector.load %AT[{e.idx(r)}, {e.idx(c * t.vl)}] : {at_ty}, {vec}")
-            if st != "%zero":
+            e.emit(f"{v} = vector.load %AT[{r}, {e.idx(c * t.vl)}] : {at_ty}, {vec}")
+            for a in adds:
                 x = e.fresh("acc")
-                e.emit(f"{x} = arith.addi {v}, {st} : {vec}")
+                e.emit(f"{x} = arith.addi {v}, {a} : {vec}")
                 v = x
             accs.append(v)
+        keys = [(0, c) for c in range(nvec)]
         if rq is None:
-            store_c(accs, keys, rows_i, cols_j, masks)
+            store_c(accs, keys, [row], cols_j, masks)
         elif joint:
-            joint_store(accs, keys, rows_i, cols_j[:len({c for _, c in keys})], masks)
+            joint_store(accs, keys, [row], cols_j[:nvec], masks)
         else:
-            requant_store(accs, keys, rows_i, cols_j, masks)
+            requant_store(accs, keys, [row], cols_j, masks)
+        e.indent -= 1
+        e.emit("}")
 
     def amx_call(ib: str) -> None:
         ab, off, pa = e.fresh("ab"), e.fresh("aoff"), e.fresh("pa")

@@ -7,7 +7,7 @@
 // -8960 per row: B is flipped to u8 while it is packed, as for vpdpbusd).
 // The scratch panel S has whole tiles of rows (32 x 32 quads). The helper
 // multiplies the row tile into the stack tile, whose rows plus the
-// correction are the sums.
+// correction are the sums. The last panel (8 columns) stores with a mask.
 // CHECK:       scratch = array<i64: 32, 32>
 // CHECK:       memref.global "private" constant @w_q4cnrows16amxs : memref<1x33x16xi32>
 // CHECK-LABEL: func.func @tiles
@@ -17,15 +17,23 @@
 // CHECK-SAME:    %[[S:[a-z0-9]+]]: memref<32x32xi32>
 // CHECK:         %[[T:.+]] = memref.alloca() {alignment = 64 : i64} : memref<16x32xi32>
 // CHECK:         arith.xori
-// CHECK:         %[[FIX:.+]] = memref.load %{{.+}}[%c0, %c32, %c0] : memref<1x33x16xi32>
-// CHECK:         %[[FIXV:.+]] = vector.broadcast %[[FIX]] : i32 to vector<16xi32>
 // CHECK:         %[[PA:.+]] = memref.extract_aligned_pointer_as_index %{{.+}} : memref<1x33x16xi32> -> index
 // CHECK:         %[[PB:.+]] = memref.extract_aligned_pointer_as_index %[[S]] : memref<32x32xi32> -> index
 // CHECK:         %[[PC:.+]] = memref.extract_aligned_pointer_as_index %[[T]] : memref<16x32xi32> -> index
 // CHECK:         func.call @qc_amx_su_16x32_k18_b128_c128(%{{.+}}, %[[PB]], %[[PC]])
-// CHECK:         %[[R0:.+]] = vector.load %[[T]][%c0, %c0] : memref<16x32xi32>, vector<16xi32>
-// CHECK:         %[[A0:.+]] = arith.addi %[[R0]], %[[FIXV]] : vector<16xi32>
-// CHECK:         vector.store %[[A0]], %{{.+}}[%{{.+}}, %{{.+}}] : memref<16x40xi32, strided<[40, 1], offset: ?>>, vector<16xi32>
+// Then a loop over the tile's rows: the row's correction, its two vectors.
+// CHECK:         scf.for %[[R:.+]] = %c0 to %c16 step %c1 {
+// CHECK:           %[[FIX:.+]] = memref.load %{{.+}}[%c0, %c32, %[[R]]] : memref<1x33x16xi32>
+// CHECK:           %[[FIXV:.+]] = vector.broadcast %[[FIX]] : i32 to vector<16xi32>
+// CHECK:           %[[R0:.+]] = vector.load %[[T]][%[[R]], %c0] : memref<16x32xi32>, vector<16xi32>
+// CHECK:           %[[A0:.+]] = arith.addi %[[R0]], %[[FIXV]] : vector<16xi32>
+// CHECK:           %[[R1:.+]] = vector.load %[[T]][%[[R]], %c16] : memref<16x32xi32>, vector<16xi32>
+// CHECK:           %[[A1:.+]] = arith.addi %[[R1]], %[[FIXV]] : vector<16xi32>
+// CHECK:           vector.store %[[A0]], %{{.+}}[%[[R]], %{{.+}}] : memref<16x40xi32, strided<[40, 1], offset: ?>>, vector<16xi32>
+// CHECK:           vector.store %[[A1]], %{{.+}}[%[[R]], %{{.+}}] : memref<16x40xi32, strided<[40, 1], offset: ?>>, vector<16xi32>
+// CHECK:         func.call @qc_amx_su_16x32_k18_b128_c128(
+// CHECK:         scf.for
+// CHECK:           vector.maskedstore
 // CHECK-NOT:     qc_dot4
 // Emulated, the same tile product is the dot helper as vector code over
 // every padded quad (32), reading A where the tile layout put it.
