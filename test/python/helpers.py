@@ -58,6 +58,20 @@ def compile_and_run(model: onnx.ModelProto, feeds: dict, tmp_path, **options) ->
         return m.run(feeds)
 
 
+def compile_qgemm(model: onnx.ModelProto, tmp_path, name: str = "model", **options) -> tuple[str, set[str]]:
+    """Compiles model (qc.compile's options); (the library, the integer
+    GEMM kernels its gemm stage calls)."""
+    import glob
+    import re
+
+    lib = os.path.join(tmp_path, f"{name}.so")
+    dump = os.path.join(tmp_path, f"ir-{name}")
+    qc.compile(model, lib, dump_ir=dump, **options)
+    (gemm,) = glob.glob(os.path.join(dump, "*-gemm.mlir"))
+    with open(gemm) as f:
+        return lib, set(re.findall(r"call @(qc_qgemm_\w+)", f.read()))
+
+
 def ort_run(model: onnx.ModelProto, feeds: dict) -> dict:
     import onnxruntime as ort
 

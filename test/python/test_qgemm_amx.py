@@ -16,12 +16,10 @@ and the vpdpbusd kernel's bits.
 from __future__ import annotations
 
 import dataclasses
-import glob
-import os
-import re
 
 import numpy as np
 import pytest
+from helpers import compile_qgemm
 from test_qgemm import I8, I32, U8, conv_model, conv_ref, qrand
 from test_quant import _conv_model, assert_close_steps, onnx_ref
 
@@ -39,16 +37,6 @@ def pipeline(target: str, emulate: bool = True, **changes):
     stages = tuple(dataclasses.replace(s, passes=tuple(lower if isinstance(x, LowerQGemm) else x for x in s.passes))
                    for s in p.stages)
     return dataclasses.replace(p, stages=stages)
-
-
-def build(model, tmp_path, name="model", **options):
-    """Compiles model; (library, the integer kernels it calls)."""
-    lib = os.path.join(tmp_path, f"{name}.so")
-    dump = os.path.join(tmp_path, f"ir-{name}")
-    qc.compile(model, lib, dump_ir=dump, **options)
-    (gemm,) = glob.glob(os.path.join(dump, "*-gemm.mlir"))
-    with open(gemm) as f:
-        return lib, set(re.findall(r"call @(qc_qgemm_\w+)", f.read()))
 
 
 def run(lib, feeds, name="y", threads=1):
@@ -76,7 +64,7 @@ def test_conv(case, x_type, tmp_path):
     x = qrand(rng, x_type, x_shape)
     zx = 3 if x_type == U8 else None
     model, _ = conv_model(x_shape, w, pads, strides, x_type, zx)
-    lib, kernels = build(model, tmp_path, pipeline=pipeline("x86-64-v4-amx"))
+    lib, kernels = compile_qgemm(model, tmp_path, pipeline=pipeline("x86-64-v4-amx"))
     assert kernels and all(f"{mr}x32_" in k and "_amx" in k for k in kernels), kernels
     want = conv_ref(x, w, pads, strides, zx or 0).astype(I32)
     np.testing.assert_array_equal(run(lib, {"x": x}), want)
@@ -93,7 +81,7 @@ def test_conv_falls_back_to_vpdpbusd(f, channels, why, tmp_path):
     w = qrand(rng, I8, (f, channels, 3, 3))
     x = qrand(rng, I8, x_shape)
     model, _ = conv_model(x_shape, w, (1, 1, 1, 1), (1, 1), I8)
-    lib, kernels = build(model, tmp_path, pipeline=pipeline("x86-64-v4-amx"))
+    lib, kernels = compile_qgemm(model, tmp_path, pipeline=pipeline("x86-64-v4-amx"))
     assert kernels and all("_dot" in k and "_amx" not in k for k in kernels), (why, kernels)
     np.testing.assert_array_equal(run(lib, {"x": x}), conv_ref(x, w, (1, 1, 1, 1), (1, 1)).astype(I32))
 
@@ -106,11 +94,11 @@ def test_qlinear_conv_requantized_in_the_kernel(xt, yt, tmp_path):
     vpdpbusd kernel."""
     model, x = _conv_model(xt, I8, yt, c=12, m=32, hw=(13, 11), pads=[1, 1, 1, 1], seed=3)
     feeds = {"x": x}
-    lib, kernels = build(model, tmp_path, "amx", pipeline=pipeline("x86-64-v4-amx"))
+    lib, kernels = compile_qgemm(model, tmp_path, "amx", pipeline=pipeline("x86-64-v4-amx"))
     assert kernels and all("_amx" in k and "_rq" in k for k in kernels), kernels
     got = run(lib, feeds)
     assert_close_steps(got, onnx_ref(model, feeds)["y"], name="y")
-    lib_dot, kernels_dot = build(model, tmp_path, "dot", pipeline=pipeline("x86-64-v4-amx", amx=False))
+    lib_dot, kernels_dot = compile_qgemm(model, tmp_path, "dot", pipeline=pipeline("x86-64-v4-amx", amx=False))
     assert kernels_dot and all("_dot" in k for k in kernels_dot), kernels_dot
     np.testing.assert_array_equal(got, run(lib_dot, feeds))
 
@@ -125,7 +113,7 @@ def test_host(tmp_path):
     w = qrand(rng, I8, (f, x_shape[1], *kernel))
     x = qrand(rng, I8, x_shape)
     model, _ = conv_model(x_shape, w, pads, strides, I8)
-    lib, kernels = build(model, tmp_path)
+    lib, kernels = compile_qgemm(model, tmp_path)
     has_amx = {"+amx-int8", "+amx-tile"} <= host.feature_set and host.arch == "x86_64"
     assert for_target(host).amx == (has_amx and "+avx512vnni" in host.feature_set and host.vector_bits == 512)
     if not for_target(host).amx:

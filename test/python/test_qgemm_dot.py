@@ -18,12 +18,12 @@ K = 1601 spans several cache blocks (the correction starts the first).
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 import re
 
 import numpy as np
 import pytest
+from helpers import compile_qgemm
 from test_qgemm import I8, I32, U8, conv_model, conv_ref, matmul_model, qrand
 
 import qc
@@ -56,12 +56,7 @@ def build(isa, model, tmp_path, name="model"):
     opts = dict(ISAS[isa])
     if "pipeline" in opts:
         opts["pipeline"] = opts["pipeline"]()
-    lib = os.path.join(tmp_path, f"{name}.so")
-    dump = os.path.join(tmp_path, f"ir-{name}")
-    qc.compile(model, lib, dump_ir=dump, **opts)
-    (gemm,) = glob.glob(os.path.join(dump, "*-gemm.mlir"))
-    with open(gemm) as f:
-        return lib, set(re.findall(r"call @(qc_qgemm_\w+)", f.read()))
+    return compile_qgemm(model, tmp_path, name, **opts)
 
 
 def run(lib, feeds, threads=1):
