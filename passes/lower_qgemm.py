@@ -59,6 +59,10 @@ block. Both operands run-time (or both constant) keep the pairs. The
 instruction is a helper function the kernel calls (passes/qgemm_dot.py),
 defined by qc-lower-to-llvm as the target's intrinsic, or (`emulate_dot`)
 as portable vector code, so the same kernels can be checked on any CPU.
+With AMX-INT8 (`amx`), a GEMM whose constant A has whole 16-row tiles and
+one cache block multiplies each row tile on the tile unit instead, from the
+same packed B and with the same correction and requantization
+(passes/qgemm_amx.py).
 
 As in qc-lower-gemm, the runtime's threads split the column panels of each
 kernel (`qc.parallel_kernels`); the scratch is sized in 4-byte units, which
