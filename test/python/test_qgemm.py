@@ -207,6 +207,17 @@ def conv_model(x_shape, w, pads, strides, x_type, zx=None):
         (n, f, oh, ow)
 
 
+def random_conv(seed, x_shape, f, kernel, pads, strides, x_type):
+    """A ConvInteger of random int8 weights and a random input (uint8 with
+    zero point 3); (model, input, the exact i32 result)."""
+    rng = np.random.default_rng(seed)
+    w = qrand(rng, I8, (f, x_shape[1], *kernel))
+    x = qrand(rng, x_type, x_shape)
+    zx = 3 if x_type == U8 else None
+    model, _ = conv_model(x_shape, w, pads, strides, x_type, zx)
+    return model, x, conv_ref(x, w, pads, strides, zx or 0).astype(I32)
+
+
 CONVS = [  # (x shape, F, kernel, pads, strides, mode)
     # 3x3 "same": output rows of 19 >= 16 columns, so a panel is two runs of
     # the image (plain loads); K = 5*9 = 45 is odd; 7 filters: a 1-row tail.

@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 import pytest
 from helpers import compile_qgemm
-from test_qgemm import I8, I32, U8, conv_model, conv_ref, qrand
+from test_qgemm import I8, U8, random_conv
 from test_quant import _conv_model, assert_close_steps, onnx_ref
 
 import qc
@@ -58,15 +58,10 @@ def test_conv(case, x_type, tmp_path):
     """ConvInteger (i32 out) with constant int8 weights: the tile kernel for
     whole tiles of output channels, exact against numpy; uint8 with a zero
     point (the image is then not flipped: tdpbusd's other sign order)."""
-    x_shape, f, kernel, pads, strides, mr = CONVS[case]
-    rng = np.random.default_rng(31)
-    w = qrand(rng, I8, (f, x_shape[1], *kernel))
-    x = qrand(rng, x_type, x_shape)
-    zx = 3 if x_type == U8 else None
-    model, _ = conv_model(x_shape, w, pads, strides, x_type, zx)
+    *shape, mr = CONVS[case]
+    model, x, want = random_conv(31, *shape, x_type)
     lib, kernels = compile_qgemm(model, tmp_path, pipeline=pipeline("x86-64-v4-amx"))
     assert kernels and all(f"{mr}x32_" in k and "_amx" in k for k in kernels), kernels
-    want = conv_ref(x, w, pads, strides, zx or 0).astype(I32)
     np.testing.assert_array_equal(run(lib, {"x": x}), want)
     np.testing.assert_array_equal(run(lib, {"x": x}, threads=2), want)
 
@@ -76,14 +71,10 @@ def test_conv_falls_back_to_vpdpbusd(f, channels, why, tmp_path):
     """13 output channels are no whole tile, and K = 4680 (1170 quads) is
     deeper than one cache block of the tile kernel: both stay vpdpbusd
     kernels (several cache blocks for the deep one), still exact."""
-    x_shape = (1, channels, 5, 7)
-    rng = np.random.default_rng(32)
-    w = qrand(rng, I8, (f, channels, 3, 3))
-    x = qrand(rng, I8, x_shape)
-    model, _ = conv_model(x_shape, w, (1, 1, 1, 1), (1, 1), I8)
+    model, x, want = random_conv(32, (1, channels, 5, 7), f, (3, 3), (1, 1, 1, 1), (1, 1), I8)
     lib, kernels = compile_qgemm(model, tmp_path, pipeline=pipeline("x86-64-v4-amx"))
     assert kernels and all("_dot" in k and "_amx" not in k for k in kernels), (why, kernels)
-    np.testing.assert_array_equal(run(lib, {"x": x}), conv_ref(x, w, (1, 1, 1, 1), (1, 1)).astype(I32))
+    np.testing.assert_array_equal(run(lib, {"x": x}), want)
 
 
 @pytest.mark.parametrize("xt,yt", [(U8, U8), (I8, I8)], ids=["u8", "s8"])
@@ -108,11 +99,7 @@ def test_host(tmp_path):
     tdpbsud, the runtime asking Linux for the tile state), exact; without
     it, the host pipeline does not pick them."""
     host = resolve("host")
-    x_shape, f, kernel, pads, strides, mr = CONVS["3x3_s2_two_tiles"]
-    rng = np.random.default_rng(33)
-    w = qrand(rng, I8, (f, x_shape[1], *kernel))
-    x = qrand(rng, I8, x_shape)
-    model, _ = conv_model(x_shape, w, pads, strides, I8)
+    model, x, want = random_conv(33, *CONVS["3x3_s2_two_tiles"][:-1], I8)
     lib, kernels = compile_qgemm(model, tmp_path)
     has_amx = {"+amx-int8", "+amx-tile"} <= host.feature_set and host.arch == "x86_64"
     assert for_target(host).amx == (has_amx and "+avx512vnni" in host.feature_set and host.vector_bits == 512)
@@ -122,4 +109,4 @@ def test_host(tmp_path):
     assert all("_amx" in k for k in kernels), kernels
     asm = qc.compile(model, emit="asm")
     assert "tdpbsud" in asm and "ldtilecfg" in asm
-    np.testing.assert_array_equal(run(lib, {"x": x}, threads=2), conv_ref(x, w, pads, strides).astype(I32))
+    np.testing.assert_array_equal(run(lib, {"x": x}, threads=2), want)

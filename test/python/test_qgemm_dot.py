@@ -24,7 +24,7 @@ import re
 import numpy as np
 import pytest
 from helpers import compile_qgemm
-from test_qgemm import I8, I32, U8, conv_model, conv_ref, matmul_model, qrand
+from test_qgemm import I8, I32, U8, matmul_model, qrand, random_conv
 
 import qc
 from qc.passes.lower_qgemm import LowerQGemm, for_target
@@ -97,16 +97,11 @@ CONVS = {  # x shape, filters, kernel, pads, strides, B mode
 def test_conv(isa, case, x_type, tmp_path):
     """Constant int8 weights (A, with the correction per row), the image at
     run time (quads packed per panel, flipped there); uint8 with a zero point."""
-    x_shape, f, kernel, pads, strides, mode = CONVS[case]
-    rng = np.random.default_rng(22)
-    w = qrand(rng, I8, (f, x_shape[1], *kernel))
-    x = qrand(rng, x_type, x_shape)
-    zx = 3 if x_type == U8 else None
-    model, _ = conv_model(x_shape, w, pads, strides, x_type, zx)
+    *shape, mode = CONVS[case]
+    model, x, want = random_conv(22, *shape, x_type)
     lib, kernels = build(isa, model, tmp_path)
     assert {re.search(r"_([psi])\d+x\d+_", k).group(1) for k in kernels} == {mode}
     assert all("_dot" in k for k in kernels), kernels
-    want = conv_ref(x, w, pads, strides, zx or 0).astype(I32)
     np.testing.assert_array_equal(run(lib, {"x": x}), want)
 
 
