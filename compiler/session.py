@@ -128,8 +128,7 @@ def compile_model(
 
         with ir.Location.unknown(ctx):
             say("importing ONNX")
-            imported = import_model(model, input_shapes, exact_requant=exact_requant,
-                                    requant_tables=_requant_tables(pipe))
+            imported = import_model(model, input_shapes, exact_requant=exact_requant)
             module = imported.module
             result.op_counts = dict(imported.op_counts)
             lap("import")
@@ -369,11 +368,3 @@ def model_desc_c(inputs, outputs, triple: str, entry: str, arena_bytes: int = 0,
     lines.append("};")
     return "\n".join(lines) + "\n"
 
-
-def _requant_tables(pipe) -> bool:
-    """Whether the pipeline looks requantizations' second stages up in
-    tables (qc-vector-requant with `table`): the frontend then keeps the
-    clamp those tables are built from."""
-    from qc.passes.vector_requant import VectorRequant
-
-    return any(isinstance(p, VectorRequant) and p.table for stage in getattr(pipe, "stages", ()) for p in stage.passes)

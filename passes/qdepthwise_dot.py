@@ -27,7 +27,9 @@ the kernel plus requantization ran 1.05-1.09x faster than kernel and
 requantization loop apart on a MobileNet block (Zen 4); with the exact
 64-bit form the fold was 0.985x there (it lost the loop's 64-byte table
 lookup), and 1.12x on a Xeon with AMX, whose pipeline folds it too
-(qc-vector-qdepthwise's fold_wide).
+(qc-vector-qdepthwise's fold_wide). A second stage fed by requant_origin's
+line (a high word with no rounding constant) always folds: 1.21x over its
+own loop on that Xeon's MobileNet block, the tile unit off.
 
 Per 16 outputs of a 3x3 stride-1 conv on a 56-wide row: 3 vpdpbusd, 1.5
 vpermb, 0.4 loads and xors, against 6 vpmaddwd / vpdpwssd, 4.5 widening

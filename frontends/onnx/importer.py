@@ -178,12 +178,11 @@ def _spec_of(vi: onnx.ValueInfoProto, what: str) -> TensorSpec:
 
 
 def import_model(path_or_model, input_shapes: Mapping[str, Sequence[int]] | None = None,
-                 exact_requant: bool = False, requant_tables: bool = False) -> ImportedModel:
+                 exact_requant: bool = False) -> ImportedModel:
     """The whole frontend. Must be called inside an active ir.Context.
     `exact_requant`: requantize int8 results with the 64-bit product
     everywhere (qmath.exact_requant), not one 32-bit multiply where that
-    form's error stays below qmath.WORD_ERROR steps. `requant_tables`: the
-    pipeline looks second stages up in tables (qmath.second_stage_tables)."""
+    form's error stays below qmath.WORD_ERROR steps."""
     model = load_model(path_or_model)
     model = bind_input_shapes(model, input_shapes or {})
     try:
@@ -198,8 +197,7 @@ def import_model(path_or_model, input_shapes: Mapping[str, Sequence[int]] | None
         raise ModelError(f"shape inference failed: {_first_line(e)}") from e
     inferred = model
     model, report = graph_opt.optimize(model, _default_opset(model))
-    with qmath.exact_requant() if exact_requant else contextlib.nullcontext(), \
-            qmath.second_stage_tables() if requant_tables else contextlib.nullcontext():
+    with qmath.exact_requant() if exact_requant else contextlib.nullcontext():
         result = _import_graph(model)
     result.graph_report = report
     result.model = _with_shapes_of(model, inferred)

@@ -72,9 +72,6 @@ MAX_OFFSET = 2**61
 WORD_ERROR = 1 / 256
 
 _EXACT = contextvars.ContextVar("qc_exact_requant", default=False)
-
-
-_TABLES = contextvars.ContextVar("qc_second_stage_tables", default=False)
 _EXACT_OUTPUTS = contextvars.ContextVar("qc_exact_outputs", default=frozenset())
 
 
@@ -108,18 +105,6 @@ def amplifying_reads(graph, consts: dict) -> set[str]:
             slopes = (sa * sb * 255 / sc,) * 2
         out.update(node.input[i] for i, slope in zip((0, 3), slopes) if slope > 1)
     return out
-
-
-@contextlib.contextmanager
-def second_stage_tables(on: bool = True) -> Iterator[None]:
-    """Within it, a second stage keeps q's clamp to constant bounds, which
-    the pipeline's qc-vector-requant looks up as a table per channel
-    (AVX-512 VBMI): no shifted-origin form (`_requant_origin`)."""
-    token = _TABLES.set(on)
-    try:
-        yield
-    finally:
-        _TABLES.reset(token)
 
 
 @contextlib.contextmanager
@@ -315,7 +300,7 @@ def requantize(node, acc: b.T, rq: Requant, acc_bound: int | None = None,
     word = None if exact else _requant_word(node, rq, acc_bound, then, acc_offset)
     if word is not None:
         return word(acc)
-    origin = None if then is None or _TABLES.get() else _requant_origin(rq, acc_bound, then, acc_offset)
+    origin = None if then is None else _requant_origin(rq, acc_bound, then, acc_offset)
     if origin is not None:
         return origin(acc)
     fast = _requant_high_word(node, rq, acc_bound, then, acc_offset)

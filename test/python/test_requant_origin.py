@@ -125,8 +125,6 @@ def test_models_take_the_origin_form(tmp_path, monkeypatch, hw):
     path = tmp_path / "mb.onnx"
     onnx.save(model, path)
     qdq = quant.quantize(str(path), str(tmp_path / "qdq.onnx"))
-    # On an AVX2 target: with VBMI (`host` on such a CPU) a second stage is
-    # a table per channel instead (second_stage_tables), no origin form.
     text = compile_model(qdq, emit="input", target="x86-64-v3").text
     assert len(re.findall(r"arith\.muli %\S+, %\S+ : i64", text)) == 3
     assert not re.findall(r"arith\.addi %\S+, %\S+ : i64", text)
@@ -141,6 +139,39 @@ def test_models_take_the_origin_form(tmp_path, monkeypatch, hw):
         x = (rng.standard_normal((1, 8, hw, hw)) * scale).astype(np.float32)
         a, b = (list(m.run({"x": x}).values())[0] for m in out.values())
         assert np.array_equal(a, b)
+
+
+def test_vbmi_kernels_fold_the_origin_form(tmp_path, monkeypatch):
+    """With AVX-512 VNNI and VBMI (no AMX: fold_wide off) the origin form is
+    taken too, and the depthwise byte-quad kernel runs it on each step's sums
+    and writes int8: no requantization loop is left in the block. The host
+    build gives the same bits as with the exact 64-bit form."""
+    import onnx
+
+    import qc
+    from qc.session import compile_model
+
+    vnni_vbmi = "x86_64-unknown-linux-gnu:x86-64-v4:+avx512vnni,+avx512vbmi"
+    make, quant = _example("make_models"), _example("quantize_cnn")
+    model, _ = make.mobilenet_block(np.random.default_rng(0), c=8, e=24, hw=19)
+    path = tmp_path / "mb.onnx"
+    onnx.save(model, path)
+    qdq = quant.quantize(str(path), str(tmp_path / "qdq.onnx"))
+    text = compile_model(qdq, emit="input", target=vnni_vbmi).text
+    assert len(re.findall(r"arith\.muli %\S+, %\S+ : i64", text)) == 3
+    assert not re.findall(r"arith\.addi %\S+, %\S+ : i64", text)
+    gemm = compile_model(qdq, emit="gemm", target=vnni_vbmi).text
+    assert re.search(r"call @qc_qdepthwise_\d+\(.*xi8>\) -> \(\)", gemm)
+    assert "call @qc_dot4_us_" in gemm and "call @qc_requant_" not in gemm
+    out = {}
+    for name in ("origin", "exact"):
+        if name == "exact":
+            monkeypatch.setattr(qmath, "_requant_origin", lambda *args, **kw: None)
+        qc.compile(qdq, str(tmp_path / f"{name}.so"))
+        out[name] = qc.load(str(tmp_path / f"{name}.so"))
+    x = np.random.default_rng(2).standard_normal((1, 8, 19, 19)).astype(np.float32)
+    a, b = (list(m.run({"x": x}).values())[0] for m in out.values())
+    assert np.array_equal(a, b)
 
 
 def test_kernels_start_sums_at_the_origin(tmp_path):
