@@ -154,7 +154,8 @@ def main():
               help="Print per ONNX op type: nodes, how many were folded, what the rest were imported and compiled "
                    "as; then the memory plan: arena, all intermediates, lower bound.")
 @click.option("--exact-requant", is_flag=True,
-              help="Requantize int8 results with the exact 64-bit fixed-point product everywhere. By default one "
+              help="Requantize int8 results with the exact 64-bit fixed-point product and its rounding constant "
+                   "everywhere (the reference form). By default one "
                    "32-bit multiply does it where that is within 1/256 of an output step of the exact result "
                    "(a result next to a rounding threshold can then move by one step).")
 @handle_errors

@@ -88,7 +88,7 @@ def compile_model(
     imported and folded and the ops they became.
     pipeline: None for the target's default, a `Pipeline`, or the path of a
     Python file defining `pipeline(target)` or `PIPELINE` (qc.user_pipeline).
-    exact_requant: requantize int8 results with the exact 64-bit product
+    exact_requant: requantize int8 results with the exact 64-bit product (and its rounding constant)
     everywhere; by default one 32-bit multiply is used where its error
     stays below 1/256 of an output step (frontends/onnx/qmath.py).
     """

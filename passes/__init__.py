@@ -36,6 +36,7 @@ _REGISTRY = {
     "qc-pool-window": "pool_window:PoolWindow",
     "qc-qconv-to-gemm": "qconv_to_gemm:QConvToGemm",
     "qc-qdepthwise-conv": "qdepthwise_conv:QDepthwiseConv",
+    "qc-round-to-integer": "round_to_integer:RoundToInteger",
     "qc-slices-in-place": "slices_in_place:SlicesInPlace",
     "qc-unshare-inits": "unshare_inits:UnshareInits",
     "qc-pad-into-producer": "pad_into_producer:PadIntoProducer",

@@ -22,7 +22,14 @@ exact as the multiply alone.
 
 The correction costs five vector ops where the divide cost one: it pays
 where the divide is most of its loop, not where the divider runs beside
-other work (`busy`).
+other work (`busy`). A quotient clamped to integer bounds [lo, hi] and
+rounded to an integer (QuantizeLinear's body) needs three (a multiply and
+two FMAs) plus q0's clamp to [lo - 1, hi + 1]: inside it the correction
+is exact, beyond it the result still lands past the bound it is clamped
+to (an overflowed x * r too), and a zero's sign is lost in the
+conversion. That form is taken however busy the loop: on Sapphire
+Rapids, after qc-round-to-integer, a QuantizeLinear of 100352 floats ran
+1.5x faster with it as one loop (zmm), 1.08x as rows of 56 (ymm).
 
 Needs f32 arith.divf by a scalar arith.constant, anywhere (generic bodies,
 loops), and a target with fused multiply-add (`fma`; otherwise math.fma is a
@@ -64,7 +71,8 @@ class DivideByConstant(Pass):
             if r is None:
                 continue
             exact = pymath.frexp(float(r))[0] == 0.5  # c = 2^k: 1/c exact, x * r exact
-            if not exact and (not self.fma or 0 <= self.busy < _other_ops(op)):
+            bounds = _rounded_clamp(op)
+            if not exact and (not self.fma or (bounds is None and 0 <= self.busy < _other_ops(op))):
                 continue
             f32 = ir.F32Type.get()
             x, c = op.operands
@@ -73,6 +81,16 @@ class DivideByConstant(Pass):
                 q0 = arith.MulFOp(x, rc).result
                 if exact:
                     q = q0
+                elif bounds is not None:
+                    # The quotient is clamped to [lo, hi] and rounded to an
+                    # integer: q0 clamped to [lo - 1, hi + 1] keeps the
+                    # correction finite (an overflowed x * r gives a bound,
+                    # not NaN) and exact inside, and the sign of a zero is
+                    # lost in the conversion anyway.
+                    lo, hi = (arith.ConstantOp(f32, v).result for v in (bounds[0] - 1, bounds[1] + 1))
+                    qc = arith.MinNumFOp(arith.MaxNumFOp(q0, lo).result, hi).result
+                    e = mmath.FmaOp(arith.NegFOp(qc).result, c, x).result
+                    q = mmath.FmaOp(e, rc, qc).result
                 else:
                     # q0 clamped to the finite range: an overflowed x * r
                     # then corrects to +-inf (and inf stays inf) rather than NaN.
@@ -85,6 +103,43 @@ class DivideByConstant(Pass):
                     q = mmath.CopySignOp(mmath.FmaOp(e, rc, qc).result, q0).result
             op.result.replace_all_uses_with(q)
             op.operation.erase()
+
+
+def _only_use(v: ir.Value, names: tuple[str, ...]):
+    """The op using v, if it is its only use and one of `names`."""
+    uses = list(v.uses)
+    if len(uses) != 1 or uses[0].owner.name not in names:
+        return None
+    return uses[0].owner
+
+
+def _constant_f32(v: ir.Value) -> float | None:
+    owner = getattr(v.owner, "operation", None)
+    if owner is None or owner.name != "arith.constant" or not isinstance(v.type, ir.F32Type):
+        return None
+    return float(ir.FloatAttr(owner.attributes["value"]).value)
+
+
+def _rounded_clamp(op) -> tuple[float, float] | None:
+    """(lo, hi) where the quotient's only use is a clamp to integer constant
+    bounds (maxnumf and minnumf, in either order) that is rounded half to
+    even and converted to an integer (QuantizeLinear's body), else None."""
+    v, found = op.result, {}
+    for _ in range(2):
+        clamp = _only_use(v, ("arith.maxnumf", "arith.minnumf"))
+        if clamp is None or clamp.name in found:
+            return None
+        a, b = clamp.operands
+        bound = _constant_f32(b if a == v else a)
+        if bound is None or not float(bound).is_integer() or abs(bound) >= 2**24:
+            return None
+        found[clamp.name] = bound
+        v = clamp.results[0]
+    rnd = _only_use(v, ("math.roundeven",))
+    if rnd is None or _only_use(rnd.results[0], ("arith.fptosi", "arith.fptoui")) is None:
+        return None
+    lo, hi = found["arith.maxnumf"], found["arith.minnumf"]
+    return (lo, hi) if lo <= hi else None
 
 
 def _other_ops(op) -> int:

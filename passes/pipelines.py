@@ -34,6 +34,7 @@ from .plan_memory import PlanMemory
 from .pool_window import PoolWindow
 from .qconv_to_gemm import QConvToGemm
 from .qdepthwise_conv import QDepthwiseConv
+from .round_to_integer import RoundToInteger
 from .slices_in_place import SlicesInPlace
 from .unshare_inits import UnshareInits
 from .vector_qdepthwise import VectorQDepthwise
@@ -210,6 +211,8 @@ def default_pipeline(target=None) -> Pipeline:
             # once only loads and stores touch them.
             Stage("affine", (LowerToAffine(), BoolMemory())),
             Stage("scf", (LowerToScf(),)),  # deallocation after the last pass that adds allocs
-            Stage("llvm-dialect", (LowerToLLVM(),)),
+            # In the LLVM dialect, a round half to even that feeds a conversion to
+            # an integer becomes one rounding conversion (vcvtps2dq).
+            Stage("llvm-dialect", (LowerToLLVM(), RoundToInteger())),
         ),
     )

@@ -109,7 +109,9 @@ def amplifying_reads(graph, consts: dict) -> set[str]:
 
 @contextlib.contextmanager
 def exact_requant(on: bool = True) -> Iterator[None]:
-    """Within it, requantizations keep the exact 64-bit product (no `_requant_word`)."""
+    """Within it, requantizations keep the exact 64-bit product with its
+    rounding constant: no `_requant_word`, and no `_requant_origin` either
+    (whose line gives the same bits): the reference form, to compare with."""
     token = _EXACT.set(on)
     try:
         yield
@@ -300,7 +302,7 @@ def requantize(node, acc: b.T, rq: Requant, acc_bound: int | None = None,
     word = None if exact else _requant_word(node, rq, acc_bound, then, acc_offset)
     if word is not None:
         return word(acc)
-    origin = None if then is None else _requant_origin(rq, acc_bound, then, acc_offset)
+    origin = None if then is None or exact else _requant_origin(rq, acc_bound, then, acc_offset)
     if origin is not None:
         return origin(acc)
     fast = _requant_high_word(node, rq, acc_bound, then, acc_offset)

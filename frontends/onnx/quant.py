@@ -158,18 +158,27 @@ def _quant_dtype(node, a: dict, z: b.T | None):
 
 
 def quantize_body(out_dtype):
-    """The body of QuantizeLinear: saturate(round_half_even(x / s) + z), in float
-    as the spec states it, then converted (the clamp makes the conversion exact)."""
+    """The body of QuantizeLinear: saturate(round_half_even(x / s) + z).
+
+    Written as round_half_even(clamp(x / s, qmin - z, qmax - z)) + z, the same
+    values (rounding is monotone and keeps the integer bounds): the clamp
+    comes first so that the conversion is exact, and the round and the
+    conversion are then one instruction on x86 and RVV (qc-round-to-integer:
+    vcvtps2dq, vfcvt.x.f.v), with the zero point added as an integer."""
     qmin, qmax = qrange(out_dtype)
+    i32 = ir.IntegerType.get_signless(32)
 
     def body(v, scale, zp):
-        q = math.RoundEvenOp(arith.DivFOp(v, scale).result).result
+        q = arith.DivFOp(v, scale).result
+        lo, hi = b.scalar(float(qmin), F32), b.scalar(float(qmax), F32)
         if zp is not None:
-            q = arith.AddFOp(q, _to_f32(zp, out_dtype)).result
-        # maxnumf/minnumf: a NaN lands on a bound instead of being undefined.
-        q = arith.MinNumFOp(arith.MaxNumFOp(q, b.scalar(float(qmin), F32)).result,
-                            b.scalar(float(qmax), F32)).result
-        q = arith.FPToSIOp(ir.IntegerType.get_signless(32), q).result
+            zf = _to_f32(zp, out_dtype)
+            lo, hi = arith.SubFOp(lo, zf).result, arith.SubFOp(hi, zf).result
+        # maxnumf/minnumf: a NaN lands on the lower bound instead of being undefined.
+        q = arith.MinNumFOp(arith.MaxNumFOp(q, lo).result, hi).result
+        q = arith.FPToSIOp(i32, math.RoundEvenOp(q).result).result
+        if zp is not None:
+            q = arith.AddIOp(q, ext(zp, out_dtype, 32)).result
         return arith.TruncIOp(b.mlir_type(out_dtype), q).result
 
     return body

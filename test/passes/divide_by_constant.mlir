@@ -76,6 +76,37 @@ func.func @busy(%x: f32) -> (i32, f32) {
 
 // -----
 
+// A quotient clamped to integer bounds, rounded and converted (QuantizeLinear's
+// body, clamp first) is taken however busy its block: q0 is clamped to the
+// bounds widened by one, [-129, 128], in place of the finite range, and the
+// sign of a zero needs no copysign. Without FMA it stays.
+// CHECK-LABEL: func.func @clamped
+// CHECK-NOT:     arith.divf
+// CHECK:         %[[Q0:.*]] = arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK-DAG:     arith.constant -1.290000e+02 : f32
+// CHECK-DAG:     arith.constant 1.280000e+02 : f32
+// CHECK:         %[[LO:.*]] = arith.maxnumf %[[Q0]], %{{.*}} : f32
+// CHECK:         %[[QC:.*]] = arith.minnumf %[[LO]], %{{.*}} : f32
+// CHECK:         math.fma
+// CHECK:         math.fma
+// CHECK-NOT:     math.copysign
+// CHECK:         math.roundeven
+// NOFMA-LABEL: func.func @clamped
+// NOFMA:         arith.divf
+func.func @clamped(%x: f32) -> i32 {
+  %c = arith.constant 0.0123 : f32
+  %lo = arith.constant -128.0 : f32
+  %hi = arith.constant 127.0 : f32
+  %q = arith.divf %x, %c : f32
+  %m = arith.maxnumf %q, %lo : f32
+  %n = arith.minnumf %m, %hi : f32
+  %r = math.roundeven %n : f32
+  %i = arith.fptosi %r : f32 to i32
+  return %i : i32
+}
+
+// -----
+
 // Left alone: a divisor known only at run time, zero, one whose reciprocal
 // is not a normal number, and f64.
 // CHECK-LABEL: func.func @left

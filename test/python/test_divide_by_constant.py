@@ -10,13 +10,10 @@ from __future__ import annotations
 import numpy as np
 import onnx.reference
 import pytest
-from helpers import compile_and_run, make_model, with_pass_options
+from helpers import compile_and_run, make_model
 from onnx import helper
 
 import qc
-from qc.passes.divide_by_constant import DivideByConstant
-from qc.passes.pipelines import default_pipeline
-from qc.targets import resolve
 
 F32 = np.float32
 N = 1 << 16
@@ -54,22 +51,44 @@ def test_div_is_correctly_rounded(c, tmp_path):
 
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8])
 def test_quantize_linear_matches_the_reference(dtype, tmp_path):
-    """QuantizeLinear's x / scale, rewritten though its body is busy
-    (busy=-1): every element equal to onnx.reference's, on inputs at the
-    rounding ties (k + 1/2 steps) and one ulp either side. (Not +-inf: the
-    reference casts inf to int32 before it saturates.) The default
-    pipeline leaves this divide."""
+    """QuantizeLinear's x / scale, clamped and rounded to an integer, is
+    rewritten by default, busy as its body is, with q0 clamped to the
+    bounds widened by one (not to the finite range) and no copysign: every
+    element equal to numpy's correctly rounded quotient, rounded half to
+    even and saturated, on inputs at the rounding ties (k + 1/2 steps) and
+    one ulp either side, far outside the range and where x * (1/scale)
+    overflows, and +-inf; and to onnx.reference's on the finite ones below
+    the overflow (the reference casts inf to int32 before it saturates)."""
     rng = np.random.default_rng(3)
     scale, zp = F32(0.0123), np.array(3 if dtype == np.int8 else 128, dtype)
     ties = ((rng.integers(-200, 200, 8192) + 0.5) * scale).astype(F32)
     x = np.concatenate([ties, np.nextafter(ties, np.inf), np.nextafter(ties, -np.inf),
                         rng.normal(0, 2, 8192).astype(F32), np.array([1e6, -1e6, 0.0, -0.0], F32)])
-    model = make_model([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])], {"x": (F32, [x.size])},
-                       {"y": (dtype, [x.size])}, {"s": np.array(scale), "z": zp})
+    far = np.array([3e38, -3e38, np.finfo(F32).max, -np.finfo(F32).max, np.inf, -np.inf], F32)
+    model = make_model([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])], {"x": (F32, [x.size + far.size])},
+                       {"y": (dtype, [x.size + far.size])}, {"s": np.array(scale), "z": zp})
+    text = qc.compile(model, emit="linalg")
+    assert "arith.divf" not in text and "math.copysign" not in text
+    got = compile_and_run(model, {"x": np.concatenate([x, far])}, tmp_path)["y"]
+    info = np.iinfo(dtype)
+    with np.errstate(all="ignore"):
+        want = np.clip(np.rint(np.concatenate([x, far]) / scale).astype(np.float64) + int(zp), info.min, info.max)
+    np.testing.assert_array_equal(got, want.astype(dtype))
+    (ref,) = onnx.reference.ReferenceEvaluator(model).run(None, {"x": np.concatenate([x, np.zeros_like(far)])})
+    np.testing.assert_array_equal(got[:x.size], ref[:x.size])
+
+
+def test_quantize_linear_per_channel_keeps_the_divide(tmp_path):
+    """Per-channel scales: the divisor is no one constant, so the divide
+    stays; the reordered body (clamp, round, then the zero point added as
+    an integer) still gives the reference's values."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 2, (3, 64)).astype(F32)
+    model = make_model([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], axis=0)], {"x": (F32, [3, 64])},
+                       {"y": (np.int8, [3, 64])},
+                       {"s": np.array([0.01, 0.02, 0.03], F32), "z": np.array([1, -2, 3], np.int8)})
     assert "arith.divf" in qc.compile(model, emit="linalg")
-    pipeline = with_pass_options(default_pipeline(resolve("host")), DivideByConstant, busy=-1)
-    assert "arith.divf" not in qc.compile(model, emit="linalg", pipeline=pipeline)
-    got = compile_and_run(model, {"x": x}, tmp_path, pipeline=pipeline)["y"]
+    got = compile_and_run(model, {"x": x}, tmp_path)["y"]
     (want,) = onnx.reference.ReferenceEvaluator(model).run(None, {"x": x})
     np.testing.assert_array_equal(got, want)
 
