@@ -7,11 +7,10 @@ x86 has no instruction for the pair: LLVM emits a round (vrndscaleps, two
 uops for a zmm) and a truncating conversion (vcvttps2dq). lrint converts in
 the current rounding mode, which is round half to even: vcvtps2dq alone
 (RVV vfcvt.x.f.v; AArch64 keeps frintx and fcvtzs), for scalars and vectors
-alike. The
-values agree wherever the pair's is defined: fptosi of a value outside the
-integer type is poison, and lrint's is unspecified. LLVM already assumes
-the default floating-point environment for every float op it folds; qc's
-runtime never changes the rounding mode.
+alike. The values agree wherever the pair's is defined: fptosi of a value
+outside the integer type is poison, and lrint's is unspecified. LLVM
+already assumes the default floating-point environment for every float op
+it folds; qc's runtime never changes the rounding mode.
 
 QuantizeLinear (clamp, then round and convert: frontends/onnx/quant.py) and
 the exponent of qc-approximate-math's exp are the pairs this finds.
