@@ -108,6 +108,19 @@ def test_first_multiple_against_brute_force():
         assert requant_origin._first_multiple(a, mod, lo, hi) == want, (a, mod, lo, hi)
 
 
+def _quantized_block(tmp_path, hw: int) -> str:
+    """The example MobileNet block (8 channels, expanded to 24, hw x hw)
+    quantized by onnxruntime's quantize_static with its BatchNormalizations:
+    the path of the QDQ model."""
+    import onnx
+
+    make, quant = _example("make_models"), _example("quantize_cnn")
+    model, _ = make.mobilenet_block(np.random.default_rng(0), c=8, e=24, hw=hw)
+    path = tmp_path / "mb.onnx"
+    onnx.save(model, path)
+    return quant.quantize(str(path), str(tmp_path / "qdq.onnx"))
+
+
 @pytest.mark.parametrize("hw", [19, 7])
 def test_models_take_the_origin_form(tmp_path, monkeypatch, hw):
     """The MobileNet block quantized with its BatchNormalizations: all three
@@ -115,16 +128,10 @@ def test_models_take_the_origin_form(tmp_path, monkeypatch, hw):
     compiled block gives the same bits as with the exact 64-bit form (rows of
     19 and of 7 outputs: the depthwise requantization's steps of 16 and of 4,
     the last overlapping the one before)."""
-    import onnx
-
     import qc
     from qc.session import compile_model
 
-    make, quant = _example("make_models"), _example("quantize_cnn")
-    model, _ = make.mobilenet_block(np.random.default_rng(0), c=8, e=24, hw=hw)
-    path = tmp_path / "mb.onnx"
-    onnx.save(model, path)
-    qdq = quant.quantize(str(path), str(tmp_path / "qdq.onnx"))
+    qdq = _quantized_block(tmp_path, hw)
     text = compile_model(qdq, emit="input", target="x86-64-v3").text
     assert len(re.findall(r"arith\.muli %\S+, %\S+ : i64", text)) == 3
     assert not re.findall(r"arith\.addi %\S+, %\S+ : i64", text)
@@ -146,17 +153,11 @@ def test_vbmi_kernels_fold_the_origin_form(tmp_path, monkeypatch):
     taken too, and the depthwise byte-quad kernel runs it on each step's sums
     and writes int8: no requantization loop is left in the block. The host
     build gives the same bits as with the exact 64-bit form."""
-    import onnx
-
     import qc
     from qc.session import compile_model
 
     vnni_vbmi = "x86_64-unknown-linux-gnu:x86-64-v4:+avx512vnni,+avx512vbmi"
-    make, quant = _example("make_models"), _example("quantize_cnn")
-    model, _ = make.mobilenet_block(np.random.default_rng(0), c=8, e=24, hw=19)
-    path = tmp_path / "mb.onnx"
-    onnx.save(model, path)
-    qdq = quant.quantize(str(path), str(tmp_path / "qdq.onnx"))
+    qdq = _quantized_block(tmp_path, 19)
     text = compile_model(qdq, emit="input", target=vnni_vbmi).text
     assert len(re.findall(r"arith\.muli %\S+, %\S+ : i64", text)) == 3
     assert not re.findall(r"arith\.addi %\S+, %\S+ : i64", text)
@@ -184,15 +185,9 @@ def test_kernels_start_sums_at_the_origin(tmp_path):
     memory, and the loop adds no constant to a sum before multiplying. The
     high words are merged by vshufps, not a vpshufd and a vpblendd: their
     order is undone by the byte shuffle that interleaves the parities."""
-    import onnx
-
     from qc.session import compile_model
 
-    make, quant = _example("make_models"), _example("quantize_cnn")
-    model, _ = make.mobilenet_block(np.random.default_rng(0), c=8, e=24, hw=19)
-    path = tmp_path / "mb.onnx"
-    onnx.save(model, path)
-    qdq = quant.quantize(str(path), str(tmp_path / "qdq.onnx"))
+    qdq = _quantized_block(tmp_path, 19)
     gemm = compile_model(qdq, emit="gemm", target="x86-64-v3").text
     kernels = re.findall(r"func\.func @qc_par_qgemm_\w+_rq\w+_range\(.*?\n  }", gemm, re.S)
     assert len(kernels) == 2  # expand and project
