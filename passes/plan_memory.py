@@ -128,6 +128,16 @@ def _aliases(value: ir.Value) -> list[ir.Value]:
     return out
 
 
+def _base(value: ir.Value) -> ir.Value:
+    """The memref that value views, through any chain of view ops."""
+    while isinstance(value, ir.OpResult):
+        owner = value.owner.operation
+        if owner.name not in _VIEWS or not len(owner.operands):
+            break
+        value = owner.operands[0]
+    return value
+
+
 def _erase_unread(body: ir.Block) -> None:
     """Erases the allocs that nothing reads or writes any more, with their views
     (a kernel that folded its consumer, as qc-vector-qdepthwise folds the
@@ -280,7 +290,8 @@ def _elementwise_pairs(op: ir.Operation, symbols: ir.SymbolTable) -> list:
         if not _is_identity(maps[n_in + k]):
             continue
         for m, src in enumerate(ins):
-            same_buffer_elsewhere = [x for x in range(n_in) if x != m and ins[x] == src]
+            # Two views of one buffer are one buffer.
+            same_buffer_elsewhere = [x for x in range(n_in) if x != m and _base(ins[x]) == _base(src)]
             if _is_identity(maps[m]) and not same_buffer_elsewhere and _same_contiguous(src, out):
                 read = _reader(generic, m, n_in + k) if own and src.type == out.type else _no_op
                 pairs.append((src, out, read))
@@ -362,10 +373,19 @@ def _place(buffers: list[_Buffer], order: list[int], align: int, smallest_gap: b
     placed: list[int] = []
     for i in order:
         b = buffers[i]
-        busy = sorted((offsets[j], offsets[j] + buffers[j].size)
-                      for j in placed if j not in b.partners and _meets(b, buffers[j]))
-        off = next((offsets[j] for j in sorted(b.partners)
-                    if offsets[j] is not None and _fits(offsets[j], b.size, busy)), None)
+        meets = [j for j in placed if _meets(b, buffers[j])]
+        busy = sorted((offsets[j], offsets[j] + buffers[j].size) for j in meets)
+
+        def shares(lo: int) -> bool:
+            """Whether b may start at lo: each placed buffer it meets in
+            time lies apart from it or is a partner starting at lo too. A
+            partner is busy like any other buffer wherever b does not
+            coincide with it (b placed at another partner's offset, or in a
+            gap): part over it, an op would read elements already written."""
+            return all((j in b.partners and offsets[j] == lo)
+                       or _fits(lo, b.size, [(offsets[j], offsets[j] + buffers[j].size)]) for j in meets)
+
+        off = next((offsets[j] for j in sorted(b.partners) if offsets[j] is not None and shares(offsets[j])), None)
         offsets[i] = off if off is not None else _gap(busy, b.size, align, smallest_gap)
         placed.append(i)
     return offsets
