@@ -18,6 +18,7 @@ _REGISTRY = {
     "qc-border-columns": "border_columns:BorderColumns",
     "qc-bufferize": "bufferize:Bufferize",
     "qc-channels-last-depthwise": "channels_last_depthwise:ChannelsLastDepthwise",
+    "qc-collapse-dims": "collapse_dims:CollapseDims",
     "qc-conv-to-gemm": "conv_to_gemm:ConvToGemm",
     "qc-depthwise-conv": "depthwise_conv:DepthwiseConv",
     "qc-divide-by-constant": "divide_by_constant:DivideByConstant",

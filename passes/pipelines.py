@@ -16,6 +16,7 @@ from .bool_memory import BoolMemory
 from .border_columns import BorderColumns
 from .bufferize import Bufferize
 from .channels_last_depthwise import ChannelsLastDepthwise
+from .collapse_dims import CollapseDims
 from .conv_to_gemm import ConvToGemm
 from .depthwise_conv import DepthwiseConv
 from .divide_by_constant import DivideByConstant
@@ -204,7 +205,7 @@ def default_pipeline(target=None) -> Pipeline:
             # f32 row reductions become vector code. Last, the intermediates
             # get their arena offsets: the entry is then a straight list of calls.
             Stage("gemm", (WinogradLoops(), gemm_tile(target).pass_(), qgemm_for(target), binary_gemm_for(target), *_x86_int8(target),
-                           BorderColumns(), OutlineOps(), ParallelLoops(), VectorReductions(lanes=gemm_tile(target).vector_bits // 32),
+                           BorderColumns(), CollapseDims(), OutlineOps(), ParallelLoops(), VectorReductions(lanes=gemm_tile(target).vector_bits // 32),
                            PlanMemory())),
             # The remaining linalg ops become loops; then bool buffers become
             # bytes (the ABI's bool, and LLVM lowering rejects memrefs of i1),
