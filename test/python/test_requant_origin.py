@@ -151,8 +151,10 @@ def test_models_take_the_origin_form(tmp_path, monkeypatch, hw):
 def test_vbmi_kernels_fold_the_origin_form(tmp_path, monkeypatch):
     """With AVX-512 VNNI and VBMI (no AMX: fold_wide off) the origin form is
     taken too, and the depthwise byte-quad kernel runs it on each step's sums
-    and writes int8: no requantization loop is left in the block. The host
-    build gives the same bits as with the exact 64-bit form."""
+    and writes int8: no requantization loop is left in the block. Each
+    channel's sums start from the origin's addition, so a step adds one
+    constant (the second stage's), not two. The host build gives the same
+    bits as with the exact 64-bit form."""
     import qc
     from qc.session import compile_model
 
@@ -164,6 +166,12 @@ def test_vbmi_kernels_fold_the_origin_form(tmp_path, monkeypatch):
     gemm = compile_model(qdq, emit="gemm", target=vnni_vbmi).text
     assert re.search(r"call @qc_qdepthwise_\d+\(.*xi8>\) -> \(\)", gemm)
     assert "call @qc_dot4_us_" in gemm and "call @qc_requant_" not in gemm
+    asm = compile_model(qdq, emit="asm", target=vnni_vbmi).text
+    dw = asm[asm.index("qc_qdepthwise_0:"):]
+    dw = dw[:dw.index(".Lfunc_end")]
+    stores = len(re.findall(r"vpmovs?db\s", dw))  # narrowed with saturation or after a clamp
+    assert stores >= 8 and len(re.findall(r"vpmuldq\s", dw)) == 2 * stores
+    assert len(re.findall(r"vpaddd\s", dw)) == stores, dw
     out = {}
     for name in ("origin", "exact"):
         if name == "exact":
