@@ -129,6 +129,11 @@ from .lower_gemm import (
     split_masks_of,
 )
 
+# The most bytes of row starts (16 i32 per row of A) a tile-unit kernel keeps
+# on its stack, made once per call: up to 512 rows. More rows add their
+# starts to the sums row by row, as the vector kernels do.
+START_TILE_BYTES = 32 << 10
+
 # How B reaches the micro-kernel (the kernel name's letter).
 B_MODES = {
     "p": "B packed at compile time",
@@ -790,8 +795,18 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
     s_ty = f"memref<{qgemm_amx.padded_quads(kc) if t.amx else kc}x{t.nr}xi32>"
     # The tile unit's kernel (t.amx): A's quads padded to whole tiles, the C tile on the stack.
     kga = qgemm_amx.padded_quads(kg) if t.amx else kg
-    at_ty = f"memref<{t.mr}x{t.nr}xi32>"
-    amx_helper = qgemm_amx.helper_name(not dot.b_first, t.mr, t.nr, kg, 4 * t.nr, 4 * t.nr) if t.amx else ""
+    # The tile unit's sums start from each row's start (A's correction row, the requantization's
+    # row addition) as a tile of MR rows (`start_rows`), kept on the stack for all rows.
+    fold0 = rq.start_addition() if rq is not None and zero_c and kg <= kc else None
+    m_rows = -(-m // t.mr) * t.mr
+    start_tile = t.amx and (fold0 is not None or dot.corr == "a") and m_rows * 64 <= START_TILE_BYTES
+    st_ty = f"memref<{m_rows}x16xi32>"
+    # With the start tile the sums in %AT are what a requantization's high word
+    # multiplies: its odd lanes are a load one element on (`odd_views`), 16 more per row.
+    at_cols = t.nr + 16 if start_tile and rq is not None else t.nr
+    at_ty = f"memref<{t.mr}x{at_cols}xi32>"
+    amx_helper = qgemm_amx.helper_name(not dot.b_first, t.mr, t.nr, kg, 4 * t.nr, 4 * at_cols, start_tile) \
+        if t.amx else ""
     vec, mask_ty = f"vector<{t.vl}xi32>", f"vector<{t.vl}xi1>"
     bytes_ty = f"vector<{4 * t.vl}xi8>"
     half, wide = f"vector<{2 * t.vl}xi16>", f"vector<{2 * t.vl}xi32>"
@@ -1066,26 +1081,28 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         stores it. A loop, not unrolled: unrolled, LLVM hoisted all 64
         loads of a 32 x 32 tile above the requantization and spilled them."""
         if t.emulate_dot:
-            amx_emulated(ib)
+            amx_emulated(ib, i0)
         else:
-            amx_call(ib)
+            amx_call(ib, i0)
         r, row = e.fresh("ar"), e.fresh("arow")
         e.emit(f"scf.for {r} = {e.idx(0)} to {e.idx(nrows)} step {e.idx(1)} {{")
         e.indent += 1
         e.emit(f"{row} = arith.addi {i0}, {r} : index")
         adds = []
-        if fold:  # the requantization's addition of a row input, as the sums' start
+        if start_tile:
+            pass  # the sums started from the start tile
+        elif fold:  # the requantization's addition of a row input, as the sums' start
             arg, ety = f"%E{rq.extras.index(fold[1])}", e_tys[rq.extras.index(fold[1])]
             x, v = e.fresh("rs"), e.fresh("rb")
             e.emit(f"{x} = memref.load {arg}[{row}] : {ety}")
             e.emit(f"{v} = vector.broadcast {x} : i32 to {vec}")
             adds.append(v)
-        if dot.corr == "a":  # A's correction row, per row
+        if dot.corr == "a" and not start_tile:  # A's correction row, per row
             x, v = e.fresh("cs"), e.fresh("cv")
             e.emit(f"{x} = memref.load %A[{ib}, {e.idx(kga)}, {r}] : {a_ty}")
             e.emit(f"{v} = vector.broadcast {x} : i32 to {vec}")
             adds.append(v)
-        accs = []
+        accs, odds = [], []
         for c in range(nvec):
             v = e.fresh("acc")
             e.emit(f"{v} = vector.load %AT[{r}, {e.idx(c * t.vl)}] : {at_ty}, {vec}")
@@ -1094,17 +1111,52 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                 e.emit(f"{x} = arith.addi {v}, {a} : {vec}")
                 v = x
             accs.append(v)
+            if start_tile and rq is not None:  # unused (and dropped) where no high word reads the sums
+                o = e.fresh("odd")
+                e.emit(f"{o} = vector.load %AT[{r}, {e.idx(c * t.vl + 1)}] : {at_ty}, {vec}")
+                odds.append(o)
         keys = [(0, c) for c in range(nvec)]
         if rq is None:
             store_c(accs, keys, [row], cols_j, masks)
         elif joint:
-            joint_store(accs, keys, [row], cols_j[:nvec], masks)
+            joint_store(accs, keys, [row], cols_j[:nvec], masks, odds)
         else:
-            requant_store(accs, keys, [row], cols_j, masks)
+            requant_store(accs, keys, [row], cols_j, masks, odds)
         e.indent -= 1
         e.emit("}")
 
-    def amx_call(ib: str) -> None:
+    def start_rows() -> None:
+        """%ST[row, :] = the row's start (the requantization's row addition
+        plus A's correction), made once per call for every row: the tile
+        unit loads a row block's tile of it in place of zeros, and the 16
+        lanes of a row hold the same value."""
+        sr, ib, r, s = e.fresh("sr"), e.fresh("sib"), e.fresh("sri"), e.fresh("ss")
+        e.emit(f"scf.for {sr} = {e.idx(0)} to {e.idx(m)} step {e.idx(1)} {{")
+        e.indent += 1
+        terms = []
+        if fold0 is not None:
+            j = rq.extras.index(fold0[1])
+            x = e.fresh("rs")
+            e.emit(f"{x} = memref.load %E{j}[{sr}] : {e_tys[j]}")
+            terms.append(x)
+        if dot.corr == "a":
+            x = e.fresh("cs")
+            e.emit(f"{ib} = arith.divui {sr}, {e.idx(t.mr)} : index")
+            e.emit(f"{r} = arith.remui {sr}, {e.idx(t.mr)} : index")
+            e.emit(f"{x} = memref.load %A[{ib}, {e.idx(kga)}, {r}] : {a_ty}")
+            terms.append(x)
+        s = terms[0]
+        for x in terms[1:]:
+            y = e.fresh("ss")
+            e.emit(f"{y} = arith.addi {s}, {x} : i32")
+            s = y
+        v = e.fresh("sv")
+        e.emit(f"{v} = vector.broadcast {s} : i32 to vector<16xi32>")
+        e.emit(f"vector.store {v}, %ST[{sr}, {e.idx(0)}] : {st_ty}, vector<16xi32>")
+        e.indent -= 1
+        e.emit("}")
+
+    def amx_call(ib: str, i0: str) -> None:
         ab, off, pa = e.fresh("ab"), e.fresh("aoff"), e.fresh("pa")
         e.emit(f"{ab} = memref.extract_aligned_pointer_as_index %A : {a_ty} -> index")
         e.emit(f"{off} = arith.muli {ib}, {e.idx((kga + (dot.corr == 'a')) * t.mr * 4)} : index")
@@ -1112,9 +1164,16 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         pb, pc = e.fresh("pb"), e.fresh("pc")
         e.emit(f"{pb} = memref.extract_aligned_pointer_as_index %S : {s_ty} -> index")
         e.emit(f"{pc} = memref.extract_aligned_pointer_as_index %AT : {at_ty} -> index")
-        e.emit(f"func.call @{amx_helper}({pa}, {pb}, {pc}) : (index, index, index) -> ()")
+        if start_tile:
+            sb, soff, ps = e.fresh("sb"), e.fresh("soff"), e.fresh("ps")
+            e.emit(f"{sb} = memref.extract_aligned_pointer_as_index %ST : {st_ty} -> index")
+            e.emit(f"{soff} = arith.muli {i0}, {e.idx(64)} : index")
+            e.emit(f"{ps} = arith.addi {sb}, {soff} : index")
+            e.emit(f"func.call @{amx_helper}({pa}, {pb}, {pc}, {ps}) : (index, index, index, index) -> ()")
+        else:
+            e.emit(f"func.call @{amx_helper}({pa}, {pb}, {pc}) : (index, index, index) -> ()")
 
-    def amx_emulated(ib: str) -> None:
+    def amx_emulated(ib: str, i0: str) -> None:
         """%AT as the helper computes it, on any CPU: per row and 16 columns
         the dot helper over every k-quad of the padded tiles, reading A's
         quad of (row, quad) where the tile layout put it (`qgemm_amx`)."""
@@ -1130,7 +1189,17 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         e.emit(f"scf.for {tc} = {e.idx(0)} to {e.idx(t.nr)} step {e.idx(t.vl)} {{")
         e.indent += 1
         tq, tx, res = e.fresh("eq"), e.fresh("ex"), e.fresh("es")
-        e.emit(f"{res} = scf.for {tq} = {e.idx(0)} to {e.idx(kga)} step {e.idx(1)} iter_args({tx} = %zero) "
+        init = "%zero"
+        if start_tile:  # the row's start, as the tile unit loads it
+            srow, init = e.fresh("esr"), e.fresh("est")
+            e.emit(f"{srow} = arith.addi {i0}, {tr} : index")
+            e.emit(f"{init} = vector.load %ST[{srow}, {e.idx(0)}] : {st_ty}, vector<16xi32>")
+            if t.vl != 16:
+                x = e.fresh("est")
+                e.emit(f"{x} = vector.extract_strided_slice {init} {{offsets = [0], sizes = [{t.vl}], "
+                       f"strides = [1]}} : vector<16xi32> to {vec}")
+                init = x
+        e.emit(f"{res} = scf.for {tq} = {e.idx(0)} to {e.idx(kga)} step {e.idx(1)} iter_args({tx} = {init}) "
                f"-> ({vec}) {{")
         e.indent += 1
         flat, row, col = e.fresh("ef"), e.fresh("ek"), e.fresh("el")
@@ -1155,7 +1224,14 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         e.indent -= 1
         e.emit("}")
 
-    def requant_store(accs: list, keys: list, rows_i: list, cols_j: list, masks: dict) -> None:
+    def odd_views(odds: list | None, n_key: int) -> dict | None:
+        """The odd-lane view of accumulator n_key's sums for the program's
+        high word of them (the fold step's value, or the sums themselves)."""
+        if not odds:
+            return None
+        return {("step", fold[0]) if fold else ("arg", rq.kinds.index("acc")): odds[n_key]}
+
+    def requant_store(accs: list, keys: list, rows_i: list, cols_j: list, masks: dict, odds=None) -> None:
         """D[row, col] = the requantization of each accumulator (rq's
         Program): row inputs loaded once per row and broadcast, tile inputs
         loaded where the accumulator's lanes are, masked in a last partial
@@ -1189,7 +1265,8 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                         e.emit(f"{x} = vector.load {arg[i]}[{rows_i[r]}, {cols_j[c]}] : {ety[i]}, {vty}")
                     vals[i] = x
                 out = rq.program.emit(e, t.vl, vals, consts, rq.ranges,
-                                      given={fold[0]: vals[acc]} if fold else None)
+                                      given={fold[0]: vals[acc]} if fold else None,
+                                      odd_views=odd_views(odds, n_key))
                 store_d(rows_i[r], cols_j[c], places.get(c), masks.get(c), out, out_vec)
 
     def row_scalars(row: str) -> dict:
@@ -1213,7 +1290,7 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         else:
             e.emit(f"vector.store {v}, %C[{row}, {col}] : {c_ty}, {vty}")
 
-    def joint_store(accs: list, keys: list, rows_i: list, cols_j: list, masks: dict) -> None:
+    def joint_store(accs: list, keys: list, rows_i: list, cols_j: list, masks: dict, odds=None) -> None:
         """D's rows of the tile as bytes (`joint`): per row, the four
         vectors requantized up to the clamp before the narrowing, clamped
         where the bounds are tighter than a byte's, narrowed by the packs
@@ -1235,7 +1312,8 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                 vals = dict(scalars)
                 vals[acc] = accs[n_key]
                 x = rq.program.emit(e, t.vl, vals, consts, rq.ranges, until=until,
-                                    given={fold[0]: vals[acc]} if fold else None, quads=quads)
+                                    given={fold[0]: vals[acc]} if fold else None, quads=quads,
+                                    odd_views=odd_views(odds, n_key))
                 for op, bound, limit in (("arith.maxsi", lo, -128), ("arith.minsi", hi, 127)):
                     if bound != limit:  # the packs saturate at a byte's bounds
                         y = e.fresh("cl")
@@ -1512,6 +1590,8 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
 
     e.indent = 2
     body_start = len(e.lines)
+    if start_tile:
+        start_rows()
     # This call computes the column panels [lo, hi): the full ones, and the
     # partial last one if hi reaches it.
     e.emit(f"%hi_full = arith.minui %hi, {e.idx(full)} : index")
@@ -1548,6 +1628,8 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
                         f"dense<[{', '.join(map(str, _row_offsets(geo, k, group * kg)))}]>")
     if t.amx:
         consts.append(f"    %AT = memref.alloca() {{alignment = 64 : i64}} : {at_ty}")
+    if start_tile:
+        consts.append(f"    %ST = memref.alloca() {{alignment = 64 : i64}} : {st_ty}")
     scratch_arg = f"%S: {s_ty}, " if mode in "si" else ""
     extra_args = "".join(f"%E{j}: {ty}, " for j, ty in enumerate(e_tys))
     par = parallel_name(name)

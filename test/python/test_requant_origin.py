@@ -108,14 +108,14 @@ def test_first_multiple_against_brute_force():
         assert requant_origin._first_multiple(a, mod, lo, hi) == want, (a, mod, lo, hi)
 
 
-def _quantized_block(tmp_path, hw: int) -> str:
-    """The example MobileNet block (8 channels, expanded to 24, hw x hw)
+def _quantized_block(tmp_path, hw: int, c: int = 8, e: int = 24) -> str:
+    """The example MobileNet block (c channels, expanded to e, hw x hw)
     quantized by onnxruntime's quantize_static with its BatchNormalizations:
     the path of the QDQ model."""
     import onnx
 
     make, quant = _example("make_models"), _example("quantize_cnn")
-    model, _ = make.mobilenet_block(np.random.default_rng(0), c=8, e=24, hw=hw)
+    model, _ = make.mobilenet_block(np.random.default_rng(0), c=c, e=e, hw=hw)
     path = tmp_path / "mb.onnx"
     onnx.save(model, path)
     return quant.quantize(str(path), str(tmp_path / "qdq.onnx"))
@@ -212,6 +212,26 @@ def test_kernels_start_sums_at_the_origin(tmp_path):
     assert len(muls) >= 4 and all("(" in m for m in muls), muls
     assert len(re.findall(r"vshufps\s", dw)) == len(muls) // 2
     assert not re.findall(r"vpblendd|vpshufd", dw)
+
+
+def test_tile_unit_starts_from_the_origin(tmp_path):
+    """With AMX-INT8, the tile unit's sums start from each row's start (the
+    origin's addition plus A's correction), loaded as a tile in place of
+    zeros; the sums it stores are then what the high word multiplies, so
+    its odd lanes are a load one element on: the requantization adds no
+    constant before the multiply and moves no lanes (no vpshufd). A block
+    of 32 channels expanded to 64 (whole 32-row tiles)."""
+    from qc.session import compile_model
+
+    qdq = _quantized_block(tmp_path, 19, c=32, e=64)
+    asm = compile_model(qdq, emit="asm", target="x86-64-v4-amx").text
+    kernels = re.findall(r"^(qc_par_qgemm_\w+_amx_\w+_rq\w+_range):\n(.*?)^\.Lfunc_end", asm, re.S | re.M)
+    assert len(kernels) == 2, [k for k, _ in kernels]  # expand and project
+    for name, body in kernels:
+        assert "tilezero" not in body and "tdpbsud" in body, name
+        assert "vpshufd" not in body, name
+        muls = re.findall(r"vpmuldq\s+(\S+),", body)  # the odd lanes at least read memory
+        assert muls and sum("(" in m for m in muls) >= len(muls) // 2, (name, muls)
 
 
 def test_every_channel_sign_and_zero_point():
