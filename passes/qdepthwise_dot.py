@@ -93,6 +93,19 @@ def _loads(cols: list[int], conv: "_Conv", lanes: int) -> list[tuple[int, int, l
     return out
 
 
+def start_with_fold(e: _Emitter, s0: str, fold: tuple[int, int] | None, extra: dict, ty: dict) -> str:
+    """Channel %c's start s0 plus the requantization's per-channel addition
+    (`Requant.start_addition`, made once here instead of per vector of
+    sums), or s0 where there is none."""
+    if not fold:
+        return s0
+    d, s1 = e.fresh("d"), e.fresh("start")
+    arg = extra[fold[1]]
+    e.emit(f"{d} = memref.load {arg}[%c] : {ty[arg]}")
+    e.emit(f"{s1} = arith.addi {s0}, {d} : i32")
+    return s1
+
+
 def channel_scalars(e: _Emitter, rq, extra: dict, ty: dict, lanes: int) -> dict:
     """The requantization's per-channel (row) inputs of channel %c, loaded
     and broadcast to `lanes`: Program input index -> vector."""
@@ -143,12 +156,7 @@ def dot_function(name: str, conv: "_Conv", quads: ir.Value, corr: ir.Value, rq=N
         k, s0, sv = e.fresh("corr"), e.fresh("s"), e.fresh("sv")
         e.emit(f"{k} = memref.load %corr[%c] : {ty['%corr']}")
         e.emit(f"{s0} = arith.addi {s}, {k} : i32")
-        if fold:  # the requantization's per-channel addition, made once at the start
-            d, s1 = e.fresh("d"), e.fresh("s")
-            arg = extra[fold[1]]
-            e.emit(f"{d} = memref.load {arg}[%c] : {ty[arg]}")
-            e.emit(f"{s1} = arith.addi {s0}, {d} : i32")
-            s0 = s1
+        s0 = start_with_fold(e, s0, fold, extra, ty)
         e.emit(f"{sv} = vector.broadcast {s0} : i32 to {v32}")
         wv = {}
         for i in range(conv.kh):

@@ -51,7 +51,7 @@ from .base import Pass, append_functions, collect_ops, constant_array
 from .depthwise_window import WINDOW_ATTR
 from .gemm_epilogue import _dense, _maps
 from .lower_gemm import _collapse, _Emitter, constant_global
-from .qdepthwise_dot import channel_scalars, dot_function, dot_width, weight_quads
+from .qdepthwise_dot import channel_scalars, dot_function, dot_width, start_with_fold, weight_quads
 from .vector_body import quad_order
 
 # x86's i16 pair multiply-add (vpmaddwd) as functions qc-lower-to-llvm
@@ -514,13 +514,7 @@ def _function(name: str, conv: _Conv, wpairs: ir.Value, lanes: int, rq=None) -> 
         e.for_loop("%rh", e.idx(0), e.idx(oh_), 1, lambda: requant_row(scalars))
 
     def per_channel():
-        s0 = start()
-        if fold:  # the requantization's per-channel addition, made once at the start
-            d, s1 = e.fresh("d"), e.fresh("start")
-            arg = extra[fold[1]]
-            e.emit(f"{d} = memref.load {arg}[%c] : {ty[arg]}")
-            e.emit(f"{s1} = arith.addi {s0}, {d} : i32")
-            s0 = s1
+        s0 = start_with_fold(e, start(), fold, extra, ty)
         e.for_loop("%oh", e.idx(0), e.idx(oh_), 1, lambda: row_body(s0))
         if rq is not None:
             requant_channel()
