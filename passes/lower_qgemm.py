@@ -797,9 +797,10 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
     kga = qgemm_amx.padded_quads(kg) if t.amx else kg
     # The tile unit's sums start from each row's start (A's correction row, the requantization's
     # row addition) as a tile of MR rows (`start_rows`), kept on the stack for all rows.
-    fold0 = rq.start_addition() if rq is not None and zero_c and kg <= kc else None
+    # One cache block with a requantization that first adds a row input: the sums start from it.
+    fold = rq.start_addition() if rq is not None and zero_c and kg <= kc else None
     m_rows = -(-m // t.mr) * t.mr
-    start_tile = t.amx and (fold0 is not None or dot.corr == "a") and m_rows * 64 <= START_TILE_BYTES
+    start_tile = t.amx and (fold is not None or dot.corr == "a") and m_rows * 64 <= START_TILE_BYTES
     st_ty = f"memref<{m_rows}x16xi32>"
     # With the start tile the sums in %AT are what a requantization's high word
     # multiplies: its odd lanes are a load one element on (`odd_views`), 16 more per row.
@@ -820,8 +821,6 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
     evens = ", ".join(str(2 * i) for i in range(t.vl))
     odds = ", ".join(str(2 * i + 1) for i in range(t.vl))
     extra_consts: list[str] = []
-    # One cache block with a requantization that first adds a row input: the sums start from it.
-    fold = rq.start_addition() if rq is not None and zero_c and kg <= kc else None
     # A row of four 8-bit vectors narrowed together by x86 packs (`_byte_tail`): (x, lo, hi).
     joint = _byte_tail(rq.program) if (
         t.packs and mode == "s" and rq is not None and zero_c and kg <= kc and t.nr == 4 * t.vl
@@ -1134,8 +1133,8 @@ def qgemm_function(name: str, m: int, n: int, k: int, t: QTiles, mode: str, rows
         e.emit(f"scf.for {sr} = {e.idx(0)} to {e.idx(m)} step {e.idx(1)} {{")
         e.indent += 1
         terms = []
-        if fold0 is not None:
-            j = rq.extras.index(fold0[1])
+        if fold is not None:
+            j = rq.extras.index(fold[1])
             x = e.fresh("rs")
             e.emit(f"{x} = memref.load %E{j}[{sr}] : {e_tys[j]}")
             terms.append(x)
