@@ -75,11 +75,9 @@ def _contiguous(ty: ir.MemRefType, i: int) -> bool:
 def _loop_groups(op: ir.Operation) -> list[list[int]] | None:
     """The op's loops as runs of adjacent loops that merge, or None where
     the op is not one this pass handles."""
-    if len(op.results) or any(not isinstance(v.type, (ir.MemRefType,)) and isinstance(v.type, ir.ShapedType)
-                              for v in op.operands):
-        return None
-    if any(not ir.MemRefType(v.type).has_static_shape for v in op.operands if isinstance(v.type, ir.MemRefType)):
-        return None
+    shaped = [v.type for v in op.operands if isinstance(v.type, ir.ShapedType)]
+    if len(op.results) or any(not isinstance(t, ir.MemRefType) or not t.has_static_shape for t in shaped):
+        return None  # tensors (not bufferized) or dynamic shapes
     for inner in op.regions[0].blocks[0].operations:
         if inner.operation.name == "linalg.index" or len(inner.operation.regions):
             return None
