@@ -57,6 +57,10 @@ from .base import Pass, collect_ops, run_upstream
 
 
 PACK_RUNTIME_MIN_ROWS = 128
+# row_split: at least this many row tiles, and a compile-time B of at most
+# this many bytes (all of it in each thread's L2; 512 KiB: Zen 3's L2).
+ROW_SPLIT_MIN_TILES = 4
+ROW_SPLIT_MAX_B = 512 * 1024
 PACK_RUNTIME_MIN_DEPTH = 128
 # Streaming re-reads all of A (M x KC) for every panel of B: keep it to
 # blocks of A that L2 holds (512 x 256 floats = 512 KiB).
@@ -170,6 +174,9 @@ class LowerGemm(Pass):
     # The deepest K whose kernels with a large C run each row tile across all
     # their panels (`rows_outer`), twice that with a residual; 0: never.
     rows_outer_depth: int = 64
+    # The largest compile-time B (bytes) whose kernels split their row tiles
+    # over the threads (`row_split`); 0: always the column panels.
+    row_split_max_b: int = ROW_SPLIT_MAX_B
 
     def tiles(self) -> GemmTiles:
         vl = self.vector_bits // 32
@@ -181,7 +188,7 @@ class LowerGemm(Pass):
     def apply(self, module: ir.Module) -> None:
         tiles = self.tiles()
         lowering = _GemmLowering(module, tiles, self.pack_constants, self.pack_runtime, self.stream, self.epilogue,
-                                 self.rows_outer_depth)
+                                 self.rows_outer_depth, self.row_split_max_b)
         for fn in list(module.body.operations):
             if fn.operation.name != "func.func":
                 continue
@@ -218,8 +225,9 @@ def _unit_inner_stride(ty: ir.MemRefType) -> bool:
 
 class _GemmLowering:
     def __init__(self, module: ir.Module, tiles: GemmTiles, pack_constants: bool, pack_runtime: bool,
-                 stream: bool, epilogue: bool, rows_outer_depth: int):
+                 stream: bool, epilogue: bool, rows_outer_depth: int, row_split_max_b: int = ROW_SPLIT_MAX_B):
         self.module = module
+        self.row_split_max_b = row_split_max_b
         self.rows_outer_depth = rows_outer_depth
         self.pack_runtime = pack_runtime
         self.stream = stream
@@ -515,7 +523,9 @@ class _GemmLowering:
             parsed = ir.Module.parse(text)
             for fn in list(parsed.body.operations)[1:]:  # not the kernel's declaration
                 self.module.body.append(fn)
-            _record_parallel_kernel(self.module, name, bsz * panels, 3, scratch, bsz * m * n * k)
+            # Thread t's units are a run of whole batches where the split
+            # falls between batches: C's leading dim, as a row split's.
+            _record_parallel_kernel(self.module, name, bsz * panels, 3, scratch, bsz * m * n * k, rows=True)
         func.CallOp([], ir.FlatSymbolRefAttr.get(name), [a, b, c])
 
     # -- the kernel function ----------------------------------------------------
@@ -553,20 +563,25 @@ class _GemmLowering:
             name += geometry.suffix()
         if a_packed:
             name += "_pa"
+        split = mode == "p" and geometry is None and pitch is None and not a_packed \
+            and row_split(m, n, k, t, self.row_split_max_b)
+        if split:
+            name += "_rows"
         name += ep.suffix()
         if pitch is not None:
             name += f"_cp{pitch[0]}x{pitch[1]}"
         if name in self.made:
             return name
-        text = gemm_function(name, m, n, k, t, mode, rows, geometry, a_packed, ep.static(), pitch)
+        text = gemm_function(name, m, n, k, t, mode, rows, geometry, a_packed, ep.static(), pitch, split)
         parsed = ir.Module.parse(text)
         for fn in list(parsed.body.operations):
             self.module.body.append(fn)
         self.made.add(name)
         scratch = [block_depth(t, k, mode, geometry, m), t.nr] if mode in "si" else []
         extra = (ep.bias is not None) + (ep.residual is not None)
-        _record_parallel_kernel(self.module, name, -(-n // t.nr), (4 if mode == "q" else 3) + extra, scratch,
-                                m * n * k)
+        units = -(-m // t.mr) if split else -(-n // t.nr)
+        _record_parallel_kernel(self.module, name, units, (4 if mode == "q" else 3) + extra, scratch, m * n * k,
+                                rows=split)
         return name
 
 
@@ -636,6 +651,22 @@ def rows_outer(m: int, n: int, k: int, depth: int, residual: bool) -> bool:
     return k <= depth * (2 if residual else 1) and 4 * m * n >= STORE_PREFETCH_MIN_BYTES
 
 
+def row_split(m: int, n: int, k: int, t: GemmTiles, max_b: int = ROW_SPLIT_MAX_B) -> bool:
+    """Whether the threads split a kernel with a compile-time B by its row
+    tiles rather than its column panels. Each thread then reads all of B
+    and only its own rows of A and C, where a split of the panels has each
+    read all of A and write a band of columns of every row. The elementwise
+    ops around the GEMM split their rows (qc-parallel-loops takes the first
+    dim), so with the rows split a layer's activations stay in the cache of
+    the core that made them: in the transformer encoder (64 tokens, 128 x
+    512 weights) the panel split's GEMMs, each reading half of A from the
+    other core, ran 1.2-1.5x as long on two threads as on one per half
+    (Sapphire Rapids). Taken for a B that each core's L2 holds
+    (`max_b`, LowerGemm.row_split_max_b) and rows for two tiles per thread on two threads
+    (ROW_SPLIT_MIN_TILES); a larger B would be streamed once per thread."""
+    return -(-m // t.mr) >= ROW_SPLIT_MIN_TILES and 4 * k * n <= max_b
+
+
 def blocks_outside(t: GemmTiles, m: int, k: int, mode: str) -> bool:
     """Whether a streaming kernel (s, i) runs its cache blocks outside its
     panels, for t.kc its block depth. Panels outside read all of A for every
@@ -657,13 +688,15 @@ def parallel_entry(kernel: str) -> str:
 
 
 def _record_parallel_kernel(module: ir.Module, name: str, panels: int, operands: int,
-                            scratch: list[int], work: int = 0) -> None:
+                            scratch: list[int], work: int = 0, rows: bool = False) -> None:
     """Lists the kernel on the module for the runtime glue the session
     generates: `parallel_entry(name)` splits `panels` over the threads and calls
     `<name>_range` with its `operands` memrefs, plus, if `scratch` gives a
     shape, the calling thread's scratch buffer as an f32 memref of that shape
     (after the second operand). `work`: its multiply-adds, if known; the
-    runtime keeps small kernels on one thread (waking others costs more)."""
+    runtime keeps small kernels on one thread (waking others costs more).
+    rows: the units split C (its third operand) along its leading dim (row
+    tiles, or batches), not into column panels."""
     attrs = module.operation.attributes
     entries = list(attrs[PARALLEL_ATTR]) if PARALLEL_ATTR in attrs else []
     i64 = ir.IntegerType.get_signless(64)
@@ -676,6 +709,8 @@ def _record_parallel_kernel(module: ir.Module, name: str, panels: int, operands:
         entry["scratch"] = ir.DenseI64ArrayAttr.get(scratch)
     if work:
         entry["work"] = ir.IntegerAttr.get(i64, work)
+    if rows:
+        entry["rows"] = ir.UnitAttr.get()
     entries.append(ir.DictAttr.get(entry))
     attrs[PARALLEL_ATTR] = ir.ArrayAttr.get(entries)
 
@@ -1131,7 +1166,8 @@ class _Emitter:
 
 def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, rows: tuple[int, int, int],
                   geometry: Im2col | None = None, a_packed: bool = False,
-                  epilogue: tuple = ("load", (), False, 0.0), pitch: tuple | None = None) -> str:
+                  epilogue: tuple = ("load", (), False, 0.0), pitch: tuple | None = None,
+                  split_rows: bool = False) -> str:
     """The MLIR text of one GEMM function for static sizes; `mode` says how B
     reaches the micro-kernel (B_MODES):
 
@@ -1153,6 +1189,8 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     pitch: (OW, W, N) when C is an OW-wide image inside a padded one, its
     rows W apart (qc-lower-gemm's `_pitch`): C's column j is stored at
     (j // OW) * W + j % OW, a vector across a row end as two masked stores.
+    split_rows: the range [lo, hi) counts row tiles of MR rows (the last one
+    partial), not column panels (`row_split`; mode p only).
     """
     e = _Emitter()
     taps = geometry.kh * geometry.kw if geometry is not None else 1
@@ -1437,7 +1475,10 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         k_block_end()
         if m_main:
             def ic_body():
-                e.emit(f"%iend = affine.min affine_map<(d0) -> (d0 + {t.mc}, {m_main})>(%ic)")
+                if split_rows:
+                    e.emit(f"%iend = affine.min affine_map<(d0)[s0] -> (d0 + {t.mc}, s0)>(%ic)[%ihi]")
+                else:
+                    e.emit(f"%iend = affine.min affine_map<(d0) -> (d0 + {t.mc}, {m_main})>(%ic)")
 
                 def j_body():
                     panel_base("%j0")
@@ -1452,19 +1493,32 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                                  lambda: kernel(t.mr, n_tail, "%i0", e.idx(n_main), "%kc0", "%k1"))
                     if_tail(tail)
 
-            for_loop("%ic", e.idx(0), e.idx(m_main), t.mc, ic_body)
+            if split_rows:
+                for_loop("%ic", "%ilo", "%ihi", t.mc, ic_body)
+            else:
+                for_loop("%ic", e.idx(0), e.idx(m_main), t.mc, ic_body)
         if m_tail:
             def mt_body():
                 panel_base("%j0")
                 kernel(m_tail, t.nr, e.idx(m_main), "%j0", "%kc0", "%k1")
 
-            if n_main:
-                for_loop("%j0", "%jlo", "%jhi", t.nr, mt_body)
-            if n_tail:
-                def mn_tail():
-                    panel_base(e.idx(n_main))
-                    kernel(m_tail, n_tail, e.idx(m_main), e.idx(n_main), "%kc0", "%k1")
-                if_tail(mn_tail)
+            def row_tail():
+                if n_main:
+                    for_loop("%j0", "%jlo", "%jhi", t.nr, mt_body)
+                if n_tail:
+                    def mn_tail():
+                        panel_base(e.idx(n_main))
+                        kernel(m_tail, n_tail, e.idx(m_main), e.idx(n_main), "%kc0", "%k1")
+                    if_tail(mn_tail)
+
+            if split_rows:
+                e.emit("scf.if %has_rtail {")
+                e.indent += 1
+                row_tail()
+                e.indent -= 1
+                e.emit("}")
+            else:
+                row_tail()
 
     def stream_block(j0: str, cols: int) -> None:
         """Columns j0 .. j0+cols of C over one KC block: pack the panel of B
@@ -1570,7 +1624,10 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                     e.emit(f"vector.maskedstore %C[%ci, {col}], {mask}, {out} : {c_ty}, {mask_ty}, {vec}")
                 else:
                     e.emit(f"vector.store {out}, %C[%ci, {col}] : {c_ty}, {vec}")
-        for_loop("%ci", e.idx(0), e.idx(m), 1, row)
+        if split_rows:
+            for_loop("%ci", "%ilo", "%rhi", 1, row)
+        else:
+            for_loop("%ci", e.idx(0), e.idx(m), 1, row)
 
     def load_row(pk: str, col0: str, cols: int, store) -> None:
         """B[pk, col0 : col0 + NR] as NR/VL vectors, zero beyond `cols`;
@@ -1788,13 +1845,29 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
 
     e.indent = 2
     body_start = len(e.lines)
-    # This call computes the output columns of panels [lo, hi): the columns
-    # [jlo, jhi) of full panels, and the partial last panel if hi reaches it.
-    full = n_main // t.nr
-    e.emit(f"%hi_full = arith.minui %hi, {e.idx(full)} : index")
-    e.emit(f"%jlo = arith.muli %lo, {e.idx(t.nr)} : index")
-    e.emit(f"%jhi = arith.muli %hi_full, {e.idx(t.nr)} : index")
-    e.emit(f"%has_tail = arith.cmpi ugt, %hi, {e.idx(full)} : index")
+    if split_rows:
+        # This call computes the rows of row tiles [lo, hi): the rows [ilo,
+        # ihi) of full tiles, and the partial last tile if hi reaches it
+        # (%rhi: the end of the range's rows), across every panel.
+        full = m_main // t.mr
+        e.emit(f"%hi_full = arith.minui %hi, {e.idx(full)} : index")
+        e.emit(f"%ilo = arith.muli %lo, {e.idx(t.mr)} : index")
+        e.emit(f"%ihi = arith.muli %hi_full, {e.idx(t.mr)} : index")
+        e.emit(f"%has_rtail = arith.cmpi ugt, %hi, {e.idx(full)} : index")
+        e.emit(f"%rhi = arith.select %has_rtail, {e.idx(m)}, %ihi : index")
+        e.emit(f"%jlo = arith.constant 0 : index")
+        e.emit(f"%jhi = arith.constant {n_main} : index")
+        e.emit("%has_tail = arith.constant true")
+    else:
+        # This call computes the output columns of panels [lo, hi): the columns
+        # [jlo, jhi) of full panels, and the partial last panel if hi reaches it.
+        full = n_main // t.nr
+        e.emit(f"%hi_full = arith.minui %hi, {e.idx(full)} : index")
+        e.emit(f"%jlo = arith.muli %lo, {e.idx(t.nr)} : index")
+        e.emit(f"%jhi = arith.muli %hi_full, {e.idx(t.nr)} : index")
+        e.emit(f"%has_tail = arith.cmpi ugt, %hi, {e.idx(full)} : index")
+    assert not split_rows or (mode == "p" and geometry is None and pitch is None and not a_packed), \
+        "row ranges are for kernels with B packed at compile time"
     if outside:
         stream_blocks()
     elif stream:

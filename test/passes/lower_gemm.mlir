@@ -1,4 +1,6 @@
-// RUN: qc opt %s -split-input-file -p 'qc-lower-gemm{mr=4 nr=8 kc=8 mc=8}' | FileCheck %s
+// RUN: qc opt %s -split-input-file -p 'qc-lower-gemm{mr=4 nr=8 kc=8 mc=8 row-split-max-b=0}' | FileCheck %s
+// (row-split-max-b=0: kernels split their column panels over the threads;
+// lower_gemm_row_split.mlir has the split of the row tiles.)
 
 // A constant B is packed at compile time into NR-wide panels (21 columns ->
 // 3 panels of 8, zero-padded), and the matmul becomes a call to a GEMM
@@ -84,8 +86,10 @@ func.func @runtime_b(%a: memref<5x16xf32>, %b: memref<16x12xf32>, %c: memref<5x1
 
 // batch_matmul: one parallel loop over the column panels of all batches
 // (3 batches x 2 panels of 8 columns): unit u is panel u mod 2 of batch
-// u / 2, run by the kernel's range function on rank-2 subviews.
-// CHECK:       qc.parallel_kernels = [{{.*}}{name = "[[B:qc_sgemm_8x16x16_r4x8_x3_[0-9a-f]+]]", operands = 3 : i64, panels = 6 : i64, work = 6144 : i64}]
+// u / 2, run by the kernel's range function on rank-2 subviews. A thread's
+// units are whole batches where the split falls between them: listed as
+// splitting C along its leading dim (`rows`), as qc-parallel-loops reads it.
+// CHECK:       qc.parallel_kernels = [{{.*}}{name = "[[B:qc_sgemm_8x16x16_r4x8_x3_[0-9a-f]+]]", operands = 3 : i64, panels = 6 : i64, rows, work = 6144 : i64}]
 // CHECK-LABEL: func.func @batched
 // CHECK:         call @[[B]](%{{.+}}, %{{.+}}, %{{.+}}) : (memref<3x8x16xf32>, memref<3x16x16xf32>, memref<3x8x16xf32>) -> ()
 // CHECK-NOT:     linalg.batch_matmul
