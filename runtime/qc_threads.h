@@ -19,7 +19,8 @@ void qc_pool_run(qc_pool *pool, int64_t n, qc_range_fn fn, void *arg, char *scra
 /* For generated code: splits [0, n) over the threads of the context whose
  * run is executing on this thread (one chunk if none). work: the loop's
  * multiply-adds (a GEMM) or ops and operands per iteration times its
- * iterations (another loop nest), 0 if unknown; below QC_SERIAL_WORK it stays
+ * iterations (another loop nest), 0 if unknown or if the compiler chose to
+ * split it (qc-parallel-loops' `local` ops); below QC_SERIAL_WORK it stays
  * on the calling thread, since handing half of it to a spinning worker
  * (about a microsecond) would cost more than it saves. At 1 << 18 the
  * padded buffers' fills of ShuffleNet (122,400 floats: 245,000) stayed on

@@ -4,8 +4,10 @@
 // An elementwise op with a per-channel operand: split along the channels
 // (dim 0 has one element), each operand viewed along the dim that d1 indexes;
 // the outlined function hands its operands to the runtime's parallel entry,
-// listed with its panels (8 channels), operands and work (128 x (2 ops + 3 operands)).
-// CHECK: module attributes {qc.parallel_kernels = [{name = "qc_model_part0", operands = 3 : i64, panels = 8 : i64, work = 640 : i64}]}
+// listed with its panels (8 channels) and operands; its work (128 x (2 ops +
+// 3 operands)) is below the runtime's threshold, so none is listed: the pass
+// chose to split it.
+// CHECK: module attributes {qc.parallel_kernels = [{name = "qc_model_part0", operands = 3 : i64, panels = 8 : i64}]}
 // CHECK-LABEL: func.func private @qc_model_part0(
 // CHECK-SAME:    %[[X:[^:]+]]: memref<1x8x16xf32>, %[[B:[^:]+]]: memref<8xf32>, %[[Y:[^:]+]]: memref<1x8x16xf32>)
 // CHECK-NEXT:    call @qc_par_model_part0(%[[X]], %[[B]], %[[Y]])
@@ -225,5 +227,67 @@ func.func private @qc_model_part0(%x: memref<8x16xf32>, %a: memref<8x16xf32, str
   ^bb0(%in: f32, %o0: f32, %o1: f32):
     linalg.yield %in, %in : f32, f32
   }
+  return
+}
+
+// -----
+
+// Below the serial threshold, an op is split when it is local: split along
+// its output's leading dim (batch 1, then 16 rows), reading a buffer the op
+// before it split the same way (part1 reads part0's %y), or reading no
+// buffer at all (part3, a fill). Each thread then reads the half it wrote
+// itself. part2 reads a buffer no split op wrote: it stays on one thread.
+// Their work (2048 x 3, 2048 x 2) is below the runtime's threshold: listed
+// without it, as the pass chose to split them. With min-work=1 all four split.
+// CHECK-LABEL: {{^}}module
+// CHECK-SAME:  qc.parallel_kernels = [{name = "qc_model_part0", {{.+}}}, {name = "qc_model_part1", {{.+}}}, {name = "qc_model_part2", {{.+}}}, {name = "qc_model_part3", {{.+}}}]
+// SMALL:       qc.parallel_kernels = [{name = "qc_model_part0", operands = 2 : i64, panels = 16 : i64}, {name = "qc_model_part1", operands = 2 : i64, panels = 16 : i64}, {name = "qc_model_part3", operands = 1 : i64, panels = 16 : i64}]
+// SMALL-LABEL: func.func private @qc_model_part2(
+// SMALL-NEXT:    linalg.generic
+#id = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @qc_model(%x: memref<1x16x128xf32>, %x2: memref<1x16x128xf32>, %y: memref<1x16x128xf32>,
+                    %z: memref<1x16x128xf32>, %w: memref<1x16x128xf32>, %f: memref<1x16x128xf32>) {
+  call @qc_model_part0(%x, %y) : (memref<1x16x128xf32>, memref<1x16x128xf32>) -> ()
+  call @qc_model_part1(%y, %z) : (memref<1x16x128xf32>, memref<1x16x128xf32>) -> ()
+  call @qc_model_part2(%x2, %w) : (memref<1x16x128xf32>, memref<1x16x128xf32>) -> ()
+  call @qc_model_part3(%f) : (memref<1x16x128xf32>) -> ()
+  return
+}
+// 2048 x (6 ops + 2 operands): at the threshold.
+func.func private @qc_model_part0(%x: memref<1x16x128xf32>, %y: memref<1x16x128xf32>) {
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%x : memref<1x16x128xf32>) outs(%y : memref<1x16x128xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %1 = arith.mulf %a, %a : f32
+    %2 = arith.addf %1, %a : f32
+    %3 = arith.mulf %2, %a : f32
+    %4 = arith.addf %3, %a : f32
+    %5 = arith.mulf %4, %a : f32
+    %6 = arith.addf %5, %a : f32
+    linalg.yield %6 : f32
+  }
+  return
+}
+func.func private @qc_model_part1(%y: memref<1x16x128xf32>, %z: memref<1x16x128xf32>) {
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%y : memref<1x16x128xf32>) outs(%z : memref<1x16x128xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %1 = arith.mulf %a, %a : f32
+    linalg.yield %1 : f32
+  }
+  return
+}
+func.func private @qc_model_part2(%x2: memref<1x16x128xf32>, %w: memref<1x16x128xf32>) {
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%x2 : memref<1x16x128xf32>) outs(%w : memref<1x16x128xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %1 = arith.mulf %a, %a : f32
+    linalg.yield %1 : f32
+  }
+  return
+}
+func.func private @qc_model_part3(%f: memref<1x16x128xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%f : memref<1x16x128xf32>)
   return
 }
