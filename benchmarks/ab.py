@@ -1,6 +1,6 @@
 """Two or more builds of one model, and onnxruntime, timed side by side.
 
-    python benchmarks/ab.py MODEL.onnx OLD.so NEW.so [...] [--turns 30] [--cold]
+    python benchmarks/ab.py MODEL.onnx OLD.so NEW.so [...] [--turns 30] [--cold | --threads N]
 
 On a shared machine a library's time moves by tens of percent from minute to
 minute; only builds timed in the same turns can be compared. Each turn runs
@@ -14,7 +14,9 @@ speed-up over the first build, the same way.
 
 --cold writes 64 MiB before each single call that is timed, as happens to a
 layer inside a large model: what it reads and writes is no longer in the
-caches. One thread.
+caches. One thread unless --threads N: then both engines run on N threads
+and each engine's turn starts with 60 ms of untimed calls, so the workers
+of the engine before it (both engines' workers spin after a run) are quiet.
 """
 
 from __future__ import annotations
@@ -41,13 +43,19 @@ def main() -> None:
     ap.add_argument("libs", nargs="+", help="compiled libraries (qc compile MODEL -o LIB.so)")
     ap.add_argument("--turns", type=int, default=30)
     ap.add_argument("--cold", action="store_true", help="flush the caches before each timed call")
+    ap.add_argument("--threads", type=int, default=1, help="threads per engine (default 1)")
     args = ap.parse_args()
+    if args.threads < 1:
+        ap.error("--threads must be at least 1")
+    if args.cold and args.threads > 1:
+        ap.error("--cold times single calls on one thread")
 
-    models = [qc.load(lib, threads=1) for lib in args.libs]
+    models = [qc.load(lib, threads=args.threads) for lib in args.libs]
     rng = np.random.default_rng(0)
     feeds = {i.name: rng.standard_normal(i.shape).astype(np.float32) for i in models[0].inputs}
     so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
+    so.intra_op_num_threads = args.threads
+    so.inter_op_num_threads = 1
     sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
     engines = [("onnxruntime", lambda: sess.run(None, feeds))]
     engines += [(lib, (lambda m: lambda: m.run(feeds))(m)) for lib, m in zip(args.libs, models)]
@@ -65,6 +73,9 @@ def main() -> None:
             name, fn = engines[e]
             if flush is not None:
                 flush += 1.0
+            end = time.perf_counter() + (0.06 if args.threads > 1 else 0.0)
+            while time.perf_counter() < end:
+                fn()
             t0 = time.perf_counter()
             for _ in range(calls):
                 fn()
