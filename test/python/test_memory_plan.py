@@ -128,12 +128,15 @@ def test_loop_in_place_runs_as_vector_code(tmp_path):
         {"q": (np.float32, [4, 64, 32]), "k": (np.float32, [4, 32, 64])}, {"y": (np.float32, [4, 64, 64])},
         {"c": np.float32(32 ** 0.5)})
     lib, dump = str(tmp_path / "sdpa.so"), tmp_path / "ir"
-    # The divide kept (qc-divide-by-constant off): its loop stays light
-    # enough to run on one thread, a single generic the plan can pair.
+    # The divide kept (qc-divide-by-constant off), on one thread (a range
+    # function's dynamic bounds would add a scalar remainder loop): a single
+    # generic the plan can pair.
     from qc.passes.divide_by_constant import DivideByConstant
+    from qc.passes.parallel_loops import SERIAL_WORK, ParallelLoops
     from qc.passes.pipelines import default_pipeline
     from qc.targets import resolve
     pipeline = with_pass_options(default_pipeline(resolve("x86-64-v3")), DivideByConstant, fma=False)
+    pipeline = with_pass_options(pipeline, ParallelLoops, min_work=SERIAL_WORK, local_work=SERIAL_WORK)
     qc.compile(model, lib, target="x86-64-v3", dump_ir=str(dump), pipeline=pipeline)
     # The function that divides by the constant (Softmax divides by its sums).
     ir_funcs = re.split(r"^  func\.func ", (dump / "03-gemm.mlir").read_text(), flags=re.M)

@@ -14,6 +14,7 @@ from helpers import check_against_ort, host_tile, make_model
 from onnx import helper
 
 import qc
+from qc.passes.lower_gemm import row_split
 from qc.passes.narrow_gemm import wasteful
 
 F32 = np.float32
@@ -64,7 +65,9 @@ def test_transposed_conv(name, tmp_path):
     text = qc.compile(model, emit="gemm")
     kernels = re.findall(r"call @(qc_sgemm_\w+)\(", text)
     tile = host_tile()
-    assert kernels == [f"qc_sgemm_{oh * oh}x{f}x{c * k * k}_p{tile.mr}x{tile.nr}{suffix}"], kernels
+    # (_rows: B small enough that the threads split the rows, `row_split`)
+    split = "_rows" if row_split(oh * oh, f, c * k * k, tile) else ""
+    assert kernels == [f"qc_sgemm_{oh * oh}x{f}x{c * k * k}_p{tile.mr}x{tile.nr}{split}{suffix}"], kernels
     check_against_ort(model, {"x": x}, tmp_path, rtol=1e-4, atol=1e-5)
 
 

@@ -78,11 +78,12 @@ def test_small_tiles_matches_onnxruntime(tmp_path):
                                          ("aarch64", "4x4")])  # NEON: one q register of 4
 def test_small_tiles_names_its_kernels(target, tile):
     ir = qc.compile(matmul_model(), emit="gemm", target=target, pipeline=SMALL)
-    # (_e...: what the kernel folded from the ops around it, here the zero fill)
-    assert re.search(rf"func.func private @qc_sgemm_13x21x37_p{tile}(_e\w+)?\(", ir)
-    assert re.search(rf"func.func private @qc_sgemm_130x9x20_[qs]{tile}(_e\w+)?\(", ir)
+    # (_rows: the threads split its row tiles; _e...: what the kernel folded
+    # from the ops around it, here the zero fill)
+    assert re.search(rf"func.func private @qc_sgemm_13x21x37_p{tile}(_rows)?(_e\w+)?\(", ir)
+    assert re.search(rf"func.func private @qc_sgemm_130x9x20_[qs]{tile}(_rows)?(_e\w+)?\(", ir)
     default = qc.compile(matmul_model(), emit="gemm", target=target)
-    assert not re.search(rf"_p{tile}(_e\w+)?\(", default)  # the default tile differs: the file changed something
+    assert not re.search(rf"_p{tile}(_rows)?(_e\w+)?\(", default)  # the default tile differs: the file changed something
 
 
 def test_cli_compile_and_emit_with_pipeline(model_file, tmp_path):
@@ -95,7 +96,7 @@ def test_cli_compile_and_emit_with_pipeline(model_file, tmp_path):
         np.testing.assert_allclose(got[name], want, rtol=1e-5, atol=1e-5)
     res = run_qc("compile", model_file, "--pipeline", SMALL, "--emit", "gemm", "--target", "x86-64-v3")
     assert res.returncode == 0, res.stderr
-    assert re.search(r"@qc_sgemm_13x21x37_p4x8(_e\w+)?\(", res.stdout) and "6x16" not in res.stdout
+    assert re.search(r"@qc_sgemm_13x21x37_p4x8(_rows)?(_e\w+)?\(", res.stdout) and "6x16" not in res.stdout
 
 
 def test_cli_print_pipeline_shows_the_new_tile(model_file):
@@ -118,7 +119,7 @@ def test_pipeline_object(tmp_path):
     check_against_ort(matmul_model(), feeds(), tmp_path, rtol=1e-5, atol=1e-5, pipeline=pipe)
     ir = qc.compile(matmul_model(), emit="gemm", pipeline=pipe)
     nr = next(p.nr for p in pipe.stages[2].passes if isinstance(p, LowerGemm))
-    assert re.search(rf"_p4x{nr}(_e\w+)?\(", ir)
+    assert re.search(rf"_p4x{nr}(_rows)?(_e\w+)?\(", ir)
 
 
 # --- a pipeline file's own stages ----------------------------------------------------------
