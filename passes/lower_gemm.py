@@ -1855,7 +1855,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         e.emit(f"%ihi = arith.muli %hi_full, {e.idx(t.mr)} : index")
         e.emit(f"%has_rtail = arith.cmpi ugt, %hi, {e.idx(full)} : index")
         e.emit(f"%rhi = arith.select %has_rtail, {e.idx(m)}, %ihi : index")
-        e.emit(f"%jlo = arith.constant 0 : index")
+        e.emit("%jlo = arith.constant 0 : index")
         e.emit(f"%jhi = arith.constant {n_main} : index")
         e.emit("%has_tail = arith.constant true")
     else:

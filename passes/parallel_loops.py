@@ -29,10 +29,10 @@ parts the next op splitting that buffer reads). Each thread then reads what
 it wrote itself, from its own cache, where on one thread the op would read
 half of its input from the other core's. Measured on two threads (Sapphire
 Rapids), against the runtime's serial threshold (1 << 16) for every op:
-the transformer encoder 1.36x and the MobileNet block 1.14x faster; a
-threshold of LOCAL_WORK for every op instead made an MLP and an attention
-layer, whose small ops follow GEMMs split by column panels, 14% and 22%
-slower. On one thread the range runs whole, the same loops as before behind
+the MobileNet block 1.14x faster, the transformer encoder 1.17x (on top of
+its GEMMs' row split); a threshold of LOCAL_WORK for every op instead made
+an MLP and an attention layer, whose small ops follow GEMMs split by
+column panels, 14% and 22% slower, and PART_WORK 6% slower (attention). On one thread the range runs whole, the same loops as before behind
 one more call.
 """
 
@@ -50,7 +50,7 @@ from .lower_gemm import PARALLEL_ATTR, _record_parallel_kernel, parallel_entry
 
 SERIAL_WORK = 1 << 16  # runtime/qc_threads.h QC_SERIAL_WORK: less work stays on one thread
 LOCAL_WORK = 1 << 12  # less stays on one thread even where it reads a half each thread wrote (`local`)
-PART_WORK = 1 << 14  # less stays on one thread, unless `local` (the attention layer: 0.94x at 1 << 14)
+PART_WORK = 1 << 14  # less stays on one thread, unless `local`
 _OPS = ("linalg.generic", "linalg.copy", "linalg.map", "linalg.transpose", "linalg.fill")
 _WRITES = ("memref.store", "affine.store", "vector.store", "vector.transfer_write", "memref.copy", "func.call",
            "linalg.generic", "linalg.copy", "linalg.fill")
