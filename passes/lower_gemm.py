@@ -1512,11 +1512,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                     if_tail(mn_tail)
 
             if split_rows:
-                e.emit("scf.if %has_rtail {")
-                e.indent += 1
-                row_tail()
-                e.indent -= 1
-                e.emit("}")
+                if_then("%has_rtail", row_tail)  # only in the range that owns the last, partial row tile
             else:
                 row_tail()
 
@@ -1829,13 +1825,16 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         else:
             gathered()
 
-    def if_tail(body) -> None:
-        """body() only in the range that owns the last, partial panel."""
-        e.emit("scf.if %has_tail {")
+    def if_then(cond: str, body) -> None:
+        e.emit(f"scf.if {cond} {{")
         e.indent += 1
         body()
         e.indent -= 1
         e.emit("}")
+
+    def if_tail(body) -> None:
+        """body() only in the range that owns the last, partial panel."""
+        if_then("%has_tail", body)
 
     def pack_panel(pp: str, cols: int) -> None:
         """Bp[pp, :, :] = B[:, pp*NR : pp*NR + cols], zero beyond `cols`."""

@@ -46,7 +46,7 @@ from qc.mlir import arith, func, ir, linalg, memref
 
 from .base import Pass
 from .gemm_epilogue import _root
-from .lower_gemm import PARALLEL_ATTR, _record_parallel_kernel, parallel_entry
+from .lower_gemm import PARALLEL_ATTR, _all_operands, _record_parallel_kernel, parallel_entry
 
 SERIAL_WORK = 1 << 16  # runtime/qc_threads.h QC_SERIAL_WORK: less work stays on one thread
 LOCAL_WORK = 1 << 12  # less stays on one thread even where it reads a half each thread wrote (`local`)
@@ -96,7 +96,7 @@ class ParallelLoops(Pass):
                     if plan.leading:
                         halves[_root(v)] = _reshaped(v)
                 continue
-            for v in _operands_within(op):  # any of them may be written: no longer known halves
+            for v in _all_operands(op):  # any of them may be written: no longer known halves
                 halves.pop(_root(v), None)
             if name in row_kernels:
                 c = op.operands[2]  # (A, B, C, ...): C's row tiles split over the threads
@@ -168,18 +168,6 @@ def _reshaped(v: ir.Value) -> ir.Value:
         if owner is None or owner.name not in ("memref.cast", "memref.collapse_shape", "memref.expand_shape"):
             return v
         v = owner.operands[0]
-
-
-def _operands_within(op: ir.Operation) -> list[ir.Value]:
-    """The memref operands of op and of every op nested in it."""
-    out = []
-
-    def visit(inner):
-        out.extend(v for v in inner.operands if isinstance(v.type, ir.MemRefType))
-        return ir.WalkResult.ADVANCE
-
-    op.walk(visit)
-    return out
 
 
 def _plan(fn, call: ir.Operation) -> _Plan | None:
