@@ -45,7 +45,7 @@ import numpy as np
 from qc.mlir import arith, func, ir, linalg, memref
 
 from .base import Pass
-from .gemm_epilogue import _root
+from .gemm_epilogue import _VIEWS, _root
 from .lower_gemm import PARALLEL_ATTR, _all_operands, _record_parallel_kernel, parallel_entry
 
 SERIAL_WORK = 1 << 16  # runtime/qc_threads.h QC_SERIAL_WORK: less work stays on one thread
@@ -165,7 +165,7 @@ def _reshaped(v: ir.Value) -> ir.Value:
     """v without the casts and reshapes in front of it: the same memory in the same order."""
     while True:
         owner = getattr(v.owner, "operation", None)
-        if owner is None or owner.name not in ("memref.cast", "memref.collapse_shape", "memref.expand_shape"):
+        if owner is None or owner.name not in _VIEWS:
             return v
         v = owner.operands[0]
 
