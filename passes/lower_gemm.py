@@ -103,6 +103,7 @@ MAX_DIRECT_TAPS = 49
 PREFETCH_PANELS = 2
 STORE_PREFETCH_MAX_K = 160
 STORE_PREFETCH_MIN_BYTES = 512 * 1024
+STREAM_PREFETCH_MIN_BYTES = 2 * 1024 * 1024  # Sapphire Rapids' L2
 # Names of the runs of image values one vector of an image panel can be
 # (a, b: the end of one output row, the start of the next; c, d: more rows
 # for maps narrower than a vector).
@@ -1217,6 +1218,12 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     # the row tiles share and the next one are two L1s' worth at AVX-512's
     # 32 KiB chunks (ResNet-50 1.034x, Sapphire Rapids).
     prefetch = mode == "p" and m > t.mr and npanels > 1
+    # A run-time B packed panel by panel reads each panel's KC rows, rows N
+    # floats apart: too many streams for the hardware prefetchers, so each
+    # pack waited on L3 where B outgrows L2. The micro-kernel prefetches the
+    # next panel's row as it reads one (256 -> 64 channels, 1x1, at 56 x 56,
+    # B 3.2 MB: 1.05x on Sapphire Rapids; 1.6 MB at 28 x 28: 0.99x).
+    stream_prefetch = mode == "s" and geometry is None and npanels > 1 and 4 * k * n > STREAM_PREFETCH_MIN_BYTES
     store_prefetch = k <= STORE_PREFETCH_MAX_K and m > t.mr and 4 * m * n >= STORE_PREFETCH_MIN_BYTES
     # (Where the prefetch for writing is on, it brings in the same lines.)
     load_prefetch = k > t.kc and 4 * m * n >= STORE_PREFETCH_MIN_BYTES and not store_prefetch
@@ -1345,6 +1352,9 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 else:
                     e.emit(f"{bv} = vector.load %B[{kk}, {cols_j[c]}] : {b_ty}, {vec}")
                 bvals.append(bv)
+            if stream_prefetch and cols == t.nr:
+                for line in range(0, t.nr, 16):  # the next panel's row kk, one prefetch per 64-byte line
+                    e.emit(f"memref.prefetch %B[{kk}, {e.add(j0, t.nr + line)}], read, locality<2>, data : {b_ty}")
             for r in range(rows):
                 av = e.fresh("a")
                 if a_packed:
@@ -1471,6 +1481,23 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         e.emit(f"%kend = arith.minui %kc0, {e.idx(max(k - t.kc, 0))} : index")
         e.emit(f"%k1 = arith.addi %kend, {e.idx(kc)} : index")
 
+    # The partial row tile runs on each panel right after the full ones of
+    # the last cache block of rows, while the panel's chunk is in L1: run
+    # after all of them, it read every chunk of B once more, from L3 or
+    # memory where the KC x N chunks of B outgrow L2 (ResNet-50's
+    # 49x2048x1024, 4 full row tiles and one of 9 rows).
+    fused_tail = bool(m_main and m_tail and not split_rows)
+    last_rows = -(-m_main // t.mc) == 1  # one cache block of rows: it is the last
+
+    def tail_after(cols: int, j0: str) -> None:
+        if not fused_tail:
+            return
+        if last_rows:
+            kernel(m_tail, cols, e.idx(m_main), j0, "%kc0", "%k1")
+            return
+        e.emit(f"%last_rows = arith.cmpi eq, %iend, {e.idx(m_main)} : index")
+        if_then("%last_rows", lambda: kernel(m_tail, cols, e.idx(m_main), j0, "%kc0", "%k1"))
+
     def kc_body() -> None:
         k_block_end()
         if m_main:
@@ -1483,6 +1510,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 def j_body():
                     panel_base("%j0")
                     for_loop("%i0", "%ic", "%iend", t.mr, lambda: kernel(t.mr, t.nr, "%i0", "%j0", "%kc0", "%k1"))
+                    tail_after(t.nr, "%j0")
 
                 if n_main:
                     for_loop("%j0", "%jlo", "%jhi", t.nr, j_body)
@@ -1491,13 +1519,14 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                         panel_base(e.idx(n_main))
                         for_loop("%i0", "%ic", "%iend", t.mr,
                                  lambda: kernel(t.mr, n_tail, "%i0", e.idx(n_main), "%kc0", "%k1"))
+                        tail_after(n_tail, e.idx(n_main))
                     if_tail(tail)
 
             if split_rows:
                 for_loop("%ic", "%ilo", "%ihi", t.mc, ic_body)
             else:
                 for_loop("%ic", e.idx(0), e.idx(m_main), t.mc, ic_body)
-        if m_tail:
+        if m_tail and not fused_tail:
             def mt_body():
                 panel_base("%j0")
                 kernel(m_tail, t.nr, e.idx(m_main), "%j0", "%kc0", "%k1")

@@ -33,6 +33,13 @@
 // CHECK-NEXT:      memref.prefetch %[[PB]][%[[JNEXT]], %[[KK]], %c0], read, locality<2>, data : memref<3x20x8xf32>
 // CHECK:           vector.broadcast %{{.+}} : f32 to vector<8xf32>
 // CHECK:           vector.fma
+// The 13 % 4 = 1 tail row runs on each panel right after the full row tiles
+// of the last block of rows (the block ending at row 12), while the panel's
+// chunk is still in L1, not in a second pass over all the panels.
+// CHECK:           %[[LAST:.+]] = arith.cmpi eq, %{{.+}}, %c12 : index
+// CHECK-NEXT:      scf.if %[[LAST]] {
+// CHECK:             %{{.+}} = scf.for %{{.+}} = %[[KC]] to %{{.+}} step %c1 iter_args(%{{.+}}) -> (vector<8xf32>)
+// CHECK-NEXT:          vector.load %[[PB]][%[[JP]],
 // The 21 % 8 = 5 tail columns, only in the range that owns the last panel,
 // are written through a mask.
 // CHECK:         scf.if %[[TAIL]]
@@ -208,6 +215,8 @@ func.func @transposed_b_untouched(%a: memref<8x16xf32>, %b: memref<8x16xf32>, %c
 // CHECK:             scf.for {{.+}} iter_args
 // CHECK:               vector.load %[[S]]
 // CHECK:               vector.fma
+// (B, 8 KiB, stays in L2: nothing is prefetched.)
+// CHECK-NOT:     memref.prefetch
 // CHECK:       func.func private @qc_sgemm_4x16x130_s4x8(
 // CHECK-NOT:     memref.alloc
 // CHECK:         call @qc_par_sgemm_4x16x130_s4x8(%{{.+}}, %{{.+}}, %{{.+}}) :
@@ -240,11 +249,17 @@ func.func @runtime_b_packed(%a: memref<4x130xf32>, %b: memref<130x16xf32>, %c: m
 // CHECK-NEXT:      memref.prefetch %[[C]][%{{.+}}, %[[AHEAD]]], write, locality<3>, data
 // CHECK-NEXT:      memref.prefetch %[[C]][%{{.+}}, %[[AHEAD]]], write, locality<3>, data
 // CHECK-NEXT:      vector.store %[[ACC]]#0, %[[C]][%[[I]], %[[J]]]
+// B (168 x 16384 floats, 11 MB) outgrows L2 and is packed panel by panel:
+// as the micro-kernel reads row k of a packed panel, it prefetches (into L2)
+// row k of the next panel of B, which the next pack reads.
 // CHECK-LABEL: func.func @qc_sgemm_8x16384x168_s4x8_ez_range(
-// CHECK-SAME:      %{{[^:]+}}: memref<8x8xf32>, %[[C2:[^:]+]]: memref<8x16384xf32
+// CHECK-SAME:      %[[B2:[^:]+]]: memref<168x16384xf32, {{.+}}>, %{{[^:]+}}: memref<8x8xf32>, %[[C2:[^:]+]]: memref<8x16384xf32
 // CHECK:         scf.for %[[J2:.+]] = %{{.+}} to %{{.+}} step %c8 {
-// CHECK:           scf.for {{.+}} iter_args(%{{.+}} = %cst,
-// CHECK-NOT:       memref.prefetch
+// CHECK:           scf.for %[[KK2:.+]] = %c0 to %c8 step %c1 iter_args(%{{.+}} = %cst,
+// CHECK-NEXT:        vector.load
+// CHECK-NEXT:        %[[NEXT2:.+]] = arith.addi %[[J2]], %c8 : index
+// CHECK-NEXT:        memref.prefetch %[[B2]][%[[KK2]], %[[NEXT2]]], read, locality<2>, data
+// CHECK-NOT:       memref.prefetch %[[C2]]
 // CHECK:           scf.for %[[KC2:.+]] = %c8 to %c168 step %c8 {
 // CHECK:             scf.for %[[I2:.+]] = %c0 to %c8 step %c4 {
 // CHECK:               vector.load %[[C2]][%[[I2]], %[[J2]]]
