@@ -61,12 +61,17 @@ def _num(v: float) -> str:
     return text
 
 
-def _root(v: ir.Value) -> ir.Value:
+def through_views(v: ir.Value, views: tuple) -> ir.Value:
+    """v with the view ops named in `views` in front of it stripped."""
     while True:
         owner = getattr(v.owner, "operation", None)
-        if owner is None or owner.name not in _VIEWS + ("memref.subview",):
+        if owner is None or owner.name not in views:
             return v
         v = owner.operands[0]
+
+
+def _root(v: ir.Value) -> ir.Value:
+    return through_views(v, _VIEWS + ("memref.subview",))
 
 
 def _uses_of_buffer(root: ir.Value) -> list[ir.Operation]:

@@ -1053,11 +1053,7 @@ _VIEW_OPS = ("memref.collapse_shape", "memref.expand_shape", "memref.subview", "
 
 def _root(v: ir.Value) -> ir.Value:
     """The buffer a memref view is a view of."""
-    while True:
-        owner = getattr(v.owner, "operation", None)
-        if owner is None or owner.name not in _VIEW_OPS:
-            return v
-        v = owner.operands[0]
+    return gemm_epilogue.through_views(v, _VIEW_OPS)
 
 
 def _all_operands(op: ir.Operation):

@@ -45,7 +45,7 @@ import numpy as np
 from qc.mlir import arith, func, ir, linalg, memref
 
 from .base import Pass
-from .gemm_epilogue import _VIEWS, _root
+from .gemm_epilogue import _VIEWS, _root, through_views
 from .lower_gemm import PARALLEL_ATTR, _all_operands, _record_parallel_kernel, parallel_entry
 
 SERIAL_WORK = 1 << 16  # runtime/qc_threads.h QC_SERIAL_WORK: less work stays on one thread
@@ -163,11 +163,7 @@ class _Plan:
 
 def _reshaped(v: ir.Value) -> ir.Value:
     """v without the casts and reshapes in front of it: the same memory in the same order."""
-    while True:
-        owner = getattr(v.owner, "operation", None)
-        if owner is None or owner.name not in _VIEWS:
-            return v
-        v = owner.operands[0]
+    return through_views(v, _VIEWS)
 
 
 def _plan(fn, call: ir.Operation) -> _Plan | None:
