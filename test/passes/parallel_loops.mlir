@@ -94,6 +94,30 @@ func.func private @qc_model_part0(%x: memref<6x4xf32>, %y: memref<4x6xf32>) {
 
 // -----
 
+// A transposing generic (loops in the input's order): split along d1, the
+// dim that indexes the output's leading dim, so that each thread writes
+// whole rows of the output; along d0, both would write into every row.
+// CHECK-LABEL: {{^}}module attributes {qc.parallel_kernels = [{name = "qc_model_part0", operands = 2 : i64, panels = 4 : i64
+// CHECK:       func.func @qc_model_part0_range(
+// CHECK:         memref.subview %{{.+}}[0, %[[LO:[a-z0-9_]+]]] [6, %[[N:[0-9]+]]] [1, 1] : memref<6x4xf32> to memref<6x?xf32, strided<[4, 1], offset: ?>>
+// CHECK-NEXT:    memref.subview %{{.+}}[%[[LO]], 0] [%[[N]], 6] [1, 1] : memref<4x6xf32> to memref<?x6xf32, strided<[6, 1], offset: ?>>
+// CHECK-NEXT:    linalg.generic
+#in = affine_map<(d0, d1) -> (d0, d1)>
+#tr = affine_map<(d0, d1) -> (d1, d0)>
+func.func @qc_model(%x: memref<6x4xf32>, %y: memref<4x6xf32>) {
+  call @qc_model_part0(%x, %y) : (memref<6x4xf32>, memref<4x6xf32>) -> ()
+  return
+}
+func.func private @qc_model_part0(%x: memref<6x4xf32>, %y: memref<4x6xf32>) {
+  linalg.generic {indexing_maps = [#in, #tr], iterator_types = ["parallel", "parallel"]} ins(%x : memref<6x4xf32>) outs(%y : memref<4x6xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  }
+  return
+}
+
+// -----
+
 // A row sum: the reduction dim (d0, first) is never split, d1 is.
 // CHECK-LABEL: {{^}}module attributes {qc.parallel_kernels = [{name = "qc_model_part0", operands = 2 : i64, panels = 4 : i64
 // CHECK:       func.func @qc_model_part0_range(
