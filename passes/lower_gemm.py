@@ -1212,7 +1212,9 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     # 66 -> 76 GFLOP/s on znver3); a single row tile streams B once and
     # reads whole panels instead (`block_depth`). Into L2, not L1: the chunk
     # the row tiles share and the next one are two L1s' worth at AVX-512's
-    # 32 KiB chunks (ResNet-50 1.034x, Sapphire Rapids).
+    # 32 KiB chunks (ResNet-50 1.034x, Sapphire Rapids). Every 64-byte line
+    # of the row: with only the first of an AVX-512 panel's two, the kernel
+    # waited on the second (ResNet-50 1.04x, its 7x7 stage 1.3x).
     prefetch = mode == "p" and m > t.mr and npanels > 1
     # A run-time B packed panel by panel reads each panel's KC rows, rows N
     # floats apart: too many streams for the hardware prefetchers, so each
@@ -1339,9 +1341,9 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                     e.emit(f"{bv} = vector.load %S[{kr}, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
                 elif panels:
                     e.emit(f"{bv} = vector.load {bp_name}[%jp, {kk}, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
-                    if c == 0 and prefetch:
-                        e.emit(f"memref.prefetch {bp_name}[%jnext, {kk}, {e.idx(0)}], read, locality<2>, data "
-                               f": {bp_ty}")
+                    if prefetch and (c * t.vl) % 16 == 0:  # one per 64-byte line of the row
+                        e.emit(f"memref.prefetch {bp_name}[%jnext, {kk}, {e.idx(c * t.vl)}], read, locality<2>, "
+                               f"data : {bp_ty}")
                 elif c in masks:
                     e.emit(f"{bv} = vector.maskedload %B[{kk}, {cols_j[c]}], {masks[c]}, {zero_vec} "
                            f": {b_ty}, {mask_ty}, {vec} into {vec}")
