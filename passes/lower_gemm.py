@@ -1392,12 +1392,19 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
 
     def prefetch_rows(buf: str, rows: list[str], j0: str, hint: str = "read") -> None:
         """Prefetches buf's (C's or the residual's) values PREFETCH_PANELS
-        panels to the right of column j0 in each of `rows`."""
+        panels to the right of column j0 in each of `rows`: every 64-byte
+        line of the panel's row (AVX-512: two). With the first alone, the
+        second waited where rows are not 128-byte aligned: SqueezeNet's
+        stem (64 rows of 12321 floats) and the model 1.02-1.05x faster with
+        both. A pitched C's column is a padded image's: its first line."""
         ahead = e.add(j0, PREFETCH_PANELS * t.nr)
         if buf == "%C" and pitch is not None:
             ahead = pitched_index(ahead)[0]
+        lines = [ahead] if buf == "%C" and pitch is not None else \
+            [e.add(ahead, line) if line else ahead for line in range(0, t.nr, 16)]
         for row in rows:
-            e.emit(f"memref.prefetch {buf}[{row}, {ahead}], {hint}, locality<3>, data : {c_ty}")
+            for at in lines:
+                e.emit(f"memref.prefetch {buf}[{row}, {at}], {hint}, locality<3>, data : {c_ty}")
 
     def pitched_index(col: str) -> tuple[str, str, str]:
         return pitched_index_of(e, col, pitch[0], pitch[1], t.vl)
