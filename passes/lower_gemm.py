@@ -101,6 +101,7 @@ MAX_DIRECT_TAPS = 49
 #   ResNet block, whose 3x3 convolutions have K = 576 and 800 KB of C,
 #   1.02-1.03x; ResNet-50 1.00x).
 PREFETCH_PANELS = 2
+LINE_FLOATS = 16  # f32s per 64-byte cache line: one prefetch each
 STORE_PREFETCH_MAX_K = 160
 STORE_PREFETCH_MIN_BYTES = 512 * 1024
 STREAM_PREFETCH_MIN_BYTES = 2 * 1024 * 1024  # Sapphire Rapids' L2
@@ -1341,7 +1342,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                     e.emit(f"{bv} = vector.load %S[{kr}, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
                 elif panels:
                     e.emit(f"{bv} = vector.load {bp_name}[%jp, {kk}, {e.idx(c * t.vl)}] : {bp_ty}, {vec}")
-                    if prefetch and (c * t.vl) % 16 == 0:  # one per 64-byte line of the row
+                    if prefetch and (c * t.vl) % LINE_FLOATS == 0:  # one per line of the row
                         e.emit(f"memref.prefetch {bp_name}[%jnext, {kk}, {e.idx(c * t.vl)}], read, locality<2>, "
                                f"data : {bp_ty}")
                 elif c in masks:
@@ -1351,7 +1352,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                     e.emit(f"{bv} = vector.load %B[{kk}, {cols_j[c]}] : {b_ty}, {vec}")
                 bvals.append(bv)
             if stream_prefetch and cols == t.nr:
-                for line in range(0, t.nr, 16):  # the next panel's row kk, one prefetch per 64-byte line
+                for line in range(0, t.nr, LINE_FLOATS):  # the next panel's row kk, one prefetch per line
                     e.emit(f"memref.prefetch %B[{kk}, {e.add(j0, t.nr + line)}], read, locality<2>, data : {b_ty}")
             for r in range(rows):
                 av = e.fresh("a")
@@ -1401,7 +1402,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         if buf == "%C" and pitch is not None:
             ahead = pitched_index(ahead)[0]
         lines = [ahead] if buf == "%C" and pitch is not None else \
-            [e.add(ahead, line) if line else ahead for line in range(0, t.nr, 16)]
+            [e.add(ahead, line) if line else ahead for line in range(0, t.nr, LINE_FLOATS)]
         for row in rows:
             for at in lines:
                 e.emit(f"memref.prefetch {buf}[{row}, {at}], {hint}, locality<3>, data : {c_ty}")
@@ -1835,7 +1836,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 e.emit(f"%pos = arith.addi {base}, %off0 : index")
                 nvec = t.nr // t.vl
                 span = t.nr * geometry.sw  # image values a panel row covers
-                for line in range(0, span, 16):  # one prefetch per 64-byte line
+                for line in range(0, span, LINE_FLOATS):  # one prefetch per line
                     ahead = e.add("%pos", PREFETCH_PANELS * span + line)
                     e.emit(f"memref.prefetch %B[{ahead}], read, locality<3>, data : {b_ty}")
                 for c in range(nvec):
