@@ -65,6 +65,17 @@ PACK_RUNTIME_MIN_DEPTH = 128
 # Streaming re-reads all of A (M x KC) for every panel of B: keep it to
 # blocks of A that L2 holds (512 x 256 floats = 512 KiB).
 STREAM_MAX_ROWS = 512
+# A kernel whose row tiles each run across all the panels (`rows_outer`)
+# reads a run-time B in place, not packed whole, up to this depth K: the
+# pack (one pass over B, written once more) costs more than the panels'
+# scattered rows. A panel row in place is its own pair of lines, rows N
+# floats apart; at K = 128 a panel's 256 lines share too few L1 sets at
+# N = 3136 (rows 196 lines apart) and the kernel waited on L2. Measured on
+# 1x1 convolutions with a residual (Sapphire Rapids, both kernels timed
+# side by side): 64 -> 256 channels at 56 x 56 0.778 -> 0.761 ms, at 28 x 28
+# 0.188 -> 0.169 ms; 128 -> 512 at 28 x 28 0.70 -> 0.77 and at 56 x 56
+# 3.24 -> 4.58, so those stay packed.
+IN_PLACE_MAX_DEPTH = 64
 # k steps per iteration of the micro-kernel's loop. Two measured 1-2% faster
 # on a 3x3 convolution (znver3), within noise; one keeps the loop the plain
 # load / broadcast / FMA sequence the assembly tests check.
@@ -179,6 +190,9 @@ class LowerGemm(Pass):
     # The largest compile-time B (bytes) whose kernels split their row tiles
     # over the threads (`row_split`); 0: always the column panels.
     row_split_max_b: int = ROW_SPLIT_MAX_B
+    # The deepest K whose kernels with row tiles outside their panels read
+    # a run-time B in place rather than packed whole (`IN_PLACE_MAX_DEPTH`).
+    in_place_depth: int = IN_PLACE_MAX_DEPTH
 
     def tiles(self) -> GemmTiles:
         vl = self.vector_bits // 32
@@ -190,7 +204,7 @@ class LowerGemm(Pass):
     def apply(self, module: ir.Module) -> None:
         tiles = self.tiles()
         lowering = _GemmLowering(module, tiles, self.pack_constants, self.pack_runtime, self.stream, self.epilogue,
-                                 self.rows_outer_depth, self.row_split_max_b)
+                                 self.rows_outer_depth, self.row_split_max_b, self.in_place_depth)
         for fn in list(module.body.operations):
             if fn.operation.name != "func.func":
                 continue
@@ -227,8 +241,10 @@ def _unit_inner_stride(ty: ir.MemRefType) -> bool:
 
 class _GemmLowering:
     def __init__(self, module: ir.Module, tiles: GemmTiles, pack_constants: bool, pack_runtime: bool,
-                 stream: bool, epilogue: bool, rows_outer_depth: int, row_split_max_b: int = ROW_SPLIT_MAX_B):
+                 stream: bool, epilogue: bool, rows_outer_depth: int, row_split_max_b: int = ROW_SPLIT_MAX_B,
+                 in_place_depth: int = IN_PLACE_MAX_DEPTH):
         self.module = module
+        self.in_place_depth = in_place_depth
         self.row_split_max_b = row_split_max_b
         self.rows_outer_depth = rows_outer_depth
         self.pack_runtime = pack_runtime
@@ -393,7 +409,9 @@ class _GemmLowering:
         if implicit and m <= STREAM_MAX_ROWS:
             return "i"
         if self.pack_runtime and self._rows_outer(m, n, k, residual):
-            return "q"  # packed whole, even for few rows: it is read once per row tile
+            # Each row tile reads all of B: in place where its panels are
+            # shallow (`IN_PLACE_MAX_DEPTH`), else packed whole, even for few rows.
+            return "r" if k <= self.in_place_depth else "q"
         if not self.pack_runtime or (m < PACK_RUNTIME_MIN_ROWS and k < PACK_RUNTIME_MIN_DEPTH):
             return "r"
         return "s" if self.stream and m <= STREAM_MAX_ROWS else "q"
@@ -556,7 +574,7 @@ class _GemmLowering:
     def _kernel(self, m, n, k, mode, rows, geometry=None, a_packed=False, ep=None, pitch=None) -> str:
         t = self.t
         ep = ep or gemm_epilogue.Epilogue()
-        if mode == "q" and self._rows_outer(m, n, k, ep.residual is not None):
+        if mode in ("q", "r") and self.pack_runtime and self._rows_outer(m, n, k, ep.residual is not None):
             t = dataclasses.replace(t, mc=t.mr)
         name = f"qc_sgemm_{m}x{n}x{k}_{mode}{t.mr}x{t.nr}"
         if rows != (k, n, n):
@@ -1223,6 +1241,11 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
     # next panel's row as it reads one (256 -> 64 channels, 1x1, at 56 x 56,
     # B 3.2 MB: 1.05x on Sapphire Rapids; 1.6 MB at 28 x 28: 0.99x).
     stream_prefetch = mode == "s" and geometry is None and npanels > 1 and 4 * k * n > STREAM_PREFETCH_MIN_BYTES
+    # A row tile that runs across all the panels and reads B in place
+    # (`IN_PLACE_MAX_DEPTH`) walks K rows at once, too many streams for the
+    # hardware prefetchers: it prefetches the next panel's row as it reads
+    # one (ResNet-50 over the packed B: 1.011x without, 1.018x with).
+    row_prefetch = mode == "r" and t.mc == t.mr and npanels > 1
     store_prefetch = k <= STORE_PREFETCH_MAX_K and m > t.mr and 4 * m * n >= STORE_PREFETCH_MIN_BYTES
     # (Where the prefetch for writing is on, it brings in the same lines.)
     load_prefetch = k > t.kc and 4 * m * n >= STORE_PREFETCH_MIN_BYTES and not store_prefetch
@@ -1351,6 +1374,9 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 else:
                     e.emit(f"{bv} = vector.load %B[{kk}, {cols_j[c]}] : {b_ty}, {vec}")
                 bvals.append(bv)
+            if row_prefetch and cols == t.nr:  # into L1: B is in L2 already, read again per row tile
+                for line in range(0, t.nr, LINE_FLOATS):
+                    e.emit(f"memref.prefetch %B[{kk}, {e.add(j0, t.nr + line)}], read, locality<3>, data : {b_ty}")
             if stream_prefetch and cols == t.nr:
                 for line in range(0, t.nr, LINE_FLOATS):  # the next panel's row kk, one prefetch per line
                     e.emit(f"memref.prefetch %B[{kk}, {e.add(j0, t.nr + line)}], read, locality<2>, data : {b_ty}")

@@ -234,10 +234,10 @@ func.func @runtime_b_packed(%a: memref<4x130xf32>, %b: memref<130x16xf32>, %c: m
 // does not. K = 168 takes several cache blocks, though: the first starts
 // from zero, and each later one loads C's tiles and then prefetches, for
 // reading, the lines of C two panels on, which the later blocks will load.
-// (K = 16 is shallow and C large: B is packed whole and each row tile runs
-// across all the panels, `rows_outer`.)
-// CHECK-LABEL: func.func @qc_sgemm_8x16384x16_q4x8_ez_range(
-// CHECK-SAME:      %{{[^:]+}}: memref<8x16xf32{{.*}}>, %{{[^:]+}}: memref<16x16384xf32{{.*}}>, %{{[^:]+}}: memref<2048x16x8xf32>, %[[C:[^:]+]]: memref<8x16384xf32
+// (K = 16 is shallow and C large: each row tile runs across all the panels,
+// `rows_outer`, reading B in place.)
+// CHECK-LABEL: func.func @qc_sgemm_8x16384x16_r4x8_ez_range(
+// CHECK-SAME:      %{{[^:]+}}: memref<8x16xf32{{.*}}>, %{{[^:]+}}: memref<16x16384xf32{{.*}}>, %[[C:[^:]+]]: memref<8x16384xf32
 // CHECK:         scf.for %[[IC:.+]] = %c0 to %c8 step %c4
 // CHECK:           scf.for %[[J:.+]] = %{{.+}} to %{{.+}} step %c8
 // CHECK:         scf.for %[[I:.+]] = %[[IC]] to %{{.+}} step %c4

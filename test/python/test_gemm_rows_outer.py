@@ -2,10 +2,11 @@
 (passes/lower_gemm.py, `rows_outer`), against onnxruntime.
 
 Each 1x1 convolution has K <= 64 (<= 128 with a residual) and a C of 512
-KiB or more, so its kernel packs B whole (mode q, even below 128 rows, where
-B would be read in place) and loops over row tiles outside the panels. The
-shapes leave a partial last row tile and panel, and fold a bias, a residual
-and a Relu into the kernel.
+KiB or more, so its kernel loops over row tiles outside the panels. Up to
+K = 64 (`IN_PLACE_MAX_DEPTH`) it reads B in place and prefetches the next
+panel's rows (mode r); deeper, it packs B whole (mode q, even below 128
+rows). The shapes leave a partial last row tile and panel, and fold a bias,
+a residual and a Relu into the kernel.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ F32 = np.float32
 
 CASES = {
     # name: (C, F, HxW, residual, kernel mode): why
-    "residual": (64, 256, 56, True, "q"),  # ResNet-50's 64 -> 256 expansion with its residual
+    "residual": (64, 256, 56, True, "r"),  # ResNet-50's 64 -> 256 expansion with its residual
     "tails": (72, 133, 37, True, "q"),  # K 72, rows outside for its residual; a partial row tile and panel
-    "few_rows": (16, 64, 55, False, "q"),  # SqueezeNet's expand, 64 rows: packed all the same
+    "tails_in_place": (40, 133, 37, True, "r"),  # the same tails with B read in place
+    "deep_residual": (128, 512, 28, True, "q"),  # ResNet-50's 128 -> 512 expansion: B packed whole
+    "few_rows": (16, 64, 55, False, "r"),  # SqueezeNet's expand, 64 rows
 }
 
 
@@ -50,13 +53,15 @@ def test_rows_outside_panels(name, tmp_path):
     check_against_ort(model, feeds, tmp_path, rtol=1e-4, atol=1e-4)
 
 
-def test_rows_outside_same_bits_on_two_threads(tmp_path):
-    """The threads split the panels; each runs the row tiles over its own."""
+@pytest.mark.parametrize("channels", [72, 40])
+def test_rows_outside_same_bits_on_two_threads(channels, tmp_path):
+    """The threads split the panels; each runs the row tiles over its own
+    (B packed whole at 72 channels, read in place at 40)."""
     rng = np.random.default_rng(5)
-    model = conv(72, 133, 37, 1, True, rng)
+    model = conv(channels, 133, 37, 1, True, rng)
     lib = str(tmp_path / "m.so")
     qc.compile(model, lib)
-    x = rng.standard_normal((1, 72, 37, 37)).astype(F32)
+    x = rng.standard_normal((1, channels, 37, 37)).astype(F32)
     z = rng.standard_normal((1, 133, 37, 37)).astype(F32)
     with qc.load(lib) as one, qc.load(lib, threads=2) as two:
         np.testing.assert_array_equal(one(x=x, z=z)["y"], two(x=x, z=z)["y"])
