@@ -69,8 +69,9 @@ STREAM_MAX_ROWS = 512
 # reads a run-time B in place, not packed whole, up to this depth K: the
 # pack (one pass over B, written once more) costs more than the panels'
 # scattered rows. A panel row in place is its own pair of lines, rows N
-# floats apart; at K = 128 a panel's 256 lines share too few L1 sets at
-# N = 3136 (rows 196 lines apart) and the kernel waited on L2. Measured on
+# floats apart; deeper panels lost, likely because a panel's lines then
+# crowd L1's sets (at K = 128 and N = 3136, rows 196 lines apart, 256 lines
+# fall in 32 of 64 sets; this machine has no counters to confirm). Measured on
 # 1x1 convolutions with a residual (Sapphire Rapids, both kernels timed
 # side by side): 64 -> 256 channels at 56 x 56 0.778 -> 0.761 ms, at 28 x 28
 # 0.188 -> 0.169 ms; 128 -> 512 at 28 x 28 0.70 -> 0.77 and at 56 x 56
