@@ -1375,12 +1375,14 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 else:
                     e.emit(f"{bv} = vector.load %B[{kk}, {cols_j[c]}] : {b_ty}, {vec}")
                 bvals.append(bv)
-            if row_prefetch and cols == t.nr:  # into L1: B is in L2 already, read again per row tile
+            if (stream_prefetch or row_prefetch) and cols == t.nr:
+                # The next panel's row kk, one prefetch per line: into L2 for
+                # the next pack; into L1 for a B read in place, which is in L2
+                # already and read again by the next row tile.
+                where = 3 if row_prefetch else 2
                 for line in range(0, t.nr, LINE_FLOATS):
-                    e.emit(f"memref.prefetch %B[{kk}, {e.add(j0, t.nr + line)}], read, locality<3>, data : {b_ty}")
-            if stream_prefetch and cols == t.nr:
-                for line in range(0, t.nr, LINE_FLOATS):  # the next panel's row kk, one prefetch per line
-                    e.emit(f"memref.prefetch %B[{kk}, {e.add(j0, t.nr + line)}], read, locality<2>, data : {b_ty}")
+                    e.emit(f"memref.prefetch %B[{kk}, {e.add(j0, t.nr + line)}], read, locality<{where}>, data "
+                           f": {b_ty}")
             for r in range(rows):
                 av = e.fresh("a")
                 if a_packed:
