@@ -352,8 +352,8 @@ class _GemmLowering:
         mode = self._mode(m, n, k, packed is not None, implicit is not None, residual)
         geometry = implicit[0] if mode == "i" else None
         a_packed = None
-        if self.pack_constants and not a_batched and mode != "p":
-            a_packed = self._packed_constant_a(a, m, k)
+        if self.pack_constants and mode != "p":
+            a_packed = self._packed_constant_a(a, m, k, bsz if a_batched else 0)
         if a_packed is not None:
             a = a_packed
         fname = self._kernel(m, n, k, mode, rows, geometry, a_packed is not None, ep, pitch)
@@ -470,11 +470,15 @@ class _GemmLowering:
 
         return self._packed_global(b, f"{sym}_packed{nr}", make)
 
-    def _packed_constant_a(self, a: ir.Value, m: int, k: int):
+    def _packed_constant_a(self, a: ir.Value, m: int, k: int, bsz: int = 0):
         """If A is a constant global (a convolution's weights), a get_global of
         its copy in row panels Ap[ib, kk, r] = A[ib * MR + r, kk] (zero rows
         past M): the micro-kernel's MR broadcasts per k step then read one
-        contiguous stream instead of MR rows far apart."""
+        contiguous stream instead of MR rows far apart. A batched A (bsz > 0:
+        Winograd's transformed weights) is packed batch by batch,
+        Ap[b, ib, kk, r]: read in place, its MR rows were MR streams of K
+        floats each, too short for the hardware prefetchers to follow, and
+        the weights come from L3 in a model."""
         found = constant_global(self.symbols, a)
         if found is None:
             return None
@@ -483,9 +487,11 @@ class _GemmLowering:
 
         def make():
             nblocks = -(-m // mr)
-            padded = np.zeros((nblocks * mr, k), np.float32)
-            padded[:m] = self._values(attr, m, k)
-            return np.ascontiguousarray(padded.reshape(nblocks, mr, k).transpose(0, 2, 1))
+            batches = max(bsz, 1)
+            padded = np.zeros((batches, nblocks * mr, k), np.float32)
+            padded[:, :m] = self._values(attr, batches * m, k).reshape(batches, m, k)
+            packed = np.ascontiguousarray(padded.reshape(batches, nblocks, mr, k).transpose(0, 1, 3, 2))
+            return packed if bsz else packed[0]
 
         return self._packed_global(a, f"{sym}_rows{mr}", make)
 
@@ -847,19 +853,19 @@ def _collapsed_type(ty: ir.MemRefType, groups: list[list[int]]) -> ir.MemRefType
 
 
 def _batch_slice(v: ir.Value, i: ir.Value) -> ir.Value:
-    """v[i] of a rank-3 memref, as a rank-2 strided view."""
+    """v[i] of a memref (rank 3, or 4: a packed A), as a strided view of one rank less."""
     from qc.mlir import memref
 
     ty = ir.MemRefType(v.type)
-    _, r, cols = ty.shape
+    rest = list(ty.shape[1:])
     dyn = ir.ShapedType.get_dynamic_stride_or_offset()
     return memref.SubViewOp(_slice_type(ty), v, [i], [], [],
-                            static_offsets=[dyn, 0, 0], static_sizes=[1, r, cols],
-                            static_strides=[1, 1, 1]).result
+                            static_offsets=[dyn] + [0] * len(rest), static_sizes=[1] + rest,
+                            static_strides=[1] * (len(rest) + 1)).result
 
 
 def _slice_type(ty: ir.MemRefType) -> ir.MemRefType:
-    """The type of one batch of a rank-3 memref: rank 2, its row stride, any offset."""
+    """The type of one batch of a memref: one rank less, its strides, any offset."""
     strides, _ = ty.get_strides_and_offset()
     layout = ir.StridedLayoutAttr.get(ir.ShapedType.get_dynamic_stride_or_offset(), strides[1:])
     return ir.MemRefType.get(ty.shape[1:], ty.element_type, layout)
@@ -878,8 +884,9 @@ def _batched_function(name: str, kernel: str, full: list[str], kernel_tys: tuple
         src = f"%{v}"
         if batched:
             shape, one = ir.MemRefType.parse(ty).shape, str(_slice_type(ir.MemRefType.parse(ty)))
-            views.append(f"      %{v}s = memref.subview %{v}[%i, 0, 0] [1, {shape[1]}, {shape[2]}] [1, 1, 1] "
-                         f": {ty} to {one}")
+            rest = len(shape) - 1
+            views.append(f"      %{v}s = memref.subview %{v}[%i{', 0' * rest}] [1, {', '.join(map(str, shape[1:]))}] "
+                         f"[{', '.join(['1'] * len(shape))}] : {ty} to {one}")
             src, ty = f"%{v}s", one
         views.append(f"      %{v}k = memref.cast {src} : {ty} to {kty}")
     s_param = f"%S: {s_ty}, " if s_ty else ""
@@ -996,7 +1003,9 @@ def _type_text(m, n, k, t, mode, rows, geometry=None, a_packed=False, pitch=None
         b = f"memref<{dims[0]}xf32, strided<[1], offset: ?>>"
     else:
         b = s(*dims)
-    a = f"memref<{-(-m // t.mr)}x{k}x{t.mr}xf32>" if a_packed else s(m, k, rows[0])
+    # A packed: any offset, as one batch of a batched constant is.
+    a = f"memref<{-(-m // t.mr)}x{k}x{t.mr}xf32, strided<[{k * t.mr}, {t.mr}, 1], offset: ?>>" if a_packed \
+        else s(m, k, rows[0])
     return a, b, s(m, n if pitch is None else pitched_columns(pitch), rows[2])
 
 

@@ -122,6 +122,30 @@ func.func @batched(%a: memref<3x8x16xf32>, %b: memref<3x16x16xf32>, %c: memref<3
 
 // -----
 
+// A constant batched A (Winograd's transformed weights) is packed batch by
+// batch into row panels Ap[b][M/MR][K][MR] (6 rows: 2 panels of 4, the
+// second half zeros): at each k, the MR rows' values are next to each other,
+// so the micro-kernel reads one stream. Each batch's subview of it has a
+// dynamic offset, as the kernel's packed A takes.
+// CHECK:       memref.global "private" constant @u_rows4 : memref<2x2x3x4xf32> = dense<{{\[}}{{\[}}{{\[}}[0.000000e+00, 3.000000e+00, 6.000000e+00, 9.000000e+00], [1.000000e+00,
+// CHECK-SAME:    {{\[}}[1.200000e+01, 1.500000e+01, 0.000000e+00, 0.000000e+00],
+// CHECK-LABEL: func.func @batched_constant_a
+// CHECK:         %[[AP:.+]] = memref.get_global @u_rows4 : memref<2x2x3x4xf32>
+// CHECK:         call @[[B:qc_sgemm_6x16x3_r4x8_pa_x2_[0-9a-f]+]](%[[AP]], %{{.+}}, %{{.+}}) : (memref<2x2x3x4xf32>, memref<2x3x16xf32>, memref<2x6x16xf32>) -> ()
+// CHECK:       func.func @qc_sgemm_6x16x3_r4x8_pa_range(%[[A2:.+]]: memref<2x3x4xf32, strided<[12, 4, 1], offset: ?>>,
+// CHECK:         memref.load %[[A2]][%{{.+}}, %{{.+}}, %c0] : memref<2x3x4xf32, strided<[12, 4, 1], offset: ?>>
+// CHECK:       func.func @[[B]]_range(%[[A:.+]]: memref<2x2x3x4xf32>,
+// CHECK:           %[[AS:.+]] = memref.subview %[[A]][%{{.+}}, 0, 0, 0] [1, 2, 3, 4] [1, 1, 1, 1] : memref<2x2x3x4xf32> to memref<2x3x4xf32, strided<[12, 4, 1], offset: ?>>
+// CHECK:           call @qc_sgemm_6x16x3_r4x8_pa_range(%[[AS]],
+func.func @batched_constant_a(%b: memref<2x3x16xf32>, %c: memref<2x6x16xf32>) {
+  %a = memref.get_global @u : memref<2x6x3xf32>
+  linalg.batch_matmul ins(%a, %b : memref<2x6x3xf32>, memref<2x3x16xf32>) outs(%c : memref<2x6x16xf32>)
+  return
+}
+memref.global "private" constant @u : memref<2x6x3xf32> = dense<[[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0], [9.0, 10.0, 11.0], [12.0, 13.0, 14.0], [15.0, 16.0, 17.0]], [[18.0, 19.0, 20.0], [21.0, 22.0, 23.0], [24.0, 25.0, 26.0], [27.0, 28.0, 29.0], [30.0, 31.0, 32.0], [33.0, 34.0, 35.0]]]>
+
+// -----
+
 // Not f32: left alone for the generic loop lowering.
 // CHECK-LABEL: func.func @f64_untouched
 // CHECK:         linalg.matmul

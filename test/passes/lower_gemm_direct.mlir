@@ -9,7 +9,7 @@
 // tap t is k = 9c + t. A panel across two output rows is gathered into the
 // scratch panel %S as before. K = 27 splits into channels [0, 2) and [2, 3).
 // CHECK-LABEL: func.func @qc_sgemm_5x40x27_i4x8_i3x6x12_k3x3_s1x1_d1x1_pa_range(
-// CHECK-SAME:      %[[A:[^:]+]]: memref<2x27x4xf32>, %[[B:[^:]+]]: memref<216xf32, strided<[1], offset: ?>>, %[[S:[^:]+]]: memref<18x8xf32>
+// CHECK-SAME:      %[[A:[^:]+]]: memref<2x27x4xf32, strided<[108, 4, 1], offset: ?>>, %[[B:[^:]+]]: memref<216xf32, strided<[1], offset: ?>>, %[[S:[^:]+]]: memref<18x8xf32>
 // CHECK:         scf.for %[[J0:.+]] = %{{.+}} to %{{.+}} step %c8 {
 // CHECK:           %[[OH:.+]] = arith.divui %[[J0]], %c10 : index
 // CHECK:           %[[OW0:.+]] = arith.remui %[[J0]], %c10 : index
@@ -27,7 +27,7 @@
 // CHECK:                 %[[KB:.+]] = arith.muli %[[C]], %c9 : index
 // CHECK:                 %[[P0:.+]] = arith.addi %[[CH]], %[[OFF0]] : index
 // CHECK:                 %[[B0:.+]] = vector.load %[[B]][%[[P0]]] : memref<216xf32, strided<[1], offset: ?>>, vector<8xf32>
-// CHECK:                 %[[A0:.+]] = memref.load %[[A]][%c0, %[[KB]], %c0] : memref<2x27x4xf32>
+// CHECK:                 %[[A0:.+]] = memref.load %[[A]][%c0, %[[KB]], %c0] : memref<2x27x4xf32, strided<[108, 4, 1], offset: ?>>
 // CHECK:                 %[[AB:.+]] = vector.broadcast %[[A0]] : f32 to vector<8xf32>
 // CHECK:                 vector.fma %[[AB]], %[[B0]], %{{.+}} : vector<8xf32>
 // CHECK-COUNT-3:         vector.fma
@@ -92,7 +92,7 @@ func.func @conv_direct(%x: memref<1x3x6x12xf32>, %y: memref<1x5x40xf32>) {
 // one row, each row of the panel also prefetches the image line two panels
 // on (2 * NR * 2 = 32 values further).
 // CHECK-LABEL: func.func @qc_sgemm_4x44x18_i4x8_i2x9x23_k3x3_s2x2_d1x1_pa_range(
-// CHECK-SAME:      %{{[^:]+}}: memref<1x18x4xf32>, %[[B:[^:]+]]: memref<414xf32, strided<[1], offset: ?>>, %[[S:[^:]+]]: memref<18x8xf32>
+// CHECK-SAME:      %{{[^:]+}}: memref<1x18x4xf32, strided<[72, 4, 1], offset: ?>>, %[[B:[^:]+]]: memref<414xf32, strided<[1], offset: ?>>, %[[S:[^:]+]]: memref<18x8xf32>
 // CHECK:         %[[ODD:.+]] = vector.constant_mask [7] : vector<8xi1>
 // CHECK:         scf.for %[[J0:.+]] = %{{.+}} to %{{.+}} step %c8 {
 // CHECK:           %[[OH:.+]] = arith.divui %[[J0]], %c11 : index

@@ -17,10 +17,11 @@
 // CHECK-NOT:     memref.alloc
 // CHECK:         %[[AP:.+]] = memref.get_global @w_rows4 : memref<1x18x4xf32>
 // CHECK:         %[[FLAT:.+]] = memref.collapse_shape %{{.+}} {{\[}}[0], [1, 2, 3]] : memref<1x2x7x4xf32> into memref<1x56xf32>
+// CHECK:         %[[APC:.+]] = memref.cast %[[AP]] : memref<1x18x4xf32> to memref<1x18x4xf32, strided<[72, 4, 1], offset: ?>>
 // CHECK:         %[[X0:.+]] = memref.subview %[[FLAT]][0, 0] [1, 56] [1, 1] : memref<1x56xf32> to memref<56xf32, strided<[1]>>
 // CHECK:         %[[X:.+]] = memref.cast %[[X0]]
-// CHECK:         call @[[K:qc_sgemm_3x10x18_i4x8_i2x7x4_k3x3_s1x1_d1x1_pa]](%[[AP]], %[[X]], %{{.+}})
-// CHECK:       func.func @[[K]]_range(%[[A:.+]]: memref<1x18x4xf32>, %[[B:.+]]: memref<56xf32, strided<[1], offset: ?>>, %[[S:.+]]: memref<6x8xf32>, %{{.+}}: memref<3x10xf32, strided<[10, 1], offset: ?>>, %{{.+}}: index, %{{.+}}: index)
+// CHECK:         call @[[K:qc_sgemm_3x10x18_i4x8_i2x7x4_k3x3_s1x1_d1x1_pa]](%[[APC]], %[[X]], %{{.+}})
+// CHECK:       func.func @[[K]]_range(%[[A:.+]]: memref<1x18x4xf32, strided<[72, 4, 1], offset: ?>>, %[[B:.+]]: memref<56xf32, strided<[1], offset: ?>>, %[[S:.+]]: memref<6x8xf32>, %{{.+}}: memref<3x10xf32, strided<[10, 1], offset: ?>>, %{{.+}}: index, %{{.+}}: index)
 // CHECK-DAG:     %[[VOW:.+]] = arith.constant dense<2> : vector<8xi32>
 // CHECK-DAG:     %[[VN:.+]] = arith.constant dense<10> : vector<8xi32>
 // CHECK:         %[[OH:.+]] = arith.divui %{{.+}}, %[[VOW]] : vector<8xi32>
@@ -31,7 +32,7 @@
 // CHECK:             %[[G:.+]] = vector.gather %[[B]][%{{.+}}] [%{{.+}}], %[[VALID]], %{{.+}} : memref<56xf32, strided<[1], offset: ?>>, vector<8xi32>, vector<8xi1>, vector<8xf32> into vector<8xf32>
 // CHECK:             vector.store %[[G]], %[[S]][%{{.+}}, %c0] : memref<6x8xf32>, vector<8xf32>
 // CHECK:           scf.for {{.+}} iter_args
-// CHECK:             memref.load %[[A]][%{{.+}}, %{{.+}}, %c0] : memref<1x18x4xf32>
+// CHECK:             memref.load %[[A]][%{{.+}}, %{{.+}}, %c0] : memref<1x18x4xf32, strided<[72, 4, 1], offset: ?>>
 // CHECK:             vector.fma
 //
 // Without streaming, the im2col copy stays and B is packed as a matrix.

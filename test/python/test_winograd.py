@@ -39,6 +39,10 @@ CASES = {
     "f2_even": (1, 32, 12, 12, 32, True, 2),  # 9 tiles of 4x4 are too few: 36 of 2x2
     "f2_odd": (1, 40, 11, 13, 48, True, 2),  # F(2x2): a padded row and column
     "f2_batch": (2, 32, 12, 14, 36, False, 2),  # F(2x2) on two images
+    # The GEMMs' packed weights (a row tail on every target) with B packed per
+    # panel (M <= 512), and packed whole (M > 512, one call per batch).
+    "f2_packed_panels": (1, 128, 12, 12, 148, True, 2),
+    "f2_packed_whole": (1, 32, 12, 12, 532, False, 2),
 }
 
 
