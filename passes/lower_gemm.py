@@ -13,7 +13,8 @@ Bp[N/NR][K][NR], zero-padded to a multiple of NR, so the micro-kernel reads B
 contiguously and needs no masks. A B computed at run time is read in place
 (row stride N), with masked loads on the last partial panel. Shapes are
 static, so the tails (M % MR rows, N % NR columns) get their own smaller
-micro-kernels instead of run-time checks.
+micro-kernels instead of run-time checks. A last column alone past whole
+vectors runs across the rows instead (`LONE_COLUMNS`), where A is packed.
 
 A run-time B with a block of A that fits in L2 (M x KC, up to STREAM_MAX_ROWS
 rows) is streamed instead: each KC x NR panel of B is packed into a per-
@@ -77,6 +78,15 @@ STREAM_MAX_ROWS = 512
 # 0.188 -> 0.169 ms; 128 -> 512 at 28 x 28 0.70 -> 0.77 and at 56 x 56
 # 3.24 -> 4.58, so those stay packed.
 IN_PLACE_MAX_DEPTH = 64
+# Up to this many last columns past whole vectors (49 = 3 x 16 + 1: the
+# Winograd GEMMs of 7 x 7 tiles) are computed across the rows of a packed A,
+# one vector of its MR values per k step times each column's B value,
+# instead of in one vector per row with few lanes in use: fewer multiply-
+# adds where the columns are fewer than the tile's rows. One column:
+# ResNet-50's 256-channel 3x3 convolution at 14 x 14 1.11x faster, 128 at
+# 28 x 28 1.08x, the model 1.012x (Sapphire Rapids). Four (196 = 12 x 16 +
+# 4, ResNet-50's 1x1 convolutions at 14 x 14) measured no faster.
+LONE_COLUMNS = 1
 # k steps per iteration of the micro-kernel's loop. Two measured 1-2% faster
 # on a 3x3 convolution (znver3), within noise; one keeps the loop the plain
 # load / broadcast / FMA sequence the assembly tests check.
@@ -1294,7 +1304,14 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         """C[i0:i0+rows, j0:j0+cols] += A[i0:, k0:k1] · B[k0:k1, j0:]: one register tile.
         direct: B's vectors are loaded from the image in place, at %off0 (a
         panel inside one output row) plus the tap's offset."""
-        nvec = -(-cols // t.vl)
+        # The last columns past whole vectors, if few (LONE_COLUMNS), run
+        # across the rows: a masked load of A's MR values per k step times
+        # each column's B value, not a vector of B per row with few lanes in use.
+        nlone = cols % t.vl
+        if not (nlone <= min(LONE_COLUMNS, rows - 1) and a_packed and not direct and pitch is None
+                and t.mr <= t.vl):
+            nlone = 0
+        nvec = cols // t.vl if nlone else -(-cols // t.vl)
         lanes = [min(t.vl, cols - c * t.vl) for c in range(nvec)]
         masks = {}
         for c, ln in enumerate(lanes):
@@ -1336,9 +1353,14 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 for r, v in enumerate(pitched_load(cols_j[c], masks.get(c), rows_i)):
                     acc[r, c] = v
         keys = [(r, c) for r in range(rows) for c in range(nvec)]
+        lone_cols = [e.add(j0, nvec * t.vl + j) for j in range(nlone)]
+        for j, col in enumerate(lone_cols):
+            acc["lone", j] = lone_start(start, rows, rows_i, i0, col)
+            keys.append(("lone", j))
         res = e.fresh("res")
         kv = e.fresh("k")
-        iter_args = ", ".join(f"%x{r}_{c} = {acc[r, c]}" for r, c in keys)
+        name_of = lambda key: f"%x{key[0]}_{key[1]}"  # noqa: E731
+        iter_args = ", ".join(f"{name_of(key)} = {acc[key]}" for key in keys)
         if direct:  # one iteration per channel, its kh x kw taps unrolled
             lo, hi = e.fresh("ch"), e.fresh("ch")
             e.emit(f"{lo} = arith.divui {k0}, {e.idx(taps)} : index")
@@ -1352,7 +1374,7 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         if a_packed:
             ib = e.fresh("ib")
             e.emit(f"{ib} = arith.divui {i0}, {e.idx(t.mr)} : index")
-        cur = {key: f"%x{key[0]}_{key[1]}" for key in keys}
+        cur = {key: name_of(key) for key in keys}
         if direct:
             chan, kbase = e.fresh("chan"), e.fresh("kb")
             e.emit(f"{chan} = arith.muli {kv}, {e.idx(geometry.h * geometry.w)} : index")
@@ -1404,6 +1426,23 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                     nv = e.fresh("f")
                     e.emit(f"{nv} = vector.fma {ab}, {bvals[c]}, {cur[r, c]} : {vec}")
                     cur[r, c] = nv
+            if nlone:
+                av = e.fresh("al")
+                e.emit(f"{av} = vector.maskedload %A[{ib}, {kk}, {e.idx(0)}], {lone_mask(t.mr)}, {zero_vec} "
+                       f": {a_ty}, {mask_ty}, {vec} into {vec}")
+            for j, col in enumerate(lone_cols):
+                at = nvec * t.vl + j  # within the panel
+                if stream:
+                    bl = f"%S[{kr}, {e.idx(at)}] : {bp_ty}"
+                elif panels:
+                    bl = f"{bp_name}[%jp, {kk}, {e.idx(at)}] : {bp_ty}"
+                else:
+                    bl = f"%B[{kk}, {col}] : {b_ty}"
+                bs, bb, nv = e.fresh("bl"), e.fresh("bb"), e.fresh("fl")
+                e.emit(f"{bs} = memref.load {bl}")
+                e.emit(f"{bb} = vector.broadcast {bs} : f32 to {vec}")
+                e.emit(f"{nv} = vector.fma {av}, {bb}, {cur['lone', j]} : {vec}")
+                cur["lone", j] = nv
         new = cur
         e.emit(f"scf.yield {', '.join(new[key] for key in keys)} : {', '.join([vec] * len(keys))}")
         e.indent -= 1
@@ -1415,6 +1454,9 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
         if start == "load" and load_prefetch and cols == t.nr:
             prefetch_rows("%C", rows_i, j0)
         finals = {}
+        for j, col in enumerate(lone_cols):
+            lone_end(f"{res}#{len(keys) - nlone + j}", rows_i, col)
+        keys = keys[:len(keys) - nlone]
         for i, (r, c) in enumerate(keys):
             out = f"{res}#{i}"
             if phase["last"] and chain:
@@ -1428,6 +1470,54 @@ def gemm_function(name: str, m: int, n: int, k: int, t: GemmTiles, mode: str, ro
                 e.emit(f"vector.store {out}, %C[{rows_i[r]}, {cols_j[c]}] : {c_ty}, {vec}")
         for c in range(nvec if pitch is not None else 0):
             pitched_store(cols_j[c], masks.get(c), [(rows_i[r], finals[r, c]) for r in range(rows)])
+
+    def lone_mask(lanes: int) -> str:
+        mk = e.fresh("lmask")
+        e.emit(f"{mk} = vector.constant_mask [{lanes}] : {mask_ty}")
+        return mk
+
+    def lone_gather(buf: str, ty: str, rows_i: list[str], col: str) -> str:
+        """A vector of buf[row, col] over the tile's rows (lanes past them 0)."""
+        v = zero_vec
+        for r, row in enumerate(rows_i):
+            x, nv = e.fresh("g"), e.fresh("gv")
+            e.emit(f"{x} = memref.load {buf}[{row}, {col}] : {ty}")
+            e.emit(f"{nv} = vector.insert {x}, {v} [{r}] : f32 into {vec}")
+            v = nv
+        return v
+
+    def lone_start(start: str, rows: int, rows_i: list[str], i0: str, col: str) -> str:
+        """A lone column's accumulator, lane r for row i0 + r."""
+        if start == "zero":
+            return zero_vec
+        if start == "splat":
+            return "%splat"
+        v = e.fresh("acc")
+        if start == "rows":
+            e.emit(f"{v} = vector.maskedload %bias[{i0}], {lone_mask(rows)}, {zero_vec} "
+                   f": {bias_ty}, {mask_ty}, {vec} into {vec}")
+        elif start == "cols":
+            x = e.fresh("bias")
+            e.emit(f"{x} = memref.load %bias[{col}] : {bias_ty}")
+            e.emit(f"{v} = vector.broadcast {x} : f32 to {vec}")
+        else:
+            return lone_gather("%C", c_ty, rows_i, col)
+        return v
+
+    def lone_end(v: str, rows_i: list[str], col: str) -> None:
+        """The chain on a lone column (in the last block), then a store per row."""
+        if phase["last"]:
+            for i, (op_name, value) in enumerate(chain):
+                out = e.fresh("ep")
+                if value is None:
+                    e.emit(f"{out} = arith.addf {v}, {lone_gather('%R', c_ty, rows_i, col)} : {vec}")
+                else:
+                    e.emit(f"{out} = {op_name} {v}, %epc{i} fastmath<nsz> : {vec}")
+                v = out
+        for r, row in enumerate(rows_i):
+            x = e.fresh("x")
+            e.emit(f"{x} = vector.extract {v}[{r}] : f32 from {vec}")
+            e.emit(f"memref.store {x}, %C[{row}, {col}] : {c_ty}")
 
     def prefetch_rows(buf: str, rows: list[str], j0: str, hint: str = "read") -> None:
         """Prefetches buf's (C's or the residual's) values PREFETCH_PANELS

@@ -312,3 +312,34 @@ func.func @short_k(%a: memref<8x16xf32>, %b: memref<16x16384xf32>, %c: memref<8x
   linalg.matmul ins(%a, %b3 : memref<8x16xf32>, memref<16x24xf32>) outs(%c3 : memref<8x24xf32>)
   return
 }
+
+// -----
+
+// A last column alone past whole vectors (9 = 8 + 1) runs across the rows
+// of the packed constant A: its accumulator holds the tile's rows (lane r:
+// row i0 + r), started from C's column, and each k step multiplies a masked
+// load of A's MR values by B's value broadcast; it is stored one row at a
+// time. The column's own loop has no vector of B.
+// CHECK-LABEL: func.func @qc_sgemm_6x9x8_r4x8_pa_range(
+// CHECK-SAME:      %[[A:[^:]+]]: memref<2x8x4xf32, strided<[32, 4, 1], offset: ?>>, %[[B:[^:]+]]: memref<8x9xf32, strided<[9, 1], offset: ?>>, %[[C:[^:]+]]: memref<6x9xf32, strided<[9, 1], offset: ?>>
+// CHECK:         scf.if
+// CHECK:           %[[C0:.+]] = memref.load %[[C]][%c0, %c8]
+// CHECK-NEXT:      %[[V0:.+]] = vector.insert %[[C0]], %{{.+}} [0] : f32 into vector<8xf32>
+// CHECK:           %[[V3:.+]] = vector.insert %{{.+}}, %{{.+}} [3] : f32 into vector<8xf32>
+// CHECK-NEXT:      %[[COL:.+]] = scf.for %[[K:.+]] = %c0 to %c8 step %c1 iter_args(%[[ACC:.+]] = %[[V3]]) -> (vector<8xf32>) {
+// CHECK-NEXT:        %[[M:.+]] = vector.constant_mask [4] : vector<8xi1>
+// CHECK-NEXT:        %[[AV:.+]] = vector.maskedload %[[A]][%c0, %[[K]], %c0], %[[M]], %{{.+}} : memref<2x8x4xf32, strided<[32, 4, 1], offset: ?>>, vector<8xi1>, vector<8xf32> into vector<8xf32>
+// CHECK-NEXT:        %[[BS:.+]] = memref.load %[[B]][%[[K]], %c8]
+// CHECK-NEXT:        %[[BB:.+]] = vector.broadcast %[[BS]] : f32 to vector<8xf32>
+// CHECK-NEXT:        %[[F:.+]] = vector.fma %[[AV]], %[[BB]], %[[ACC]] : vector<8xf32>
+// CHECK-NEXT:        scf.yield %[[F]] : vector<8xf32>
+// CHECK:           %[[X0:.+]] = vector.extract %[[COL]][0] : f32 from vector<8xf32>
+// CHECK-NEXT:      memref.store %[[X0]], %[[C]][%c0, %c8]
+// CHECK:           %[[X3:.+]] = vector.extract %[[COL]][3] : f32 from vector<8xf32>
+// CHECK-NEXT:      memref.store %[[X3]], %[[C]][%c3, %c8]
+func.func @lone_column(%b: memref<8x9xf32>, %c: memref<6x9xf32>) {
+  %a = memref.get_global @wl : memref<6x8xf32>
+  linalg.matmul ins(%a, %b : memref<6x8xf32>, memref<8x9xf32>) outs(%c : memref<6x9xf32>)
+  return
+}
+memref.global "private" constant @wl : memref<6x8xf32> = dense<1.0>
