@@ -488,7 +488,9 @@ class _GemmLowering:
         Winograd's transformed weights) is packed batch by batch,
         Ap[b, ib, kk, r]: read in place, its MR rows were MR streams of K
         floats each, too short for the hardware prefetchers to follow, and
-        the weights come from L3 in a model."""
+        the weights come from L3 in a model (a 256-channel 3x3 convolution
+        at 14 x 14, caches flushed before each call, 1.15x faster; ResNet-50
+        1.025x, Sapphire Rapids)."""
         found = constant_global(self.symbols, a)
         if found is None:
             return None
